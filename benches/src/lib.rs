@@ -1,0 +1,1 @@
+//! Criterion benches for otaseal live in `benches/`.

@@ -1,0 +1,183 @@
+//! AES-256-GCM over one chunk, behind a small internal interface so the
+//! kernel can be chosen by measurement (see `benches/`), and the per-chunk
+//! nonce and associated data of FORMAT.md §5.2.
+
+use crate::format::ChunkSize;
+use crate::keys::DataKey;
+
+/// Which AES-256-GCM implementation seals and opens chunks. All produce
+/// byte-identical output; they differ only in speed and portability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Backend {
+    /// `ring`: hand-written AES-NI/VAES + CLMUL assembly, the fastest here.
+    #[cfg(feature = "ring")]
+    #[default]
+    Ring,
+    /// RustCrypto `aes-gcm`: pure Rust, portable (wasm, any target).
+    #[cfg_attr(not(feature = "ring"), default)]
+    RustCrypto,
+}
+
+impl Backend {
+    pub const ALL: &'static [Backend] = &[
+        #[cfg(feature = "ring")]
+        Backend::Ring,
+        Backend::RustCrypto,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            #[cfg(feature = "ring")]
+            Self::Ring => "ring",
+            Self::RustCrypto => "aes-gcm",
+        }
+    }
+}
+
+/// An AES-256-GCM key schedule for one bundle's data key.
+pub(crate) enum ChunkCipher {
+    #[cfg(feature = "ring")]
+    Ring(ring::aead::LessSafeKey),
+    RustCrypto(Box<aes_gcm::Aes256Gcm>),
+}
+
+/// The authenticated-decryption failure; deliberately carries no detail.
+#[derive(Debug)]
+pub(crate) struct TagMismatch;
+
+impl ChunkCipher {
+    pub(crate) fn new(backend: Backend, key: &DataKey) -> Self {
+        match backend {
+            #[cfg(feature = "ring")]
+            Backend::Ring => Self::Ring(ring::aead::LessSafeKey::new(
+                ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, key.expose())
+                    .expect("32-byte key"),
+            )),
+            Backend::RustCrypto => {
+                use aes_gcm::KeyInit;
+                Self::RustCrypto(Box::new(aes_gcm::Aes256Gcm::new(key.expose().into())))
+            }
+        }
+    }
+
+    pub(crate) fn seal_in_place(&self, nonce: [u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; 16] {
+        match self {
+            #[cfg(feature = "ring")]
+            Self::Ring(k) => {
+                let tag = k
+                    .seal_in_place_separate_tag(
+                        ring::aead::Nonce::assume_unique_for_key(nonce),
+                        ring::aead::Aad::from(aad),
+                        buf,
+                    )
+                    .expect("chunk within GCM's length limit");
+                tag.as_ref().try_into().expect("16-byte tag")
+            }
+            Self::RustCrypto(k) => {
+                use aes_gcm::AeadInOut;
+                k.encrypt_inout_detached(&nonce.into(), aad, buf.into())
+                    .expect("chunk within GCM's length limit")
+                    .into()
+            }
+        }
+    }
+
+    pub(crate) fn open_in_place(
+        &self,
+        nonce: [u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; 16],
+    ) -> Result<(), TagMismatch> {
+        match self {
+            #[cfg(feature = "ring")]
+            Self::Ring(k) => k
+                .open_in_place_separate_tag(
+                    ring::aead::Nonce::assume_unique_for_key(nonce),
+                    ring::aead::Aad::from(aad),
+                    ring::aead::Tag::from(*tag),
+                    buf,
+                    0..,
+                )
+                .map(|_| ())
+                .map_err(|_| TagMismatch),
+            Self::RustCrypto(k) => {
+                use aes_gcm::AeadInOut;
+                k.decrypt_inout_detached(&nonce.into(), aad, buf.into(), tag.into())
+                    .map_err(|_| TagMismatch)
+            }
+        }
+    }
+}
+
+/// Chunk nonce: 7 zero bytes, the chunk index as a big-endian `u32`, and a
+/// final byte that is 1 for the last chunk and 0 otherwise. A data key seals
+/// exactly one bundle and each index once, so no nonce repeats under a key.
+pub(crate) fn chunk_nonce(index: u32, last: bool) -> [u8; 12] {
+    let mut n = [0u8; 12];
+    n[7..11].copy_from_slice(&index.to_be_bytes());
+    n[11] = u8::from(last);
+    n
+}
+
+/// Associated data shared by every chunk of a bundle (41 bytes):
+/// `"otaseal v1 chunk" || bundle_id || be64(plaintext_len) || chunk_size_log2`.
+pub(crate) fn chunk_aad(
+    bundle_id: &[u8; 16],
+    plaintext_len: u64,
+    chunk_size: ChunkSize,
+) -> [u8; 41] {
+    let mut aad = [0u8; 41];
+    aad[..16].copy_from_slice(CHUNK_AAD_LABEL);
+    aad[16..32].copy_from_slice(bundle_id);
+    aad[32..40].copy_from_slice(&plaintext_len.to_be_bytes());
+    aad[40] = chunk_size.log2();
+    aad
+}
+
+pub(crate) const CHUNK_AAD_LABEL: &[u8; 16] = b"otaseal v1 chunk";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonce_layout() {
+        assert_eq!(chunk_nonce(0, false), [0; 12]);
+        assert_eq!(
+            chunk_nonce(0x0102_0304, true),
+            [0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 1]
+        );
+    }
+
+    #[test]
+    fn backends_agree_and_reject_tampering() {
+        let key = DataKey::from_bytes([0x42; 32]);
+        let aad = chunk_aad(&[1; 16], 1000, ChunkSize::DEFAULT);
+        let plain: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+        let mut outputs = Vec::new();
+        for &b in Backend::ALL {
+            let c = ChunkCipher::new(b, &key);
+            let mut buf = plain.clone();
+            let tag = c.seal_in_place(chunk_nonce(3, true), &aad, &mut buf);
+            outputs.push((buf.clone(), tag));
+            let mut opened = buf.clone();
+            c.open_in_place(chunk_nonce(3, true), &aad, &mut opened, &tag)
+                .unwrap();
+            assert_eq!(opened, plain);
+            let mut wrong_nonce = buf.clone();
+            assert!(
+                c.open_in_place(chunk_nonce(3, false), &aad, &mut wrong_nonce, &tag)
+                    .is_err()
+            );
+            let mut flipped = buf.clone();
+            flipped[10] ^= 1;
+            assert!(
+                c.open_in_place(chunk_nonce(3, true), &aad, &mut flipped, &tag)
+                    .is_err()
+            );
+        }
+        assert!(outputs.windows(2).all(|w| w[0] == w[1]));
+    }
+}

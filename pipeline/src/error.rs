@@ -1,0 +1,80 @@
+//! The library's error type. Authentication failures say *which* chunk or
+//! field failed but never leak why beyond that (no partial plaintext, no key
+//! material).
+
+use crate::format::FormatError;
+use crate::keys::KeyId;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bytes that are not a well-formed document.
+    #[error("malformed manifest or key: {0}")]
+    Format(#[from] FormatError),
+
+    /// The manifest's signature does not verify under the signer's key.
+    #[error("manifest signature is invalid")]
+    BadSignature,
+    /// The manifest names a signer the verifier does not trust.
+    #[error("manifest is signed by key {found}, which is not trusted (expected {expected})")]
+    UntrustedSigner { found: KeyId, expected: KeyId },
+    /// The signed chunk table does not merge to the signed root hash.
+    #[error("manifest chunk table does not match its root hash")]
+    TableRootMismatch,
+
+    /// The payload is shorter or longer than the manifest says.
+    #[error("payload is {found} bytes, manifest says {expected} (truncated or extended)")]
+    PayloadLength { expected: u64, found: u64 },
+    /// A chunk has the wrong number of bytes for its position.
+    #[error("chunk {index} is {found} bytes, expected {expected}")]
+    ChunkLength {
+        index: u32,
+        expected: u64,
+        found: u64,
+    },
+    /// A chunk's BLAKE3 chaining value differs from the signed table: the
+    /// bytes were altered, reordered, or come from another bundle.
+    #[error("chunk {index} does not match the manifest (altered, moved or from another bundle)")]
+    ChunkHashMismatch { index: u32 },
+    /// AES-GCM rejected a chunk whose hash matched: the manifest's tag or the
+    /// data key is wrong.
+    #[error("chunk {index} failed authenticated decryption")]
+    ChunkTagMismatch { index: u32 },
+    #[error("chunk index {index} is out of range (bundle has {count} chunks)")]
+    ChunkIndexOutOfRange { index: u64, count: u32 },
+    #[error("byte range {start}..{end} is outside the {len}-byte payload")]
+    RangeOutOfBounds { start: u64, end: u64, len: u64 },
+    #[error("expected {expected} chunk entries, got {found}")]
+    ChunkTableIncomplete { expected: u32, found: usize },
+
+    /// No recipient stanza is addressed to this device key.
+    #[error("this key ({key_id}) is not a recipient of the bundle")]
+    NotARecipient { key_id: KeyId },
+    /// The stanza for this key did not decrypt.
+    #[error("the data key could not be unwrapped with key {key_id}")]
+    KeyUnwrapFailed { key_id: KeyId },
+    #[error("invalid key: {what}")]
+    InvalidKey { what: &'static str },
+    #[error("{path}: secret key file is readable by others (mode {mode:o}); run `chmod 600` on it")]
+    InsecureKeyFile { path: PathBuf, mode: u32 },
+    #[error("invalid sealing request: {0}")]
+    InvalidRequest(String),
+
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

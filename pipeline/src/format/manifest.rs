@@ -1,0 +1,427 @@
+//! The bundle manifest (`docs/FORMAT.md` §4): canonical binary encoding.
+//!
+//! There is exactly one encoding of a given manifest (fixed field order,
+//! fixed-width big-endian integers, no optional padding), so the bytes that
+//! are signed are the bytes that are parsed.
+
+use super::{
+    AppId, Channel, ChunkSize, FormatError, Reader, VersionLabel, Writer, kind, read_header,
+    write_header,
+};
+use crate::keys::{KemId, KeyId, SigAlg};
+
+/// Most recipient stanzas one manifest may carry.
+pub const MAX_RECIPIENTS: usize = 1024;
+/// Most certificates a signer chain may carry.
+pub const MAX_CHAIN_LEN: usize = 8;
+/// Largest single certificate in a chain.
+pub const MAX_CERT_LEN: usize = 64 * 1024;
+/// Bytes one chunk-table entry takes: 32-byte chaining value + 16-byte GCM tag.
+pub const CHUNK_ENTRY_LEN: usize = 48;
+/// Length of a wrapped data key: 32 bytes of ciphertext and a 16-byte tag.
+pub const WRAPPED_KEY_LEN: usize = 48;
+
+/// One row of the chunk table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkEntry {
+    /// BLAKE3 chaining value of the ciphertext chunk as a subtree of the
+    /// payload (or, for a one-chunk payload, the root hash itself).
+    pub cv: [u8; 32],
+    /// AES-256-GCM tag of the chunk.
+    pub tag: [u8; 16],
+}
+
+/// The data key wrapped to one recipient with HPKE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientStanza {
+    pub kem: KemId,
+    pub recipient: KeyId,
+    /// HPKE encapsulated key (`enc`): 32 bytes for X25519, 65 for P-256.
+    pub enc: Vec<u8>,
+    pub wrapped_key: [u8; WRAPPED_KEY_LEN],
+}
+
+/// Who signed the manifest, and the certificates that vouch for the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerInfo {
+    pub alg: SigAlg,
+    pub key_id: KeyId,
+    /// Encoded certificates, leaf first. Empty when the verifier trusts the
+    /// signing key directly.
+    pub chain: Vec<Vec<u8>>,
+}
+
+/// A decoded manifest. Decoding checks syntax only; nothing in it is trusted
+/// until `open::verify_manifest` has checked the signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Manifest {
+    pub bundle_id: [u8; 16],
+    pub app_id: AppId,
+    pub channel: Channel,
+    pub version: VersionLabel,
+    pub sequence: u64,
+    /// Unix seconds.
+    pub created: u64,
+    /// Unix seconds after which the manifest must be refused.
+    pub expires: Option<u64>,
+    pub plaintext_len: u64,
+    pub chunk_size: ChunkSize,
+    /// BLAKE3 hash of the whole payload file.
+    pub root: [u8; 32],
+    pub chunks: Vec<ChunkEntry>,
+    pub recipients: Vec<RecipientStanza>,
+    pub signer: SignerInfo,
+    pub signature: Vec<u8>,
+}
+
+/// The fields fixed before any chunk is sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ManifestHeader {
+    pub bundle_id: [u8; 16],
+    pub app_id: AppId,
+    pub channel: Channel,
+    pub version: VersionLabel,
+    pub sequence: u64,
+    pub created: u64,
+    pub expires: Option<u64>,
+    pub plaintext_len: u64,
+    pub chunk_size: ChunkSize,
+}
+
+impl Manifest {
+    pub(crate) fn from_parts(
+        h: ManifestHeader,
+        root: [u8; 32],
+        chunks: Vec<ChunkEntry>,
+        recipients: Vec<RecipientStanza>,
+        signer: SignerInfo,
+    ) -> Self {
+        Self {
+            bundle_id: h.bundle_id,
+            app_id: h.app_id,
+            channel: h.channel,
+            version: h.version,
+            sequence: h.sequence,
+            created: h.created,
+            expires: h.expires,
+            plaintext_len: h.plaintext_len,
+            chunk_size: h.chunk_size,
+            root,
+            chunks,
+            recipients,
+            signer,
+            signature: Vec::new(),
+        }
+    }
+
+    /// Encoded size of this manifest in bytes.
+    pub fn encoded_len(&self) -> usize {
+        self.signed_bytes().len() + 2 + self.signature.len()
+    }
+
+    /// The bytes the signature covers: everything before the signature field.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(
+            256 + self.chunks.len() * CHUNK_ENTRY_LEN + self.recipients.len() * 140,
+        );
+        write_header(&mut w, kind::MANIFEST);
+        w.u16(0); // flags: reserved, must be zero
+        w.put(&self.bundle_id);
+        w.bytes8(self.app_id.as_str().as_bytes());
+        w.bytes8(self.channel.as_str().as_bytes());
+        w.bytes8(self.version.as_str().as_bytes());
+        w.u64(self.sequence);
+        w.u64(self.created);
+        w.u64(self.expires.unwrap_or(0));
+        w.u64(self.plaintext_len);
+        w.u8(self.chunk_size.log2());
+        w.u32(u32::try_from(self.chunks.len()).expect("chunk count fits in u32"));
+        w.put(&self.root);
+        for c in &self.chunks {
+            w.put(&c.cv);
+            w.put(&c.tag);
+        }
+        w.u16(u16::try_from(self.recipients.len()).expect("recipient count fits in u16"));
+        for s in &self.recipients {
+            w.u16(s.kem.code());
+            w.put(&s.recipient.0);
+            w.bytes8(&s.enc);
+            w.put(&s.wrapped_key);
+        }
+        w.u8(self.signer.alg.code());
+        w.put(&self.signer.key_id.0);
+        w.u8(u8::try_from(self.signer.chain.len()).expect("chain length fits in u8"));
+        for cert in &self.signer.chain {
+            w.bytes32(cert);
+        }
+        w.buf
+    }
+
+    /// The complete encoding: signed bytes followed by the signature.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer {
+            buf: self.signed_bytes(),
+        };
+        w.bytes16(&self.signature);
+        w.buf
+    }
+
+    /// Decodes a manifest, returning it and the length of its signed prefix.
+    ///
+    /// Rejects (FORMAT.md §4.4): bad magic, another document kind, any version
+    /// but 1, non-zero flags, invalid names, `expires` not after `created`,
+    /// chunk sizes outside 16 KiB..16 MiB, a chunk count that does not match
+    /// the plaintext length, zero or more than 1024 recipients, duplicate
+    /// recipient key ids, unknown KEM or signature algorithms, `enc` or
+    /// signature lengths wrong for their algorithm, more than 8 certificates,
+    /// and any byte after the signature.
+    pub fn parse(bytes: &[u8]) -> Result<(Self, usize), FormatError> {
+        let mut r = Reader::new(bytes);
+        read_header(&mut r, kind::MANIFEST, "manifest")?;
+        if r.u16("flags")? != 0 {
+            return Err(FormatError::invalid("flags", "reserved bits are set"));
+        }
+        let bundle_id = r.array("bundle_id")?;
+        let app_id = AppId::from_wire(r.bytes8("app_id")?)?;
+        let channel = Channel::from_wire(r.bytes8("channel")?)?;
+        let version = VersionLabel::from_wire(r.bytes8("version")?)?;
+        let sequence = r.u64("sequence")?;
+        let created = r.u64("created")?;
+        let expires = match r.u64("expires")? {
+            0 => None,
+            e if e <= created => {
+                return Err(FormatError::invalid("expires", "not after `created`"));
+            }
+            e => Some(e),
+        };
+        let plaintext_len = r.u64("plaintext_len")?;
+        let chunk_size = ChunkSize::from_log2(r.u8("chunk_size_log2")?)?;
+        let chunk_count = r.u32("chunk_count")?;
+        if u64::from(chunk_count) != chunk_size.chunk_count(plaintext_len) {
+            return Err(FormatError::invalid(
+                "chunk_count",
+                format!(
+                    "{chunk_count} chunks do not fit a {plaintext_len}-byte payload of {chunk_size} chunks"
+                ),
+            ));
+        }
+        let root = r.array("root")?;
+        let table_len =
+            (chunk_count as usize)
+                .checked_mul(CHUNK_ENTRY_LEN)
+                .ok_or(FormatError::Truncated {
+                    field: "chunk_table",
+                })?;
+        let mut table = Reader::new(r.take(table_len, "chunk_table")?);
+        let mut chunks = Vec::with_capacity(chunk_count as usize);
+        for _ in 0..chunk_count {
+            chunks.push(ChunkEntry {
+                cv: table.array("chunk_cv")?,
+                tag: table.array("chunk_tag")?,
+            });
+        }
+
+        let recipient_count = r.u16("recipient_count")? as usize;
+        if recipient_count == 0 || recipient_count > MAX_RECIPIENTS {
+            return Err(FormatError::invalid(
+                "recipient_count",
+                format!("{recipient_count} is outside 1..={MAX_RECIPIENTS}"),
+            ));
+        }
+        let mut recipients: Vec<RecipientStanza> = Vec::with_capacity(recipient_count);
+        for _ in 0..recipient_count {
+            let kem = KemId::from_code(r.u16("recipient_kem")?)?;
+            let recipient = KeyId(r.array("recipient_key_id")?);
+            let enc = r.bytes8("recipient_enc")?;
+            if enc.len() != kem.enc_len() {
+                return Err(FormatError::invalid(
+                    "recipient_enc",
+                    format!("{} bytes, {kem} needs {}", enc.len(), kem.enc_len()),
+                ));
+            }
+            if recipients.iter().any(|s| s.recipient == recipient) {
+                return Err(FormatError::invalid(
+                    "recipient_key_id",
+                    "duplicate recipient",
+                ));
+            }
+            let wrapped_key = r.array("recipient_wrapped_key")?;
+            recipients.push(RecipientStanza {
+                kem,
+                recipient,
+                enc: enc.to_vec(),
+                wrapped_key,
+            });
+        }
+
+        let alg = SigAlg::from_code(r.u8("signature_alg")?)?;
+        let key_id = KeyId(r.array("signer_key_id")?);
+        let chain_len = r.u8("chain_count")? as usize;
+        if chain_len > MAX_CHAIN_LEN {
+            return Err(FormatError::invalid(
+                "chain_count",
+                format!("{chain_len} certificates, at most {MAX_CHAIN_LEN}"),
+            ));
+        }
+        let mut chain = Vec::with_capacity(chain_len);
+        for _ in 0..chain_len {
+            let cert = r.bytes32("certificate")?;
+            if cert.len() > MAX_CERT_LEN {
+                return Err(FormatError::invalid("certificate", "longer than 64 KiB"));
+            }
+            chain.push(cert.to_vec());
+        }
+        let signed_len = r.position();
+        let signature = r.bytes16("signature")?;
+        if signature.len() != alg.signature_len() {
+            return Err(FormatError::invalid(
+                "signature",
+                format!(
+                    "{} bytes, {alg} needs {}",
+                    signature.len(),
+                    alg.signature_len()
+                ),
+            ));
+        }
+        r.finish()?;
+
+        let manifest = Self {
+            bundle_id,
+            app_id,
+            channel,
+            version,
+            sequence,
+            created,
+            expires,
+            plaintext_len,
+            chunk_size,
+            root,
+            chunks,
+            recipients,
+            signer: SignerInfo { alg, key_id, chain },
+            signature: signature.to_vec(),
+        };
+        Ok((manifest, signed_len))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> Manifest {
+        let header = ManifestHeader {
+            bundle_id: [7; 16],
+            app_id: "com.example.app".parse().unwrap(),
+            channel: "stable".parse().unwrap(),
+            version: "1.0.0".parse().unwrap(),
+            sequence: 42,
+            created: 1_700_000_000,
+            expires: Some(1_800_000_000),
+            plaintext_len: 20_000,
+            chunk_size: ChunkSize::from_log2(14).unwrap(),
+        };
+        let mut m = Manifest::from_parts(
+            header,
+            [1; 32],
+            vec![
+                ChunkEntry {
+                    cv: [2; 32],
+                    tag: [3; 16]
+                };
+                2
+            ],
+            vec![RecipientStanza {
+                kem: KemId::X25519,
+                recipient: KeyId([4; 16]),
+                enc: vec![5; 32],
+                wrapped_key: [6; 48],
+            }],
+            SignerInfo {
+                alg: SigAlg::Ed25519,
+                key_id: KeyId([8; 16]),
+                chain: vec![vec![9; 10]],
+            },
+        );
+        m.signature = vec![0xaa; 64];
+        m
+    }
+
+    #[test]
+    fn round_trip() {
+        let m = sample();
+        let bytes = m.to_bytes();
+        assert_eq!(bytes.len(), m.encoded_len());
+        let (back, signed_len) = Manifest::parse(&bytes).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(&bytes[..signed_len], &m.signed_bytes()[..]);
+    }
+
+    #[test]
+    fn every_truncation_is_rejected() {
+        let bytes = sample().to_bytes();
+        for len in 0..bytes.len() {
+            assert!(
+                Manifest::parse(&bytes[..len]).is_err(),
+                "prefix of {len} bytes parsed"
+            );
+        }
+    }
+
+    #[test]
+    fn structural_rejections() {
+        let m = sample();
+        let mut wrong_count = m.clone();
+        wrong_count.chunks.pop();
+        assert!(matches!(
+            Manifest::parse(&wrong_count.to_bytes()),
+            Err(FormatError::InvalidField {
+                field: "chunk_count",
+                ..
+            })
+        ));
+        let mut no_recipients = m.clone();
+        no_recipients.recipients.clear();
+        assert!(matches!(
+            Manifest::parse(&no_recipients.to_bytes()),
+            Err(FormatError::InvalidField {
+                field: "recipient_count",
+                ..
+            })
+        ));
+        let mut dup = m.clone();
+        dup.recipients.push(dup.recipients[0].clone());
+        assert!(matches!(
+            Manifest::parse(&dup.to_bytes()),
+            Err(FormatError::InvalidField {
+                field: "recipient_key_id",
+                ..
+            })
+        ));
+        let mut expired_before_created = m.clone();
+        expired_before_created.expires = Some(m.created);
+        assert!(matches!(
+            Manifest::parse(&expired_before_created.to_bytes()),
+            Err(FormatError::InvalidField {
+                field: "expires",
+                ..
+            })
+        ));
+        let mut short_sig = m.clone();
+        short_sig.signature.pop();
+        assert!(matches!(
+            Manifest::parse(&short_sig.to_bytes()),
+            Err(FormatError::InvalidField {
+                field: "signature",
+                ..
+            })
+        ));
+        let mut trailing = m.to_bytes();
+        trailing.push(0);
+        assert_eq!(
+            Manifest::parse(&trailing),
+            Err(FormatError::TrailingBytes { extra: 1 })
+        );
+    }
+}

@@ -1,0 +1,208 @@
+//! Every byte layout otaseal reads or writes, in one place.
+//!
+//! `docs/FORMAT.md` is the normative description; the doc comments here quote
+//! its rules. This module encodes and decodes and validates *syntax* (lengths,
+//! ranges, allowed characters, versions). It never does I/O and never decides
+//! whether something is cryptographically valid: that is `open`'s job.
+
+mod codec;
+pub mod keytext;
+pub mod manifest;
+mod names;
+
+pub(crate) use codec::{Reader, Writer};
+pub use manifest::{ChunkEntry, Manifest, RecipientStanza, SignerInfo};
+pub use names::{AppId, Channel, VersionLabel};
+
+/// First four bytes of every binary otaseal document.
+pub const MAGIC: [u8; 4] = *b"OTAS";
+
+/// Document kinds, the four bytes after [`MAGIC`]. Signatures cover the kind,
+/// so a signature over one kind of document can never verify as another.
+pub mod kind {
+    /// A bundle manifest (`docs/FORMAT.md` §4).
+    pub const MANIFEST: [u8; 4] = *b"MNFT";
+}
+
+/// The format version this build writes and the only one it reads.
+pub const FORMAT_VERSION: u16 = 1;
+
+/// Why bytes could not be decoded. Each variant names the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    #[error("input ends inside field `{field}`")]
+    Truncated { field: &'static str },
+    #[error("{extra} unexpected bytes after the end of the document")]
+    TrailingBytes { extra: usize },
+    #[error("not an otaseal document (bad magic)")]
+    BadMagic,
+    #[error("expected a {expected} document, found kind {found:?}")]
+    WrongKind {
+        expected: &'static str,
+        found: String,
+    },
+    #[error("unsupported format version {found} (this build reads version {FORMAT_VERSION})")]
+    UnsupportedVersion { found: u16 },
+    #[error("invalid field `{field}`: {reason}")]
+    InvalidField { field: &'static str, reason: String },
+}
+
+impl FormatError {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Writes the common document header: magic, kind, version.
+pub(crate) fn write_header(w: &mut Writer, kind: [u8; 4]) {
+    w.put(&MAGIC);
+    w.put(&kind);
+    w.u16(FORMAT_VERSION);
+}
+
+/// Reads and checks the common document header.
+pub(crate) fn read_header(
+    r: &mut Reader<'_>,
+    expected: [u8; 4],
+    expected_name: &'static str,
+) -> Result<(), FormatError> {
+    if r.array::<4>("magic")? != MAGIC {
+        return Err(FormatError::BadMagic);
+    }
+    let found = r.array::<4>("kind")?;
+    if found != expected {
+        return Err(FormatError::WrongKind {
+            expected: expected_name,
+            found: String::from_utf8_lossy(&found).into_owned(),
+        });
+    }
+    match r.u16("version")? {
+        FORMAT_VERSION => Ok(()),
+        found => Err(FormatError::UnsupportedVersion { found }),
+    }
+}
+
+/// Smallest, default and largest chunk sizes, as powers of two.
+pub const MIN_CHUNK_LOG2: u8 = 14;
+pub const DEFAULT_CHUNK_LOG2: u8 = 18;
+pub const MAX_CHUNK_LOG2: u8 = 24;
+
+/// A payload chunk size: a power of two from 16 KiB to 16 MiB.
+///
+/// Power-of-two sizes of at least 1 KiB make every chunk a complete BLAKE3
+/// subtree of the payload, which is what lets a device check one chunk alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChunkSize(u8);
+
+impl ChunkSize {
+    pub const DEFAULT: Self = Self(DEFAULT_CHUNK_LOG2);
+
+    pub fn from_log2(log2: u8) -> Result<Self, FormatError> {
+        if (MIN_CHUNK_LOG2..=MAX_CHUNK_LOG2).contains(&log2) {
+            Ok(Self(log2))
+        } else {
+            Err(FormatError::invalid(
+                "chunk_size_log2",
+                format!("{log2} is outside {MIN_CHUNK_LOG2}..={MAX_CHUNK_LOG2}"),
+            ))
+        }
+    }
+
+    pub fn from_bytes(bytes: u64) -> Result<Self, FormatError> {
+        if !bytes.is_power_of_two() {
+            return Err(FormatError::invalid(
+                "chunk_size",
+                format!("{bytes} is not a power of two"),
+            ));
+        }
+        Self::from_log2(bytes.trailing_zeros() as u8)
+    }
+
+    pub fn log2(self) -> u8 {
+        self.0
+    }
+
+    pub fn bytes(self) -> u64 {
+        1 << self.0
+    }
+
+    /// Number of chunks for a plaintext of `len` bytes: `max(1, ceil(len / size))`.
+    /// An empty bundle still has one (empty) chunk, so it still carries a tag.
+    pub fn chunk_count(self, len: u64) -> u64 {
+        len.div_ceil(self.bytes()).max(1)
+    }
+
+    /// Byte range of chunk `index` in a payload of `len` bytes.
+    pub fn chunk_range(self, len: u64, index: u64) -> std::ops::Range<u64> {
+        let start = index << self.0;
+        start.min(len)..(start + self.bytes()).min(len)
+    }
+}
+
+impl Default for ChunkSize {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl std::fmt::Display for ChunkSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} KiB", self.bytes() / 1024)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_size_bounds() {
+        assert!(ChunkSize::from_log2(13).is_err());
+        assert!(ChunkSize::from_log2(25).is_err());
+        assert_eq!(ChunkSize::from_bytes(65536).unwrap().log2(), 16);
+        assert!(ChunkSize::from_bytes(65535).is_err());
+        assert!(ChunkSize::from_bytes(0).is_err());
+    }
+
+    #[test]
+    fn chunk_count_and_ranges() {
+        let c = ChunkSize::from_log2(14).unwrap();
+        assert_eq!(c.chunk_count(0), 1);
+        assert_eq!(c.chunk_count(1), 1);
+        assert_eq!(c.chunk_count(16384), 1);
+        assert_eq!(c.chunk_count(16385), 2);
+        assert_eq!(c.chunk_range(16385, 1), 16384..16385);
+        assert_eq!(c.chunk_range(0, 0), 0..0);
+    }
+
+    #[test]
+    fn header_rejects_other_kinds_and_versions() {
+        let mut w = Writer::default();
+        write_header(&mut w, kind::MANIFEST);
+        let good = w.buf.clone();
+        read_header(&mut Reader::new(&good), kind::MANIFEST, "manifest").unwrap();
+
+        let mut bad = good.clone();
+        bad[0] = b'X';
+        assert_eq!(
+            read_header(&mut Reader::new(&bad), kind::MANIFEST, "manifest"),
+            Err(FormatError::BadMagic)
+        );
+        let mut other = good.clone();
+        other[4..8].copy_from_slice(b"CERT");
+        assert!(matches!(
+            read_header(&mut Reader::new(&other), kind::MANIFEST, "manifest"),
+            Err(FormatError::WrongKind { .. })
+        ));
+        let mut v2 = good;
+        v2[9] = 2;
+        assert_eq!(
+            read_header(&mut Reader::new(&v2), kind::MANIFEST, "manifest"),
+            Err(FormatError::UnsupportedVersion { found: 2 })
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! Reading and writing key files. Secret files are created `0600` and a
+//! secret file that group or others can read is refused, as ssh does.
+
+use super::{RecipientPublicKey, RecipientSecretKey, SigningKey, VerifyingKey};
+use crate::error::{Error, Result};
+use crate::format::keytext::KeyText;
+use crate::keys::KemId;
+use std::io::Write;
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// Any key a file may hold.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AnyKey {
+    SigningSecret(SigningKey),
+    SigningPublic(VerifyingKey),
+    RecipientSecret(RecipientSecretKey),
+    RecipientPublic(RecipientPublicKey),
+}
+
+impl AnyKey {
+    pub fn from_text(text: &KeyText) -> Result<Self> {
+        Ok(match text {
+            KeyText::Ed25519Public(b) => Self::SigningPublic(VerifyingKey::from_bytes(b)?),
+            KeyText::Ed25519Secret(b) => Self::SigningSecret(SigningKey::from_bytes(b)),
+            KeyText::X25519Public(b) => {
+                Self::RecipientPublic(RecipientPublicKey::from_bytes(KemId::X25519, b)?)
+            }
+            KeyText::P256Public(b) => {
+                Self::RecipientPublic(RecipientPublicKey::from_bytes(KemId::P256, b)?)
+            }
+            KeyText::X25519Secret(b) => {
+                Self::RecipientSecret(RecipientSecretKey::from_secret_bytes(KemId::X25519, b)?)
+            }
+            KeyText::P256Secret(b) => {
+                Self::RecipientSecret(RecipientSecretKey::from_secret_bytes(KemId::P256, b)?)
+            }
+        })
+    }
+
+    /// Parses a key line (or the contents of a key file).
+    pub fn parse(text: &str) -> Result<Self> {
+        Self::from_text(&KeyText::parse(text)?)
+    }
+
+    pub fn to_text(&self) -> KeyText {
+        match self {
+            Self::SigningSecret(k) => KeyText::Ed25519Secret(k.to_secret_bytes()),
+            Self::SigningPublic(k) => KeyText::Ed25519Public(k.to_bytes()),
+            Self::RecipientSecret(k) => match k.kem() {
+                KemId::X25519 => KeyText::X25519Secret(k.to_secret_bytes()),
+                KemId::P256 => KeyText::P256Secret(k.to_secret_bytes()),
+            },
+            Self::RecipientPublic(k) => match k {
+                RecipientPublicKey::X25519(b) => KeyText::X25519Public(*b),
+                RecipientPublicKey::P256(b) => KeyText::P256Public(b.clone()),
+            },
+        }
+    }
+}
+
+/// Reads a key file, refusing secret keys that others can read.
+pub fn read_key_file(path: &Path) -> Result<AnyKey> {
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?);
+    let key = KeyText::parse(&text)?;
+    if key.is_secret() {
+        check_private_permissions(path)?;
+    }
+    AnyKey::from_text(&key)
+}
+
+#[cfg(unix)]
+fn check_private_permissions(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(Error::InsecureKeyFile {
+            path: path.to_owned(),
+            mode: mode & 0o777,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private_permissions(_path: &Path) -> Result<()> {
+    Ok(())
+}
+
+/// Writes a key file with a comment header, atomically, never replacing an
+/// existing file. Secret files are created with mode 0600 from the start.
+pub fn write_key_file(path: &Path, key: &AnyKey, comment: &str) -> Result<()> {
+    let text = key.to_text();
+    let mut body = Zeroizing::new(String::new());
+    for line in comment.lines() {
+        body.push_str("# ");
+        body.push_str(line);
+        body.push('\n');
+    }
+    body.push_str(&text.encode());
+    body.push('\n');
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    // tempfile creates files 0600, so a secret is never readable by others,
+    // not even for an instant; public keys are widened to 0644 afterwards.
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    tmp.write_all(body.as_bytes())
+        .map_err(|e| Error::io(tmp.path(), e))?;
+    #[cfg(unix)]
+    if !text.is_secret() {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io(tmp.path(), e))?;
+    }
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.persist_noclobber(path)
+        .map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::SeedableRng;
+
+    #[test]
+    fn secret_files_are_private_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        let path = dir.path().join("sign.key");
+        write_key_file(
+            &path,
+            &AnyKey::SigningSecret(SigningKey::generate(&mut rng)),
+            "test",
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+            assert!(matches!(
+                read_key_file(&path).unwrap(),
+                AnyKey::SigningSecret(_)
+            ));
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(matches!(
+                read_key_file(&path),
+                Err(Error::InsecureKeyFile { .. })
+            ));
+        }
+        // Never overwrites an existing key.
+        let again = AnyKey::SigningSecret(SigningKey::generate(&mut rng));
+        assert!(write_key_file(&path, &again, "x").is_err());
+    }
+}

@@ -1,0 +1,125 @@
+//! Manifest signing. Signing sits behind [`Signer`] so a key can live in a
+//! file, an HSM or a remote service without the sealing code knowing.
+
+use super::{KeyId, SigAlg};
+use crate::Error;
+
+/// Anything that can sign manifests: a file key, a PKCS#11 token, ...
+pub trait Signer: Send + Sync {
+    fn algorithm(&self) -> SigAlg;
+    fn key_id(&self) -> KeyId;
+    /// Encoded certificates (leaf first) that vouch for this key, embedded in
+    /// every manifest it signs. Empty when devices trust the key directly.
+    fn chain(&self) -> &[Vec<u8>] {
+        &[]
+    }
+    /// Signs exactly `message`, the bytes that will be written.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error>;
+}
+
+/// An Ed25519 secret signing key, zeroized on drop.
+pub struct SigningKey(ed25519_dalek::SigningKey);
+
+impl SigningKey {
+    pub fn generate(rng: &mut impl rand_core::CryptoRng) -> Self {
+        Self(ed25519_dalek::SigningKey::generate(rng))
+    }
+
+    pub fn from_bytes(secret: &[u8; 32]) -> Self {
+        Self(ed25519_dalek::SigningKey::from_bytes(secret))
+    }
+
+    /// The 32-byte secret seed. Callers must zeroize what they copy.
+    pub fn to_secret_bytes(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.0.to_bytes())
+    }
+
+    pub fn verifying_key(&self) -> VerifyingKey {
+        VerifyingKey(self.0.verifying_key())
+    }
+}
+
+impl Signer for SigningKey {
+    fn algorithm(&self) -> SigAlg {
+        SigAlg::Ed25519
+    }
+
+    fn key_id(&self) -> KeyId {
+        self.verifying_key().key_id()
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
+        use ed25519_dalek::Signer as _;
+        Ok(self.0.sign(message).to_bytes().to_vec())
+    }
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKey({}, <redacted>)", self.key_id())
+    }
+}
+
+/// An Ed25519 public key that verifies manifests.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct VerifyingKey(ed25519_dalek::VerifyingKey);
+
+impl VerifyingKey {
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, Error> {
+        ed25519_dalek::VerifyingKey::from_bytes(bytes)
+            .map(Self)
+            .map_err(|_| Error::InvalidKey {
+                what: "ed25519 public key is not a curve point",
+            })
+    }
+
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    pub fn key_id(&self) -> KeyId {
+        KeyId::derive(u16::from(SigAlg::Ed25519.code()), self.0.as_bytes())
+    }
+
+    /// Strict RFC 8032 verification: rejects non-canonical and small-order
+    /// encodings, so a valid signature cannot be mauled into a second one.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), Error> {
+        let sig =
+            ed25519_dalek::Signature::from_slice(signature).map_err(|_| Error::BadSignature)?;
+        self.0
+            .verify_strict(message, &sig)
+            .map_err(|_| Error::BadSignature)
+    }
+}
+
+impl std::fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VerifyingKey({})", self.key_id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::SeedableRng;
+
+    #[test]
+    fn sign_verify_and_reject() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let sk = SigningKey::generate(&mut rng);
+        let vk = sk.verifying_key();
+        let sig = sk.sign(b"hello").unwrap();
+        vk.verify(b"hello", &sig).unwrap();
+        assert!(matches!(
+            vk.verify(b"hellO", &sig),
+            Err(Error::BadSignature)
+        ));
+        assert!(matches!(
+            vk.verify(b"hello", &sig[..63]),
+            Err(Error::BadSignature)
+        ));
+        let other = SigningKey::generate(&mut rng).verifying_key();
+        assert!(other.verify(b"hello", &sig).is_err());
+        assert!(!format!("{sk:?}").contains(&hex::encode(sk.to_secret_bytes().as_slice())));
+    }
+}

@@ -1,0 +1,34 @@
+//! otaseal seals over-the-air update bundles.
+//!
+//! A sealed bundle is a *payload* file of AES-256-GCM ciphertext chunks and a
+//! signed *manifest*. The payload's plain BLAKE3 hash is the manifest's root,
+//! and every chunk is a BLAKE3 subtree, so a device can verify any chunk of a
+//! partial or resumed download on its own before it trusts or decrypts it.
+//! The wire format is specified in `docs/FORMAT.md`.
+//!
+//! ```
+//! use otaseal::{keys, open, seal};
+//! let mut rng = keys::os_rng();
+//! let signer = keys::SigningKey::generate(&mut rng);
+//! let device = keys::RecipientSecretKey::generate(keys::KemId::X25519, &mut rng);
+//! let opts = seal::SealOptions::new(
+//!     "com.example.app".parse()?, "stable".parse()?, "1.0.0".parse()?, 1);
+//! let sealed = seal::seal(b"firmware", &opts, &[device.public_key().clone()], &signer)?;
+//! assert_eq!(sealed.manifest.root, *blake3::hash(&sealed.payload).as_bytes());
+//!
+//! let trust = open::TrustAnchor::SigningKey(signer.verifying_key());
+//! let plain = open::open(&sealed.payload, &sealed.manifest_bytes, &trust, &device)?;
+//! assert_eq!(plain, b"firmware");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod cipher;
+pub mod error;
+pub mod files;
+pub mod format;
+pub mod keys;
+pub mod open;
+pub mod seal;
+pub mod tree;
+
+pub use error::{Error, Result};

@@ -1,0 +1,272 @@
+//! Sealing one bundle in memory (FORMAT.md §5): the chunk plan, AES-256-GCM
+//! per chunk, the BLAKE3 subtree CV of each ciphertext chunk, and manifest
+//! assembly and signing. No files, no threads: callers (the CLI, `batch`)
+//! decide where bytes live and who runs [`BundleSealer::seal_chunk`].
+
+use crate::cipher::{Backend, ChunkCipher, chunk_aad, chunk_nonce};
+use crate::error::{Error, Result};
+use crate::format::manifest::{MAX_RECIPIENTS, ManifestHeader};
+use crate::format::{AppId, Channel, ChunkEntry, ChunkSize, Manifest, SignerInfo, VersionLabel};
+use crate::keys::{self, DataKey, RecipientPublicKey, Signer};
+use crate::tree;
+use std::ops::Range;
+
+/// What the publisher says about a release; everything else is derived.
+#[derive(Debug, Clone)]
+pub struct SealOptions {
+    pub app_id: AppId,
+    pub channel: Channel,
+    pub version: VersionLabel,
+    /// Monotonic release sequence; devices refuse anything not above theirs.
+    pub sequence: u64,
+    /// Unix seconds; recorded in the manifest.
+    pub created: u64,
+    /// Unix seconds after which devices must refuse the manifest.
+    pub expires: Option<u64>,
+    pub chunk_size: ChunkSize,
+    pub backend: Backend,
+}
+
+impl SealOptions {
+    pub fn new(app_id: AppId, channel: Channel, version: VersionLabel, sequence: u64) -> Self {
+        Self {
+            app_id,
+            channel,
+            version,
+            sequence,
+            created: unix_now(),
+            expires: None,
+            chunk_size: ChunkSize::DEFAULT,
+            backend: Backend::default(),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Seals the chunks of one bundle. Shared by reference between worker
+/// threads: chunks may be sealed in any order and on any thread.
+pub struct BundleSealer {
+    header: ManifestHeader,
+    key: DataKey,
+    cipher: ChunkCipher,
+    aad: [u8; 41],
+    chunk_count: u32,
+}
+
+impl std::fmt::Debug for BundleSealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BundleSealer")
+            .field("bundle_id", &hex::encode(self.header.bundle_id))
+            .field("plaintext_len", &self.header.plaintext_len)
+            .field("chunk_count", &self.chunk_count)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BundleSealer {
+    /// Plans a bundle of `plaintext_len` bytes: draws a fresh data key and
+    /// bundle id from `rng` (the OS CSPRNG in production).
+    pub fn new(
+        opts: &SealOptions,
+        plaintext_len: u64,
+        rng: &mut impl rand_core::CryptoRng,
+    ) -> Result<Self> {
+        if let Some(expires) = opts.expires
+            && expires <= opts.created
+        {
+            return Err(Error::InvalidRequest(
+                "expiry must be after the creation time".into(),
+            ));
+        }
+        let chunk_count = u32::try_from(opts.chunk_size.chunk_count(plaintext_len))
+            .map_err(|_| Error::InvalidRequest("bundle has more than 2^32-1 chunks".into()))?;
+        let key = DataKey::generate(rng);
+        let mut bundle_id = [0u8; 16];
+        rng.fill_bytes(&mut bundle_id);
+        let header = ManifestHeader {
+            bundle_id,
+            app_id: opts.app_id.clone(),
+            channel: opts.channel.clone(),
+            version: opts.version.clone(),
+            sequence: opts.sequence,
+            created: opts.created,
+            expires: opts.expires,
+            plaintext_len,
+            chunk_size: opts.chunk_size,
+        };
+        Ok(Self {
+            aad: chunk_aad(&bundle_id, plaintext_len, opts.chunk_size),
+            cipher: ChunkCipher::new(opts.backend, &key),
+            key,
+            header,
+            chunk_count,
+        })
+    }
+
+    pub fn chunk_count(&self) -> u32 {
+        self.chunk_count
+    }
+
+    pub fn plaintext_len(&self) -> u64 {
+        self.header.plaintext_len
+    }
+
+    pub fn chunk_size(&self) -> ChunkSize {
+        self.header.chunk_size
+    }
+
+    /// Byte range of chunk `index` in both the plaintext and the payload
+    /// (they are the same length: tags live in the manifest).
+    pub fn chunk_range(&self, index: u32) -> Range<u64> {
+        self.header
+            .chunk_size
+            .chunk_range(self.header.plaintext_len, u64::from(index))
+    }
+
+    /// Encrypts chunk `index` in place and hashes the ciphertext while it is
+    /// still in cache. `buf` holds exactly that chunk's plaintext.
+    pub fn seal_chunk(&self, index: u32, buf: &mut [u8]) -> Result<ChunkEntry> {
+        if index >= self.chunk_count {
+            return Err(Error::ChunkIndexOutOfRange {
+                index: u64::from(index),
+                count: self.chunk_count,
+            });
+        }
+        let range = self.chunk_range(index);
+        let expected = range.end - range.start;
+        if buf.len() as u64 != expected {
+            return Err(Error::ChunkLength {
+                index,
+                expected,
+                found: buf.len() as u64,
+            });
+        }
+        let last = index + 1 == self.chunk_count;
+        let tag = self
+            .cipher
+            .seal_in_place(chunk_nonce(index, last), &self.aad, buf);
+        let cv = tree::piece_cv(buf, range.start, self.chunk_count == 1);
+        Ok(ChunkEntry { cv, tag })
+    }
+
+    /// Assembles and signs the manifest once every chunk is sealed. `chunks`
+    /// is the table in chunk order. The data key is wrapped to each recipient
+    /// and then dropped (zeroized) with the sealer.
+    pub fn finish(
+        self,
+        chunks: Vec<ChunkEntry>,
+        recipients: &[RecipientPublicKey],
+        signer: &dyn Signer,
+        rng: &mut impl rand_core::CryptoRng,
+    ) -> Result<SealedManifest> {
+        if chunks.len() != self.chunk_count as usize {
+            return Err(Error::ChunkTableIncomplete {
+                expected: self.chunk_count,
+                found: chunks.len(),
+            });
+        }
+        check_recipients(recipients)?;
+        let cvs: Vec<[u8; 32]> = chunks.iter().map(|c| c.cv).collect();
+        let root = tree::root_from_cvs(&cvs);
+        let stanzas = recipients
+            .iter()
+            .map(|r| keys::wrap_data_key(&self.key, r, &self.header.bundle_id, rng))
+            .collect::<Result<Vec<_>>>()?;
+        let signer_info = SignerInfo {
+            alg: signer.algorithm(),
+            key_id: signer.key_id(),
+            chain: signer.chain().to_vec(),
+        };
+        let mut manifest = Manifest::from_parts(self.header, root, chunks, stanzas, signer_info);
+        let mut bytes = manifest.signed_bytes();
+        let signature = signer.sign(&bytes)?;
+        if signature.len() != manifest.signer.alg.signature_len() {
+            return Err(Error::BadSignature);
+        }
+        bytes.extend_from_slice(&(signature.len() as u16).to_be_bytes());
+        bytes.extend_from_slice(&signature);
+        manifest.signature = signature;
+        Ok(SealedManifest { manifest, bytes })
+    }
+}
+
+fn check_recipients(recipients: &[RecipientPublicKey]) -> Result<()> {
+    if recipients.is_empty() || recipients.len() > MAX_RECIPIENTS {
+        return Err(Error::InvalidRequest(format!(
+            "a bundle needs 1..={MAX_RECIPIENTS} recipients, got {}",
+            recipients.len()
+        )));
+    }
+    for (i, r) in recipients.iter().enumerate() {
+        if recipients[..i].iter().any(|o| o.key_id() == r.key_id()) {
+            return Err(Error::InvalidRequest(format!(
+                "recipient {} given twice",
+                r.key_id()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A signed manifest and its exact encoding.
+#[derive(Debug, Clone)]
+pub struct SealedManifest {
+    pub manifest: Manifest,
+    pub bytes: Vec<u8>,
+}
+
+/// A sealed bundle held in memory.
+#[derive(Debug, Clone)]
+pub struct SealedBundle {
+    /// The encrypted payload file (same length as the plaintext).
+    pub payload: Vec<u8>,
+    pub manifest: Manifest,
+    /// The manifest file's bytes.
+    pub manifest_bytes: Vec<u8>,
+}
+
+/// Seals `plaintext` with a fresh data key from the OS CSPRNG.
+pub fn seal(
+    plaintext: &[u8],
+    opts: &SealOptions,
+    recipients: &[RecipientPublicKey],
+    signer: &dyn Signer,
+) -> Result<SealedBundle> {
+    seal_with_rng(plaintext, opts, recipients, signer, &mut keys::os_rng())
+}
+
+/// [`seal`] with an explicit random source. Only tests and test vectors
+/// should pass anything but the OS CSPRNG.
+pub fn seal_with_rng(
+    plaintext: &[u8],
+    opts: &SealOptions,
+    recipients: &[RecipientPublicKey],
+    signer: &dyn Signer,
+    rng: &mut impl rand_core::CryptoRng,
+) -> Result<SealedBundle> {
+    check_recipients(recipients)?;
+    let sealer = BundleSealer::new(opts, plaintext.len() as u64, rng)?;
+    let mut payload = plaintext.to_vec();
+    let chunk_len = opts.chunk_size.bytes() as usize;
+    let chunks = if payload.is_empty() {
+        vec![sealer.seal_chunk(0, &mut [])?]
+    } else {
+        payload
+            .chunks_mut(chunk_len)
+            .enumerate()
+            .map(|(i, chunk)| sealer.seal_chunk(i as u32, chunk))
+            .collect::<Result<Vec<_>>>()?
+    };
+    let sealed = sealer.finish(chunks, recipients, signer, rng)?;
+    Ok(SealedBundle {
+        payload,
+        manifest: sealed.manifest,
+        manifest_bytes: sealed.bytes,
+    })
+}
