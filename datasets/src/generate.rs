@@ -158,6 +158,9 @@ fn run_workers(
     files: &[FileSpec],
     threads: usize,
 ) -> Result<Vec<usize>, Error> {
+    // Biggest first, so one huge file does not end up running alone at the end.
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(files[i].size));
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Vec<Result<Vec<usize>, Error>> = std::thread::scope(|s| {
@@ -167,8 +170,10 @@ fn run_workers(
                     let mut buf = Vec::new();
                     let mut written = Vec::new();
                     while !failed.load(Ordering::Relaxed) {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(file) = files.get(i) else { break };
+                        let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                            break;
+                        };
+                        let file = &files[i];
                         match write_file(spec, out, file, options.fsync, &mut buf) {
                             Ok(wrote) => {
                                 if wrote {

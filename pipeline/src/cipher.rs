@@ -39,7 +39,7 @@ impl Backend {
 pub(crate) enum ChunkCipher {
     #[cfg(feature = "ring")]
     Ring(ring::aead::LessSafeKey),
-    RustCrypto(Box<aes_gcm::Aes256Gcm>),
+    RustCrypto(aes_gcm::Aes256Gcm),
 }
 
 /// The authenticated-decryption failure; deliberately carries no detail.
@@ -56,7 +56,7 @@ impl ChunkCipher {
             )),
             Backend::RustCrypto => {
                 use aes_gcm::KeyInit;
-                Self::RustCrypto(Box::new(aes_gcm::Aes256Gcm::new(key.expose().into())))
+                Self::RustCrypto(aes_gcm::Aes256Gcm::new(key.expose().into()))
             }
         }
     }

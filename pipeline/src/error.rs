@@ -68,7 +68,46 @@ pub enum Error {
     },
 }
 
+/// Broad classes of failure, for callers that map errors to exit codes or
+/// retry policies without matching every variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Something failed authentication: do not trust or use it.
+    Verification,
+    /// Bytes that are not a well-formed document or key.
+    Malformed,
+    /// The key cannot be used: wrong recipient, invalid, or badly protected.
+    Key,
+    /// The request itself is invalid.
+    Request,
+    /// The file system failed.
+    Io,
+}
+
 impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::BadSignature
+            | Self::UntrustedSigner { .. }
+            | Self::TableRootMismatch
+            | Self::PayloadLength { .. }
+            | Self::ChunkLength { .. }
+            | Self::ChunkHashMismatch { .. }
+            | Self::ChunkTagMismatch { .. } => ErrorKind::Verification,
+            Self::Format(_) => ErrorKind::Malformed,
+            Self::NotARecipient { .. }
+            | Self::KeyUnwrapFailed { .. }
+            | Self::InvalidKey { .. }
+            | Self::InsecureKeyFile { .. } => ErrorKind::Key,
+            Self::ChunkIndexOutOfRange { .. }
+            | Self::RangeOutOfBounds { .. }
+            | Self::ChunkTableIncomplete { .. }
+            | Self::InvalidRequest(_) => ErrorKind::Request,
+            Self::Io { .. } => ErrorKind::Io,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),

@@ -31,4 +31,4 @@ pub mod open;
 pub mod seal;
 pub mod tree;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};

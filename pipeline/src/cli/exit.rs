@@ -1,0 +1,104 @@
+//! Exit codes (documented in the README and `otaseal --help`) and the one
+//! readable line each error becomes.
+
+use otaseal::ErrorKind;
+
+/// Process exit codes. Scripts may rely on these values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExitCode {
+    Ok = 0,
+    /// Some inputs of a batch failed; the others succeeded.
+    Partial = 1,
+    Usage = 2,
+    /// A signature, hash, tag or length did not verify.
+    Verification = 3,
+    /// A manifest or key file is malformed.
+    Malformed = 4,
+    /// A key cannot be used (not a recipient, invalid, readable by others).
+    Key = 5,
+    /// Reading or writing a file failed.
+    Io = 6,
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(c: ExitCode) -> Self {
+        std::process::ExitCode::from(c as u8)
+    }
+}
+
+pub(crate) const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  some bundles of a batch failed (the others were sealed)
+  2  usage error
+  3  verification failed (signature, hash, tag, length)
+  4  malformed manifest or key file
+  5  key unusable (not a recipient, invalid, file readable by others)
+  6  I/O error";
+
+/// An error on its way to the user: a message, an optional hint, a code.
+#[derive(Debug)]
+pub(crate) struct CliError {
+    message: String,
+    hint: Option<String>,
+    code: ExitCode,
+}
+
+pub(crate) type CliResult<T = ExitCode> = Result<T, CliError>;
+
+impl CliError {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            hint: None,
+            code: ExitCode::Usage,
+        }
+    }
+
+    pub(crate) fn code(&self) -> ExitCode {
+        self.code
+    }
+
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Prints `otaseal: <message>` (and a hint) to stderr; returns the code.
+    pub(crate) fn report(self) -> std::process::ExitCode {
+        eprintln!("otaseal: {}", self.message);
+        if let Some(hint) = self.hint {
+            eprintln!("hint: {hint}");
+        }
+        self.code.into()
+    }
+}
+
+impl From<otaseal::Error> for CliError {
+    fn from(e: otaseal::Error) -> Self {
+        let code = code_for(e.kind());
+        let hint = match &e {
+            otaseal::Error::UntrustedSigner { .. } => {
+                Some("pass the signer's public key with --trust".to_owned())
+            }
+            otaseal::Error::NotARecipient { .. } => {
+                Some("the bundle was sealed for other --recipient keys".to_owned())
+            }
+            _ => None,
+        };
+        Self {
+            message: e.to_string(),
+            hint,
+            code,
+        }
+    }
+}
+
+pub(crate) fn code_for(kind: ErrorKind) -> ExitCode {
+    match kind {
+        ErrorKind::Verification => ExitCode::Verification,
+        ErrorKind::Malformed => ExitCode::Malformed,
+        ErrorKind::Key => ExitCode::Key,
+        ErrorKind::Io => ExitCode::Io,
+        _ => ExitCode::Usage,
+    }
+}

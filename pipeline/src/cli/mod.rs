@@ -1,0 +1,77 @@
+//! Argument parsing, dispatch, and how errors become messages and exit codes.
+//! Each subcommand lives in its own module with an `Args` struct and `run()`.
+
+mod args;
+mod demo;
+mod exit;
+mod keygen;
+mod open;
+mod seal;
+mod verify;
+
+use clap::{Parser, Subcommand};
+pub(crate) use exit::{CliError, CliResult, ExitCode};
+use std::process;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "otaseal",
+    version,
+    about = "Seal and verify over-the-air update bundles"
+)]
+#[command(after_help = exit::EXIT_CODES_HELP)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a signing key pair or a device (recipient) key pair.
+    Keygen(keygen::Args),
+    /// Seal bundles: encrypt, hash and sign each into a payload and a manifest.
+    Seal(seal::Args),
+    /// Verify a manifest's signature, and optionally its payload or a byte range.
+    Verify(verify::Args),
+    /// Verify and decrypt a sealed bundle to a file.
+    Open(open::Args),
+    /// Run the whole flow on generated sample bundles and report what happened.
+    Demo(demo::Args),
+}
+
+pub(crate) fn main() -> process::ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version to stdout and errors to stderr itself.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::Usage.into()
+            } else {
+                ExitCode::Ok.into()
+            };
+        }
+    };
+    let result = match cli.command {
+        Command::Keygen(a) => keygen::run(a),
+        Command::Seal(a) => seal::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Open(a) => open::run(a),
+        Command::Demo(a) => demo::run(a),
+    };
+    match result {
+        Ok(code) => code.into(),
+        Err(e) => e.report(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

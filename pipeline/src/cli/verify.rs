@@ -1,0 +1,136 @@
+//! `otaseal verify`: the manifest against a trusted key, and optionally the
+//! whole payload or the chunks covering a byte range of it.
+
+use super::args::{self, print_json};
+use super::{CliError, CliResult, ExitCode};
+use otaseal::files;
+use otaseal::open::{TrustAnchor, VerifiedManifest, verify_manifest};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The manifest file.
+    manifest: PathBuf,
+    /// The signer's public key (file or `otaseal1:` text).
+    #[arg(long, value_name = "KEY")]
+    trust: String,
+    /// Also verify this payload file.
+    #[arg(long, value_name = "FILE")]
+    payload: Option<PathBuf>,
+    /// With --payload: verify only the chunks covering bytes START..END.
+    #[arg(long, value_name = "START-END", requires = "payload", value_parser = args::parse_range)]
+    range: Option<Range<u64>>,
+    /// Print a JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Which part of the payload to check.
+#[derive(Debug, Clone)]
+pub(crate) enum PayloadCheck {
+    None,
+    Whole(PathBuf),
+    Range(PathBuf, Range<u64>),
+}
+
+/// Verifies a manifest file and, as asked, its payload. Returns the verified
+/// manifest and the number of chunks checked.
+pub(crate) fn verify_files(
+    manifest: &Path,
+    trust: &TrustAnchor,
+    check: &PayloadCheck,
+) -> CliResult<(VerifiedManifest, u32)> {
+    let bytes = std::fs::read(manifest).map_err(|e| otaseal::Error::Io {
+        path: manifest.to_owned(),
+        source: e,
+    })?;
+    let verified = verify_manifest(&bytes, trust)?;
+    let chunks = match check {
+        PayloadCheck::None => 0,
+        PayloadCheck::Whole(p) => {
+            verified.verify_payload(&files::read_input(p)?)?;
+            verified.chunk_count()
+        }
+        PayloadCheck::Range(p, r) => {
+            let covered = verified.verify_range(&files::read_input(p)?, r.clone())?;
+            covered.end - covered.start
+        }
+    };
+    Ok((verified, chunks))
+}
+
+pub(crate) fn run(a: Args) -> CliResult {
+    let trust = args::trust(&a.trust)?;
+    let check = match (a.payload, a.range) {
+        (None, _) => PayloadCheck::None,
+        (Some(p), None) => PayloadCheck::Whole(p),
+        (Some(p), Some(r)) => PayloadCheck::Range(p, r),
+    };
+    let result = verify_files(&a.manifest, &trust, &check);
+    if a.json {
+        print_json(&report_json(&a.manifest, &check, &result));
+    } else if let Ok((v, chunks)) = &result {
+        let m = v.manifest();
+        println!(
+            "OK {} {} {} (sequence {}, channel {}) signed by {}",
+            a.manifest.display(),
+            m.app_id,
+            m.version,
+            m.sequence,
+            m.channel,
+            m.signer.key_id
+        );
+        println!("  root {}", hex::encode(m.root));
+        if !matches!(check, PayloadCheck::None) {
+            println!("  payload: {chunks} of {} chunks verified", v.chunk_count());
+        }
+    }
+    match result {
+        Ok(_) => Ok(ExitCode::Ok),
+        Err(e) if a.json => Ok(e.code()),
+        Err(e) => Err(e),
+    }
+}
+
+fn report_json(
+    manifest: &Path,
+    check: &PayloadCheck,
+    result: &Result<(VerifiedManifest, u32), CliError>,
+) -> serde_json::Value {
+    let scope = match check {
+        PayloadCheck::None => serde_json::json!("manifest"),
+        PayloadCheck::Whole(_) => serde_json::json!("payload"),
+        PayloadCheck::Range(_, r) => serde_json::json!({"range": [r.start, r.end]}),
+    };
+    match result {
+        Ok((v, chunks)) => {
+            let m = v.manifest();
+            serde_json::json!({
+                "manifest": manifest,
+                "verdict": "ok",
+                "scope": scope,
+                "app": m.app_id.as_str(),
+                "channel": m.channel.as_str(),
+                "version": m.version.as_str(),
+                "sequence": m.sequence,
+                "created": m.created,
+                "expires": m.expires,
+                "root": hex::encode(m.root),
+                "plaintext_len": m.plaintext_len,
+                "chunk_size": m.chunk_size.bytes(),
+                "chunks": v.chunk_count(),
+                "chunks_verified": chunks,
+                "signer": m.signer.key_id.to_string(),
+                "recipients": m.recipients.iter().map(|r| r.recipient.to_string()).collect::<Vec<_>>(),
+            })
+        }
+        Err(e) => serde_json::json!({
+            "manifest": manifest,
+            "verdict": "failed",
+            "scope": scope,
+            "error": e.message(),
+            "exit_code": e.code() as u8,
+        }),
+    }
+}
