@@ -61,6 +61,16 @@ pub enum Error {
     #[error("invalid sealing request: {0}")]
     InvalidRequest(String),
 
+    /// The device policy refused a manifest (downgrade, channel, expiry, ...).
+    #[error("refused by device policy: {0}")]
+    Refused(#[from] crate::policy::PolicyViolation),
+    /// The device state file is damaged. It is never reset silently.
+    #[error("{path}: corrupt device state file: {source}")]
+    CorruptState { path: PathBuf, source: FormatError },
+    /// A download could not be completed.
+    #[error("download failed: {0}")]
+    Fetch(#[from] crate::fetch::FetchError),
+
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -83,6 +93,10 @@ pub enum ErrorKind {
     Request,
     /// The file system failed.
     Io,
+    /// The device policy refused an otherwise valid manifest.
+    Policy,
+    /// The network or the server failed (a download may be resumed).
+    Network,
 }
 
 impl Error {
@@ -105,6 +119,9 @@ impl Error {
             | Self::ChunkTableIncomplete { .. }
             | Self::InvalidRequest(_) => ErrorKind::Request,
             Self::Io { .. } => ErrorKind::Io,
+            Self::Refused(_) => ErrorKind::Policy,
+            Self::CorruptState { .. } => ErrorKind::Malformed,
+            Self::Fetch(e) => e.kind(),
         }
     }
 

@@ -6,9 +6,12 @@
 //! whether something is cryptographically valid: that is `open`'s job.
 
 mod codec;
+pub mod device_state;
+pub mod fetch_record;
 pub mod keytext;
 pub mod manifest;
 mod names;
+pub mod rollback;
 
 pub(crate) use codec::{Reader, Writer};
 pub use manifest::{ChunkEntry, Manifest, RecipientStanza, SignerInfo};
@@ -22,6 +25,12 @@ pub const MAGIC: [u8; 4] = *b"OTAS";
 pub mod kind {
     /// A bundle manifest (`docs/FORMAT.md` §4).
     pub const MANIFEST: [u8; 4] = *b"MNFT";
+    /// A device state file (`docs/spec/device-state.md`).
+    pub const DEVICE_STATE: [u8; 4] = *b"DVST";
+    /// A rollback authorisation (`docs/spec/rollback.md`).
+    pub const ROLLBACK: [u8; 4] = *b"RBAK";
+    /// A partial-download record (`docs/spec/fetch-record.md`).
+    pub const FETCH_RECORD: [u8; 4] = *b"FREC";
 }
 
 /// The format version this build writes and the only one it reads.
