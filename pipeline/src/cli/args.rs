@@ -9,7 +9,7 @@ use std::ops::Range;
 use std::path::Path;
 
 /// A key given inline (`otaseal1:...`) or as a path to a key file.
-fn load_key(arg: &str) -> CliResult<AnyKey> {
+pub(crate) fn load_key(arg: &str) -> CliResult<AnyKey> {
     if arg.starts_with(otaseal::format::keytext::PREFIX) {
         return Ok(AnyKey::parse(arg)?);
     }

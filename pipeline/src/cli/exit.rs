@@ -18,6 +18,10 @@ pub(crate) enum ExitCode {
     Key = 5,
     /// Reading or writing a file failed.
     Io = 6,
+    /// The device policy refused the manifest (downgrade, channel, expiry).
+    Policy = 7,
+    /// A download failed (network or server); it can be resumed.
+    Network = 8,
 }
 
 impl From<ExitCode> for std::process::ExitCode {
@@ -34,7 +38,9 @@ Exit codes:
   3  verification failed (signature, hash, tag, length)
   4  malformed manifest or key file
   5  key unusable (not a recipient, invalid, file readable by others)
-  6  I/O error";
+  6  I/O error
+  7  refused by device policy (downgrade, other channel, expired)
+  8  download failed (network or server; rerun to resume)";
 
 /// An error on its way to the user: a message, an optional hint, a code.
 #[derive(Debug)]
@@ -83,6 +89,12 @@ impl From<otaseal::Error> for CliError {
             otaseal::Error::NotARecipient { .. } => {
                 Some("the bundle was sealed for other --recipient keys".to_owned())
             }
+            otaseal::Error::CorruptState { .. } => Some(
+                "restore the state file from a backup; it is never reset automatically".to_owned(),
+            ),
+            otaseal::Error::Fetch(f) if f.kind() == ErrorKind::Network => {
+                Some("rerun the same command to resume; verified chunks are kept".to_owned())
+            }
             _ => None,
         };
         Self {
@@ -99,6 +111,8 @@ pub(crate) fn code_for(kind: ErrorKind) -> ExitCode {
         ErrorKind::Malformed => ExitCode::Malformed,
         ErrorKind::Key => ExitCode::Key,
         ErrorKind::Io => ExitCode::Io,
+        ErrorKind::Policy => ExitCode::Policy,
+        ErrorKind::Network => ExitCode::Network,
         _ => ExitCode::Usage,
     }
 }

@@ -4,9 +4,14 @@
 mod args;
 mod demo;
 mod exit;
+mod fetch;
+mod install;
 mod keygen;
 mod open;
+mod policy_args;
+mod rollback;
 mod seal;
+mod state;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +42,14 @@ enum Command {
     Open(open::Args),
     /// Run the whole flow on generated sample bundles and report what happened.
     Demo(demo::Args),
+    /// Download a payload over HTTP in verified, resumable chunk ranges.
+    Fetch(fetch::Args),
+    /// Install step: verify, apply the device policy, open, then update the state.
+    InstallCheck(install::Args),
+    /// Create or inspect a device state file.
+    State(state::Args),
+    /// Sign an authorisation for devices to roll back to an older bundle.
+    AuthorizeRollback(rollback::Args),
 }
 
 pub(crate) fn main() -> process::ExitCode {
@@ -58,6 +71,10 @@ pub(crate) fn main() -> process::ExitCode {
         Command::Verify(a) => verify::run(a),
         Command::Open(a) => open::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Fetch(a) => fetch::run(a),
+        Command::InstallCheck(a) => install::run(a),
+        Command::State(a) => state::run(a),
+        Command::AuthorizeRollback(a) => rollback::run(a),
     };
     match result {
         Ok(code) => code.into(),

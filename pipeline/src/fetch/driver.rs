@@ -84,7 +84,8 @@ pub struct FetchReport {
     pub whole_responses: u32,
 }
 
-/// Downloads every missing chunk of `partial` from `source`.
+/// Downloads every missing chunk of `partial` from `source`, adding what it
+/// did to `report` (also on error, so a caller can say how far it got).
 ///
 /// On success the partial payload is complete (call
 /// [`PartialPayload::finish`]); on error the chunks verified so far stay on
@@ -93,27 +94,27 @@ pub fn fetch_missing(
     source: &mut dyn Source,
     partial: &mut PartialPayload,
     opts: &FetchOptions,
-) -> Result<FetchReport> {
+    report: &mut FetchReport,
+) -> Result<()> {
     let mut run = Run {
         partial,
         opts,
         failures: HashMap::new(),
-        report: FetchReport::default(),
+        report,
         buf: Vec::new(),
     };
     let result = run.fetch_all(source);
     // Record what verified, even when giving up.
     let saved = run.partial.save_record();
     result?;
-    saved?;
-    Ok(run.report)
+    saved
 }
 
 struct Run<'p> {
     partial: &'p mut PartialPayload,
     opts: &'p FetchOptions,
     failures: HashMap<u32, (u32, String, bool)>,
-    report: FetchReport,
+    report: &'p mut FetchReport,
     buf: Vec<u8>,
 }
 

@@ -214,7 +214,7 @@ mod tests {
             log2 in 14u8..16,
             have_bits in proptest::collection::vec(any::<bool>(), 0..48),
             a in 0u32..48, b in 0u32..48,
-            max in 1u64..(200_000),
+            max in 1u64..200_000,
         ) {
             let g = geometry(len, log2);
             let n = g.chunk_count();

@@ -5,9 +5,10 @@
 //! own offset after it verified against the signed manifest, so bytes that
 //! did not verify are never written anywhere. `OUT.part.record` (a
 //! [`FetchRecord`]) lists the chunks written. On resume the record is only a
-//! hint: every listed chunk is read back and verified again, and a missing,
-//! damaged or foreign record means every chunk of the partial file is
-//! checked instead. [`PartialPayload::finish`] verifies the whole file once
+//! hint: every listed chunk is read back and verified again, and so is every
+//! unlisted chunk whose region is not all zeros (written after the record was
+//! last saved); a missing, damaged or foreign record means every chunk of the
+//! partial file is checked. [`PartialPayload::finish`] verifies the whole file once
 //! more and renames it to `OUT`.
 
 use super::plan::{ChunkSet, FetchRequest, Geometry, plan_requests};
@@ -32,6 +33,9 @@ pub struct ResumeInfo {
     pub bytes_reused: u64,
     /// Chunks the record listed that no longer verified (now missing again).
     pub chunks_discarded: u32,
+    /// Chunks written after the record was last saved (not listed in it)
+    /// that were found on disk and verified.
+    pub chunks_recovered: u32,
     /// Whether a usable record was found (otherwise every chunk was scanned).
     pub record_used: bool,
 }
@@ -98,7 +102,7 @@ impl PartialPayload {
 
     fn reverify_from_disk(&mut self) -> Result<()> {
         let m = self.verified.manifest();
-        let candidates: Vec<bool> = match std::fs::read(&self.record_path)
+        let listed: Vec<bool> = match std::fs::read(&self.record_path)
             .ok()
             .and_then(|b| FetchRecord::parse(&b).ok())
         {
@@ -113,17 +117,28 @@ impl PartialPayload {
             }
             _ => vec![true; self.have.len() as usize],
         };
+        // Chunks the record lists are verified again. Chunks it does not list
+        // may still have been written after the record was last saved: a
+        // region that is not all zeros (never-written regions of the sparse
+        // file read as zeros) is verified too, so nothing that reached the
+        // disk is fetched twice.
         let mut buf = vec![0u8; self.geometry.chunk_size.bytes() as usize];
-        for (i, _) in candidates.iter().enumerate().filter(|(_, c)| **c) {
+        for (i, &was_listed) in listed.iter().enumerate() {
             let index = i as u32;
             let r = self.geometry.chunk_range(index);
             let chunk = &mut buf[..(r.end - r.start) as usize];
             self.read_at(r.start, chunk)?;
+            if !was_listed && chunk.iter().all(|b| *b == 0) && !chunk.is_empty() {
+                continue;
+            }
             if self.verified.verify_chunk(index, chunk).is_ok() {
                 self.have.insert(index);
                 self.resume.chunks_reused += 1;
                 self.resume.bytes_reused += r.end - r.start;
-            } else if self.resume.record_used {
+                if !was_listed && self.resume.record_used {
+                    self.resume.chunks_recovered += 1;
+                }
+            } else if was_listed && self.resume.record_used {
                 self.resume.chunks_discarded += 1;
             }
         }

@@ -107,7 +107,7 @@ impl FetchRecord {
         let count = count as usize;
         let bitmap = r.take(count.div_ceil(8), "bitmap")?;
         r.finish()?;
-        if count % 8 != 0 && bitmap[count / 8] >> (count % 8) != 0 {
+        if !count.is_multiple_of(8) && bitmap[count / 8] >> (count % 8) != 0 {
             return Err(FormatError::invalid(
                 "bitmap",
                 "bits set past the last chunk",
