@@ -18,6 +18,8 @@ pub(crate) enum ExitCode {
     Key = 5,
     /// Reading or writing a file failed.
     Io = 6,
+    /// Stopped by SIGINT/SIGTERM; finished bundles were kept.
+    Interrupted = 130,
 }
 
 impl From<ExitCode> for std::process::ExitCode {
@@ -34,7 +36,8 @@ Exit codes:
   3  verification failed (signature, hash, tag, length)
   4  malformed manifest or key file
   5  key unusable (not a recipient, invalid, file readable by others)
-  6  I/O error";
+  6  I/O error
+  130  interrupted (SIGINT/SIGTERM); finished bundles and the index were kept";
 
 /// An error on its way to the user: a message, an optional hint, a code.
 #[derive(Debug)]
@@ -53,6 +56,12 @@ impl CliError {
             hint: None,
             code: ExitCode::Usage,
         }
+    }
+
+    /// Prefixes the message with what it is about, e.g. a file name.
+    pub(crate) fn context(mut self, what: &str) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
     }
 
     pub(crate) fn code(&self) -> ExitCode {
@@ -99,6 +108,7 @@ pub(crate) fn code_for(kind: ErrorKind) -> ExitCode {
         ErrorKind::Malformed => ExitCode::Malformed,
         ErrorKind::Key => ExitCode::Key,
         ErrorKind::Io => ExitCode::Io,
+        ErrorKind::Interrupted => ExitCode::Interrupted,
         _ => ExitCode::Usage,
     }
 }

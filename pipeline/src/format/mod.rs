@@ -5,6 +5,7 @@
 //! ranges, allowed characters, versions). It never does I/O and never decides
 //! whether something is cryptographically valid: that is `open`'s job.
 
+pub mod batch_index;
 mod codec;
 pub mod keytext;
 pub mod manifest;
@@ -22,6 +23,8 @@ pub const MAGIC: [u8; 4] = *b"OTAS";
 pub mod kind {
     /// A bundle manifest (`docs/FORMAT.md` §4).
     pub const MANIFEST: [u8; 4] = *b"MNFT";
+    /// A signed batch index (`docs/spec/batch-index.md`).
+    pub const BATCH_INDEX: [u8; 4] = *b"BIDX";
 }
 
 /// The format version this build writes and the only one it reads.
