@@ -7,7 +7,10 @@
 //! - it was sealed for this release (app, channel, version, sequence), with
 //!   this chunk size and for exactly this set of recipients;
 //! - its plaintext length equals the input's current size, and the input was
-//!   not modified after the manifest's creation time;
+//!   not modified after the manifest file was written (modification times
+//!   compared at full precision; an input replaced by different bytes of the
+//!   same size *and* an older modification time is not detected — resume
+//!   trusts inputs the way `make` does);
 //! - the payload file has that length and every chunk's BLAKE3 chaining
 //!   value matches the manifest (so its BLAKE3 hash is the root). This also
 //!   catches payloads whose bytes never reached the disk before a crash.
@@ -26,6 +29,7 @@ pub(super) fn existing_outputs(
     payload: &Path,
     manifest: &Path,
 ) -> Option<IndexEntry> {
+    let manifest_meta = std::fs::metadata(manifest).ok()?;
     let bytes = std::fs::read(manifest).ok()?;
     let vm = verify_manifest(&bytes, &TrustAnchor::SigningKey(*key)).ok()?;
     let m = vm.manifest();
@@ -37,7 +41,8 @@ pub(super) fn existing_outputs(
         && m.sequence == o.sequence
         && m.chunk_size == o.chunk_size
         && m.plaintext_len == input_meta.len();
-    if !same_release || !same_recipients(batch, &vm) || modified_after(&input_meta, m.created) {
+    if !same_release || !same_recipients(batch, &vm) || modified_after(&input_meta, &manifest_meta)
+    {
         return None;
     }
     if !payload_verifies(batch, &vm, payload) {
@@ -66,12 +71,13 @@ fn same_recipients(batch: &Batch<'_>, vm: &VerifiedManifest) -> bool {
     want == have
 }
 
-/// Whether the input's mtime is after the manifest's creation second.
-fn modified_after(meta: &std::fs::Metadata, created: u64) -> bool {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .is_some_and(|d| d.as_secs() > created)
+/// Whether the input was modified after the manifest was written (or either
+/// time is unknown, in which case the bundle is sealed again).
+fn modified_after(input: &std::fs::Metadata, manifest: &std::fs::Metadata) -> bool {
+    match (input.modified(), manifest.modified()) {
+        (Ok(i), Ok(m)) => i > m,
+        _ => true,
+    }
 }
 
 fn payload_verifies(batch: &Batch<'_>, vm: &VerifiedManifest, payload: &Path) -> bool {
