@@ -424,4 +424,19 @@ mod tests {
             Err(FormatError::TrailingBytes { extra: 1 })
         );
     }
+
+    /// The size FORMAT.md §4.4 promises for a 1 GiB bundle at the default
+    /// chunk size, one X25519 recipient and no chain.
+    #[test]
+    fn one_gib_manifest_size() {
+        let mut m = sample();
+        m.app_id = "com.example.demo".parse().unwrap();
+        m.version = "1.0.0".parse().unwrap();
+        m.plaintext_len = 1 << 30;
+        m.chunk_size = ChunkSize::DEFAULT;
+        m.chunks = vec![ChunkEntry { cv: [0; 32], tag: [0; 16] }; 4096];
+        m.signer.chain.clear();
+        assert_eq!(m.encoded_len(), 196_920);
+        assert_eq!(Manifest::parse(&m.to_bytes()).unwrap().0, m);
+    }
 }
