@@ -434,7 +434,13 @@ mod tests {
         m.version = "1.0.0".parse().unwrap();
         m.plaintext_len = 1 << 30;
         m.chunk_size = ChunkSize::DEFAULT;
-        m.chunks = vec![ChunkEntry { cv: [0; 32], tag: [0; 16] }; 4096];
+        m.chunks = vec![
+            ChunkEntry {
+                cv: [0; 32],
+                tag: [0; 16]
+            };
+            4096
+        ];
         m.signer.chain.clear();
         assert_eq!(m.encoded_len(), 196_920);
         assert_eq!(Manifest::parse(&m.to_bytes()).unwrap().0, m);
