@@ -80,7 +80,7 @@ impl Setup {
             "--out-dir",
             &out,
         ];
-        args.extend(inputs.iter().map(|p| s(p)));
+        args.extend(inputs.iter().map(s));
         serde_json::from_str(&ok(&args)).unwrap()
     }
 }
@@ -242,25 +242,25 @@ fn bad_inputs_get_distinct_exit_codes_and_leave_no_output() {
     flipped[300_000] ^= 4;
     let flipped_path = t.p("flipped.payload");
     std::fs::write(&flipped_path, &flipped).unwrap();
-    let r = open(manifest, s(&flipped_path), &dev);
+    let r = open(manifest, s(&flipped_path), dev);
     assert_eq!(code(&r), 3, "{}", String::from_utf8_lossy(&r.stderr));
     assert!(String::from_utf8_lossy(&r.stderr).contains("chunk 1"));
 
     let truncated = t.p("short.payload");
     std::fs::write(&truncated, &std::fs::read(payload).unwrap()[..500_000]).unwrap();
-    let r = open(manifest, s(&truncated), &dev);
+    let r = open(manifest, s(&truncated), dev);
     assert_eq!(code(&r), 3);
     assert!(String::from_utf8_lossy(&r.stderr).contains("truncated or extended"));
 
     let garbage = t.p("garbage.manifest");
     std::fs::write(&garbage, b"not a manifest at all").unwrap();
-    assert_eq!(code(&open(s(&garbage), payload, &dev)), 4);
+    assert_eq!(code(&open(s(&garbage), payload, dev)), 4);
 
     let mut v2 = std::fs::read(manifest).unwrap();
     v2[9] = 2;
     let v2_path = t.p("v2.manifest");
     std::fs::write(&v2_path, &v2).unwrap();
-    let r = open(s(&v2_path), payload, &dev);
+    let r = open(s(&v2_path), payload, dev);
     assert_eq!(code(&r), 4);
     assert!(String::from_utf8_lossy(&r.stderr).contains("unsupported format version 2"));
 
@@ -282,7 +282,7 @@ fn bad_inputs_get_distinct_exit_codes_and_leave_no_output() {
     assert_eq!(code(&r), 5);
     assert!(String::from_utf8_lossy(&r.stderr).contains("chmod 600"));
 
-    assert_eq!(code(&open(manifest, &t.p("missing.payload"), &dev)), 6);
+    assert_eq!(code(&open(manifest, &t.p("missing.payload"), dev)), 6);
     assert_eq!(code(&otaseal(&["verify"])), 2);
     assert_eq!(code(&otaseal(&["seal", "--chunk-size", "1000", "x"])), 2);
 
@@ -297,7 +297,7 @@ fn bad_inputs_get_distinct_exit_codes_and_leave_no_output() {
         "temporary files left behind: {leftovers:?}"
     );
 
-    let r = open(manifest, payload, &dev);
+    let r = open(manifest, payload, dev);
     assert_eq!(code(&r), 0);
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&input).unwrap());
 }
