@@ -182,32 +182,28 @@ fn range_verification_checks_only_the_covering_chunks() {
     let mut bytes = std::fs::read(payload).unwrap();
     bytes[900_000] ^= 1; // chunk 3 of 4
     std::fs::write(payload, &bytes).unwrap();
-    let trust = &t.p("sign.pub");
-    let v: Value = serde_json::from_str(&ok(&[
-        "verify",
-        manifest,
-        "--trust",
-        trust,
-        "--payload",
-        payload,
-        "--range",
-        "0-512K",
-        "--json",
-    ]))
-    .unwrap();
+    let trust = t.p("sign.pub");
+    let verify_range = |range: &str| {
+        otaseal(&[
+            "verify",
+            manifest,
+            "--trust",
+            &trust,
+            "--payload",
+            payload,
+            "--range",
+            range,
+            "--json",
+        ])
+    };
+    let good = verify_range("0-512K");
+    assert_eq!(code(&good), 0);
+    let v: Value = serde_json::from_slice(&good.stdout).unwrap();
     assert_eq!(v["chunks_verified"], 2);
-    let bad = otaseal(&[
-        "verify",
-        manifest,
-        "--trust",
-        trust,
-        "--payload",
-        payload,
-        "--range",
-        "512K-1M",
-    ]);
+    let bad = verify_range("512K-1M");
     assert_eq!(code(&bad), 3);
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("chunk 3"));
+    let v: Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("chunk 3"));
 }
 
 #[test]

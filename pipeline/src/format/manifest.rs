@@ -372,51 +372,23 @@ mod tests {
     #[test]
     fn structural_rejections() {
         let m = sample();
-        let mut wrong_count = m.clone();
-        wrong_count.chunks.pop();
-        assert!(matches!(
-            Manifest::parse(&wrong_count.to_bytes()),
-            Err(FormatError::InvalidField {
-                field: "chunk_count",
-                ..
-            })
-        ));
-        let mut no_recipients = m.clone();
-        no_recipients.recipients.clear();
-        assert!(matches!(
-            Manifest::parse(&no_recipients.to_bytes()),
-            Err(FormatError::InvalidField {
-                field: "recipient_count",
-                ..
-            })
-        ));
-        let mut dup = m.clone();
-        dup.recipients.push(dup.recipients[0].clone());
-        assert!(matches!(
-            Manifest::parse(&dup.to_bytes()),
-            Err(FormatError::InvalidField {
-                field: "recipient_key_id",
-                ..
-            })
-        ));
-        let mut expired_before_created = m.clone();
-        expired_before_created.expires = Some(m.created);
-        assert!(matches!(
-            Manifest::parse(&expired_before_created.to_bytes()),
-            Err(FormatError::InvalidField {
-                field: "expires",
-                ..
-            })
-        ));
-        let mut short_sig = m.clone();
-        short_sig.signature.pop();
-        assert!(matches!(
-            Manifest::parse(&short_sig.to_bytes()),
-            Err(FormatError::InvalidField {
-                field: "signature",
-                ..
-            })
-        ));
+        let rejects = |edit: fn(&mut Manifest), field: &str| {
+            let mut bad = sample();
+            edit(&mut bad);
+            match Manifest::parse(&bad.to_bytes()) {
+                Err(FormatError::InvalidField { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("expected InvalidField({field}), got {other:?}"),
+            }
+        };
+        rejects(|m| drop(m.chunks.pop()), "chunk_count");
+        rejects(|m| m.recipients.clear(), "recipient_count");
+        rejects(
+            |m| m.recipients.push(m.recipients[0].clone()),
+            "recipient_key_id",
+        );
+        rejects(|m| m.expires = Some(m.created), "expires");
+        rejects(|m| drop(m.signature.pop()), "signature");
+        rejects(|m| m.recipients[0].enc.push(0), "recipient_enc");
         let mut trailing = m.to_bytes();
         trailing.push(0);
         assert_eq!(
