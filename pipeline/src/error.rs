@@ -70,6 +70,16 @@ pub enum Error {
     /// A download could not be completed.
     #[error("download failed: {0}")]
     Fetch(#[from] crate::fetch::FetchError),
+    /// A batch input that is not a regular file (FIFO, socket, device,
+    /// link to a directory): it cannot be sized or mapped, so it is skipped.
+    #[error("{path}: not a regular file ({what})")]
+    NotRegularFile { path: PathBuf, what: &'static str },
+    /// A bundle on disk is not the one a batch index lists.
+    #[error("{name}: {what} does not match the batch index")]
+    IndexMismatch { name: String, what: &'static str },
+    /// The run was interrupted (SIGINT/SIGTERM) before this bundle finished.
+    #[error("interrupted before this bundle was complete")]
+    Interrupted,
 
     #[error("{path}: {source}")]
     Io {
@@ -97,6 +107,8 @@ pub enum ErrorKind {
     Policy,
     /// The network or the server failed (a download may be resumed).
     Network,
+    /// The operation was stopped by a signal before it completed.
+    Interrupted,
 }
 
 impl Error {
@@ -108,7 +120,8 @@ impl Error {
             | Self::PayloadLength { .. }
             | Self::ChunkLength { .. }
             | Self::ChunkHashMismatch { .. }
-            | Self::ChunkTagMismatch { .. } => ErrorKind::Verification,
+            | Self::ChunkTagMismatch { .. }
+            | Self::IndexMismatch { .. } => ErrorKind::Verification,
             Self::Format(_) => ErrorKind::Malformed,
             Self::NotARecipient { .. }
             | Self::KeyUnwrapFailed { .. }
@@ -118,10 +131,11 @@ impl Error {
             | Self::RangeOutOfBounds { .. }
             | Self::ChunkTableIncomplete { .. }
             | Self::InvalidRequest(_) => ErrorKind::Request,
-            Self::Io { .. } => ErrorKind::Io,
             Self::Refused(_) => ErrorKind::Policy,
             Self::CorruptState { .. } => ErrorKind::Malformed,
             Self::Fetch(e) => e.kind(),
+            Self::Io { .. } | Self::NotRegularFile { .. } => ErrorKind::Io,
+            Self::Interrupted => ErrorKind::Interrupted,
         }
     }
 

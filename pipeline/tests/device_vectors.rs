@@ -14,7 +14,10 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/device/vectors.json");
+const FILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/vectors/device/vectors.json"
+);
 
 fn device_state() -> DeviceState {
     let mut s = DeviceState::new(Some(KeyId([0x11; 16])));
@@ -128,25 +131,74 @@ fn build() -> Value {
     let rec_body = &rec[..rec.len() - 32];
 
     let state_rejects = vec![
-        ("bit_flip_in_sequence", with(&state, |b| b[70] ^= 1), "checksum"),
+        (
+            "bit_flip_in_sequence",
+            with(&state, |b| b[70] ^= 1),
+            "checksum",
+        ),
         ("truncated", state[..state.len() - 1].to_vec(), "checksum"),
-        ("flags_set", reseal(&with(state_body, |b| b[11] = 1), state_ctx), "flags"),
-        ("pin_flag_2", reseal(&with(state_body, |b| b[20] = 2), state_ctx), "trust_pin_present"),
-        ("trailing_byte", reseal(&with(state_body, |b| b.push(0)), state_ctx), "trailing"),
-        ("manifest_kind", reseal(&with(state_body, |b| b[4..8].copy_from_slice(b"MNFT")), state_ctx), "kind"),
-        ("version_2", reseal(&with(state_body, |b| b[9] = 2), state_ctx), "version"),
+        (
+            "flags_set",
+            reseal(&with(state_body, |b| b[11] = 1), state_ctx),
+            "flags",
+        ),
+        (
+            "pin_flag_2",
+            reseal(&with(state_body, |b| b[20] = 2), state_ctx),
+            "trust_pin_present",
+        ),
+        (
+            "trailing_byte",
+            reseal(&with(state_body, |b| b.push(0)), state_ctx),
+            "trailing",
+        ),
+        (
+            "manifest_kind",
+            reseal(
+                &with(state_body, |b| b[4..8].copy_from_slice(b"MNFT")),
+                state_ctx,
+            ),
+            "kind",
+        ),
+        (
+            "version_2",
+            reseal(&with(state_body, |b| b[9] = 2), state_ctx),
+            "version",
+        ),
     ];
     let sig_at = rb.len() - 64;
     let rollback_rejects = vec![
         ("flags_set", with(&rb, |b| b[11] = 1), "flags"),
         ("trailing_byte", with(&rb, |b| b.push(0)), "trailing"),
-        ("short_signature", with(&rb, |b| { b.pop(); let n = b.len() - 63 - 2; b[n..n + 2].copy_from_slice(&63u16.to_be_bytes()); }), "signature"),
+        (
+            "short_signature",
+            with(&rb, |b| {
+                b.pop();
+                let n = b.len() - 63 - 2;
+                b[n..n + 2].copy_from_slice(&63u16.to_be_bytes());
+            }),
+            "signature",
+        ),
         ("truncated", rb[..sig_at].to_vec(), "signature"),
     ];
     let rec_rejects = vec![
         ("bit_flip", with(&rec, |b| b[40] ^= 1), "checksum"),
-        ("stray_bitmap_bit", reseal(&with(rec_body, |b| *b.last_mut().unwrap() |= 0x80), rec_ctx), "bitmap"),
-        ("count_mismatch", reseal(&with(rec_body, |b| { let n = 4 + 4 + 2 + 2 + 16 + 32 + 8 + 1; b[n..n + 4].copy_from_slice(&11u32.to_be_bytes()); }), rec_ctx), "chunk_count"),
+        (
+            "stray_bitmap_bit",
+            reseal(&with(rec_body, |b| *b.last_mut().unwrap() |= 0x80), rec_ctx),
+            "bitmap",
+        ),
+        (
+            "count_mismatch",
+            reseal(
+                &with(rec_body, |b| {
+                    let n = 4 + 4 + 2 + 2 + 16 + 32 + 8 + 1;
+                    b[n..n + 4].copy_from_slice(&11u32.to_be_bytes());
+                }),
+                rec_ctx,
+            ),
+            "chunk_count",
+        ),
     ];
     let rejects = |v: Vec<(&str, Vec<u8>, &str)>| -> Value {
         v.into_iter()
@@ -181,7 +233,8 @@ fn checked_in_vectors_are_up_to_date() {
         return;
     }
     let stored: Value = serde_json::from_str(
-        &std::fs::read_to_string(FILE).expect("vectors.json missing; run with OTASEAL_REGEN_VECTORS=1"),
+        &std::fs::read_to_string(FILE)
+            .expect("vectors.json missing; run with OTASEAL_REGEN_VECTORS=1"),
     )
     .unwrap();
     assert_eq!(
@@ -198,7 +251,10 @@ fn checked_in_vectors_decode_as_specified() {
         DeviceState::parse(&bytes(&v["device_state"]["one_app_two_channels"])).unwrap(),
         device_state()
     );
-    assert_eq!(DeviceState::parse(&bytes(&v["device_state"]["empty"])).unwrap(), DeviceState::default());
+    assert_eq!(
+        DeviceState::parse(&bytes(&v["device_state"]["empty"])).unwrap(),
+        DeviceState::default()
+    );
     let rb = bytes(&v["rollback"]["signed"]);
     let vk = rollback_key().verifying_key();
     let ok = verify_rollback(&rb, &RollbackTrust::Key(vk)).unwrap();
@@ -212,7 +268,12 @@ fn checked_in_vectors_decode_as_specified() {
         assert!(!list.is_empty());
         for case in list {
             let err = parse(&bytes(&case["hex"])).expect_err(case["name"].as_str().unwrap());
-            assert_eq!(field(&err), case["field"].as_str().unwrap(), "{}", case["name"]);
+            assert_eq!(
+                field(&err),
+                case["field"].as_str().unwrap(),
+                "{}",
+                case["name"]
+            );
         }
     };
     check("device_state", &|b| DeviceState::parse(b).map(drop));

@@ -22,6 +22,8 @@ pub(crate) enum ExitCode {
     Policy = 7,
     /// A download failed (network or server); it can be resumed.
     Network = 8,
+    /// Stopped by SIGINT/SIGTERM; finished bundles were kept.
+    Interrupted = 130,
 }
 
 impl From<ExitCode> for std::process::ExitCode {
@@ -40,7 +42,8 @@ Exit codes:
   5  key unusable (not a recipient, invalid, file readable by others)
   6  I/O error
   7  refused by device policy (downgrade, other channel, expired)
-  8  download failed (network or server; rerun to resume)";
+  8  download failed (network or server; rerun to resume)
+  130  interrupted (SIGINT/SIGTERM); finished bundles and the index were kept";
 
 /// An error on its way to the user: a message, an optional hint, a code.
 #[derive(Debug)]
@@ -59,6 +62,12 @@ impl CliError {
             hint: None,
             code: ExitCode::Usage,
         }
+    }
+
+    /// Prefixes the message with what it is about, e.g. a file name.
+    pub(crate) fn context(mut self, what: &str) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
     }
 
     pub(crate) fn code(&self) -> ExitCode {
@@ -113,6 +122,7 @@ pub(crate) fn code_for(kind: ErrorKind) -> ExitCode {
         ErrorKind::Io => ExitCode::Io,
         ErrorKind::Policy => ExitCode::Policy,
         ErrorKind::Network => ExitCode::Network,
+        ErrorKind::Interrupted => ExitCode::Interrupted,
         _ => ExitCode::Usage,
     }
 }

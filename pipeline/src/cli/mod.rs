@@ -5,6 +5,7 @@ mod args;
 mod demo;
 mod exit;
 mod fetch;
+mod index;
 mod install;
 mod keygen;
 mod open;
@@ -40,6 +41,8 @@ enum Command {
     Verify(verify::Args),
     /// Verify and decrypt a sealed bundle to a file.
     Open(open::Args),
+    /// Batch indexes: merge shard indexes, show one, verify a batch against one.
+    Index(index::Args),
     /// Run the whole flow on generated sample bundles and report what happened.
     Demo(demo::Args),
     /// Download a payload over HTTP in verified, resumable chunk ranges.
@@ -75,6 +78,7 @@ pub(crate) fn main() -> process::ExitCode {
         Command::InstallCheck(a) => install::run(a),
         Command::State(a) => state::run(a),
         Command::AuthorizeRollback(a) => rollback::run(a),
+        Command::Index(a) => index::run(a),
     };
     match result {
         Ok(code) => code.into(),

@@ -5,6 +5,7 @@
 //! ranges, allowed characters, versions). It never does I/O and never decides
 //! whether something is cryptographically valid: that is `open`'s job.
 
+pub mod batch_index;
 mod codec;
 pub mod device_state;
 pub mod fetch_record;
@@ -31,6 +32,8 @@ pub mod kind {
     pub const ROLLBACK: [u8; 4] = *b"RBAK";
     /// A partial-download record (`docs/spec/fetch-record.md`).
     pub const FETCH_RECORD: [u8; 4] = *b"FREC";
+    /// A signed batch index (`docs/spec/batch-index.md`).
+    pub const BATCH_INDEX: [u8; 4] = *b"BIDX";
 }
 
 /// The format version this build writes and the only one it reads.
