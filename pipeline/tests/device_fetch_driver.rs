@@ -289,6 +289,7 @@ fn resume_reverifies_disk_instead_of_trusting_the_record() {
     assert_eq!(info.chunks_recovered, 1);
     assert_eq!(info.chunks_reused, 5);
     assert!(!p.have().contains(1) && p.have().contains(5));
+    assert_clean(&p, &payload);
     drop(p);
 
     // A record for another bundle (or a damaged one) is ignored: every chunk
@@ -301,6 +302,16 @@ fn resume_reverifies_disk_instead_of_trusting_the_record() {
     let p = PartialPayload::open(v.clone(), &dest).unwrap();
     assert!(!p.resume_info().record_used);
     assert_eq!(p.have().count(), 5);
+    assert_clean(&p, &payload);
+    drop(p);
+    // Bytes of another bundle in the partial file are erased, not kept.
+    let (_, other_payload) = sealed(8 * CHUNK, 6);
+    let mut data = std::fs::read(&data_path).unwrap();
+    data[CHUNK..2 * CHUNK].copy_from_slice(&other_payload[CHUNK..2 * CHUNK]);
+    std::fs::write(&data_path, &data).unwrap();
+    let p = PartialPayload::open(v.clone(), &dest).unwrap();
+    assert_eq!(p.resume_info().chunks_discarded, 1);
+    assert_clean(&p, &payload);
     drop(p);
     std::fs::write(&record, b"garbage").unwrap();
     let mut p = PartialPayload::open(v, &dest).unwrap();

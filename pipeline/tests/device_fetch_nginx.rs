@@ -352,6 +352,12 @@ fn full_fetch_with_coalesced_ranges() {
     assert_eq!(reqs.len(), 4, "{reqs:?}");
     assert_eq!(reqs[0].0, "bytes=0-1048575");
     assert_eq!(j["requests"], 4);
+    // Rerunning after success downloads nothing.
+    let r = ok(&b.fetch(&nginx.url("good/fw.payload"), &out, &[])).clone();
+    let j = json(&r);
+    assert_eq!(j["already_complete"], true);
+    assert_eq!(nginx.requests("/good/fw.payload").len(), 4);
+    b.assert_complete(&out);
 }
 
 #[test]

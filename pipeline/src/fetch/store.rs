@@ -8,7 +8,8 @@
 //! hint: every listed chunk is read back and verified again, and so is every
 //! unlisted chunk whose region is not all zeros (written after the record was
 //! last saved); a missing, damaged or foreign record means every chunk of the
-//! partial file is checked. [`PartialPayload::finish`] verifies the whole file once
+//! partial file is checked. Regions that hold bytes which do not verify are
+//! erased, so `OUT.part` only ever holds verified chunks and zeros. [`PartialPayload::finish`] verifies the whole file once
 //! more and renames it to `OUT`.
 
 use super::plan::{ChunkSet, FetchRequest, Geometry, plan_requests};
@@ -31,7 +32,7 @@ pub struct ResumeInfo {
     pub chunks_reused: u32,
     /// Their total size.
     pub bytes_reused: u64,
-    /// Chunks the record listed that no longer verified (now missing again).
+    /// Chunks found on disk that did not verify: erased, missing again.
     pub chunks_discarded: u32,
     /// Chunks written after the record was last saved (not listed in it)
     /// that were found on disk and verified.
@@ -138,7 +139,12 @@ impl PartialPayload {
                 if !was_listed && self.resume.record_used {
                     self.resume.chunks_recovered += 1;
                 }
-            } else if was_listed && self.resume.record_used {
+            } else if chunk.iter().any(|b| *b != 0) {
+                // Bytes that do not verify (damaged, or left from another
+                // bundle) are erased, so the partial file only ever holds
+                // verified chunks and zeros.
+                chunk.fill(0);
+                self.write_at(r.start, chunk)?;
                 self.resume.chunks_discarded += 1;
             }
         }
@@ -221,10 +227,7 @@ impl PartialPayload {
             return Ok(false);
         }
         let start = self.geometry.chunk_range(index).start;
-        self.file
-            .seek(SeekFrom::Start(start))
-            .and_then(|_| self.file.write_all(bytes))
-            .map_err(|e| Error::io(&self.data_path, e))?;
+        self.write_at(start, bytes)?;
         self.have.insert(index);
         self.unrecorded_bytes += bytes.len() as u64;
         if self.unrecorded_bytes >= self.record_interval {
@@ -289,6 +292,13 @@ impl PartialPayload {
     /// Path of the record file.
     pub fn record_path(&self) -> &Path {
         &self.record_path
+    }
+
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
+        self.file
+            .seek(SeekFrom::Start(offset))
+            .and_then(|_| self.file.write_all(bytes))
+            .map_err(|e| Error::io(&self.data_path, e))
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
