@@ -33,7 +33,7 @@ cargo fuzz build --target-dir "$target_dir" >&2
 
 mkdir -p logs
 status=0
-printf '%-16s %8s %12s %8s  %s\n' target seconds runs corpus result
+printf '%-16s %8s %8s %12s %8s  %s\n' target fuzzed_s wall_s runs corpus result
 for t in "${targets[@]}"; do
     mkdir -p "work/$t" "corpus/$t"
     start=$(date +%s)
@@ -45,6 +45,8 @@ for t in "${targets[@]}"; do
     set -e
     elapsed=$(( $(date +%s) - start ))
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "logs/$t.log" | grep -o '[0-9]*$' || echo "?")
+    # libFuzzer's own count of seconds spent fuzzing (wall_s adds startup).
+    fuzzed=$(grep -o 'Done [0-9]* runs in [0-9]* second' "logs/$t.log" | grep -o '[0-9]* second' | grep -o '[0-9]*' || echo "?")
     corpus=$(ls "work/$t" | wc -l)
     if [ $rc -eq 0 ]; then
         result="ok (no crash)"
@@ -52,6 +54,6 @@ for t in "${targets[@]}"; do
         result="FAILED (exit $rc; see fuzz/logs/$t.log and fuzz/artifacts/$t/)"
         status=1
     fi
-    printf '%-16s %8s %12s %8s  %s\n' "$t" "$elapsed" "$runs" "$corpus" "$result"
+    printf '%-16s %8s %8s %12s %8s  %s\n' "$t" "$fuzzed" "$elapsed" "$runs" "$corpus" "$result"
 done
 exit $status

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 fn write(target: &str, name: &str, bytes: &[u8]) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(target);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(name), bytes).unwrap();
 }
@@ -31,11 +33,25 @@ fn main() {
         }
         let m = b.verified.manifest();
         let have = (0..b.verified.chunk_count()).map(|c| c % 2 == 0).collect();
-        let rec = FetchRecord::new(m.bundle_id, m.root, m.plaintext_len, m.chunk_size, have)
-            .unwrap();
+        let rec =
+            FetchRecord::new(m.bundle_id, m.root, m.plaintext_len, m.chunk_size, have).unwrap();
         write("fetch_record", &format!("bundle{i}"), &rec.to_bytes());
     }
     write("rollback", "signed", &f.rollback);
+    // fetch_driver input: bundle, request size / 4 KiB, then one op per response.
+    for (i, script) in [
+        (4u8, &[0u8, 0, 0, 0][..]),
+        (3, &[1, 0][..]),
+        (4, &[4, 0, 9, 1, 0, 0, 0][..]),
+        (4, &[3, 2, 0, 2, 0, 16, 0, 0][..]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut seed = vec![script.0, 4];
+        seed.extend_from_slice(script.1);
+        write("fetch_driver", &format!("script{i}"), &seed);
+    }
 
     let mut state = DeviceState::new(None);
     write("device_state", "empty", &state.to_bytes());
@@ -62,10 +78,22 @@ fn main() {
     write("device_state", "one-app", &state.to_bytes());
 
     for (name, text) in [
-        ("x25519-public", "otaseal1:x25519-public:".to_owned() + &"ab".repeat(32)),
-        ("ed25519-public", "# comment\notaseal1:ed25519-public:".to_owned() + &"3b".repeat(32)),
-        ("p256-public", "otaseal1:p256-public:04".to_owned() + &"11".repeat(64)),
-        ("ed25519-secret", "otaseal1:ed25519-secret:".to_owned() + &"07".repeat(32)),
+        (
+            "x25519-public",
+            "otaseal1:x25519-public:".to_owned() + &"ab".repeat(32),
+        ),
+        (
+            "ed25519-public",
+            "# comment\notaseal1:ed25519-public:".to_owned() + &"3b".repeat(32),
+        ),
+        (
+            "p256-public",
+            "otaseal1:p256-public:04".to_owned() + &"11".repeat(64),
+        ),
+        (
+            "ed25519-secret",
+            "otaseal1:ed25519-secret:".to_owned() + &"07".repeat(32),
+        ),
     ] {
         write("keytext", name, text.as_bytes());
     }

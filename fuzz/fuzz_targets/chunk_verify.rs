@@ -17,9 +17,16 @@ fuzz_target!(|data: &[u8]| {
     let b = &f.bundles[sel as usize % f.bundles.len()];
     let v = &b.verified;
     let index = u32::from_le_bytes(*idx) % (v.chunk_count() + 1);
-    let real = v.chunk_range(index).ok().map(|r| &b.payload[r.start as usize..r.end as usize]);
+    let real = v
+        .chunk_range(index)
+        .ok()
+        .map(|r| &b.payload[r.start as usize..r.end as usize]);
     let ok = v.verify_chunk(index, chunk).is_ok();
-    assert_eq!(ok, real == Some(chunk), "verify_chunk disagrees with the real chunk");
+    assert_eq!(
+        ok,
+        real == Some(chunk),
+        "verify_chunk disagrees with the real chunk"
+    );
 
     let opener = v.opener(&f.device).unwrap();
     let mut out = vec![0u8; chunk.len()];
@@ -31,7 +38,10 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(_) => {
             assert!(!ok);
-            assert!(out.iter().all(|x| *x == 0), "plaintext left behind after a failure");
+            assert!(
+                out.iter().all(|x| *x == 0),
+                "plaintext left behind after a failure"
+            );
         }
     }
     // Range verification on the real payload agrees with per-chunk checks.

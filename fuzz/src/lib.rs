@@ -39,7 +39,7 @@ const SHAPES: &[(usize, u8, u64, &str, Option<u64>)] = &[
 pub fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(0x0_7a5e_a1);
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(0x007a_5ea1);
         let signer = SigningKey::generate(&mut rng);
         let rollback_signer = SigningKey::generate(&mut rng);
         let device = RecipientSecretKey::generate(KemId::X25519, &mut rng);
@@ -57,8 +57,14 @@ pub fn fixture() -> &'static Fixture {
                 o.created = 1_700_000_000;
                 o.expires = expires;
                 o.chunk_size = ChunkSize::from_log2(log2).unwrap();
-                let s = seal_with_rng(&plain, &o, &[device.public_key().clone()], &signer, &mut rng)
-                    .unwrap();
+                let s = seal_with_rng(
+                    &plain,
+                    &o,
+                    &[device.public_key().clone()],
+                    &signer,
+                    &mut rng,
+                )
+                .unwrap();
                 let verified = verify_manifest(&s.manifest_bytes, &trust).unwrap();
                 Bundle {
                     plain,

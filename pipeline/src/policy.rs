@@ -364,22 +364,22 @@ impl DeviceState {
     /// Records that the approved bundle is now installed (call only after the
     /// bundle has been fully verified and opened).
     pub fn record(&mut self, approval: &Approval, now: u64) {
-        let channels = &mut self
+        let app = self
             .apps
             .entry(approval.app.clone())
             .or_insert_with(|| AppState {
                 current: approval.channel.clone(),
                 channels: BTreeMap::new(),
             });
-        channels.current = approval.channel.clone();
+        app.current = approval.channel.clone();
         let last_rollback_issued = match approval.kind {
             ApprovalKind::Rollback { issued, .. } => issued,
-            _ => channels
+            _ => app
                 .channels
                 .get(&approval.channel)
                 .map_or(0, |r| r.last_rollback_issued),
         };
-        channels.channels.insert(
+        app.channels.insert(
             approval.channel.clone(),
             ChannelRecord {
                 sequence: approval.sequence,
