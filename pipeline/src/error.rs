@@ -156,6 +156,8 @@ pub enum Error {
         since: u64,
         reason: String,
     },
+    #[error("{path}: suspension state is unusable: {reason}")]
+    SuspensionState { path: PathBuf, reason: String },
     #[error("{path}: audit log line {line}: {reason}")]
     AuditLog {
         path: PathBuf,
@@ -235,7 +237,7 @@ impl Error {
             | Self::RootSuperseded { .. }
             | Self::RotationNotApplicable { .. }
             | Self::TrustState { .. } => ErrorKind::TrustUpdate,
-            Self::KeySuspended { .. } => ErrorKind::Suspended,
+            Self::KeySuspended { .. } | Self::SuspensionState { .. } => ErrorKind::Suspended,
             Self::AuditLog { .. } => ErrorKind::AuditLog,
         }
     }
