@@ -17,6 +17,14 @@ pub(crate) struct Args {
     /// Secret signing key file.
     #[arg(long, value_name = "FILE")]
     signing_key: String,
+    /// Certificate of the signing key, then its issuers (leaf first); repeatable.
+    /// Manifests carry the chain so devices that pin the root can verify them.
+    #[arg(long = "cert", value_name = "FILE")]
+    certs: Vec<PathBuf>,
+    /// Audit log recording each signature and wrap; a suspended key refuses
+    /// to sign (default: $OTASEAL_AUDIT_LOG).
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
     /// Device public key (file or `otaseal1:` text); repeat for each recipient.
     #[arg(long = "recipient", value_name = "KEY", required = true)]
     recipients: Vec<String>,
@@ -118,6 +126,8 @@ pub(crate) fn run(a: Args) -> CliResult {
         .iter()
         .map(|r| args::recipient(r))
         .collect::<CliResult<Vec<_>>>()?;
+    let signer =
+        super::trust_args::seal_signer(signer, &a.certs, a.audit_log.as_deref(), &recipients)?;
     let chunk_size =
         ChunkSize::from_bytes(a.chunk_size).map_err(|e| CliError::usage(e.to_string()))?;
     let mut opts = SealOptions::new(a.app, a.channel, a.version, a.sequence);
@@ -134,7 +144,7 @@ pub(crate) fn run(a: Args) -> CliResult {
     let mut sealed = Vec::new();
     let mut failures = Vec::new();
     for input in &a.inputs {
-        match seal_file(input, &a.out_dir, &opts, &recipients, &signer) {
+        match seal_file(input, &a.out_dir, &opts, &recipients, &*signer) {
             Ok(s) => {
                 if !a.json {
                     println!(
