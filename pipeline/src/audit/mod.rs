@@ -351,7 +351,22 @@ fn lock(_file: &File) -> std::io::Result<FileLock> {
 }
 
 /// How the chain broke at a line, for [`verify`]'s message.
-fn diagnose(index: u64, entry: &Entry, prev_ok: bool, prev_is_grandparent: bool) -> (u64, String) {
+fn diagnose(
+    index: u64,
+    entry: &Entry,
+    prev_ok: bool,
+    prev_is_grandparent: bool,
+    repeats_previous: bool,
+) -> (u64, String) {
+    if repeats_previous {
+        return (
+            index,
+            format!(
+                "entry was inserted: line {index} repeats line {}",
+                index - 1
+            ),
+        );
+    }
     if prev_ok {
         return (
             index,
@@ -411,6 +426,7 @@ pub fn read_verified(path: &Path) -> Result<(Vec<Entry>, Head)> {
     let mut entries = Vec::new();
     let mut prev_hash = genesis();
     let mut grandparent = genesis();
+    let mut previous_line: &[u8] = &[];
     let mut rest: &[u8] = &bytes;
     let mut index = 0u64;
     while !rest.is_empty() {
@@ -433,11 +449,18 @@ pub fn read_verified(path: &Path) -> Result<(Vec<Entry>, Head)> {
             hex::decode_to_slice(&entry.prev, &mut recorded).is_ok() && recorded == prev_hash;
         if !prev_ok || entry.seq != index {
             let is_grandparent = index >= 2 && recorded == grandparent;
-            let (line, reason) = diagnose(index, &entry, prev_ok, is_grandparent);
+            let (line, reason) = diagnose(
+                index,
+                &entry,
+                prev_ok,
+                is_grandparent,
+                line == previous_line,
+            );
             return Err(bad(line, reason));
         }
         grandparent = prev_hash;
         prev_hash = line_hash(line);
+        previous_line = line;
         entries.push(entry);
     }
     Ok((
