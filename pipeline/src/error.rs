@@ -85,14 +85,14 @@ pub enum Error {
         issuer: KeyId,
         pinned: KeyId,
     },
-    #[error("certificate {serial} expired at {not_after}, before {clock} {at}")]
+    #[error("certificate {serial} expired at {not_after}; {clock} is {at}")]
     CertExpired {
         serial: u64,
         not_after: u64,
         clock: &'static str,
         at: u64,
     },
-    #[error("certificate {serial} is not valid before {not_before}, after {clock} {at}")]
+    #[error("certificate {serial} is not valid before {not_before}; {clock} is {at}")]
     CertNotYetValid {
         serial: u64,
         not_before: u64,

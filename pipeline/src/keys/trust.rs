@@ -191,7 +191,7 @@ impl TrustState {
     }
 
     /// Applies a root rotation statement (spec §4.3). The pinned root moves
-    /// only when the statement starts at the pinned root, names the next
+    /// only when the statement starts at the pinned root, names a higher
     /// version, and carries valid signatures by *both* roots. A root this
     /// state has superseded can never introduce a second successor.
     pub fn apply_rotation(&mut self, bytes: &[u8]) -> Result<RotationOutcome> {
@@ -225,10 +225,13 @@ impl TrustState {
                 reason: "roots must be ed25519 keys".into(),
             });
         }
-        if st.new_version != self.version + 1 {
+        // Versions only ever grow. A state pinned from a bare root key starts
+        // at version 1 even if that root is a later one, so a statement may
+        // skip versions; it may never go back or stand still.
+        if st.new_version <= self.version {
             return Err(Error::RotationNotApplicable {
                 reason: format!(
-                    "it makes the new root version {}, but the pinned root is version {}",
+                    "it makes the new root version {}, but the pinned root is already version {}",
                     st.new_version, self.version
                 ),
             });
