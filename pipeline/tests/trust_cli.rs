@@ -803,3 +803,54 @@ fn alerts_suspend_and_resume() {
     assert!(r.stdout.contains("replace all keys"), "{}", r.stdout);
     e.ok(&["audit", "verify", "audit.log"]);
 }
+
+#[test]
+fn signed_checkpoints_anchor_the_log() {
+    let e = Env::new();
+    e.setup();
+    e.ok(&["keygen", "signing", "--out", "auditor"]);
+    e.ok(&["keygen", "signing", "--out", "k"]);
+    cert_for(
+        &e,
+        "k",
+        &["--channel", "stable", "--audit-log", "audit.log"],
+    );
+    e.ok(&[
+        "audit",
+        "checkpoint",
+        "audit.log",
+        "--signing-key",
+        "auditor.key",
+        "--out",
+        "cp.json",
+    ]);
+    cert_for(&e, "k", &["--channel", "beta", "--audit-log", "audit.log"]);
+    let r = e.ok(&[
+        "audit",
+        "verify",
+        "audit.log",
+        "--checkpoint-key",
+        "auditor.pub",
+        "--checkpoint",
+        "cp.json",
+        "--json",
+    ]);
+    let j: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(j["checkpoints"], serde_json::json!([3]));
+    assert_eq!(j["unanchored_entries"], 1);
+    // Checkpoints by another key are refused when a key is required.
+    e.expect(
+        24,
+        &["audit", "verify", "audit.log", "--checkpoint-key", "k.pub"],
+    );
+    // Cutting the log back before the kept checkpoint is detected.
+    let text = std::fs::read_to_string(e.path("audit.log")).unwrap();
+    let first_two: Vec<&str> = text.lines().take(2).collect();
+    std::fs::write(e.path("audit.log"), first_two.join("\n") + "\n").unwrap();
+    e.ok(&["audit", "verify", "audit.log"]);
+    let r = e.expect(
+        24,
+        &["audit", "verify", "audit.log", "--checkpoint", "cp.json"],
+    );
+    assert!(r.stderr.contains("log cut"), "{}", r.stderr);
+}

@@ -13,6 +13,7 @@
 //! Events carry key ids, bundle ids, digests, counts and short reasons.
 
 pub mod alerts;
+pub mod checkpoint;
 pub mod suspend;
 
 use crate::error::{Error, Result};
@@ -64,6 +65,8 @@ pub enum Op {
     RootCompromised,
     /// An operator reports an active exploit (alert level critical).
     Exploit,
+    /// A signed checkpoint of the log's head (`checkpoint` module).
+    Checkpoint,
 }
 
 impl Op {
@@ -84,6 +87,7 @@ impl Op {
             Self::Compromised => "compromised",
             Self::RootCompromised => "root_compromised",
             Self::Exploit => "exploit",
+            Self::Checkpoint => "checkpoint",
         }
     }
 }
@@ -214,6 +218,12 @@ impl AuditLog {
     /// Appends `event` stamped `ts` (Unix seconds). The file is created
     /// (mode 0600) if missing. Refuses to append after a torn last line.
     pub fn append_at(&self, event: &Event, ts: u64) -> Result<Head> {
+        self.append_with(ts, |_| Ok(event.clone()))
+    }
+
+    /// Appends the event `make` builds from the current head, all under the
+    /// log's lock (so a checkpoint signs exactly the head it follows).
+    pub fn append_with(&self, ts: u64, make: impl FnOnce(&Head) -> Result<Event>) -> Result<Head> {
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -223,6 +233,7 @@ impl AuditLog {
             .map_err(|e| Error::io(&self.path, e))?;
         let _lock = lock(&file).map_err(|e| Error::io(&self.path, e))?;
         let head = self.tail(&mut file)?;
+        let event = make(&head)?;
         let out = EntryOut {
             seq: head.entries + 1,
             ts,

@@ -3,9 +3,12 @@
 //! operator reports of compromise.
 
 use super::args::print_json;
-use super::trust_args::key_id_arg;
+use super::trust_args::{key_id_arg, signing_public};
 use super::{CliError, CliResult, ExitCode};
 use otaseal::audit::alerts::{self, Level, Rules};
+use otaseal::audit::checkpoint::{
+    append_checkpoint, parse_checkpoint_line, verify_with_checkpoints,
+};
 use otaseal::audit::{AuditLog, Event, Op, Suspensions, read_verified};
 use std::path::PathBuf;
 
@@ -24,11 +27,31 @@ enum AuditCommand {
     Alerts(AlertsArgs),
     /// Record an operator report: a compromised key, a compromised root, an exploit.
     Mark(MarkArgs),
+    /// Sign the log's head with a key the signing host does not hold, and
+    /// append the checkpoint (keep a copy of it off the host with --out).
+    Checkpoint(CheckpointArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckpointArgs {
+    log: PathBuf,
+    /// The auditor's secret signing key.
+    #[arg(long, value_name = "FILE")]
+    signing_key: String,
+    /// Also write the checkpoint line here, to keep off the host.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
 struct VerifyArgs {
     log: PathBuf,
+    /// Require every checkpoint to be signed by one of these keys; repeatable.
+    #[arg(long = "checkpoint-key", value_name = "KEY")]
+    checkpoint_keys: Vec<String>,
+    /// A checkpoint line kept off the host: it must be in the log, unchanged; repeatable.
+    #[arg(long = "checkpoint", value_name = "FILE")]
+    checkpoints: Vec<PathBuf>,
     #[arg(long)]
     json: bool,
 }
@@ -75,16 +98,36 @@ pub(crate) fn run(a: Args) -> CliResult {
         AuditCommand::Verify(a) => verify(a),
         AuditCommand::Alerts(a) => alerts_cmd(a),
         AuditCommand::Mark(a) => mark(a),
+        AuditCommand::Checkpoint(a) => checkpoint(a),
     }
 }
 
 fn verify(a: VerifyArgs) -> CliResult {
-    match otaseal::audit::verify(&a.log) {
-        Ok(head) => {
+    let keys = a
+        .checkpoint_keys
+        .iter()
+        .map(|k| signing_public(k))
+        .collect::<CliResult<Vec<_>>>()?;
+    let mut kept = Vec::new();
+    for p in &a.checkpoints {
+        let text = std::fs::read_to_string(p).map_err(|e| otaseal::Error::Io {
+            path: p.clone(),
+            source: e,
+        })?;
+        kept.push(
+            parse_checkpoint_line(&text)
+                .map_err(|e| CliError::usage(format!("{}: {e}", p.display())))?,
+        );
+    }
+    match verify_with_checkpoints(&a.log, &keys, &kept) {
+        Ok((head, report)) => {
             if a.json {
                 print_json(&serde_json::json!({
                     "log": a.log, "verdict": "ok", "entries": head.entries,
                     "head": hex::encode(head.hash),
+                    "checkpoints": report.lines,
+                    "checkpoint_signatures_checked": !keys.is_empty(),
+                    "unanchored_entries": report.unanchored,
                 }));
             } else {
                 println!(
@@ -92,6 +135,16 @@ fn verify(a: VerifyArgs) -> CliResult {
                     a.log.display(),
                     head.entries,
                     hex::encode(head.hash)
+                );
+                println!(
+                    "  {} checkpoints{}, {} entries after the last one",
+                    report.lines.len(),
+                    if keys.is_empty() {
+                        " (signatures not checked: pass --checkpoint-key)"
+                    } else {
+                        " (signatures verified)"
+                    },
+                    report.unanchored
                 );
             }
             Ok(ExitCode::Ok)
@@ -184,6 +237,30 @@ fn alerts_cmd(a: AlertsArgs) -> CliResult {
         }
     }
     Ok(level_code(top))
+}
+
+fn checkpoint(a: CheckpointArgs) -> CliResult {
+    let key = super::args::signing_key(&a.signing_key)?;
+    let log = AuditLog::new(&a.log);
+    let (head, line) = append_checkpoint(&log, &key)?;
+    if let Some(out) = &a.out {
+        let text = std::fs::read_to_string(&a.log).map_err(|e| otaseal::Error::Io {
+            path: a.log.clone(),
+            source: e,
+        })?;
+        let cp = text
+            .lines()
+            .nth((line - 1) as usize)
+            .ok_or_else(|| CliError::usage("checkpoint line vanished"))?;
+        otaseal::files::write_atomic(out, format!("{cp}\n").as_bytes(), 0o644)?;
+    }
+    println!(
+        "checkpoint at line {line}: entries 1..={} head {} signed by {}",
+        head.entries,
+        hex::encode(head.hash),
+        otaseal::keys::Signer::key_id(&key)
+    );
+    Ok(ExitCode::Ok)
 }
 
 fn mark(a: MarkArgs) -> CliResult {
