@@ -2,12 +2,18 @@
 //! Each subcommand lives in its own module with an `Args` struct and `run()`.
 
 mod args;
+mod audit;
+mod cert;
 mod demo;
 mod exit;
 mod index;
 mod keygen;
+mod keys;
 mod open;
+mod revoke;
+mod root;
 mod seal;
+mod trust_args;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +46,16 @@ enum Command {
     Index(index::Args),
     /// Run the whole flow on generated sample bundles and report what happened.
     Demo(demo::Args),
+    /// Root of trust: create the root key, rotate to a new root.
+    Root(root::Args),
+    /// Release-key certificates: issue (root signs), show.
+    Cert(cert::Args),
+    /// Release keys: rotate (new key + certificate), suspend, resume.
+    Keys(keys::Args),
+    /// Issue the next revocation list (certificates, serials, keys).
+    Revoke(revoke::Args),
+    /// Audit log: verify the hash chain, apply alert rules, record reports.
+    Audit(audit::Args),
 }
 
 pub(crate) fn main() -> process::ExitCode {
@@ -62,6 +78,11 @@ pub(crate) fn main() -> process::ExitCode {
         Command::Open(a) => open::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Index(a) => index::run(a),
+        Command::Root(a) => root::run(a),
+        Command::Cert(a) => cert::run(a),
+        Command::Keys(a) => keys::run(a),
+        Command::Revoke(a) => revoke::run(a),
+        Command::Audit(a) => audit::run(a),
     };
     match result {
         Ok(code) => code.into(),

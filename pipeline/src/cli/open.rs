@@ -15,9 +15,8 @@ pub(crate) struct Args {
     /// The payload file.
     #[arg(long, value_name = "FILE")]
     payload: PathBuf,
-    /// The signer's public key (file or `otaseal1:` text).
-    #[arg(long, value_name = "KEY")]
-    trust: String,
+    #[command(flatten)]
+    trust: super::trust_args::TrustArgs,
     /// This device's secret key file.
     #[arg(long, value_name = "FILE")]
     device_key: String,
@@ -60,7 +59,7 @@ pub(crate) fn open_files(
 }
 
 pub(crate) fn run(a: Args) -> CliResult {
-    let trust = args::trust(&a.trust)?;
+    let trust = a.trust.anchor()?;
     let device = args::device_key(&a.device_key)?;
     let (len, root) = open_files(&a.manifest, &a.payload, &trust, &device, &a.out)?;
     if a.json {

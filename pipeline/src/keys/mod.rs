@@ -4,6 +4,7 @@
 pub mod file;
 mod recipient;
 mod signing;
+pub mod trust;
 
 pub use recipient::{RecipientPublicKey, RecipientSecretKey};
 pub use signing::{Signer, SigningKey, VerifyingKey};
