@@ -18,6 +18,8 @@ pub(crate) enum ExitCode {
     Key = 5,
     /// Reading or writing a file failed.
     Io = 6,
+    /// A passphrase or PIN did not unlock a key.
+    Unlock = 7,
 }
 
 impl From<ExitCode> for std::process::ExitCode {
@@ -34,7 +36,8 @@ Exit codes:
   3  verification failed (signature, hash, tag, length)
   4  malformed manifest or key file
   5  key unusable (not a recipient, invalid, file readable by others)
-  6  I/O error";
+  6  I/O error
+  7  wrong passphrase or PIN (or an altered encrypted key file)";
 
 /// An error on its way to the user: a message, an optional hint, a code.
 #[derive(Debug)]
@@ -80,6 +83,13 @@ impl From<otaseal::Error> for CliError {
             otaseal::Error::UntrustedSigner { .. } => {
                 Some("pass the signer's public key with --trust".to_owned())
             }
+            otaseal::Error::WrongPassphrase { .. } => Some(
+                "check $OTASEAL_PASSPHRASE or --passphrase-file; the file may also have been altered"
+                    .to_owned(),
+            ),
+            otaseal::Error::PassphraseRequired { .. } => {
+                Some("set $OTASEAL_PASSPHRASE or pass --passphrase-file".to_owned())
+            }
             otaseal::Error::NotARecipient { .. } => {
                 Some("the bundle was sealed for other --recipient keys".to_owned())
             }
@@ -99,6 +109,7 @@ pub(crate) fn code_for(kind: ErrorKind) -> ExitCode {
         ErrorKind::Malformed => ExitCode::Malformed,
         ErrorKind::Key => ExitCode::Key,
         ErrorKind::Io => ExitCode::Io,
+        ErrorKind::Unlock => ExitCode::Unlock,
         _ => ExitCode::Usage,
     }
 }

@@ -5,6 +5,7 @@ mod args;
 mod demo;
 mod exit;
 mod keygen;
+mod keys;
 mod open;
 mod seal;
 mod verify;
@@ -27,8 +28,10 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Generate a signing key pair or a device (recipient) key pair.
+    /// Generate a signing key pair or a device (recipient) key pair (short for `keys generate`).
     Keygen(keygen::Args),
+    /// Manage keys: generate, list, change passphrase.
+    Keys(keys::Args),
     /// Seal bundles: encrypt, hash and sign each into a payload and a manifest.
     Seal(seal::Args),
     /// Verify a manifest's signature, and optionally its payload or a byte range.
@@ -54,6 +57,7 @@ pub(crate) fn main() -> process::ExitCode {
     };
     let result = match cli.command {
         Command::Keygen(a) => keygen::run(a),
+        Command::Keys(a) => keys::run(a),
         Command::Seal(a) => seal::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Open(a) => open::run(a),

@@ -14,9 +14,12 @@ pub(crate) struct Args {
     /// Bundle files to seal.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// Secret signing key file.
-    #[arg(long, value_name = "FILE")]
+    /// Signing key: a secret key file (encrypted or not), or an RFC 7512
+    /// `pkcs11:` URI naming a key in a token.
+    #[arg(long, value_name = "FILE|URI")]
     signing_key: String,
+    #[command(flatten)]
+    unlock: args::Unlock,
     /// Device public key (file or `otaseal1:` text); repeat for each recipient.
     #[arg(long = "recipient", value_name = "KEY", required = true)]
     recipients: Vec<String>,
@@ -112,7 +115,7 @@ pub(crate) fn seal_file(
 }
 
 pub(crate) fn run(a: Args) -> CliResult {
-    let signer = args::signing_key(&a.signing_key)?;
+    let signer = args::signer(&a.signing_key, &a.unlock)?;
     let recipients = a
         .recipients
         .iter()
@@ -134,7 +137,7 @@ pub(crate) fn run(a: Args) -> CliResult {
     let mut sealed = Vec::new();
     let mut failures = Vec::new();
     for input in &a.inputs {
-        match seal_file(input, &a.out_dir, &opts, &recipients, &signer) {
+        match seal_file(input, &a.out_dir, &opts, &recipients, signer.as_ref()) {
             Ok(s) => {
                 if !a.json {
                     println!(

@@ -6,6 +6,7 @@
 //! whether something is cryptographically valid: that is `open`'s job.
 
 mod codec;
+pub mod keystore;
 pub mod keytext;
 pub mod manifest;
 mod names;
@@ -22,6 +23,8 @@ pub const MAGIC: [u8; 4] = *b"OTAS";
 pub mod kind {
     /// A bundle manifest (`docs/FORMAT.md` §4).
     pub const MANIFEST: [u8; 4] = *b"MNFT";
+    /// A passphrase-encrypted secret key (`docs/spec/keystore.md`).
+    pub const SECRET_KEY: [u8; 4] = *b"SKEY";
 }
 
 /// The format version this build writes and the only one it reads.
