@@ -121,6 +121,18 @@ pub(crate) fn generate(a: &GenerateArgs) -> CliResult {
         )));
     }
     let public_path = with_suffix(&a.out, "pub");
+    let secret_path = with_suffix(&a.out, "key");
+    // Checked up front so a refused write cannot leave half a key pair; the
+    // writes themselves still never replace a file that appears meanwhile.
+    for p in [&secret_path, &public_path] {
+        if p.exists() {
+            return Err(otaseal::Error::Io {
+                path: p.clone(),
+                source: std::io::ErrorKind::AlreadyExists.into(),
+            }
+            .into());
+        }
+    }
     let events = key_events();
 
     if let Some(uri) = &a.pkcs11 {
@@ -172,7 +184,6 @@ pub(crate) fn generate(a: &GenerateArgs) -> CliResult {
             (AnyKey::RecipientSecret(sk), AnyKey::RecipientPublic(pk), id)
         }
     };
-    let secret_path = with_suffix(&a.out, "key");
     let protection = if a.unencrypted {
         write_key_file(
             &secret_path,
@@ -261,8 +272,9 @@ fn print_generated(
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ListArgs {
-    /// Key files, or directories whose key files to list (not recursive).
-    #[arg(required = true, value_name = "DIR_OR_FILE")]
+    /// Key files, directories whose key files to list (not recursive), or
+    /// `pkcs11:` URIs of keys in a token.
+    #[arg(required = true, value_name = "DIR_OR_FILE_OR_URI")]
     paths: Vec<PathBuf>,
     /// Print a JSON object instead of a table.
     #[arg(long)]
@@ -277,6 +289,8 @@ struct Listed {
     key_id: KeyId,
     secret: bool,
     encrypted: Option<KdfParams>,
+    /// For a key in a token: whether it is sensitive and not extractable.
+    in_token: Option<bool>,
 }
 
 impl Listed {
@@ -289,6 +303,7 @@ impl Listed {
                 key_id: k.key_id(),
                 secret: true,
                 encrypted: Some(k.kdf_params()),
+                in_token: None,
             },
             KeyFile::Plain(k) => {
                 let (kind, alg, key_id, secret) = match k {
@@ -314,6 +329,7 @@ impl Listed {
                     key_id,
                     secret,
                     encrypted: None,
+                    in_token: None,
                 }
             }
             _ => return None,
@@ -334,6 +350,9 @@ impl Listed {
                 "t_cost": p.t_cost(),
                 "p_cost": p.p_cost(),
             })),
+            "pkcs11": self.in_token.map(|protected| serde_json::json!({
+                "sensitive_not_extractable": protected,
+            })),
         })
     }
 }
@@ -342,6 +361,13 @@ fn list(a: &ListArgs) -> CliResult {
     let mut listed = Vec::new();
     let mut failures: Vec<(PathBuf, CliError)> = Vec::new();
     for path in &a.paths {
+        if let Some(uri) = path.to_str().filter(|p| p.starts_with(Pkcs11Uri::SCHEME)) {
+            match list_token_key(uri) {
+                Ok(k) => listed.push(k),
+                Err(e) => failures.push((path.clone(), e)),
+            }
+            continue;
+        }
         let in_dir = path.is_dir();
         let files = if in_dir {
             let mut entries = std::fs::read_dir(path)
@@ -389,10 +415,12 @@ fn list(a: &ListArgs) -> CliResult {
                 k.kind,
                 k.alg,
                 if k.secret { "secret" } else { "public" },
-                match (k.secret, k.encrypted.is_some()) {
-                    (false, _) => "-",
-                    (true, true) => "yes",
-                    (true, false) => "NO",
+                match (k.secret, k.encrypted.is_some(), k.in_token) {
+                    (_, _, Some(true)) => "token",
+                    (_, _, Some(false)) => "EXPORTABLE",
+                    (false, _, None) => "-",
+                    (true, true, None) => "yes",
+                    (true, false, None) => "NO",
                 },
                 k.path.display()
             );
@@ -405,6 +433,23 @@ fn list(a: &ListArgs) -> CliResult {
         (None, _) => ExitCode::Ok,
         (Some((_, e)), true) => e.code(),
         (Some(_), false) => ExitCode::Partial,
+    })
+}
+
+/// Describes the key a `pkcs11:` URI names (this logs in to read the
+/// private key's protection flags).
+fn list_token_key(uri: &str) -> CliResult<Listed> {
+    let parsed = Pkcs11Uri::parse(uri)?;
+    let opts = args::pkcs11_options(&parsed)?;
+    let signer = Pkcs11Signer::open(&parsed, &opts, key_events().as_deref())?;
+    Ok(Listed {
+        path: PathBuf::from(signer.uri()),
+        kind: "signing".into(),
+        alg: "ed25519".into(),
+        key_id: signer.verifying_key().key_id(),
+        secret: true,
+        encrypted: None,
+        in_token: Some(signer.private_key_is_protected()),
     })
 }
 

@@ -430,6 +430,7 @@ pub struct Pkcs11Signer {
     session: Mutex<Session>,
     key: ObjectHandle,
     public: VerifyingKey,
+    protected: bool,
     uri: String,
 }
 
@@ -460,6 +461,15 @@ impl Pkcs11Signer {
             return Err(e);
         }
         let key = find_one(&session, uri, ObjectClass::PRIVATE_KEY)?;
+        let protected = session
+            .get_attributes(key, &[AttributeType::Sensitive, AttributeType::Extractable])
+            .map_err(ck("C_GetAttributeValue"))?
+            .iter()
+            .fold(true, |ok, a| match a {
+                Attribute::Sensitive(s) => ok && *s,
+                Attribute::Extractable(e) => ok && !*e,
+                _ => ok,
+            });
         report(
             events,
             KeyEvent::UnlockOk {
@@ -471,6 +481,7 @@ impl Pkcs11Signer {
             session: Mutex::new(session),
             key,
             public,
+            protected,
             uri: uri.redacted(),
         })
     }
@@ -547,6 +558,12 @@ impl Pkcs11Signer {
     /// The public key, read from the token.
     pub fn verifying_key(&self) -> VerifyingKey {
         self.public
+    }
+
+    /// Whether the token marks the private key sensitive and not
+    /// extractable, so that it can never be read out of the token.
+    pub fn private_key_is_protected(&self) -> bool {
+        self.protected
     }
 
     /// The URI without its PIN.
