@@ -183,4 +183,50 @@ mod tests {
         }
         assert!(outputs.windows(2).all(|w| w[0] == w[1]));
     }
+
+    /// Wycheproof AES-GCM vectors with 256-bit keys, 96-bit nonces and
+    /// 128-bit tags (the only parameters otaseal uses), through every backend.
+    #[test]
+    fn wycheproof_aes_256_gcm() {
+        use wycheproof::TestResult;
+        let set = wycheproof::aead::TestSet::load(wycheproof::aead::TestName::AesGcm).unwrap();
+        let mut checked = 0;
+        for group in set.test_groups {
+            if (group.key_size, group.nonce_size, group.tag_size) != (256, 96, 128) {
+                continue;
+            }
+            for t in group.tests {
+                let key = DataKey::from_bytes(t.key[..].try_into().unwrap());
+                let nonce: [u8; 12] = t.nonce[..].try_into().unwrap();
+                let tag: [u8; 16] = t.tag[..].try_into().unwrap();
+                for &backend in Backend::ALL {
+                    let c = ChunkCipher::new(backend, &key);
+                    let mut buf = t.ct.to_vec();
+                    let opened = c.open_in_place(nonce, &t.aad, &mut buf, &tag);
+                    match t.result {
+                        TestResult::Valid | TestResult::Acceptable => {
+                            assert!(opened.is_ok(), "tc {} via {}", t.tc_id, backend.name());
+                            assert_eq!(buf, &t.pt[..], "tc {}", t.tc_id);
+                            let mut sealed = t.pt.to_vec();
+                            assert_eq!(c.seal_in_place(nonce, &t.aad, &mut sealed), tag);
+                            assert_eq!(sealed, &t.ct[..], "tc {}", t.tc_id);
+                        }
+                        TestResult::Invalid => {
+                            assert!(
+                                opened.is_err(),
+                                "tc {} accepted by {}",
+                                t.tc_id,
+                                backend.name()
+                            )
+                        }
+                    }
+                }
+                checked += 1;
+            }
+        }
+        assert!(
+            checked > 50,
+            "only {checked} Wycheproof vectors matched the parameters"
+        );
+    }
 }

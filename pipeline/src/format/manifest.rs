@@ -372,56 +372,49 @@ mod tests {
     #[test]
     fn structural_rejections() {
         let m = sample();
-        let mut wrong_count = m.clone();
-        wrong_count.chunks.pop();
-        assert!(matches!(
-            Manifest::parse(&wrong_count.to_bytes()),
-            Err(FormatError::InvalidField {
-                field: "chunk_count",
-                ..
-            })
-        ));
-        let mut no_recipients = m.clone();
-        no_recipients.recipients.clear();
-        assert!(matches!(
-            Manifest::parse(&no_recipients.to_bytes()),
-            Err(FormatError::InvalidField {
-                field: "recipient_count",
-                ..
-            })
-        ));
-        let mut dup = m.clone();
-        dup.recipients.push(dup.recipients[0].clone());
-        assert!(matches!(
-            Manifest::parse(&dup.to_bytes()),
-            Err(FormatError::InvalidField {
-                field: "recipient_key_id",
-                ..
-            })
-        ));
-        let mut expired_before_created = m.clone();
-        expired_before_created.expires = Some(m.created);
-        assert!(matches!(
-            Manifest::parse(&expired_before_created.to_bytes()),
-            Err(FormatError::InvalidField {
-                field: "expires",
-                ..
-            })
-        ));
-        let mut short_sig = m.clone();
-        short_sig.signature.pop();
-        assert!(matches!(
-            Manifest::parse(&short_sig.to_bytes()),
-            Err(FormatError::InvalidField {
-                field: "signature",
-                ..
-            })
-        ));
+        let rejects = |edit: fn(&mut Manifest), field: &str| {
+            let mut bad = sample();
+            edit(&mut bad);
+            match Manifest::parse(&bad.to_bytes()) {
+                Err(FormatError::InvalidField { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("expected InvalidField({field}), got {other:?}"),
+            }
+        };
+        rejects(|m| m.chunks.truncate(1), "chunk_count");
+        rejects(|m| m.recipients.clear(), "recipient_count");
+        rejects(
+            |m| m.recipients.push(m.recipients[0].clone()),
+            "recipient_key_id",
+        );
+        rejects(|m| m.expires = Some(m.created), "expires");
+        rejects(|m| m.signature.truncate(63), "signature");
+        rejects(|m| m.recipients[0].enc.push(0), "recipient_enc");
         let mut trailing = m.to_bytes();
         trailing.push(0);
         assert_eq!(
             Manifest::parse(&trailing),
             Err(FormatError::TrailingBytes { extra: 1 })
         );
+    }
+
+    /// The size FORMAT.md §4.4 promises for a 1 GiB bundle at the default
+    /// chunk size, one X25519 recipient and no chain.
+    #[test]
+    fn one_gib_manifest_size() {
+        let mut m = sample();
+        m.app_id = "com.example.demo".parse().unwrap();
+        m.version = "1.0.0".parse().unwrap();
+        m.plaintext_len = 1 << 30;
+        m.chunk_size = ChunkSize::DEFAULT;
+        m.chunks = vec![
+            ChunkEntry {
+                cv: [0; 32],
+                tag: [0; 16]
+            };
+            4096
+        ];
+        m.signer.chain.clear();
+        assert_eq!(m.encoded_len(), 196_920);
+        assert_eq!(Manifest::parse(&m.to_bytes()).unwrap().0, m);
     }
 }
