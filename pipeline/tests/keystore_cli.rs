@@ -246,7 +246,7 @@ fn corrupted_keystore_files_are_rejected() {
     let s = setup();
     let good = std::fs::read(s.path("release.key")).unwrap();
     let env = [("OTASEAL_PASSPHRASE", PASS)];
-    let mut check = |name: &str, bytes: Vec<u8>, want: i32| {
+    let check = |name: &str, bytes: Vec<u8>, want: i32| {
         std::fs::write(s.path("release.key"), &bytes).unwrap();
         let o = s.seal("release.key", "out", &env, &[]);
         assert_eq!(code(&o), want, "{name}: {}", stderr(&o));
