@@ -373,6 +373,15 @@ fn change_passphrase_and_encrypt_a_plain_key() {
     assert_eq!(list["keys"][0]["kind"], "root");
     assert_eq!(list["keys"][0]["encrypted"], true);
     assert_eq!(list["keys"][0]["key_id"], plain["key_id"]);
+    // A root key certifies release keys; it does not sign manifests.
+    let o = s.seal(
+        "root.key",
+        "out",
+        &[("OTASEAL_PASSPHRASE", "root pass")],
+        &[],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("is a root key"), "{}", stderr(&o));
 }
 
 #[test]

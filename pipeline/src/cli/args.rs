@@ -7,7 +7,7 @@ use otaseal::keys::file::{AnyKey, KeyFile, load_key_file};
 use otaseal::keys::keystore::{EncryptedKey, Passphrase};
 use otaseal::keys::pkcs11::{Pkcs11Options, Pkcs11Signer, Pkcs11Uri};
 use otaseal::keys::{
-    KemId, RecipientPublicKey, RecipientSecretKey, Signer, SigningKey, VerifyingKey,
+    KemId, KeyRole, RecipientPublicKey, RecipientSecretKey, Signer, SigningKey, VerifyingKey,
 };
 use otaseal::open::TrustAnchor;
 use std::ops::Range;
@@ -107,7 +107,11 @@ fn load_locked(arg: &str) -> CliResult<KeyFile> {
 
 /// A key, unlocking it if it is encrypted.
 fn load_key(arg: &str, unlock: &Unlock) -> CliResult<(AnyKey, KeyBackend)> {
-    match load_locked(arg)? {
+    unlock_file(arg, load_locked(arg)?, unlock)
+}
+
+fn unlock_file(arg: &str, file: KeyFile, unlock: &Unlock) -> CliResult<(AnyKey, KeyBackend)> {
+    match file {
         KeyFile::Plain(k) => Ok((k, KeyBackend::PlainFile)),
         KeyFile::Encrypted(k) => Ok((unlock_key(unlock, &k)?, KeyBackend::EncryptedFile)),
         _ => Err(CliError::usage(format!("{arg}: unsupported key file"))),
@@ -192,7 +196,16 @@ pub(crate) fn signer(arg: &str, unlock: &Unlock) -> CliResult<Box<dyn Signer>> {
             KeyBackend::Pkcs11,
         )
     } else {
-        match load_key(arg, unlock)? {
+        let file = load_locked(arg)?;
+        if let KeyFile::Encrypted(k) = &file
+            && k.role() == KeyRole::Root
+        {
+            return Err(CliError::usage(format!(
+                "{arg} is a root key: root keys certify release keys and stay offline; \
+                 sign manifests with a release key"
+            )));
+        }
+        match unlock_file(arg, file, unlock)? {
             (AnyKey::SigningSecret(k), backend) => (Box::new(k), backend),
             (other, _) => return Err(wrong_kind(arg, "a signing secret key", &other)),
         }

@@ -382,7 +382,7 @@ pub(crate) mod tests {
             .unwrap()
             .to_bytes();
         for i in 0..bytes.len() {
-            for bit in [0x01u8, 0x80] {
+            for bit in (0..8).map(|b| 1u8 << b) {
                 let mut bad = bytes.clone();
                 bad[i] ^= bit;
                 // Either the header no longer parses, or the tag fails (the
