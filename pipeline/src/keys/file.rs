@@ -213,4 +213,47 @@ mod tests {
         let again = AnyKey::SigningSecret(SigningKey::generate(&mut rng));
         assert!(write_key_file(&path, &again, "x").is_err());
     }
+
+    #[test]
+    fn encrypted_files_share_the_permission_check() {
+        use crate::keys::keystore::{EncryptedKey, Passphrase};
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
+        let key = AnyKey::SigningSecret(SigningKey::generate(&mut rng));
+        let pass = Passphrase::new("pw".into());
+        let params = crate::format::keystore::KdfParams::new(64, 1, 1).unwrap();
+        let enc =
+            EncryptedKey::encrypt(&key, crate::keys::KeyRole::Release, &pass, params, &mut rng)
+                .unwrap();
+        let path = dir.path().join("release.key");
+        write_encrypted_key_file(&path, &enc).unwrap();
+        assert!(
+            write_encrypted_key_file(&path, &enc).is_err(),
+            "overwrote a key"
+        );
+        let KeyFile::Encrypted(loaded) = load_key_file(&path).unwrap() else {
+            panic!("not read as an encrypted key");
+        };
+        assert_eq!(loaded.path(), Some(path.as_path()));
+        assert_eq!(loaded.unlock(&pass, None).unwrap().to_text(), key.to_text());
+        assert!(matches!(
+            read_key_file(&path),
+            Err(Error::PassphraseRequired { .. })
+        ));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+            assert!(matches!(
+                load_key_file(&path),
+                Err(Error::InsecureKeyFile { mode: 0o640, .. })
+            ));
+            // Replacing keeps the file private.
+            replace_with_encrypted_key_file(&path, &enc).unwrap();
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+    }
 }

@@ -443,6 +443,9 @@ pub(crate) mod tests {
             std::fs::write(&p, content).unwrap();
             assert_eq!(Passphrase::from_file(&p).unwrap().expose(), want);
         }
+        assert!(pass("same").same_as(&pass("same")));
+        assert!(!pass("same").same_as(&pass("Same")));
+        assert!(!pass("same").same_as(&pass("same ")));
         assert_eq!(format!("{:?}", pass("hunter2")), "Passphrase(<redacted>)");
     }
 }
