@@ -445,6 +445,32 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Arbitrary bytes behind a valid magic and kind never panic the
+        /// decoder, and whatever it accepts re-encodes to the same bytes.
+        #[test]
+        fn arbitrary_input_never_panics(tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let bytes = [&b"OTASSKEY"[..], &tail].concat();
+            if let Ok(k) = KeystoreFile::parse(&bytes) {
+                proptest::prop_assert_eq!(k.to_bytes(), bytes);
+            }
+        }
+
+        /// Overwriting any run of bytes of a valid file either fails or
+        /// yields a file that encodes back to exactly those bytes.
+        #[test]
+        fn mutated_files_decode_canonically(at in 0usize..117, with in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..8)) {
+            let mut bytes = sample().to_bytes();
+            let end = (at + with.len()).min(bytes.len());
+            bytes[at..end].copy_from_slice(&with[..end - at]);
+            if let Ok(k) = KeystoreFile::parse(&bytes) {
+                proptest::prop_assert_eq!(k.to_bytes(), bytes);
+            }
+        }
+    }
+
     #[test]
     fn bounds_are_inclusive() {
         KdfParams::new(MAX_M_COST_KIB, MAX_T_COST, MAX_P_COST).unwrap();
