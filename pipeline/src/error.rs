@@ -77,6 +77,17 @@ pub enum Error {
     #[error("invalid sealing request: {0}")]
     InvalidRequest(String),
 
+    /// A batch input that is not a regular file (FIFO, socket, device,
+    /// link to a directory): it cannot be sized or mapped, so it is skipped.
+    #[error("{path}: not a regular file ({what})")]
+    NotRegularFile { path: PathBuf, what: &'static str },
+    /// A bundle on disk is not the one a batch index lists.
+    #[error("{name}: {what} does not match the batch index")]
+    IndexMismatch { name: String, what: &'static str },
+    /// The run was interrupted (SIGINT/SIGTERM) before this bundle finished.
+    #[error("interrupted before this bundle was complete")]
+    Interrupted,
+
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -101,6 +112,8 @@ pub enum ErrorKind {
     Unlock,
     /// The file system failed.
     Io,
+    /// The operation was stopped by a signal before it completed.
+    Interrupted,
 }
 
 impl Error {
@@ -112,7 +125,8 @@ impl Error {
             | Self::PayloadLength { .. }
             | Self::ChunkLength { .. }
             | Self::ChunkHashMismatch { .. }
-            | Self::ChunkTagMismatch { .. } => ErrorKind::Verification,
+            | Self::ChunkTagMismatch { .. }
+            | Self::IndexMismatch { .. } => ErrorKind::Verification,
             Self::Format(_) => ErrorKind::Malformed,
             Self::NotARecipient { .. }
             | Self::KeyUnwrapFailed { .. }
@@ -126,7 +140,8 @@ impl Error {
             | Self::ChunkTableIncomplete { .. }
             | Self::InvalidRequest(_)
             | Self::Pkcs11Uri(_) => ErrorKind::Request,
-            Self::Io { .. } => ErrorKind::Io,
+            Self::Io { .. } | Self::NotRegularFile { .. } => ErrorKind::Io,
+            Self::Interrupted => ErrorKind::Interrupted,
         }
     }
 

@@ -158,9 +158,16 @@ pub(crate) fn device_key(arg: &str, unlock: &Unlock) -> CliResult<RecipientSecre
     }
 }
 
-/// A signing key file's secret key (for operations a PKCS#11 key cannot do).
-#[allow(dead_code)] // for certificate issuance (root keys), not used by sealing
-pub(crate) fn signing_key(arg: &str, unlock: &Unlock) -> CliResult<SigningKey> {
+/// A signing key file's secret key, for what a PKCS#11 key cannot do here
+/// (certifying). An encrypted file's passphrase comes from
+/// $OTASEAL_PASSPHRASE or the terminal; see [`signing_key_with`].
+#[allow(dead_code)] // certificate issuance (the trust branch) uses it
+pub(crate) fn signing_key(arg: &str) -> CliResult<SigningKey> {
+    signing_key_with(arg, &Unlock::default())
+}
+
+/// [`signing_key`] with an explicit passphrase source.
+pub(crate) fn signing_key_with(arg: &str, unlock: &Unlock) -> CliResult<SigningKey> {
     match load_key(arg, unlock)?.0 {
         AnyKey::SigningSecret(k) => Ok(k),
         other => Err(wrong_kind(arg, "a signing secret key", &other)),
@@ -184,17 +191,18 @@ pub(crate) fn pkcs11_options(uri: &Pkcs11Uri) -> CliResult<Pkcs11Options> {
     Ok(Pkcs11Options { module, pin })
 }
 
-/// A manifest signer: a `pkcs11:` URI (RFC 7512) naming a key in a token,
-/// or a signing key file (encrypted or not, or inline `otaseal1:` text).
-pub(crate) fn signer(arg: &str, unlock: &Unlock) -> CliResult<Box<dyn Signer>> {
+/// A manifest signer and its public key: a `pkcs11:` URI (RFC 7512) naming
+/// a key in a token, or a signing key file (encrypted or not, or inline
+/// `otaseal1:` text). A root key is refused: it certifies, it does not sign
+/// manifests.
+pub(crate) fn signer(arg: &str, unlock: &Unlock) -> CliResult<(Box<dyn Signer>, VerifyingKey)> {
     let events = key_events();
-    let (signer, backend): (Box<dyn Signer>, _) = if arg.starts_with(Pkcs11Uri::SCHEME) {
+    let (signer, public, backend): (Box<dyn Signer>, _, _) = if arg.starts_with(Pkcs11Uri::SCHEME) {
         let uri = Pkcs11Uri::parse(arg)?;
         let opts = pkcs11_options(&uri)?;
-        (
-            Box::new(Pkcs11Signer::open(&uri, &opts, events.as_deref())?),
-            KeyBackend::Pkcs11,
-        )
+        let key = Pkcs11Signer::open(&uri, &opts, events.as_deref())?;
+        let public = key.verifying_key();
+        (Box::new(key), public, KeyBackend::Pkcs11)
     } else {
         let file = load_locked(arg)?;
         if let KeyFile::Encrypted(k) = &file
@@ -202,18 +210,22 @@ pub(crate) fn signer(arg: &str, unlock: &Unlock) -> CliResult<Box<dyn Signer>> {
         {
             return Err(CliError::usage(format!(
                 "{arg} is a root key: root keys certify release keys and stay offline; \
-                 sign manifests with a release key"
+                     sign manifests with a release key"
             )));
         }
         match unlock_file(arg, file, unlock)? {
-            (AnyKey::SigningSecret(k), backend) => (Box::new(k), backend),
+            (AnyKey::SigningSecret(k), backend) => {
+                let public = k.verifying_key();
+                (Box::new(k), public, backend)
+            }
             (other, _) => return Err(wrong_kind(arg, "a signing secret key", &other)),
         }
     };
-    Ok(match events {
+    let signer: Box<dyn Signer> = match events {
         Some(sink) => Box::new(AuditedSigner::new(signer, backend, sink)),
         None => signer,
-    })
+    };
+    Ok((signer, public))
 }
 
 pub(crate) fn trust(arg: &str) -> CliResult<TrustAnchor> {

@@ -20,6 +20,8 @@ pub(crate) enum ExitCode {
     Io = 6,
     /// A passphrase or PIN did not unlock a key.
     Unlock = 7,
+    /// Stopped by SIGINT/SIGTERM; finished bundles were kept.
+    Interrupted = 130,
 }
 
 impl From<ExitCode> for std::process::ExitCode {
@@ -37,7 +39,8 @@ Exit codes:
   4  malformed manifest or key file
   5  key unusable (not a recipient, invalid, file readable by others)
   6  I/O error
-  7  wrong passphrase or PIN (or an altered encrypted key file)";
+  7  wrong passphrase or PIN (or an altered encrypted key file)
+  130  interrupted (SIGINT/SIGTERM); finished bundles and the index were kept";
 
 /// An error on its way to the user: a message, an optional hint, a code.
 #[derive(Debug)]
@@ -56,6 +59,12 @@ impl CliError {
             hint: None,
             code: ExitCode::Usage,
         }
+    }
+
+    /// Prefixes the message with what it is about, e.g. a file name.
+    pub(crate) fn context(mut self, what: &str) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
     }
 
     pub(crate) fn code(&self) -> ExitCode {
@@ -110,6 +119,7 @@ pub(crate) fn code_for(kind: ErrorKind) -> ExitCode {
         ErrorKind::Key => ExitCode::Key,
         ErrorKind::Io => ExitCode::Io,
         ErrorKind::Unlock => ExitCode::Unlock,
+        ErrorKind::Interrupted => ExitCode::Interrupted,
         _ => ExitCode::Usage,
     }
 }

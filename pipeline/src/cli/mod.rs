@@ -4,6 +4,7 @@
 mod args;
 mod demo;
 mod exit;
+mod index;
 mod keygen;
 mod keys;
 mod open;
@@ -38,6 +39,8 @@ enum Command {
     Verify(verify::Args),
     /// Verify and decrypt a sealed bundle to a file.
     Open(open::Args),
+    /// Batch indexes: merge shard indexes, show one, verify a batch against one.
+    Index(index::Args),
     /// Run the whole flow on generated sample bundles and report what happened.
     Demo(demo::Args),
 }
@@ -62,6 +65,7 @@ pub(crate) fn main() -> process::ExitCode {
         Command::Verify(a) => verify::run(a),
         Command::Open(a) => open::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Index(a) => index::run(a),
     };
     match result {
         Ok(code) => code.into(),

@@ -1,19 +1,35 @@
-//! `otaseal seal`: each input file becomes `<name>.payload` and `<name>.manifest`.
+//! `otaseal seal`: seal files and directory trees (recursively) into
+//! `<name>.payload` + `<name>.manifest` each, plus a signed batch index.
+//! The work is done by [`otaseal::batch`]; this module parses arguments,
+//! shows progress on a terminal and reports.
 
 use super::args::{self, print_json};
 use super::{CliError, CliResult, ExitCode};
-use otaseal::files::{self, AtomicFile};
+use otaseal::batch::{
+    self, Batch, BatchOptions, BatchReport, BundleReport, BundleStatus, Discovered, Durability,
+    Progress,
+};
+use otaseal::cipher::Backend;
+use otaseal::format::batch_index::ShardId;
 use otaseal::format::{AppId, Channel, ChunkSize, VersionLabel};
 use otaseal::keys::{RecipientPublicKey, Signer};
-use otaseal::seal::{SealOptions, seal_with_rng, unix_now};
+use otaseal::seal::{SealOptions, unix_now};
+use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Bundle files to seal.
-    #[arg(required = true)]
+    /// Bundle files and directories to seal. Directories are walked
+    /// recursively (dot-files and `*.partial` skipped); bundles are named by
+    /// their path relative to the directory, files by their file name.
+    #[arg(required_unless_present = "from_list")]
     inputs: Vec<PathBuf>,
+    /// Read more input paths from FILE, one per line (`-` for stdin).
+    #[arg(long, value_name = "FILE|-")]
+    from_list: Option<PathBuf>,
     /// Signing key: a secret key file (encrypted or not), or an RFC 7512
     /// `pkcs11:` URI naming a key in a token.
     #[arg(long, value_name = "FILE|URI")]
@@ -41,12 +57,58 @@ pub(crate) struct Args {
     /// Devices refuse the manifest this many seconds after creation.
     #[arg(long, value_name = "SECONDS")]
     expires_in: Option<u64>,
-    /// Directory for payloads and manifests.
+    /// Directory for payloads, manifests and the batch index.
     #[arg(long, short, default_value = ".")]
     out_dir: PathBuf,
-    /// Print one JSON object per run instead of text.
+    /// Worker threads (default: one per CPU).
+    #[arg(long, short = 'j', default_value_t = 0, hide_default_value = true)]
+    threads: usize,
+    /// Seal only shard K of N (1-based); the split depends on bundle names only.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<ShardId>,
+    /// Skip bundles whose existing outputs verify; seal the rest.
+    #[arg(long)]
+    resume: bool,
+    /// Where to write the signed batch index
+    /// [default: OUT_DIR/batch.index, or OUT_DIR/batch-shard-K-of-N.index].
+    #[arg(long, value_name = "FILE")]
+    index: Option<PathBuf>,
+    /// When outputs are flushed: `batch` = one syncfs before the index is
+    /// written; `bundle` = fsync every file; `none` = never.
+    #[arg(long, value_name = "WHEN", default_value = "batch", value_parser = parse_sync)]
+    sync: Durability,
+    /// AES-256-GCM implementation (same bytes either way).
+    #[arg(long, value_name = "NAME", value_parser = parse_backend, default_value = Backend::default().name())]
+    backend: Backend,
+    /// No progress bar and no summary line (errors are still printed).
+    #[arg(long, short)]
+    quiet: bool,
+    /// Print a line per bundle.
+    #[arg(long, short)]
+    verbose: bool,
+    /// Print one JSON summary object instead of text.
     #[arg(long)]
     json: bool,
+}
+
+fn parse_sync(s: &str) -> Result<Durability, String> {
+    match s {
+        "batch" => Ok(Durability::Batch),
+        "bundle" => Ok(Durability::Bundle),
+        "none" => Ok(Durability::None),
+        _ => Err(format!("`{s}`: expected batch, bundle or none")),
+    }
+}
+
+fn parse_backend(s: &str) -> Result<Backend, String> {
+    Backend::ALL
+        .iter()
+        .copied()
+        .find(|b| b.name() == s)
+        .ok_or_else(|| {
+            let names: Vec<_> = Backend::ALL.iter().map(|b| b.name()).collect();
+            format!("`{s}`: this build has {}", names.join(", "))
+        })
 }
 
 /// What sealing one bundle produced.
@@ -59,9 +121,29 @@ pub(crate) struct Sealed {
     pub bytes: u64,
     pub manifest_bytes: u64,
     pub seconds: f64,
+    /// Existing outputs verified and were kept (`--resume`).
+    pub verified: bool,
 }
 
 impl Sealed {
+    fn from_report(r: &BundleReport) -> Option<Self> {
+        let (o, verified) = match &r.status {
+            BundleStatus::Sealed(o) => (o, false),
+            BundleStatus::Verified(o) => (o, true),
+            _ => return None,
+        };
+        Some(Self {
+            input: r.input.path.clone(),
+            payload: o.payload.clone(),
+            manifest: o.manifest.clone(),
+            root: o.entry.root,
+            bytes: o.entry.plaintext_len,
+            manifest_bytes: u64::from(o.entry.manifest_len),
+            seconds: r.seconds,
+            verified,
+        })
+    }
+
     pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "input": self.input,
@@ -71,12 +153,14 @@ impl Sealed {
             "bytes": self.bytes,
             "manifest_bytes": self.manifest_bytes,
             "seconds": self.seconds,
+            "resumed": self.verified,
         })
     }
 }
 
-/// Seals one file into `out_dir`. The payload is committed first and the
-/// manifest last, so a manifest on disk always has its complete payload.
+/// Seals one file into `out_dir` (outputs named by its file name), each
+/// output flushed before it is renamed. The payload is committed first and
+/// the manifest last, so a manifest on disk always has its complete payload.
 pub(crate) fn seal_file(
     input: &Path,
     out_dir: &Path,
@@ -84,38 +168,164 @@ pub(crate) fn seal_file(
     recipients: &[RecipientPublicKey],
     signer: &dyn Signer,
 ) -> CliResult<Sealed> {
-    let start = Instant::now();
-    let data = files::read_input(input)?;
-    let sealed = seal_with_rng(
-        &data,
-        opts,
-        recipients,
-        signer,
-        &mut otaseal::keys::os_rng(),
-    )?;
     let name = input
         .file_name()
-        .ok_or_else(|| CliError::usage(format!("{}: not a file name", input.display())))?
-        .to_string_lossy();
-    let payload = out_dir.join(format!("{name}.payload"));
-    let manifest = out_dir.join(format!("{name}.manifest"));
-    let mut out = AtomicFile::create(&payload)?;
-    out.write_all(&sealed.payload)?;
-    out.commit(0o644)?;
-    files::write_atomic(&manifest, &sealed.manifest_bytes, 0o644)?;
-    Ok(Sealed {
-        input: input.to_owned(),
-        payload,
-        manifest,
-        root: sealed.manifest.root,
-        bytes: data.len() as u64,
-        manifest_bytes: sealed.manifest_bytes.len() as u64,
-        seconds: start.elapsed().as_secs_f64(),
-    })
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| CliError::usage(format!("{}: not a UTF-8 file name", input.display())))?;
+    let one = Discovered {
+        path: input.to_owned(),
+        name: name.parse().map_err(|e: otaseal::format::FormatError| {
+            CliError::usage(format!("{}: {e}", input.display()))
+        })?,
+    };
+    let mut bo = BatchOptions::new(opts.clone(), out_dir);
+    bo.durability = Durability::Bundle;
+    bo.threads = 0;
+    let mut reports = Batch::new(bo, recipients, signer).seal_all(std::slice::from_ref(&one))?;
+    let report = reports.pop().expect("one input, one report");
+    match report.status {
+        BundleStatus::Failed(e) => Err(e.into()),
+        _ => Ok(Sealed::from_report(&report).expect("sealed")),
+    }
+}
+
+/// A progress bar on a terminal, counting bytes and bundles.
+struct Bar {
+    bar: indicatif::ProgressBar,
+    total: AtomicU64,
+    done: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl Bar {
+    fn new() -> Self {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            None,
+            indicatif::ProgressDrawTarget::stderr_with_hz(8),
+        );
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} [{wide_bar}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        Self {
+            bar,
+            total: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        }
+    }
+
+    fn message(&self) {
+        let failed = self.failed.load(Ordering::Relaxed);
+        let mut m = format!(
+            "{}/{} bundles",
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed)
+        );
+        if failed > 0 {
+            m.push_str(&format!(", {failed} failed"));
+        }
+        self.bar.set_message(m);
+    }
+}
+
+impl Progress for Bar {
+    fn planned(&self, bundles: u64, bytes: u64) {
+        self.total.store(bundles, Ordering::Relaxed);
+        self.bar.set_length(bytes);
+        self.message();
+    }
+
+    fn advance(&self, bytes: u64) {
+        self.bar.inc(bytes);
+    }
+
+    fn bundle_done(&self, report: &BundleReport) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+        if let BundleStatus::Failed(e) = &report.status {
+            if !matches!(e, otaseal::Error::Interrupted) {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                self.bar
+                    .suspend(|| eprintln!("otaseal: {}: {e}", report.input.path.display()));
+            }
+        }
+        self.message();
+    }
+}
+
+/// Prints per-bundle lines (and failures) when there is no bar.
+struct Lines {
+    verbose: bool,
+}
+
+impl Progress for Lines {
+    fn bundle_done(&self, r: &BundleReport) {
+        match &r.status {
+            BundleStatus::Failed(otaseal::Error::Interrupted) => {}
+            BundleStatus::Failed(e) => eprintln!("otaseal: {}: {e}", r.input.path.display()),
+            BundleStatus::Sealed(o) if self.verbose => println!(
+                "sealed {} -> {} (root {})",
+                r.input.path.display(),
+                o.payload.display(),
+                hex::encode(o.entry.root)
+            ),
+            BundleStatus::Verified(o) if self.verbose => println!(
+                "kept {} -> {} (outputs verify)",
+                r.input.path.display(),
+                o.payload.display()
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// Installs SIGINT/SIGTERM handling: the first signal sets `flag` (the batch
+/// stops cleanly); a second one exits at once with 130.
+fn install_signal_handlers(flag: &Arc<AtomicBool>) -> CliResult<()> {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        for sig in [SIGINT, SIGTERM] {
+            signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(flag))
+                .and_then(|_| signal_hook::flag::register(sig, Arc::clone(flag)))
+                .map_err(|e| CliError::usage(format!("cannot install a signal handler: {e}")))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = flag;
+    Ok(())
+}
+
+fn read_list(path: &Path) -> CliResult<Vec<PathBuf>> {
+    let io_err = |e| {
+        CliError::from(otaseal::Error::Io {
+            path: path.to_owned(),
+            source: e,
+        })
+    };
+    let reader: Box<dyn BufRead> = if path == Path::new("-") {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).map_err(io_err)?,
+        ))
+    };
+    let mut out = Vec::new();
+    for line in reader.lines() {
+        let line = line.map_err(io_err)?;
+        let line = line.trim_end_matches('\r');
+        if !line.is_empty() {
+            out.push(PathBuf::from(line));
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) fn run(a: Args) -> CliResult {
-    let signer = args::signer(&a.signing_key, &a.unlock)?;
+    let (signer, verifier) = args::signer(&a.signing_key, &a.unlock)?;
     let recipients = a
         .recipients
         .iter()
@@ -125,71 +335,145 @@ pub(crate) fn run(a: Args) -> CliResult {
         ChunkSize::from_bytes(a.chunk_size).map_err(|e| CliError::usage(e.to_string()))?;
     let mut opts = SealOptions::new(a.app, a.channel, a.version, a.sequence);
     opts.chunk_size = chunk_size;
+    opts.backend = a.backend;
     opts.created = unix_now();
     opts.expires = a.expires_in.map(|s| opts.created.saturating_add(s.max(1)));
-    std::fs::create_dir_all(&a.out_dir).map_err(|e| otaseal::Error::Io {
-        path: a.out_dir.clone(),
-        source: e,
-    })?;
-    check_unique_names(&a.inputs)?;
 
+    let mut roots = a.inputs.clone();
+    if let Some(list) = &a.from_list {
+        roots.extend(read_list(list)?);
+    }
+    let shard = a.shard.unwrap_or(ShardId::WHOLE);
+    let discovery = batch::discover(&roots, Some(&a.out_dir))?;
+    for r in &discovery.rejected {
+        eprintln!("otaseal: {}", r.error);
+    }
+    let inputs = batch::filter_shard(discovery.inputs, shard);
+
+    let mut bo = BatchOptions::new(opts, &a.out_dir);
+    bo.threads = a.threads;
+    bo.resume = a.resume;
+    bo.durability = a.sync;
+    bo.shard = shard;
+    bo.index_path = a.index.clone();
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    install_signal_handlers(&cancel)?;
+    let bar = (!a.quiet && std::io::stderr().is_terminal()).then(Bar::new);
+    let lines = Lines {
+        verbose: a.verbose && !a.json,
+    };
+    let progress: &dyn Progress = match &bar {
+        Some(b) => b,
+        None => &lines,
+    };
+    let b = Batch::new(bo, &recipients, signer.as_ref())
+        .with_verifier(verifier)
+        .with_cancel(&cancel)
+        .with_progress(progress);
     let start = Instant::now();
-    let mut sealed = Vec::new();
-    let mut failures = Vec::new();
-    for input in &a.inputs {
-        match seal_file(input, &a.out_dir, &opts, &recipients, signer.as_ref()) {
-            Ok(s) => {
-                if !a.json {
-                    println!(
-                        "sealed {} -> {} (root {})",
-                        input.display(),
-                        s.payload.display(),
-                        hex::encode(s.root)
-                    );
-                }
-                sealed.push(s);
-            }
-            Err(e) => {
-                eprintln!("otaseal: {}: {}", input.display(), e.message());
-                failures.push((input.clone(), e));
-            }
-        }
+    let report = b.run(&inputs)?;
+    if let Some(bar) = &bar {
+        bar.bar.finish_and_clear();
     }
     let seconds = start.elapsed().as_secs_f64();
-    let bytes: u64 = sealed.iter().map(|s| s.bytes).sum();
+    let rejected: Vec<(PathBuf, String)> = discovery
+        .rejected
+        .into_iter()
+        .map(|r| (r.path, r.error.to_string()))
+        .collect();
     if a.json {
-        print_json(&serde_json::json!({
-            "bundles": sealed.iter().map(Sealed::to_json).collect::<Vec<_>>(),
-            "sealed": sealed.len(),
-            "failed": failures.len(),
-            "failures": failures.iter().map(|(p, e)| serde_json::json!({
-                "input": p, "error": e.message(),
-            })).collect::<Vec<_>>(),
-            "bytes": bytes,
-            "seconds": seconds,
-            "mb_per_s": bytes as f64 / 1e6 / seconds.max(1e-9),
-        }));
+        print_json(&summary_json(&report, &rejected, seconds, shard));
+    } else if !a.quiet {
+        println!("{}", summary_line(&report, rejected.len(), seconds));
     }
-    Ok(match (failures.len(), sealed.len()) {
-        (0, _) => ExitCode::Ok,
-        (1, 0) => failures.pop().expect("one failure").1.code(),
-        (_, 0) => failures[0].1.code(),
-        _ => ExitCode::Partial,
+    let failed = report.failed() + rejected.len();
+    Ok(if report.interrupted {
+        eprintln!(
+            "otaseal: interrupted: {} bundles not sealed; finished ones are kept (rerun with --resume)",
+            report.interrupted_bundles()
+        );
+        ExitCode::Interrupted
+    } else if failed == 0 {
+        ExitCode::Ok
+    } else if report.sealed() + report.verified() == 0 {
+        first_failure_code(&report).unwrap_or(ExitCode::Io)
+    } else {
+        ExitCode::Partial
     })
 }
 
-/// Two inputs with the same file name would overwrite each other's outputs.
-fn check_unique_names(inputs: &[PathBuf]) -> CliResult<()> {
-    let mut seen = std::collections::HashSet::new();
-    for p in inputs {
-        if let Some(name) = p.file_name()
-            && !seen.insert(name.to_owned())
-        {
-            return Err(CliError::usage(format!(
-                "two inputs are named {}: their outputs would collide",
-                name.to_string_lossy()
-            )));
-        }
+fn first_failure_code(report: &BatchReport) -> Option<ExitCode> {
+    report.bundles.iter().find_map(|b| match &b.status {
+        BundleStatus::Failed(e) => Some(super::exit::code_for(e.kind())),
+        _ => None,
+    })
+}
+
+fn rate(bytes: u64, seconds: f64) -> f64 {
+    bytes as f64 / 1e6 / seconds.max(1e-9)
+}
+
+fn summary_line(r: &BatchReport, rejected: usize, seconds: f64) -> String {
+    let bytes = r.sealed_bytes();
+    let mut s = format!(
+        "sealed {} bundles ({} B) in {:.3} s: {:.0} MB/s, {:.0} bundles/s, {} threads",
+        r.sealed(),
+        bytes,
+        seconds,
+        rate(bytes, seconds),
+        r.sealed() as f64 / seconds.max(1e-9),
+        r.threads,
+    );
+    if r.verified() > 0 {
+        s.push_str(&format!("; {} kept (outputs verify)", r.verified()));
     }
-    Ok(())
+    let failed = r.failed() + rejected;
+    if failed > 0 {
+        s.push_str(&format!("; {failed} failed"));
+    }
+    s.push_str(&format!("; index {}", r.index_path.display()));
+    s
+}
+
+fn summary_json(
+    r: &BatchReport,
+    rejected: &[(PathBuf, String)],
+    seconds: f64,
+    shard: ShardId,
+) -> serde_json::Value {
+    let bundles: Vec<_> = r
+        .bundles
+        .iter()
+        .filter_map(Sealed::from_report)
+        .map(|s| s.to_json())
+        .collect();
+    let mut failures: Vec<_> = rejected
+        .iter()
+        .map(|(p, e)| serde_json::json!({ "input": p, "error": e }))
+        .collect();
+    failures.extend(r.bundles.iter().filter_map(|b| match &b.status {
+        BundleStatus::Failed(e) if !matches!(e, otaseal::Error::Interrupted) => {
+            Some(serde_json::json!({ "input": b.input.path, "error": e.to_string() }))
+        }
+        _ => None,
+    }));
+    let bytes = r.sealed_bytes();
+    serde_json::json!({
+        "bundles": bundles,
+        "sealed": r.sealed(),
+        "resumed": r.verified(),
+        "failed": failures.len(),
+        "interrupted": r.interrupted,
+        "not_started": r.interrupted_bundles(),
+        "failures": failures,
+        "bytes": bytes,
+        "seconds": seconds,
+        "mb_per_s": rate(bytes, seconds),
+        "bundles_per_s": r.sealed() as f64 / seconds.max(1e-9),
+        "threads": r.threads,
+        "shard": shard.to_string(),
+        "index": r.index_path,
+        "index_entries": r.index.entries.len(),
+    })
 }

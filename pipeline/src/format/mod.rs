@@ -5,6 +5,7 @@
 //! ranges, allowed characters, versions). It never does I/O and never decides
 //! whether something is cryptographically valid: that is `open`'s job.
 
+pub mod batch_index;
 mod codec;
 pub mod keystore;
 pub mod keytext;
@@ -25,6 +26,8 @@ pub mod kind {
     pub const MANIFEST: [u8; 4] = *b"MNFT";
     /// A passphrase-encrypted secret key (`docs/spec/keystore.md`).
     pub const SECRET_KEY: [u8; 4] = *b"SKEY";
+    /// A signed batch index (`docs/spec/batch-index.md`).
+    pub const BATCH_INDEX: [u8; 4] = *b"BIDX";
 }
 
 /// The format version this build writes and the only one it reads.

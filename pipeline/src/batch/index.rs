@@ -1,0 +1,291 @@
+//! Signing, verifying, writing and merging batch indexes
+//! (`docs/spec/batch-index.md`).
+
+use super::discover::shard_of;
+use super::io;
+use crate::error::{Error, Result};
+use crate::format::batch_index::{BatchIndex, IndexEntry, ShardId};
+use crate::keys::Signer;
+use crate::open::{TrustAnchor, verify_manifest};
+use std::path::Path;
+use subtle::ConstantTimeEq;
+
+/// Signs `index` (its signer fields must name `signer`).
+pub fn sign_index(mut index: BatchIndex, signer: &dyn Signer) -> Result<BatchIndex> {
+    if index.signer_alg != signer.algorithm() || index.signer_key_id != signer.key_id() {
+        return Err(Error::InvalidRequest(
+            "the index names another signer than the one signing it".into(),
+        ));
+    }
+    let signature = signer.sign(&index.signed_bytes())?;
+    if signature.len() != index.signer_alg.signature_len() {
+        return Err(Error::BadSignature);
+    }
+    index.signature = signature;
+    Ok(index)
+}
+
+/// Parses `bytes` and verifies the index signature against `trust`.
+pub fn verify_index(bytes: &[u8], trust: &TrustAnchor) -> Result<BatchIndex> {
+    let (index, signed_len) = BatchIndex::parse(bytes)?;
+    match trust {
+        TrustAnchor::SigningKey(key) => {
+            let expected = key.key_id();
+            if index.signer_key_id != expected {
+                return Err(Error::UntrustedSigner {
+                    found: index.signer_key_id,
+                    expected,
+                });
+            }
+            key.verify(&bytes[..signed_len], &index.signature)?;
+        }
+    }
+    Ok(index)
+}
+
+/// Writes the index atomically; with `sync`, the file and the directory are
+/// flushed, which makes the index the batch's durability point.
+pub(crate) fn write_index(path: &Path, index: &BatchIndex, sync: bool) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let f = io::PendingFile::create(path)?;
+    io::write_all_at(f.file(), &index.to_bytes(), 0).map_err(|e| Error::io(f.path(), e))?;
+    f.commit(sync)?;
+    if sync {
+        io::sync_dir(io::parent_dir(path))?;
+    }
+    Ok(())
+}
+
+/// What [`merge`] accepts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MergeOptions {
+    /// Merge even if some shards of `1..=N` are missing (the result then
+    /// covers only the shards given, and still claims shard 1/1).
+    pub allow_missing: bool,
+}
+
+/// Combines verified shard indexes into the index of the whole batch:
+/// equal, byte for byte, to the index one run over all inputs would write
+/// for the same bundles.
+///
+/// Refuses: no input; indexes of different releases or signers; a mix of
+/// shard counts; a shard given twice; a missing shard (unless allowed); an
+/// entry that does not belong to the shard whose index lists it; the same
+/// name in two shards.
+pub fn merge(
+    shards: Vec<BatchIndex>,
+    signer: &dyn Signer,
+    opts: MergeOptions,
+) -> Result<BatchIndex> {
+    let first = shards
+        .first()
+        .ok_or_else(|| Error::InvalidRequest("no shard indexes to merge".into()))?;
+    let release = first.release.clone();
+    let count = first.shard.count();
+    let mut seen = vec![false; count as usize];
+    for s in &shards {
+        if s.release != release {
+            return Err(Error::InvalidRequest(format!(
+                "shard {} is for another release ({} {} {} #{})",
+                s.shard, s.release.app_id, s.release.channel, s.release.version, s.release.sequence
+            )));
+        }
+        if s.shard.count() != count {
+            return Err(Error::InvalidRequest(format!(
+                "shard {} does not split the batch in {count} like shard {}",
+                s.shard, first.shard
+            )));
+        }
+        let slot = &mut seen[s.shard.index() as usize - 1];
+        if std::mem::replace(slot, true) {
+            return Err(Error::InvalidRequest(format!(
+                "shard {} given twice",
+                s.shard
+            )));
+        }
+        if let Some(e) = s
+            .entries
+            .iter()
+            .find(|e| count > 1 && shard_of(&e.name, count) != s.shard.index())
+        {
+            return Err(Error::InvalidRequest(format!(
+                "{} is listed by shard {} but belongs to shard {}/{count}",
+                e.name,
+                s.shard,
+                shard_of(&e.name, count)
+            )));
+        }
+    }
+    if !opts.allow_missing {
+        let missing: Vec<String> = seen
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !**s)
+            .map(|(i, _)| format!("{}/{count}", i + 1))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::InvalidRequest(format!(
+                "missing shard indexes: {}",
+                missing.join(", ")
+            )));
+        }
+    }
+    let entries: Vec<IndexEntry> = shards.into_iter().flat_map(|s| s.entries).collect();
+    let merged = BatchIndex::new(
+        release,
+        ShardId::WHOLE,
+        entries,
+        signer.algorithm(),
+        signer.key_id(),
+    )?;
+    sign_index(merged, signer)
+}
+
+/// Checks every bundle an index lists against the files in `dir`: the
+/// manifest's bytes hash to the recorded hash and verify under `trust`, and
+/// the payload has the recorded length and hashes (per chunk) to the root.
+/// Returns one result per entry, in index order.
+pub fn check_bundles(
+    index: &BatchIndex,
+    dir: &Path,
+    trust: &TrustAnchor,
+) -> Vec<(IndexEntry, Result<()>)> {
+    use rayon::prelude::*;
+    index
+        .entries
+        .par_iter()
+        .map(|e| (e.clone(), check_one(e, dir, trust)))
+        .collect()
+}
+
+fn check_one(e: &IndexEntry, dir: &Path, trust: &TrustAnchor) -> Result<()> {
+    let mpath = dir.join(format!("{}.manifest", e.name));
+    let bytes = std::fs::read(&mpath).map_err(|err| Error::io(&mpath, err))?;
+    let hash = blake3::hash(&bytes);
+    if !bool::from(hash.as_bytes().ct_eq(&e.manifest_hash))
+        || bytes.len() as u64 != u64::from(e.manifest_len)
+    {
+        return Err(Error::IndexMismatch {
+            name: e.name.to_string(),
+            what: "the manifest file",
+        });
+    }
+    let vm = verify_manifest(&bytes, trust)?;
+    let m = vm.manifest();
+    if m.plaintext_len != e.plaintext_len
+        || !bool::from(m.root.ct_eq(&e.root))
+        || m.bundle_id != e.bundle_id
+    {
+        return Err(Error::IndexMismatch {
+            name: e.name.to_string(),
+            what: "the manifest's length, root or bundle id",
+        });
+    }
+    let ppath = dir.join(format!("{}.payload", e.name));
+    let src = io::Source::open(&ppath)?;
+    if src.len() != vm.payload_len() {
+        return Err(Error::PayloadLength {
+            expected: vm.payload_len(),
+            found: src.len(),
+        });
+    }
+    for i in 0..vm.chunk_count() {
+        let range = vm.chunk_range(i)?;
+        io::with_chunk_buf((range.end - range.start) as usize, |buf| {
+            src.read_at(range.start, buf, &ppath)?;
+            vm.verify_chunk(i, buf)
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::batch_index::tests::{entry, sample};
+    use crate::keys::SigningKey;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn shard_index(k: u32, n: u32, names: &[&str], sk: &SigningKey) -> BatchIndex {
+        let entries = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| entry(name, i as u8))
+            .filter(|e| n == 1 || shard_of(&e.name, n) == k)
+            .collect();
+        let idx = BatchIndex::new(
+            sample().release,
+            ShardId::new(k, n).unwrap(),
+            entries,
+            sk.algorithm(),
+            sk.key_id(),
+        )
+        .unwrap();
+        sign_index(idx, sk).unwrap()
+    }
+
+    const NAMES: &[&str] = &["a", "b", "c/d", "e", "f.zip", "g/h/i", "j", "k"];
+
+    #[test]
+    fn sign_verify_and_reject() {
+        let sk = key(1);
+        let idx = shard_index(1, 1, NAMES, &sk);
+        let bytes = idx.to_bytes();
+        let trust = TrustAnchor::SigningKey(sk.verifying_key());
+        assert_eq!(verify_index(&bytes, &trust).unwrap(), idx);
+        let mut flipped = bytes.clone();
+        flipped[30] ^= 1;
+        assert!(verify_index(&flipped, &trust).is_err());
+        let other = TrustAnchor::SigningKey(key(2).verifying_key());
+        assert!(matches!(
+            verify_index(&bytes, &other),
+            Err(Error::UntrustedSigner { .. })
+        ));
+    }
+
+    #[test]
+    fn merged_shards_equal_the_whole() {
+        let sk = key(1);
+        let whole = shard_index(1, 1, NAMES, &sk);
+        let n = 3;
+        let shards: Vec<_> = (1..=n)
+            .rev()
+            .map(|k| shard_index(k, n, NAMES, &sk))
+            .collect();
+        let merged = merge(shards.clone(), &sk, MergeOptions::default()).unwrap();
+        assert_eq!(merged.to_bytes(), whole.to_bytes());
+
+        assert!(merge(shards[..2].to_vec(), &sk, MergeOptions::default()).is_err());
+        assert!(
+            merge(
+                shards[..2].to_vec(),
+                &sk,
+                MergeOptions {
+                    allow_missing: true
+                }
+            )
+            .is_ok()
+        );
+        let mut twice = shards.clone();
+        twice.push(shards[0].clone());
+        assert!(merge(twice, &sk, MergeOptions::default()).is_err());
+        let mut other_release = shards.clone();
+        other_release[0].release.sequence += 1;
+        assert!(merge(other_release, &sk, MergeOptions::default()).is_err());
+        let mut misplaced = shards.clone();
+        let stray = whole
+            .entries
+            .iter()
+            .find(|e| shard_of(&e.name, n) != misplaced[0].shard.index())
+            .unwrap()
+            .clone();
+        misplaced[0].entries.push(stray);
+        assert!(merge(misplaced, &sk, MergeOptions::default()).is_err());
+        assert!(merge(Vec::new(), &sk, MergeOptions::default()).is_err());
+    }
+}

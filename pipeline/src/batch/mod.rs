@@ -1,0 +1,467 @@
+//! Sealing many bundles at memory speed.
+//!
+//! ```text
+//! paths -> discover (stable order, shard filter) -> one rayon pool:
+//!   for every bundle (in parallel), for every chunk (in parallel):
+//!     input chunk (mmap or pread) -> this worker's page-aligned buffer
+//!     -> AES-256-GCM in place -> BLAKE3 subtree CV while hot -> pwrite at
+//!        the same offset in the temporary payload file
+//!   per bundle: merge CVs, wrap the data key, sign -> rename payload,
+//!               then write + rename the manifest (its presence = complete)
+//! -> durability point (syncfs) -> signed batch index, written last.
+//! ```
+//!
+//! Work is scheduled at chunk granularity across all bundles: the outer
+//! parallel iterator hands out bundles, each bundle's chunks form a nested
+//! parallel iterator, and rayon's work stealing lets idle workers take chunks
+//! of a large bundle or whole small bundles alike. A payload is exactly as
+//! long as its plaintext (tags live in the manifest), so chunk `i` lands at
+//! the same offset it was read from, in any order.
+//!
+//! Memory: anonymous memory is one chunk buffer per worker plus each open
+//! bundle's chunk table (48 bytes per chunk); inputs are file mappings and
+//! outputs go straight to the page cache, so neither grows with bundle size.
+//!
+//! Failures are per bundle: one unreadable input is reported and counted and
+//! the rest of the batch goes on. Cancellation (SIGINT) discards bundles in
+//! flight (their temporaries are deleted), keeps finished ones, and the index
+//! lists what finished.
+
+pub mod discover;
+pub mod index;
+mod io;
+mod resume;
+
+pub use discover::{Discovered, Discovery, Rejected, discover, filter_shard, shard_of};
+pub use index::{MergeOptions, check_bundles, merge, sign_index, verify_index};
+
+use crate::error::{Error, Result};
+use crate::format::batch_index::{BatchIndex, IndexEntry, Release, ShardId};
+use crate::keys::{self, RecipientPublicKey, Signer, VerifyingKey};
+use crate::seal::{BundleSealer, SealOptions};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Where a batch commits durability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// No per-file `fsync`. After the last bundle, one `syncfs(2)` on the
+    /// output file system, then the index is written and `fsync`ed with its
+    /// directory. Everything the index lists is durable once it exists; a
+    /// crash before that may leave bundles whose bytes never reached the
+    /// disk, which `--resume` detects (it re-verifies every payload) and
+    /// redoes.
+    #[default]
+    Batch,
+    /// `fsync` every payload and manifest before its rename, and the
+    /// directory after it: each bundle is durable as soon as it is reported.
+    Bundle,
+    /// Never flush (tmpfs, benchmarks, or outputs that are copied on anyway).
+    None,
+}
+
+/// How to run a batch.
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    pub seal: SealOptions,
+    /// Outputs go to `<out_dir>/<name>.payload` and `<name>.manifest`.
+    pub out_dir: PathBuf,
+    /// Worker threads; 0 means one per available CPU.
+    pub threads: usize,
+    /// Skip bundles whose existing outputs verify (see [`Batch::with_resume`]).
+    pub resume: bool,
+    pub durability: Durability,
+    /// The part of the batch this run seals (already applied to the inputs
+    /// by the caller via [`filter_shard`]); recorded in the index.
+    pub shard: ShardId,
+    /// Where to write the index; `None` writes [`default_index_name`] in
+    /// `out_dir`.
+    pub index_path: Option<PathBuf>,
+}
+
+impl BatchOptions {
+    pub fn new(seal: SealOptions, out_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            seal,
+            out_dir: out_dir.into(),
+            threads: 0,
+            resume: false,
+            durability: Durability::default(),
+            shard: ShardId::WHOLE,
+            index_path: None,
+        }
+    }
+
+    pub fn index_path(&self) -> PathBuf {
+        self.index_path
+            .clone()
+            .unwrap_or_else(|| self.out_dir.join(default_index_name(self.shard)))
+    }
+}
+
+/// `batch.index`, or `batch-shard-K-of-N.index` for a shard.
+pub fn default_index_name(shard: ShardId) -> String {
+    if shard.is_whole() {
+        "batch.index".to_owned()
+    } else {
+        format!("batch-shard-{}-of-{}.index", shard.index(), shard.count())
+    }
+}
+
+/// Receives progress from worker threads. Calls are frequent (one per
+/// chunk) and concurrent: keep them cheap.
+pub trait Progress: Sync {
+    /// The run is about to start: this many bundles and bytes.
+    fn planned(&self, _bundles: u64, _bytes: u64) {}
+    /// `bytes` more input bytes are sealed (or verified, on resume).
+    fn advance(&self, _bytes: u64) {}
+    /// A bundle is finished, skipped or failed.
+    fn bundle_done(&self, _report: &BundleReport) {}
+}
+
+/// A [`Progress`] that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// What happened to one bundle.
+#[derive(Debug)]
+pub struct BundleReport {
+    pub input: Discovered,
+    pub status: BundleStatus,
+    /// Wall-clock seconds spent on it.
+    pub seconds: f64,
+}
+
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BundleStatus {
+    /// Sealed by this run.
+    Sealed(BundleOutputs),
+    /// Existing outputs verified (`--resume`); nothing was written.
+    Verified(BundleOutputs),
+    /// Not sealed; the error says why. `Error::Interrupted` when the run
+    /// was cancelled before this bundle finished.
+    Failed(Error),
+}
+
+impl BundleStatus {
+    pub fn outputs(&self) -> Option<&BundleOutputs> {
+        match self {
+            Self::Sealed(o) | Self::Verified(o) => Some(o),
+            Self::Failed(_) => None,
+        }
+    }
+}
+
+/// The files of one sealed bundle and its index entry.
+#[derive(Debug, Clone)]
+pub struct BundleOutputs {
+    pub payload: PathBuf,
+    pub manifest: PathBuf,
+    pub entry: IndexEntry,
+}
+
+/// The result of [`Batch::run`].
+#[derive(Debug)]
+pub struct BatchReport {
+    /// One report per input, in input (name) order.
+    pub bundles: Vec<BundleReport>,
+    /// Where the signed index was written.
+    pub index_path: PathBuf,
+    pub index: BatchIndex,
+    /// Whether the run was cancelled before every bundle finished.
+    pub interrupted: bool,
+    pub seconds: f64,
+    pub threads: usize,
+}
+
+impl BatchReport {
+    pub fn sealed(&self) -> usize {
+        self.count(|s| matches!(s, BundleStatus::Sealed(_)))
+    }
+
+    pub fn verified(&self) -> usize {
+        self.count(|s| matches!(s, BundleStatus::Verified(_)))
+    }
+
+    pub fn failed(&self) -> usize {
+        self.count(|s| matches!(s, BundleStatus::Failed(e) if !matches!(e, Error::Interrupted)))
+    }
+
+    pub fn interrupted_bundles(&self) -> usize {
+        self.count(|s| matches!(s, BundleStatus::Failed(Error::Interrupted)))
+    }
+
+    /// Plaintext bytes sealed by this run (not counting verified bundles).
+    pub fn sealed_bytes(&self) -> u64 {
+        self.bundles
+            .iter()
+            .filter_map(|b| match &b.status {
+                BundleStatus::Sealed(o) => Some(o.entry.plaintext_len),
+                _ => None,
+            })
+            .sum()
+    }
+
+    fn count(&self, f: impl Fn(&BundleStatus) -> bool) -> usize {
+        self.bundles.iter().filter(|b| f(&b.status)).count()
+    }
+}
+
+/// A batch: options, keys, and the hooks a front end provides.
+pub struct Batch<'a> {
+    opts: BatchOptions,
+    recipients: &'a [RecipientPublicKey],
+    signer: &'a dyn Signer,
+    verifier: Option<VerifyingKey>,
+    cancel: Option<&'a AtomicBool>,
+    progress: &'a dyn Progress,
+}
+
+impl std::fmt::Debug for Batch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("opts", &self.opts)
+            .field("recipients", &self.recipients.len())
+            .field("signer", &self.signer.key_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Batch<'a> {
+    pub fn new(
+        opts: BatchOptions,
+        recipients: &'a [RecipientPublicKey],
+        signer: &'a dyn Signer,
+    ) -> Self {
+        Self {
+            opts,
+            recipients,
+            signer,
+            verifier: None,
+            cancel: None,
+            progress: &NoProgress,
+        }
+    }
+
+    /// The public key of `signer`, used by `resume` to check the signature
+    /// of existing manifests. Resume needs it; without it every bundle is
+    /// sealed again.
+    pub fn with_verifier(mut self, key: VerifyingKey) -> Self {
+        self.verifier = Some(key);
+        self
+    }
+
+    /// A flag that, once set (e.g. by a SIGINT handler), stops the run:
+    /// bundles not started are not started, bundles in flight are discarded.
+    pub fn with_cancel(mut self, flag: &'a AtomicBool) -> Self {
+        self.cancel = Some(flag);
+        self
+    }
+
+    pub fn with_progress(mut self, progress: &'a dyn Progress) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    pub fn options(&self) -> &BatchOptions {
+        &self.opts
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
+    fn threads(&self) -> usize {
+        match self.opts.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
+    /// Seals `inputs` (already discovered and shard-filtered), then makes
+    /// them durable and writes the signed batch index.
+    pub fn run(&self, inputs: &[Discovered]) -> Result<BatchReport> {
+        if self.recipients.is_empty() {
+            return Err(Error::InvalidRequest(
+                "a batch needs at least one recipient".into(),
+            ));
+        }
+        let start = Instant::now();
+        let bundles = self.seal_all(inputs)?;
+        let interrupted = self.cancelled();
+        let outputs: Vec<&BundleOutputs> =
+            bundles.iter().filter_map(|b| b.status.outputs()).collect();
+        if self.opts.durability == Durability::Batch && !outputs.is_empty() {
+            let files: Vec<&Path> = outputs
+                .iter()
+                .flat_map(|o| [o.payload.as_path(), o.manifest.as_path()])
+                .collect();
+            io::sync_filesystem(&self.opts.out_dir, &files)?;
+        }
+        let release = Release {
+            app_id: self.opts.seal.app_id.clone(),
+            channel: self.opts.seal.channel.clone(),
+            version: self.opts.seal.version.clone(),
+            sequence: self.opts.seal.sequence,
+        };
+        let entries = outputs.iter().map(|o| o.entry.clone()).collect();
+        let index = sign_index(
+            BatchIndex::new(
+                release,
+                self.opts.shard,
+                entries,
+                self.signer.algorithm(),
+                self.signer.key_id(),
+            )?,
+            self.signer,
+        )?;
+        let index_path = self.opts.index_path();
+        index::write_index(
+            &index_path,
+            &index,
+            self.opts.durability != Durability::None,
+        )?;
+        Ok(BatchReport {
+            bundles,
+            index_path,
+            index,
+            interrupted,
+            seconds: start.elapsed().as_secs_f64(),
+            threads: self.threads(),
+        })
+    }
+
+    /// Seals (or, with resume, verifies) every input, in parallel; no index.
+    pub fn seal_all(&self, inputs: &[Discovered]) -> Result<Vec<BundleReport>> {
+        std::fs::create_dir_all(&self.opts.out_dir)
+            .map_err(|e| Error::io(&self.opts.out_dir, e))?;
+        let sizes: u64 = inputs
+            .iter()
+            .filter_map(|i| std::fs::metadata(&i.path).ok())
+            .map(|m| m.len())
+            .sum();
+        self.progress.planned(inputs.len() as u64, sizes);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads())
+            .thread_name(|i| format!("otaseal-seal-{i}"))
+            .exit_handler(|_| io::release_chunk_buf())
+            .build()
+            .map_err(|e| Error::InvalidRequest(format!("cannot start worker threads: {e}")))?;
+        let reports = pool.install(|| {
+            inputs
+                .par_iter()
+                .with_max_len(1)
+                .map(|input| {
+                    let t = Instant::now();
+                    let status = self.one(input);
+                    let report = BundleReport {
+                        input: input.clone(),
+                        status,
+                        seconds: t.elapsed().as_secs_f64(),
+                    };
+                    self.progress.bundle_done(&report);
+                    report
+                })
+                .collect()
+        });
+        Ok(reports)
+    }
+
+    fn one(&self, input: &Discovered) -> BundleStatus {
+        if self.cancelled() {
+            return BundleStatus::Failed(Error::Interrupted);
+        }
+        let payload = self
+            .opts
+            .out_dir
+            .join(format!("{}.payload", input.name.as_str()));
+        let manifest = self
+            .opts
+            .out_dir
+            .join(format!("{}.manifest", input.name.as_str()));
+        if self.opts.resume
+            && let Some(key) = &self.verifier
+            && let Some(entry) = resume::existing_outputs(self, key, input, &payload, &manifest)
+        {
+            return BundleStatus::Verified(BundleOutputs {
+                payload,
+                manifest,
+                entry,
+            });
+        }
+        match self.seal_one(input, &payload, &manifest) {
+            Ok(entry) => BundleStatus::Sealed(BundleOutputs {
+                payload,
+                manifest,
+                entry,
+            }),
+            Err(e) => BundleStatus::Failed(e),
+        }
+    }
+
+    fn seal_one(&self, input: &Discovered, payload: &Path, manifest: &Path) -> Result<IndexEntry> {
+        let src = io::Source::open(&input.path)?;
+        let mut rng = keys::os_rng();
+        let sealer = BundleSealer::new(&self.opts.seal, src.len(), &mut rng)?;
+        if let Some(dir) = payload.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let out = io::PendingFile::create(payload)?;
+        let chunk = |i: u32| -> Result<crate::format::ChunkEntry> {
+            if self.cancelled() {
+                return Err(Error::Interrupted);
+            }
+            let range = sealer.chunk_range(i);
+            let len = (range.end - range.start) as usize;
+            let entry = io::with_chunk_buf(len, |buf| {
+                src.read_at(range.start, buf, &input.path)?;
+                let entry = sealer.seal_chunk(i, buf)?;
+                io::write_all_at(out.file(), buf, range.start)
+                    .map_err(|e| Error::io(out.path(), e))?;
+                Ok::<_, Error>(entry)
+            })?;
+            self.progress.advance(len as u64);
+            Ok(entry)
+        };
+        let chunks: Vec<_> = if sealer.chunk_count() == 1 {
+            vec![chunk(0)?]
+        } else {
+            (0..sealer.chunk_count())
+                .into_par_iter()
+                .with_max_len(1)
+                .map(chunk)
+                .collect::<Result<_>>()?
+        };
+        let plaintext_len = sealer.plaintext_len();
+        let sealed = sealer.finish(chunks, self.recipients, self.signer, &mut rng)?;
+        if self.cancelled() {
+            return Err(Error::Interrupted);
+        }
+        let sync = self.opts.durability == Durability::Bundle;
+        out.commit(sync)?;
+        let m = io::PendingFile::create(manifest)?;
+        io::write_all_at(m.file(), &sealed.bytes, 0).map_err(|e| Error::io(m.path(), e))?;
+        m.commit(sync)?;
+        if sync {
+            io::sync_dir(io::parent_dir(manifest))?;
+        }
+        Ok(IndexEntry {
+            name: input.name.clone(),
+            plaintext_len,
+            bundle_id: sealed.manifest.bundle_id,
+            root: sealed.manifest.root,
+            manifest_len: manifest_len(sealed.bytes.len())?,
+            manifest_hash: *blake3::hash(&sealed.bytes).as_bytes(),
+        })
+    }
+}
+
+fn manifest_len(len: usize) -> Result<u32> {
+    u32::try_from(len).map_err(|_| Error::InvalidRequest("manifest larger than 4 GiB".into()))
+}

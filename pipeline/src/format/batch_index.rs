@@ -1,0 +1,526 @@
+//! The batch index (`docs/spec/batch-index.md`): one signed document per
+//! batch run that lists every sealed bundle of the run.
+//!
+//! The encoding is canonical: entries are sorted by name (strictly ascending
+//! byte order, so no duplicates), every integer is fixed-width big-endian and
+//! nothing in it depends on when or how the batch was scheduled. Two runs that
+//! sealed the same bundles therefore produce byte-identical indexes, and
+//! merging the indexes of `N` shards yields exactly the index of one run over
+//! all inputs.
+//!
+//! ```text
+//! magic "OTAS" | kind "BIDX" | version u16 = 1 | flags u16 = 0
+//! app_id bytes8 | channel bytes8 | version bytes8 | sequence u64
+//! shard_index u32 | shard_count u32            (1-based; 1/1 = whole batch)
+//! entry_count u32
+//! entry_count x { name bytes16 | plaintext_len u64 | bundle_id [16]
+//!                 | root [32] | manifest_len u32 | manifest_hash [32] }
+//! signature_alg u8 | signer_key_id [16]
+//! signature bytes16                            (covers every byte before it)
+//! ```
+
+use super::{
+    AppId, Channel, FormatError, Reader, VersionLabel, Writer, kind, read_header, write_header,
+};
+use crate::keys::{KeyId, SigAlg};
+
+/// Most entries one index may hold (2^24).
+pub const MAX_ENTRIES: u32 = 1 << 24;
+/// Longest bundle name in bytes.
+pub const MAX_NAME_LEN: usize = 1024;
+/// Bytes of an entry besides its name (and the name's 2-byte length).
+const ENTRY_FIXED_LEN: usize = 8 + 16 + 32 + 4 + 32;
+
+/// A bundle's name inside a batch: the input's path relative to the
+/// directory it was found in (or its file name), `/`-separated.
+///
+/// Rules (spec §3): valid UTF-8, 1..=1024 bytes, no leading `/`, every
+/// `/`-separated component non-empty and neither `.` nor `..`, and no NUL,
+/// control character or backslash. A consumer can therefore join a name onto
+/// an output directory without escaping it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BundleName(String);
+
+impl BundleName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn from_wire(bytes: &[u8]) -> Result<Self, FormatError> {
+        let s = std::str::from_utf8(bytes)
+            .map_err(|_| FormatError::invalid("entry_name", "not UTF-8"))?;
+        s.parse()
+    }
+}
+
+impl std::str::FromStr for BundleName {
+    type Err = FormatError;
+
+    fn from_str(s: &str) -> Result<Self, FormatError> {
+        let bad = |reason: &str| FormatError::invalid("entry_name", format!("{s:?}: {reason}"));
+        if s.is_empty() || s.len() > MAX_NAME_LEN {
+            return Err(bad(&format!("length is outside 1..={MAX_NAME_LEN}")));
+        }
+        if s.chars().any(|c| c.is_control() || c == '\\') {
+            return Err(bad("contains a control character or a backslash"));
+        }
+        if s.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+            return Err(bad(
+                "must be a relative path without empty, `.` or `..` components",
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl std::fmt::Display for BundleName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Which part of a batch an index covers: shard `index` of `count`, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ShardId {
+    index: u32,
+    count: u32,
+}
+
+impl ShardId {
+    /// The whole batch.
+    pub const WHOLE: Self = Self { index: 1, count: 1 };
+
+    /// Shard `index` of `count`; requires `1 <= index <= count`.
+    pub fn new(index: u32, count: u32) -> Result<Self, FormatError> {
+        if index == 0 || index > count {
+            return Err(FormatError::invalid(
+                "shard",
+                format!("shard {index}/{count}: need 1 <= K <= N"),
+            ));
+        }
+        Ok(Self { index, count })
+    }
+
+    pub fn index(self) -> u32 {
+        self.index
+    }
+
+    pub fn count(self) -> u32 {
+        self.count
+    }
+
+    pub fn is_whole(self) -> bool {
+        self.count == 1
+    }
+}
+
+impl std::fmt::Display for ShardId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for ShardId {
+    type Err = FormatError;
+
+    /// Parses `K/N`, e.g. `3/8`.
+    fn from_str(s: &str) -> Result<Self, FormatError> {
+        let (k, n) = s
+            .split_once('/')
+            .ok_or_else(|| FormatError::invalid("shard", format!("`{s}`: expected K/N")))?;
+        let num = |t: &str| {
+            t.trim()
+                .parse::<u32>()
+                .map_err(|_| FormatError::invalid("shard", format!("`{s}`: expected K/N")))
+        };
+        Self::new(num(k)?, num(n)?)
+    }
+}
+
+/// The release every bundle of a batch belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub app_id: AppId,
+    pub channel: Channel,
+    pub version: VersionLabel,
+    pub sequence: u64,
+}
+
+/// One sealed bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub name: BundleName,
+    /// Plaintext length, which is also the payload file's length.
+    pub plaintext_len: u64,
+    pub bundle_id: [u8; 16],
+    /// The manifest's root: BLAKE3 of the payload file.
+    pub root: [u8; 32],
+    /// Length of the manifest file.
+    pub manifest_len: u32,
+    /// BLAKE3 of the manifest file's bytes.
+    pub manifest_hash: [u8; 32],
+}
+
+/// A decoded batch index. Decoding checks syntax only; nothing in it is
+/// trusted until its signature has been verified (`batch::verify_index`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BatchIndex {
+    pub release: Release,
+    pub shard: ShardId,
+    /// Sorted by name, strictly ascending.
+    pub entries: Vec<IndexEntry>,
+    pub signer_alg: SigAlg,
+    pub signer_key_id: KeyId,
+    pub signature: Vec<u8>,
+}
+
+impl BatchIndex {
+    /// An unsigned index; sorts `entries` by name and rejects duplicates.
+    pub fn new(
+        release: Release,
+        shard: ShardId,
+        mut entries: Vec<IndexEntry>,
+        signer_alg: SigAlg,
+        signer_key_id: KeyId,
+    ) -> Result<Self, FormatError> {
+        if entries.len() > MAX_ENTRIES as usize {
+            return Err(FormatError::invalid(
+                "entry_count",
+                format!("{} entries, at most {MAX_ENTRIES}", entries.len()),
+            ));
+        }
+        entries.sort_by(|a, b| a.name.as_str().as_bytes().cmp(b.name.as_str().as_bytes()));
+        if let Some(w) = entries.windows(2).find(|w| w[0].name == w[1].name) {
+            return Err(FormatError::invalid(
+                "entry_name",
+                format!("{} is listed twice", w[0].name),
+            ));
+        }
+        Ok(Self {
+            release,
+            shard,
+            entries,
+            signer_alg,
+            signer_key_id,
+            signature: Vec::new(),
+        })
+    }
+
+    /// The bytes the signature covers: everything before the signature field.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let names: usize = self.entries.iter().map(|e| e.name.0.len()).sum();
+        let mut w = Writer::with_capacity(
+            128 + names + self.entries.len() * (2 + ENTRY_FIXED_LEN) + self.signature.len(),
+        );
+        write_header(&mut w, kind::BATCH_INDEX);
+        w.u16(0); // flags: reserved, must be zero
+        w.bytes8(self.release.app_id.as_str().as_bytes());
+        w.bytes8(self.release.channel.as_str().as_bytes());
+        w.bytes8(self.release.version.as_str().as_bytes());
+        w.u64(self.release.sequence);
+        w.u32(self.shard.index);
+        w.u32(self.shard.count);
+        w.u32(u32::try_from(self.entries.len()).expect("entry count checked in new()"));
+        for e in &self.entries {
+            w.bytes16(e.name.0.as_bytes());
+            w.u64(e.plaintext_len);
+            w.put(&e.bundle_id);
+            w.put(&e.root);
+            w.u32(e.manifest_len);
+            w.put(&e.manifest_hash);
+        }
+        w.u8(self.signer_alg.code());
+        w.put(&self.signer_key_id.0);
+        w.buf
+    }
+
+    /// The complete encoding: signed bytes followed by the signature.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer {
+            buf: self.signed_bytes(),
+        };
+        w.bytes16(&self.signature);
+        w.buf
+    }
+
+    /// Decodes an index, returning it and the length of its signed prefix.
+    ///
+    /// Rejects (spec §4): bad magic, another document kind, any version but
+    /// 1, non-zero flags, invalid release names, a shard outside
+    /// `1 <= K <= N`, more than 2^24 entries, invalid entry names, entries not
+    /// in strictly ascending name order (which includes duplicates), an
+    /// unknown signature algorithm, a signature of the wrong length, and any
+    /// byte after the signature.
+    pub fn parse(bytes: &[u8]) -> Result<(Self, usize), FormatError> {
+        let mut r = Reader::new(bytes);
+        read_header(&mut r, kind::BATCH_INDEX, "batch index")?;
+        if r.u16("flags")? != 0 {
+            return Err(FormatError::invalid("flags", "reserved bits are set"));
+        }
+        let release = Release {
+            app_id: AppId::from_wire(r.bytes8("app_id")?)?,
+            channel: Channel::from_wire(r.bytes8("channel")?)?,
+            version: VersionLabel::from_wire(r.bytes8("version")?)?,
+            sequence: r.u64("sequence")?,
+        };
+        let shard = ShardId::new(r.u32("shard_index")?, r.u32("shard_count")?)?;
+        let count = r.u32("entry_count")?;
+        if count > MAX_ENTRIES {
+            return Err(FormatError::invalid(
+                "entry_count",
+                format!("{count} entries, at most {MAX_ENTRIES}"),
+            ));
+        }
+        // Every entry takes at least this many bytes, so a hostile count
+        // cannot make us allocate more than the input justifies.
+        let min_entry = 2 + 1 + ENTRY_FIXED_LEN;
+        if (count as usize).saturating_mul(min_entry) > r.remaining() {
+            return Err(FormatError::Truncated { field: "entries" });
+        }
+        let mut entries: Vec<IndexEntry> = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let name = BundleName::from_wire(r.bytes16("entry_name")?)?;
+            if let Some(prev) = entries.last()
+                && prev.name.0.as_bytes() >= name.0.as_bytes()
+            {
+                return Err(FormatError::invalid(
+                    "entry_name",
+                    format!(
+                        "{name} is not after {} (entries must be sorted, unique)",
+                        prev.name
+                    ),
+                ));
+            }
+            entries.push(IndexEntry {
+                name,
+                plaintext_len: r.u64("entry_plaintext_len")?,
+                bundle_id: r.array("entry_bundle_id")?,
+                root: r.array("entry_root")?,
+                manifest_len: r.u32("entry_manifest_len")?,
+                manifest_hash: r.array("entry_manifest_hash")?,
+            });
+        }
+        let signer_alg = SigAlg::from_code(r.u8("signature_alg")?)?;
+        let signer_key_id = KeyId(r.array("signer_key_id")?);
+        let signed_len = r.position();
+        let signature = r.bytes16("signature")?;
+        if signature.len() != signer_alg.signature_len() {
+            return Err(FormatError::invalid(
+                "signature",
+                format!(
+                    "{} bytes, {signer_alg} needs {}",
+                    signature.len(),
+                    signer_alg.signature_len()
+                ),
+            ));
+        }
+        r.finish()?;
+        Ok((
+            Self {
+                release,
+                shard,
+                entries,
+                signer_alg,
+                signer_key_id,
+                signature: signature.to_vec(),
+            },
+            signed_len,
+        ))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn entry(name: &str, n: u8) -> IndexEntry {
+        IndexEntry {
+            name: name.parse().unwrap(),
+            plaintext_len: 1000 * u64::from(n),
+            bundle_id: [n; 16],
+            root: [n.wrapping_add(1); 32],
+            manifest_len: 300 + u32::from(n),
+            manifest_hash: [n.wrapping_add(2); 32],
+        }
+    }
+
+    pub(crate) fn sample() -> BatchIndex {
+        let mut idx = BatchIndex::new(
+            Release {
+                app_id: "com.example.maps".parse().unwrap(),
+                channel: "stable".parse().unwrap(),
+                version: "4.2.0".parse().unwrap(),
+                sequence: 42,
+            },
+            ShardId::new(2, 3).unwrap(),
+            vec![
+                entry("web/b.zip", 2),
+                entry("a.img", 1),
+                entry("web/a.zip", 3),
+            ],
+            SigAlg::Ed25519,
+            KeyId([9; 16]),
+        )
+        .unwrap();
+        idx.signature = vec![0xaa; 64];
+        idx
+    }
+
+    #[test]
+    fn round_trip_and_sorted() {
+        let idx = sample();
+        let names: Vec<_> = idx.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["a.img", "web/a.zip", "web/b.zip"]);
+        let bytes = idx.to_bytes();
+        let (back, signed_len) = BatchIndex::parse(&bytes).unwrap();
+        assert_eq!(back, idx);
+        assert_eq!(&bytes[..signed_len], &idx.signed_bytes()[..]);
+    }
+
+    #[test]
+    fn empty_index_round_trips() {
+        let mut idx = sample();
+        idx.entries.clear();
+        assert_eq!(BatchIndex::parse(&idx.to_bytes()).unwrap().0, idx);
+    }
+
+    #[test]
+    fn every_truncation_is_rejected() {
+        let bytes = sample().to_bytes();
+        for len in 0..bytes.len() {
+            assert!(
+                BatchIndex::parse(&bytes[..len]).is_err(),
+                "prefix {len} parsed"
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_validated() {
+        for ok in ["a", "a/b/c.zip", "dir with space/ü.bin", ".hidden/x"] {
+            assert!(ok.parse::<BundleName>().is_ok(), "{ok}");
+        }
+        let long = "x".repeat(MAX_NAME_LEN + 1);
+        for bad in [
+            "", "/abs", "a//b", "a/./b", "../x", "a/..", "a/", "a\\b", "a\nb", "a\0b", &long,
+        ] {
+            assert!(bad.parse::<BundleName>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn duplicates_are_refused_when_building() {
+        let r = BatchIndex::new(
+            sample().release,
+            ShardId::WHOLE,
+            vec![entry("a", 1), entry("a", 2)],
+            SigAlg::Ed25519,
+            KeyId([0; 16]),
+        );
+        assert!(matches!(
+            r,
+            Err(FormatError::InvalidField {
+                field: "entry_name",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn shard_ids() {
+        assert_eq!(
+            "3/8".parse::<ShardId>().unwrap(),
+            ShardId::new(3, 8).unwrap()
+        );
+        for bad in ["0/3", "4/3", "1/0", "3", "a/b", "-1/2"] {
+            assert!(bad.parse::<ShardId>().is_err(), "{bad}");
+        }
+    }
+
+    /// Offsets into `sample().to_bytes()` used to corrupt single fields.
+    fn corrupt(f: impl FnOnce(&mut Vec<u8>)) -> Result<(BatchIndex, usize), FormatError> {
+        let mut b = sample().to_bytes();
+        f(&mut b);
+        BatchIndex::parse(&b)
+    }
+
+    #[test]
+    fn decoder_rejects() {
+        // Fixed prefix: magic 4, kind 4, version 2, flags 2.
+        assert!(matches!(
+            corrupt(|b| b[11] = 1),
+            Err(FormatError::InvalidField { field: "flags", .. })
+        ));
+        assert!(matches!(
+            corrupt(|b| b[0] = b'X'),
+            Err(FormatError::BadMagic)
+        ));
+        assert!(matches!(
+            corrupt(|b| b[4..8].copy_from_slice(b"MNFT")),
+            Err(FormatError::WrongKind { .. })
+        ));
+        // Release: app 1+16, channel 1+6, version 1+5, sequence 8 -> shard at 12+46.
+        let shard_at = 12 + 17 + 7 + 6 + 8;
+        assert!(matches!(
+            corrupt(|b| b[shard_at..shard_at + 4].copy_from_slice(&0u32.to_be_bytes())),
+            Err(FormatError::InvalidField { field: "shard", .. })
+        ));
+        assert!(matches!(
+            corrupt(|b| b[shard_at..shard_at + 4].copy_from_slice(&4u32.to_be_bytes())),
+            Err(FormatError::InvalidField { field: "shard", .. })
+        ));
+        let count_at = shard_at + 8;
+        assert!(matches!(
+            corrupt(|b| b[count_at..count_at + 4].copy_from_slice(&u32::MAX.to_be_bytes())),
+            Err(FormatError::InvalidField {
+                field: "entry_count",
+                ..
+            })
+        ));
+        assert!(matches!(
+            corrupt(|b| b[count_at..count_at + 4].copy_from_slice(&1000u32.to_be_bytes())),
+            Err(FormatError::Truncated { field: "entries" })
+        ));
+        // First entry name "a.img" at count_at + 4 + 2: make it "../mg".
+        let name_at = count_at + 6;
+        assert!(matches!(
+            corrupt(|b| b[name_at..name_at + 3].copy_from_slice(b"../")),
+            Err(FormatError::InvalidField {
+                field: "entry_name",
+                ..
+            })
+        ));
+        // Out of order: rename "a.img" to "z.img".
+        assert!(matches!(
+            corrupt(|b| b[name_at] = b'z'),
+            Err(FormatError::InvalidField {
+                field: "entry_name",
+                ..
+            })
+        ));
+        let len = sample().to_bytes().len();
+        assert!(matches!(
+            corrupt(|b| b[len - 83] = 9),
+            Err(FormatError::InvalidField {
+                field: "signature_alg",
+                ..
+            })
+        ));
+        assert!(matches!(
+            corrupt(|b| {
+                b.truncate(len - 66);
+                b.extend_from_slice(&[0, 63]);
+                b.extend_from_slice(&[0; 63]);
+            }),
+            Err(FormatError::InvalidField {
+                field: "signature",
+                ..
+            })
+        ));
+        assert!(matches!(
+            corrupt(|b| b.push(0)),
+            Err(FormatError::TrailingBytes { extra: 1 })
+        ));
+    }
+}

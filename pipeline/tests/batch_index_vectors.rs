@@ -1,0 +1,234 @@
+//! Batch index test vectors (`tests/vectors/batch-index/vectors.json`,
+//! `docs/spec/batch-index.md` §6): fixed inputs -> exact bytes, and corrupted
+//! encodings, each with the error a decoder must report.
+//!
+//! Regenerate with `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test
+//! batch_index_vectors`; without it a stale file fails the test.
+
+use otaseal::batch::{MergeOptions, merge, sign_index, verify_index};
+use otaseal::format::FormatError;
+use otaseal::format::batch_index::{BatchIndex, IndexEntry, Release, ShardId};
+use otaseal::keys::{Signer, SigningKey};
+use otaseal::open::TrustAnchor;
+use serde_json::json;
+use std::path::PathBuf;
+
+fn signer() -> SigningKey {
+    SigningKey::from_bytes(&[0x11; 32])
+}
+
+fn release() -> Release {
+    Release {
+        app_id: "com.example.maps".parse().unwrap(),
+        channel: "stable".parse().unwrap(),
+        version: "4.2.0".parse().unwrap(),
+        sequence: 42,
+    }
+}
+
+fn entry(name: &str, n: u8, len: u64) -> IndexEntry {
+    IndexEntry {
+        name: name.parse().unwrap(),
+        plaintext_len: len,
+        bundle_id: [n; 16],
+        root: *blake3::hash(&[n, 1]).as_bytes(),
+        manifest_len: 400 + u32::from(n),
+        manifest_hash: *blake3::hash(&[n, 2]).as_bytes(),
+    }
+}
+
+fn entries() -> Vec<IndexEntry> {
+    vec![
+        entry("firmware/gw-1.img", 1, 4 << 30),
+        entry("web/app/1.0/bundle-00001.zip", 2, 16384),
+        entry("empty.bin", 3, 0),
+    ]
+}
+
+fn index(shard: ShardId, entries: Vec<IndexEntry>) -> BatchIndex {
+    let s = signer();
+    sign_index(
+        BatchIndex::new(release(), shard, entries, s.algorithm(), s.key_id()).unwrap(),
+        &s,
+    )
+    .unwrap()
+}
+
+fn err_name(e: &otaseal::Error) -> String {
+    match e {
+        otaseal::Error::Format(FormatError::InvalidField { field, .. }) => {
+            format!("InvalidField({field})")
+        }
+        otaseal::Error::Format(FormatError::Truncated { field }) => format!("Truncated({field})"),
+        otaseal::Error::Format(FormatError::TrailingBytes { .. }) => "TrailingBytes".into(),
+        otaseal::Error::Format(FormatError::BadMagic) => "BadMagic".into(),
+        otaseal::Error::Format(FormatError::WrongKind { .. }) => "WrongKind".into(),
+        otaseal::Error::Format(FormatError::UnsupportedVersion { .. }) => {
+            "UnsupportedVersion".into()
+        }
+        otaseal::Error::BadSignature => "BadSignature".into(),
+        otaseal::Error::UntrustedSigner { .. } => "UntrustedSigner".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn generate() -> String {
+    let whole = index(ShardId::WHOLE, entries());
+    let good = whole.to_bytes();
+    let shards: Vec<BatchIndex> = (1..=2)
+        .map(|k| {
+            let mine = entries()
+                .into_iter()
+                .filter(|e| otaseal::batch::shard_of(&e.name, 2) == k)
+                .collect();
+            index(ShardId::new(k, 2).unwrap(), mine)
+        })
+        .collect();
+    let merged = merge(shards.clone(), &signer(), MergeOptions::default()).unwrap();
+    assert_eq!(
+        merged.to_bytes(),
+        good,
+        "merge must reproduce the whole index"
+    );
+
+    let signed_len = whole.signed_bytes().len();
+    // Offset of the first entry's name (after the 2-byte length): header 10,
+    // flags 2, app 1+16, channel 1+6, version 1+5, sequence 8, shard 8, count 4.
+    let first_name = 10 + 2 + 17 + 7 + 6 + 8 + 8 + 4 + 2;
+    let mutate = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = good.clone();
+        f(&mut b);
+        b
+    };
+    let invalid: Vec<(&str, Vec<u8>)> = vec![
+        ("bad magic", mutate(&|b| b[0] = b'X')),
+        (
+            "manifest kind",
+            mutate(&|b| b[4..8].copy_from_slice(b"MNFT")),
+        ),
+        ("version 2", mutate(&|b| b[9] = 2)),
+        ("flags set", mutate(&|b| b[11] = 1)),
+        (
+            "shard 0 of 1",
+            mutate(&|b| b[first_name - 14..first_name - 10].fill(0)),
+        ),
+        (
+            "entry count beyond input",
+            mutate(&|b| b[first_name - 6..first_name - 2].copy_from_slice(&9u32.to_be_bytes())),
+        ),
+        (
+            "entry name with ..",
+            mutate(&|b| b[first_name..first_name + 3].copy_from_slice(b"../")),
+        ),
+        // "empty.bin" -> "zmpty.bin" now sorts after the second entry.
+        ("entries out of order", mutate(&|b| b[first_name] = b'z')),
+        (
+            "unknown signature algorithm",
+            mutate(&|b| b[signed_len - 17] = 9),
+        ),
+        ("signature one byte short", {
+            let mut b = good[..signed_len].to_vec();
+            b.extend_from_slice(&[0, 63]);
+            b.extend_from_slice(&good[signed_len + 2..good.len() - 1]);
+            b
+        }),
+        ("trailing byte", mutate(&|b| b.push(0))),
+        ("truncated", good[..good.len() - 1].to_vec()),
+        (
+            "signature flipped",
+            mutate(&|b| {
+                let n = b.len();
+                b[n - 1] ^= 1;
+            }),
+        ),
+        (
+            "entry length altered after signing",
+            mutate(&|b| b[first_name + 9 + 7] ^= 1),
+        ),
+    ];
+    let trust = TrustAnchor::SigningKey(signer().verifying_key());
+    let invalid: Vec<_> = invalid
+        .into_iter()
+        .map(|(what, bytes)| {
+            let err = verify_index(&bytes, &trust).expect_err(what);
+            json!({ "description": what, "index": hex::encode(&bytes), "error": err_name(&err) })
+        })
+        .collect();
+    let v = json!({
+        "description": "otaseal batch index v1 test vectors; see docs/spec/batch-index.md §6",
+        "signing_secret_key": hex::encode([0x11u8; 32]),
+        "signing_public_key": hex::encode(signer().verifying_key().to_bytes()),
+        "valid": [{
+            "description": "whole batch, three bundles (given unsorted; encoded sorted)",
+            "release": { "app": "com.example.maps", "channel": "stable", "version": "4.2.0", "sequence": 42 },
+            "shard": "1/1",
+            "entries": whole.entries.iter().map(|e| json!({
+                "name": e.name.as_str(),
+                "plaintext_len": e.plaintext_len,
+                "bundle_id": hex::encode(e.bundle_id),
+                "root": hex::encode(e.root),
+                "manifest_len": e.manifest_len,
+                "manifest_hash": hex::encode(e.manifest_hash),
+            })).collect::<Vec<_>>(),
+            "signed_len": signed_len,
+            "index": hex::encode(&good),
+        }],
+        "shards_of_2": shards.iter().map(|s| json!({
+            "shard": s.shard.to_string(),
+            "index": hex::encode(s.to_bytes()),
+        })).collect::<Vec<_>>(),
+        "invalid": invalid,
+    });
+    serde_json::to_string_pretty(&v).unwrap() + "\n"
+}
+
+fn path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/batch-index/vectors.json")
+}
+
+#[test]
+fn checked_in_vectors_are_up_to_date() {
+    let fresh = generate();
+    if std::env::var_os("OTASEAL_REGEN_VECTORS").is_some() {
+        std::fs::write(path(), &fresh).unwrap();
+    }
+    let stored = std::fs::read_to_string(path()).unwrap_or_default();
+    assert!(
+        stored == fresh,
+        "tests/vectors/batch-index/vectors.json is stale: rerun with OTASEAL_REGEN_VECTORS=1 and review the diff"
+    );
+}
+
+#[test]
+fn checked_in_vectors_decode_as_named() {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path()).unwrap()).unwrap();
+    let pk: [u8; 32] = hex::decode(v["signing_public_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let trust = TrustAnchor::SigningKey(otaseal::keys::VerifyingKey::from_bytes(&pk).unwrap());
+    for good in v["valid"].as_array().unwrap() {
+        let bytes = hex::decode(good["index"].as_str().unwrap()).unwrap();
+        let idx = verify_index(&bytes, &trust).unwrap();
+        let names: Vec<&str> = idx.entries.iter().map(|e| e.name.as_str()).collect();
+        let want: Vec<&str> = good["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, want);
+        assert_eq!(idx.to_bytes(), bytes, "re-encoding is canonical");
+    }
+    for bad in v["invalid"].as_array().unwrap() {
+        let bytes = hex::decode(bad["index"].as_str().unwrap()).unwrap();
+        let err = verify_index(&bytes, &trust).expect_err(bad["description"].as_str().unwrap());
+        assert_eq!(
+            err_name(&err),
+            bad["error"].as_str().unwrap(),
+            "{}",
+            bad["description"]
+        );
+    }
+}

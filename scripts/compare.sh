@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Side-by-side throughput on the same files, in one run:
+#   the machine's sealing ceiling (AES-256-GCM + BLAKE3 subtree, no I/O),
+#   b3sum, age (or rage), openssl, otaseal seal at 1 thread and all threads,
+#   and durable output (otaseal --sync batch vs dd conv=fdatasync).
+#
+#   scripts/compare.sh [--preset large|mixed|many-small|many-small-16k]
+#                      [--scale F] [--runs N] [--data DIR] [--out DIR] [--disk DIR]
+#
+# Defaults: --preset large --scale 0.25 (3 images, 2 GiB total) --runs 3,
+# data in /var/tmp/otaseal-compare/<preset> (kept, page-cached before timing),
+# CPU outputs on /dev/shm (tmpfs), durable outputs in --disk (default /var/tmp).
+# Every figure is the median of --runs runs. Ratios are against the kernel
+# ceiling measured in the same run, all threads.
+#
+# Installs what it needs and says so: b3sum and age from apt when missing
+# (falling back to `cargo install b3sum rage`), openssl from apt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+preset=large
+scale=0.25
+runs=3
+data=""
+out=/dev/shm/otaseal-compare
+disk=/var/tmp/otaseal-compare-disk
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --preset) preset=$2; shift 2 ;;
+    --scale) scale=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --data) data=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --disk) disk=$2; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[ -n "$data" ] || data=/var/tmp/otaseal-compare/$preset-$scale
+[ -d /dev/shm ] || out=${out/#\/dev\/shm/\/tmp}
+
+say() { echo "compare.sh: $*" >&2; }
+
+# --- tools -------------------------------------------------------------------
+install_apt() {
+  if [ "$(id -u)" -ne 0 ]; then return 1; fi
+  say "installing $* with apt-get"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1 ||
+    { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1; }
+}
+if ! command -v b3sum >/dev/null; then
+  install_apt b3sum || { say "installing b3sum with cargo install"; cargo install -q b3sum; }
+fi
+age_bin=""; age_keygen=""
+if command -v age >/dev/null || install_apt age; then
+  age_bin=age; age_keygen=age-keygen
+elif command -v rage >/dev/null || { say "installing rage with cargo install"; cargo install -q rage; }; then
+  age_bin=rage; age_keygen=rage-keygen
+fi
+command -v openssl >/dev/null || install_apt openssl || true
+
+say "building otaseal, otaseal-datasets and the ceiling tool (release)"
+cargo build -q --release -p otaseal -p otaseal-datasets -p benches --bins
+tdir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+bin=$tdir/release
+threads=$(nproc)
+
+# --- data --------------------------------------------------------------------
+case "$preset" in
+  many-small-16k) gen=(many-small --size 16K) ;;
+  large|mixed|many-small) gen=("$preset") ;;
+  *) echo "compare.sh: unknown preset $preset" >&2; exit 2 ;;
+esac
+say "dataset $preset (scale $scale) in $data"
+"$bin/otaseal-datasets" "${gen[@]}" --scale "$scale" --out "$data" >&2
+mapfile -t files < <(find "$data" -type f ! -name dataset.json ! -name '.*' | sort)
+bytes=$(cat "${files[@]}" | wc -c)   # also loads the page cache
+count=${#files[@]}
+say "$count files, $bytes bytes, $threads threads; inputs in page cache"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work" "$out" "$disk"' EXIT
+"$bin/otaseal" keygen signing --unencrypted --out "$work/sign" >/dev/null
+"$bin/otaseal" keygen device --unencrypted --out "$work/dev" >/dev/null
+seal=("$bin/otaseal" seal --signing-key "$work/sign.key" --recipient "$work/dev.pub"
+  --app com.example.compare --version 1.0.0 --sequence 1 --quiet)
+if [ -n "$age_bin" ]; then "$age_keygen" -o "$work/age.key" 2>/dev/null; age_rcpt=$("$age_keygen" -y "$work/age.key"); fi
+printf '%s\n' "${files[@]}" > "$work/list"
+
+# --- measuring -----------------------------------------------------------------
+declare -a names secs
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+# measure NAME SETUP_CMD -- CMD...: median wall seconds of $runs runs of CMD
+measure() {
+  local name=$1 setup=$2; shift 3
+  local t=()
+  for _ in $(seq "$runs"); do
+    eval "$setup"
+    local s e
+    s=$(date +%s.%N)
+    "$@" >/dev/null
+    e=$(date +%s.%N)
+    t+=("$(echo "$e - $s" | bc -l)")
+  done
+  local m
+  m=$(printf '%s\n' "${t[@]}" | median)
+  names+=("$name"); secs+=("$m")
+  say "$(printf '%-44s %8.3f s  (runs: %s)' "$name" "$m" "${t[*]}")"
+}
+fresh_out() { rm -rf "$out" "$disk"; mkdir -p "$out" "$disk"; sync; }
+
+ceiling=$("$bin/ceiling" --json "${files[@]}")
+ceiling1=$("$bin/ceiling" --json --threads 1 "${files[@]}")
+k_all=$(sed -n 's/.*"kernel_mb_per_s":\([0-9.e+]*\).*/\1/p' <<<"$ceiling")
+kr_all=$(sed -n 's/.*"kernel_read_mb_per_s":\([0-9.e+]*\).*/\1/p' <<<"$ceiling")
+k_one=$(sed -n 's/.*"kernel_mb_per_s":\([0-9.e+]*\).*/\1/p' <<<"$ceiling1")
+
+measure "b3sum ($threads threads)" : -- b3sum --num-threads "$threads" "${files[@]}"
+if [ -n "$age_bin" ]; then
+  printf '#!/bin/sh\nexec %s -r %s -o "%s/$(basename "$1").age" "$1"\n' "$age_bin" "$age_rcpt" "$out" > "$work/age1"
+  chmod +x "$work/age1"
+  measure "$age_bin -r X25519, 1 file at a time" fresh_out -- xargs -a "$work/list" -n1 "$work/age1"
+  measure "$age_bin -r X25519, $threads files at a time" fresh_out -- xargs -a "$work/list" -n1 -P "$threads" "$work/age1"
+fi
+if command -v openssl >/dev/null; then
+  key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'); iv=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  printf '#!/bin/sh\nexec openssl enc -aes-256-ctr -K %s -iv %s -in "$1" -out "%s/$(basename "$1").ctr"\n' "$key" "$iv" "$out" > "$work/ssl1"
+  chmod +x "$work/ssl1"
+  measure "openssl enc -aes-256-ctr, $threads files at a time" fresh_out -- xargs -a "$work/list" -n1 -P "$threads" "$work/ssl1"
+fi
+measure "otaseal seal --threads 1 (tmpfs)" fresh_out -- "${seal[@]}" --threads 1 --sync none -o "$out" --from-list "$work/list"
+measure "otaseal seal --threads $threads (tmpfs)" fresh_out -- "${seal[@]}" --sync none -o "$out" --from-list "$work/list"
+measure "otaseal seal --threads $threads --sync batch (disk)" fresh_out -- "${seal[@]}" --sync batch -o "$disk" --from-list "$work/list"
+printf '#!/bin/sh\ncat "$@" | dd of="%s/dd.bin" bs=1M conv=fdatasync status=none\n' "$disk" > "$work/dd1"
+chmod +x "$work/dd1"
+measure "dd conv=fdatasync of the same bytes (disk)" fresh_out -- "$work/dd1" "${files[@]}"
+
+# --- report --------------------------------------------------------------------
+echo
+echo "preset $preset, scale $scale: $count files, $bytes bytes; $threads threads; median of $runs runs; $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); load before run: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-50s %10s %10s %12s %14s\n' "what" "seconds" "MB/s" "bundles/s" "vs ceiling"
+printf '%-50s %10s %10.0f %12s %14s\n' "ceiling: AES-GCM + BLAKE3, $threads threads, no I/O" - "$k_all" - "1.00"
+printf '%-50s %10s %10.0f %12s %14.2f\n' "ceiling + reading the mapped inputs" - "$kr_all" - "$(echo "$kr_all / $k_all" | bc -l)"
+printf '%-50s %10s %10.0f %12s %14.2f\n' "ceiling, 1 thread" - "$k_one" - "$(echo "$k_one / $k_all" | bc -l)"
+for i in "${!names[@]}"; do
+  s=${secs[$i]}
+  mbps=$(echo "$bytes / 1000000 / $s" | bc -l)
+  printf '%-50s %10.3f %10.0f %12.0f %14.2f\n' "${names[$i]}" "$s" "$mbps" "$(echo "$count / $s" | bc -l)" "$(echo "$mbps / $k_all" | bc -l)"
+done
