@@ -222,7 +222,7 @@ pub(crate) fn generate(a: &GenerateArgs) -> CliResult {
             },
             path: Some(&secret_path),
         },
-    );
+    )?;
     print_generated(
         a.json,
         role,

@@ -74,14 +74,21 @@ pub enum KeyEvent<'a> {
 
 /// Receives key events. Implementations must not block for long: signing
 /// reports from the sealing path.
+///
+/// An error from `record` vetoes the operation it reports where that is
+/// still possible: an unlocked key is dropped (zeroized) instead of being
+/// returned, a new signature is withheld, a key generation is reported as
+/// failed. A failed unlock or failed signature is reported as it happened
+/// and its own error is returned; the sink's error is then dropped.
 pub trait KeyEventSink: Send + Sync {
-    fn record(&self, event: &KeyEvent<'_>);
+    fn record(&self, event: &KeyEvent<'_>) -> Result<(), Error>;
 }
 
 /// Reports `event` to `sink` if there is one.
-pub fn report(sink: Option<&dyn KeyEventSink>, event: KeyEvent<'_>) {
-    if let Some(sink) = sink {
-        sink.record(&event);
+pub fn report(sink: Option<&dyn KeyEventSink>, event: KeyEvent<'_>) -> Result<(), Error> {
+    match sink {
+        Some(sink) => sink.record(&event),
+        None => Ok(()),
     }
 }
 
@@ -115,16 +122,20 @@ impl Signer for AuditedSigner {
         self.inner.chain()
     }
 
+    /// Signs, then records the signature before releasing it: a signature
+    /// the sink refuses to record is withheld.
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
         let result = self.inner.sign(message);
-        self.sink.record(&KeyEvent::Sign {
+        let recorded = self.sink.record(&KeyEvent::Sign {
             key_id: self.inner.key_id(),
             alg: self.inner.algorithm(),
             backend: self.backend,
             message: *blake3::hash(message).as_bytes(),
             ok: result.is_ok(),
         });
-        result
+        let signature = result?;
+        recorded?;
+        Ok(signature)
     }
 }
 
@@ -146,8 +157,21 @@ pub(crate) struct Recorded(pub std::sync::Mutex<Vec<String>>);
 
 #[cfg(test)]
 impl KeyEventSink for Recorded {
-    fn record(&self, event: &KeyEvent<'_>) {
+    fn record(&self, event: &KeyEvent<'_>) -> Result<(), Error> {
         self.0.lock().unwrap().push(format!("{event:?}"));
+        Ok(())
+    }
+}
+
+/// A sink that refuses everything, as an unwritable audit log would.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct Refusing;
+
+#[cfg(test)]
+impl KeyEventSink for Refusing {
+    fn record(&self, _: &KeyEvent<'_>) -> Result<(), Error> {
+        Err(Error::InvalidRequest("audit log unavailable".into()))
     }
 }
 
@@ -171,5 +195,16 @@ mod tests {
         assert!(events[0].starts_with("Sign {"), "{}", events[0]);
         assert!(events[0].contains(&vk.key_id().to_string()));
         assert!(events[0].contains("ok: true"));
+    }
+
+    #[test]
+    fn a_signature_the_sink_refuses_is_withheld() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(6);
+        let key = SigningKey::generate(&mut rng);
+        let signer = AuditedSigner::new(Box::new(key), KeyBackend::Memory, Arc::new(Refusing));
+        assert!(matches!(
+            signer.sign(b"manifest"),
+            Err(Error::InvalidRequest(_))
+        ));
     }
 }

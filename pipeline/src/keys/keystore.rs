@@ -172,21 +172,25 @@ impl EncryptedKey {
         events: Option<&dyn KeyEventSink>,
     ) -> Result<AnyKey> {
         let key_id = self.key_id();
-        let result = self.decrypt(passphrase);
         let path = self.path.as_deref();
-        match &result {
-            Ok(_) => report(events, KeyEvent::UnlockOk { key_id, path }),
-            Err(Error::WrongPassphrase { .. }) => report(
-                events,
-                KeyEvent::UnlockFailed {
-                    key_id,
-                    path,
-                    backend: KeyBackend::EncryptedFile,
-                },
-            ),
-            Err(_) => {}
+        match self.decrypt(passphrase) {
+            // If the sink refuses the event, `key` is dropped and zeroized.
+            Ok(key) => report(events, KeyEvent::UnlockOk { key_id, path }).map(|()| key),
+            Err(e @ Error::WrongPassphrase { .. }) => {
+                // The failure is what the caller must hear about; a sink
+                // error here cannot make the outcome any safer.
+                let _ = report(
+                    events,
+                    KeyEvent::UnlockFailed {
+                        key_id,
+                        path,
+                        backend: KeyBackend::EncryptedFile,
+                    },
+                );
+                Err(e)
+            }
+            Err(e) => Err(e),
         }
-        result
     }
 
     fn decrypt(&self, passphrase: &Passphrase) -> Result<AnyKey> {
@@ -428,6 +432,11 @@ pub(crate) mod tests {
         assert!(events[1].starts_with("UnlockFailed"), "{}", events[1]);
         assert!(events[1].contains("release.key"));
         assert!(!format!("{enc:?}").contains("pw"));
+        // An unlock the sink refuses to record does not hand out the key.
+        assert!(matches!(
+            enc.unlock(&pass("pw"), Some(&crate::keys::events::Refusing)),
+            Err(Error::InvalidRequest(_))
+        ));
     }
 
     #[test]

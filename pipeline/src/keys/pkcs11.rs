@@ -449,7 +449,8 @@ impl Pkcs11Signer {
         let pin = opts.pin_for(uri)?;
         if let Err(e) = login(&session, &token, &pin) {
             if matches!(e, Error::Pkcs11PinIncorrect { .. }) {
-                report(
+                // The PIN error is what the caller must hear about.
+                let _ = report(
                     events,
                     KeyEvent::UnlockFailed {
                         key_id: public.key_id(),
@@ -476,7 +477,7 @@ impl Pkcs11Signer {
                 key_id: public.key_id(),
                 path: None,
             },
-        );
+        )?;
         Ok(Self {
             session: Mutex::new(session),
             key,
@@ -551,7 +552,7 @@ impl Pkcs11Signer {
                 backend: KeyBackend::Pkcs11,
                 path: None,
             },
-        );
+        )?;
         Ok(signer)
     }
 
