@@ -58,6 +58,22 @@ pub enum Error {
     InvalidKey { what: &'static str },
     #[error("{path}: secret key file is readable by others (mode {mode:o}); run `chmod 600` on it")]
     InsecureKeyFile { path: PathBuf, mode: u32 },
+    /// The passphrase did not decrypt an encrypted key file. A wrong
+    /// passphrase and an altered file cannot be told apart.
+    #[error("wrong passphrase for encrypted key {key_id} (or the key file was altered)")]
+    WrongPassphrase { key_id: KeyId },
+    /// An encrypted key file was read where no passphrase can be asked for.
+    #[error("{path}: key file is encrypted; a passphrase is needed to unlock it")]
+    PassphraseRequired { path: PathBuf },
+    /// The PKCS#11 token refused the PIN.
+    #[error("PKCS#11 token `{token}` refused the PIN")]
+    Pkcs11PinIncorrect { token: String },
+    /// A PKCS#11 module, token or key could not be used.
+    #[error("PKCS#11: {what}: {detail}")]
+    Pkcs11 { what: &'static str, detail: String },
+    /// A `pkcs11:` URI (RFC 7512) that cannot be used.
+    #[error("invalid pkcs11: URI: {0}")]
+    Pkcs11Uri(String),
     #[error("invalid sealing request: {0}")]
     InvalidRequest(String),
 
@@ -195,6 +211,8 @@ pub enum ErrorKind {
     Key,
     /// The request itself is invalid.
     Request,
+    /// A passphrase or PIN did not unlock a key.
+    Unlock,
     /// The file system failed.
     Io,
     /// The operation was stopped by a signal before it completed.
@@ -227,11 +245,15 @@ impl Error {
             Self::NotARecipient { .. }
             | Self::KeyUnwrapFailed { .. }
             | Self::InvalidKey { .. }
-            | Self::InsecureKeyFile { .. } => ErrorKind::Key,
+            | Self::InsecureKeyFile { .. }
+            | Self::PassphraseRequired { .. }
+            | Self::Pkcs11 { .. } => ErrorKind::Key,
+            Self::WrongPassphrase { .. } | Self::Pkcs11PinIncorrect { .. } => ErrorKind::Unlock,
             Self::ChunkIndexOutOfRange { .. }
             | Self::RangeOutOfBounds { .. }
             | Self::ChunkTableIncomplete { .. }
-            | Self::InvalidRequest(_) => ErrorKind::Request,
+            | Self::InvalidRequest(_)
+            | Self::Pkcs11Uri(_) => ErrorKind::Request,
             Self::Io { .. } | Self::NotRegularFile { .. } => ErrorKind::Io,
             Self::Interrupted => ErrorKind::Interrupted,
             Self::MissingChain

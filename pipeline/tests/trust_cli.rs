@@ -33,6 +33,9 @@ impl Env {
             .args(args)
             .current_dir(self.dir.path())
             .env_remove("OTASEAL_AUDIT_LOG")
+            // New keys are encrypted (the default): root and release keys
+            // are unlocked with this passphrase, as an operator's would be.
+            .env("OTASEAL_PASSPHRASE", "correct horse battery staple")
             .output()
             .unwrap();
         Run {
@@ -276,11 +279,17 @@ fn full_rotation_scenario() {
         );
     }
     for secret in ["root.key", "release-a.key", "release-b.key", "dev.key"] {
-        let text = std::fs::read_to_string(e.path(secret)).unwrap();
-        let hex_part = text.lines().last().unwrap().rsplit(':').next().unwrap();
+        let bytes = std::fs::read(e.path(secret)).unwrap();
+        // Keys are written encrypted: the secret never exists in plain text on
+        // disk. The log must not hold the file's bytes either.
+        assert_eq!(
+            &bytes[..8],
+            b"OTASSKEY",
+            "{secret} is not an encrypted key file"
+        );
         assert!(
-            !log.contains(hex_part),
-            "secret of {secret} in the audit log"
+            !log.contains(&hex::encode(&bytes[bytes.len() - 48..])),
+            "key material of {secret} in the audit log"
         );
     }
 }

@@ -567,6 +567,33 @@ impl Signer for AuditedSigner {
     }
 }
 
+/// The audit log is where key events go: generation and every unlock
+/// attempt. Signatures are recorded by [`AuditedSigner`], which also
+/// enforces suspension.
+impl crate::keys::events::KeyEventSink for AuditLog {
+    fn record(&self, event: &crate::keys::events::KeyEvent<'_>) -> Result<()> {
+        use crate::keys::events::KeyEvent;
+        let event = match *event {
+            KeyEvent::Generated {
+                key_id,
+                alg,
+                role,
+                backend,
+                ..
+            } => Event::ok(Op::Generate, key_id)
+                .detail("alg", alg.to_string())
+                .detail("role", role.to_string())
+                .detail("backend", backend.as_str()),
+            KeyEvent::UnlockOk { key_id, .. } => Event::ok(Op::Unlock, key_id),
+            KeyEvent::UnlockFailed {
+                key_id, backend, ..
+            } => Event::new(Op::Unlock, Some(key_id), Outcome::Failed)
+                .detail("backend", backend.as_str()),
+        };
+        self.append(&event).map(|_| ())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

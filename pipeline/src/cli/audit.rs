@@ -3,7 +3,8 @@
 //! operator reports of compromise.
 
 use super::args::print_json;
-use super::trust_args::{key_id_arg, signing_public};
+use super::args::signing_public;
+use super::trust_args::key_id_arg;
 use super::{CliError, CliResult, ExitCode};
 use otaseal::audit::alerts::{self, Level, Rules};
 use otaseal::audit::checkpoint::{

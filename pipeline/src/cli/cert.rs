@@ -1,9 +1,7 @@
 //! `otaseal cert issue` and `otaseal cert show`: release-key certificates.
 
-use super::args::print_json;
-use super::trust_args::{
-    CertTerms, audit_log, cert_json, random_serial, read_cert, record, signing_public,
-};
+use super::args::{print_json, signing_public};
+use super::trust_args::{CertTerms, audit_log, cert_json, random_serial, read_cert, record};
 use super::{CliResult, ExitCode};
 use otaseal::audit::{Event, Op};
 use otaseal::format::cert::CertificateFields;

@@ -18,6 +18,8 @@ pub(crate) enum ExitCode {
     Key = 5,
     /// Reading or writing a file failed.
     Io = 6,
+    /// A passphrase or PIN did not unlock a key.
+    Unlock = 7,
     /// Stopped by SIGINT/SIGTERM; finished bundles were kept.
     Interrupted = 130,
     /// A certificate chain was rejected (expired, not yet valid, wrong
@@ -54,6 +56,7 @@ Exit codes:
   4  malformed manifest or key file
   5  key unusable (not a recipient, invalid, file readable by others)
   6  I/O error
+  7  wrong passphrase or PIN (or an altered encrypted key file)
   20 certificate chain rejected (expired, not yet valid, channel, usage, untrusted root)
   21 signing key revoked
   22 trust update refused (replayed revocation list, bad root rotation, corrupt trust state)
@@ -126,6 +129,13 @@ impl From<otaseal::Error> for CliError {
                 "an older revocation list cannot replace a newer one; fetch the newest list"
                     .to_owned(),
             ),
+            otaseal::Error::WrongPassphrase { .. } => Some(
+                "check $OTASEAL_PASSPHRASE or --passphrase-file; the file may also have been altered"
+                    .to_owned(),
+            ),
+            otaseal::Error::PassphraseRequired { .. } => {
+                Some("set $OTASEAL_PASSPHRASE or pass --passphrase-file".to_owned())
+            }
             otaseal::Error::NotARecipient { .. } => {
                 Some("the bundle was sealed for other --recipient keys".to_owned())
             }
@@ -145,6 +155,7 @@ pub(crate) fn code_for(kind: ErrorKind) -> ExitCode {
         ErrorKind::Malformed => ExitCode::Malformed,
         ErrorKind::Key => ExitCode::Key,
         ErrorKind::Io => ExitCode::Io,
+        ErrorKind::Unlock => ExitCode::Unlock,
         ErrorKind::Interrupted => ExitCode::Interrupted,
         ErrorKind::Trust => ExitCode::Trust,
         ErrorKind::Revoked => ExitCode::Revoked,

@@ -7,6 +7,7 @@ mod cert;
 mod demo;
 mod exit;
 mod index;
+mod key_lifecycle;
 mod keygen;
 mod keys;
 mod open;
@@ -34,8 +35,10 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Generate a signing key pair or a device (recipient) key pair.
+    /// Generate a signing key pair or a device (recipient) key pair (short for `keys generate`).
     Keygen(keygen::Args),
+    /// Keys: generate, list, change passphrase; rotate release keys; suspend, resume.
+    Keys(keys::Args),
     /// Seal bundles: encrypt, hash and sign each into a payload and a manifest.
     Seal(seal::Args),
     /// Verify a manifest's signature, and optionally its payload or a byte range.
@@ -50,8 +53,6 @@ enum Command {
     Root(root::Args),
     /// Release-key certificates: issue (root signs), show.
     Cert(cert::Args),
-    /// Release keys: rotate (new key + certificate), suspend, resume.
-    Keys(keys::Args),
     /// Issue the next revocation list (certificates, serials, keys).
     Revoke(revoke::Args),
     /// Audit log: verify the hash chain, apply alert rules, record reports.
@@ -73,6 +74,7 @@ pub(crate) fn main() -> process::ExitCode {
     };
     let result = match cli.command {
         Command::Keygen(a) => keygen::run(a),
+        Command::Keys(a) => keys::run(a),
         Command::Seal(a) => seal::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Open(a) => open::run(a),
@@ -80,7 +82,6 @@ pub(crate) fn main() -> process::ExitCode {
         Command::Index(a) => index::run(a),
         Command::Root(a) => root::run(a),
         Command::Cert(a) => cert::run(a),
-        Command::Keys(a) => keys::run(a),
         Command::Revoke(a) => revoke::run(a),
         Command::Audit(a) => audit::run(a),
     };

@@ -17,9 +17,11 @@ pub(crate) struct Args {
     payload: PathBuf,
     #[command(flatten)]
     trust: super::trust_args::TrustArgs,
-    /// This device's secret key file.
+    /// This device's secret key file (encrypted or not).
     #[arg(long, value_name = "FILE")]
     device_key: String,
+    #[command(flatten)]
+    unlock: args::Unlock,
     /// Where to write the plaintext (mode 0600).
     #[arg(long, short, value_name = "FILE")]
     out: PathBuf,
@@ -60,7 +62,7 @@ pub(crate) fn open_files(
 
 pub(crate) fn run(a: Args) -> CliResult {
     let trust = a.trust.anchor()?;
-    let device = args::device_key(&a.device_key)?;
+    let device = args::device_key(&a.device_key, &a.unlock)?;
     let (len, root) = open_files(&a.manifest, &a.payload, &trust, &device, &a.out)?;
     if a.json {
         print_json(&serde_json::json!({

@@ -2,11 +2,15 @@
 //! certifies release keys, and the statement that hands trust to a new root.
 
 use super::args::print_json;
-use super::trust_args::{audit_log, record, signing_public, with_suffix};
+use super::args::{signing_public, with_suffix};
+use super::keys::{NewKeyProtection, write_new_secret_key};
+use super::trust_args::{audit_log, record};
 use super::{CliError, CliResult, ExitCode};
 use otaseal::audit::{Event, Op};
+use otaseal::keys::events::KeyEventSink;
 use otaseal::keys::file::{AnyKey, write_key_file};
 use otaseal::keys::trust::{TrustState, sign_rotation};
+use otaseal::keys::{KeyAlg, KeyRole};
 use otaseal::keys::{SigningKey, os_rng};
 use std::path::PathBuf;
 
@@ -26,9 +30,12 @@ enum RootCommand {
 
 #[derive(Debug, clap::Args)]
 struct InitArgs {
-    /// Writes PREFIX.key (secret, 0600) and PREFIX.pub. Never overwrites.
+    /// Writes PREFIX.key (secret, 0600, encrypted unless --unencrypted) and
+    /// PREFIX.pub. Never overwrites.
     #[arg(long, value_name = "PREFIX")]
     out: PathBuf,
+    #[command(flatten)]
+    protection: NewKeyProtection,
     /// Also write a trust state file pinning this root, for provisioning devices.
     #[arg(long, value_name = "FILE")]
     trust_state: Option<PathBuf>,
@@ -73,10 +80,13 @@ fn init(a: InitArgs) -> CliResult {
     let vk = sk.verifying_key();
     let id = vk.key_id();
     let (secret, public) = (with_suffix(&a.out, "key"), with_suffix(&a.out, "pub"));
-    write_key_file(
+    let log = audit_log(a.audit_log.as_deref());
+    write_new_secret_key(
         &secret,
         &AnyKey::SigningSecret(sk),
-        &format!("otaseal ROOT secret key {id}\nkeep offline"),
+        (KeyRole::Root, KeyAlg::Ed25519, id),
+        &a.protection,
+        log.as_ref().map(|l| l as &dyn KeyEventSink),
     )?;
     write_key_file(
         &public,
@@ -92,10 +102,6 @@ fn init(a: InitArgs) -> CliResult {
         }
         TrustState::new(vk).save(path)?;
     }
-    record(
-        audit_log(a.audit_log.as_deref()).as_ref(),
-        &Event::ok(Op::Generate, id).detail("role", "root"),
-    )?;
     if a.json {
         print_json(&serde_json::json!({
             "root_key_id": id.to_string(), "secret": secret, "public": public,

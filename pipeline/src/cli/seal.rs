@@ -30,8 +30,9 @@ pub(crate) struct Args {
     /// Read more input paths from FILE, one per line (`-` for stdin).
     #[arg(long, value_name = "FILE|-")]
     from_list: Option<PathBuf>,
-    /// Secret signing key file.
-    #[arg(long, value_name = "FILE")]
+    /// Signing key: a secret key file (encrypted or not), or an RFC 7512
+    /// `pkcs11:` URI naming a key in a token.
+    #[arg(long, value_name = "FILE|URI")]
     signing_key: String,
     /// Certificate of the signing key, then its issuers (leaf first); repeatable.
     /// Manifests carry the chain so devices that pin the root can verify them.
@@ -41,6 +42,8 @@ pub(crate) struct Args {
     /// to sign (default: $OTASEAL_AUDIT_LOG).
     #[arg(long, value_name = "FILE")]
     audit_log: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: args::Unlock,
     /// Device public key (file or `otaseal1:` text); repeat for each recipient.
     #[arg(long = "recipient", value_name = "KEY", required = true)]
     recipients: Vec<String>,
@@ -330,15 +333,14 @@ fn read_list(path: &Path) -> CliResult<Vec<PathBuf>> {
 }
 
 pub(crate) fn run(a: Args) -> CliResult {
-    let signer = args::signing_key(&a.signing_key)?;
+    let (signer, verifier) = args::signer(&a.signing_key, &a.unlock)?;
     let recipients = a
         .recipients
         .iter()
         .map(|r| args::recipient(r))
         .collect::<CliResult<Vec<_>>>()?;
-    // Resume checks existing outputs against the bare key: a chain, if any,
-    // vouches for that same key.
-    let verifier = signer.verifying_key();
+    // Resume checks existing outputs against the bare key (`verifier`): a
+    // chain, if any, vouches for that same key.
     let signer =
         super::trust_args::seal_signer(signer, &a.certs, a.audit_log.as_deref(), &recipients)?;
     let chunk_size =
@@ -377,7 +379,7 @@ pub(crate) fn run(a: Args) -> CliResult {
         Some(b) => b,
         None => &lines,
     };
-    let b = Batch::new(bo, &recipients, &*signer)
+    let b = Batch::new(bo, &recipients, signer.as_ref())
         .with_verifier(verifier)
         .with_cancel(&cancel)
         .with_progress(progress);

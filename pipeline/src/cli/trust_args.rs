@@ -7,11 +7,11 @@ use super::{CliError, CliResult};
 use otaseal::audit::{AuditLog, AuditedSigner, Event, Op, Outcome};
 use otaseal::format::cert::{Certificate, ChannelScope, KeyUsage};
 use otaseal::format::{Channel, Manifest};
-use otaseal::keys::file::{AnyKey, read_key_file};
+use otaseal::keys::file::{AnyKey, KeyFile};
 use otaseal::keys::trust::{
     CertifiedSigner, RevocationOutcome, RootTrust, RotationOutcome, TrustState,
 };
-use otaseal::keys::{KeyId, RecipientPublicKey, Signer, SigningKey, VerifyingKey};
+use otaseal::keys::{KeyId, RecipientPublicKey, Signer};
 use otaseal::open::TrustAnchor;
 use std::path::{Path, PathBuf};
 
@@ -53,7 +53,11 @@ impl TrustArgs {
         if let Some(t) = &self.trust {
             return super::args::trust(t);
         }
-        let pinned = self.root.as_deref().map(signing_public).transpose()?;
+        let pinned = self
+            .root
+            .as_deref()
+            .map(super::args::signing_public)
+            .transpose()?;
         let mut state = match (&self.trust_state, pinned) {
             (Some(path), pinned) if path.exists() => {
                 let state = TrustState::load(path)?;
@@ -103,37 +107,18 @@ impl TrustArgs {
     }
 }
 
-/// A key given inline (`otaseal1:...`) or as a key file path.
-pub(crate) fn load_key(arg: &str) -> CliResult<AnyKey> {
-    if arg.starts_with(otaseal::format::keytext::PREFIX) {
-        return Ok(AnyKey::parse(arg)?);
-    }
-    Ok(read_key_file(Path::new(arg))?)
-}
-
-/// A signing public key (or the public half of a signing secret key file).
-pub(crate) fn signing_public(arg: &str) -> CliResult<VerifyingKey> {
-    match load_key(arg)? {
-        AnyKey::SigningPublic(k) => Ok(k),
-        AnyKey::SigningSecret(k) => Ok(k.verifying_key()),
-        other => Err(CliError::usage(format!(
-            "{arg}: expected a signing key, found a {}",
-            other.to_text().label()
-        ))),
-    }
-}
-
 /// A key id given as 32 hex digits, or the id of a key file / key text.
 pub(crate) fn key_id_arg(arg: &str) -> CliResult<KeyId> {
     let mut id = [0u8; 16];
     if arg.len() == 32 && hex::decode_to_slice(arg, &mut id).is_ok() {
         return Ok(KeyId(id));
     }
-    Ok(match load_key(arg)? {
-        AnyKey::SigningPublic(k) => k.key_id(),
-        AnyKey::SigningSecret(k) => k.verifying_key().key_id(),
-        AnyKey::RecipientPublic(k) => k.key_id(),
-        AnyKey::RecipientSecret(k) => k.key_id(),
+    Ok(match super::args::load_locked(arg)? {
+        KeyFile::Plain(AnyKey::SigningPublic(k)) => k.key_id(),
+        KeyFile::Plain(AnyKey::SigningSecret(k)) => k.verifying_key().key_id(),
+        KeyFile::Plain(AnyKey::RecipientPublic(k)) => k.key_id(),
+        KeyFile::Plain(AnyKey::RecipientSecret(k)) => k.key_id(),
+        KeyFile::Encrypted(k) => k.key_id(),
         _ => return Err(CliError::usage(format!("{arg}: not a key id or key"))),
     })
 }
@@ -162,12 +147,11 @@ pub(crate) fn record(log: Option<&AuditLog>, event: &Event) -> CliResult<()> {
 /// leaf first) if given, and — when an audit log is configured — refusing
 /// to sign while suspended and recording every wrap and signature.
 pub(crate) fn seal_signer(
-    key: SigningKey,
+    mut signer: Box<dyn Signer>,
     certs: &[PathBuf],
     audit: Option<&Path>,
     recipients: &[RecipientPublicKey],
 ) -> CliResult<Box<dyn Signer>> {
-    let mut signer: Box<dyn Signer> = Box::new(key);
     if !certs.is_empty() {
         let chain = certs
             .iter()
@@ -346,13 +330,6 @@ pub(crate) fn cert_json(c: &Certificate) -> serde_json::Value {
         "usage": c.usage.names(),
         "channels": c.channels.to_string(),
     })
-}
-
-pub(crate) fn with_suffix(prefix: &Path, ext: &str) -> PathBuf {
-    let mut s = prefix.as_os_str().to_owned();
-    s.push(".");
-    s.push(ext);
-    PathBuf::from(s)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 pub mod batch_index;
 pub mod cert;
 mod codec;
+pub mod keystore;
 pub mod keytext;
 pub mod manifest;
 mod names;
@@ -27,6 +28,8 @@ pub const MAGIC: [u8; 4] = *b"OTAS";
 pub mod kind {
     /// A bundle manifest (`docs/FORMAT.md` §4).
     pub const MANIFEST: [u8; 4] = *b"MNFT";
+    /// A passphrase-encrypted secret key (`docs/spec/keystore.md`).
+    pub const SECRET_KEY: [u8; 4] = *b"SKEY";
     /// A signed batch index (`docs/spec/batch-index.md`).
     pub const BATCH_INDEX: [u8; 4] = *b"BIDX";
     /// A release-key certificate (`docs/spec/certificates.md` §2).
