@@ -10,6 +10,8 @@ struct Run {
     stderr: String,
 }
 
+const PASSPHRASE: &str = "correct horse battery staple";
+
 struct Env {
     dir: tempfile::TempDir,
 }
@@ -29,15 +31,22 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_otaseal"))
-            .args(args)
+        self.run_with(args, &[])
+    }
+
+    /// Runs with extra environment variables (overriding the defaults).
+    fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_otaseal"));
+        cmd.args(args)
             .current_dir(self.dir.path())
             .env_remove("OTASEAL_AUDIT_LOG")
             // New keys are encrypted (the default): root and release keys
             // are unlocked with this passphrase, as an operator's would be.
-            .env("OTASEAL_PASSPHRASE", "correct horse battery staple")
-            .output()
-            .unwrap();
+            .env("OTASEAL_PASSPHRASE", PASSPHRASE);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
         Run {
             code: out.status.code().expect("exited normally"),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -862,4 +871,60 @@ fn signed_checkpoints_anchor_the_log() {
         &["audit", "verify", "audit.log", "--checkpoint", "cp.json"],
     );
     assert!(r.stderr.contains("log cut"), "{}", r.stderr);
+}
+
+/// Wrong passphrases are refused (exit 7), each is counted in the audit log,
+/// and repeated failures raise a medium alert that suspends the key.
+#[test]
+fn wrong_passphrases_are_logged_and_suspend_the_key() {
+    let e = Env::new();
+    e.setup();
+    e.ok(&["keygen", "signing", "--out", "k"]);
+    let k = key_id(&e, "k.pub");
+    let log = e.path("audit.log");
+    let log = log.to_str().unwrap();
+    let seal = |pass: &str| {
+        e.run_with(
+            &[
+                "seal",
+                "fw-2.bin",
+                "--signing-key",
+                "k.key",
+                "--recipient",
+                "dev.pub",
+                "--app",
+                "com.example.app",
+                "--version",
+                "1",
+                "--sequence",
+                "1",
+                "--out-dir",
+                "out",
+            ],
+            &[("OTASEAL_PASSPHRASE", pass), ("OTASEAL_AUDIT_LOG", log)],
+        )
+    };
+    for _ in 0..3 {
+        let r = seal("not the passphrase");
+        assert_eq!(r.code, 7, "{}", r.stderr);
+        assert!(r.stderr.contains("passphrase"), "{}", r.stderr);
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    let failed = text
+        .lines()
+        .filter(|l| l.contains("\"op\":\"unlock\"") && l.contains("\"outcome\":\"failed\""))
+        .count();
+    assert_eq!(failed, 3, "{text}");
+    assert!(
+        !text.contains("not the passphrase"),
+        "the passphrase reached the log"
+    );
+
+    let r = e.expect(31, &["audit", "alerts", "audit.log", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(j["suspended"][0], k.as_str());
+    let r = seal(PASSPHRASE);
+    assert_eq!(r.code, 23, "a suspended key signed: {}", r.stderr);
+    e.ok(&["keys", "resume", &k, "--audit-log", "audit.log"]);
+    assert_eq!(seal(PASSPHRASE).code, 0);
 }
