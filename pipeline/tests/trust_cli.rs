@@ -909,7 +909,7 @@ fn wrong_passphrases_are_logged_and_suspend_the_key() {
         assert_eq!(r.code, 7, "{}", r.stderr);
         assert!(r.stderr.contains("passphrase"), "{}", r.stderr);
     }
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = std::fs::read_to_string(log).unwrap();
     let failed = text
         .lines()
         .filter(|l| l.contains("\"op\":\"unlock\"") && l.contains("\"outcome\":\"failed\""))
