@@ -38,6 +38,13 @@ fn main() {
         write("fetch_record", &format!("bundle{i}"), &rec.to_bytes());
     }
     write("rollback", "signed", &f.rollback);
+    write("certificate", "release", &f.release_cert);
+    write("revocation_list", "signed", &f.revocations);
+    write("root_rotation", "signed", &f.rotation);
+    write("trust_state", "with-revocations", &f.trust_state);
+    write("keystore", "release-key", &f.keystore);
+    write("manifest_verify_root", "chained", &f.chained_manifest);
+    write("manifest_parse", "chained", &f.chained_manifest);
     // fetch_driver input: bundle, request size / 4 KiB, then one op per response.
     for (i, script) in [
         (4u8, &[0u8, 0, 0, 0][..]),

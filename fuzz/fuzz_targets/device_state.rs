@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
             now: 1_750_000_000,
             switch_channel: (i % 2 == 0).then(|| b.verified.manifest().channel.clone()),
             require_expiry: false,
-            anchor: None,
+            anchors: Vec::new(),
         };
         if let Ok(approval) = evaluate(&state, &b.verified, None, &opts) {
             state.record(&approval, opts.now);

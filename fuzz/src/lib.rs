@@ -4,6 +4,10 @@
 //! ("a manifest that verifies is byte-for-byte one the key signed").
 
 use otaseal::format::ChunkSize;
+use otaseal::format::cert::{CertificateFields, ChannelScope, KeyUsage};
+use otaseal::keys::file::AnyKey;
+use otaseal::keys::keystore::{EncryptedKey, Passphrase};
+use otaseal::keys::{KdfParams, KeyRole, SigAlg, trust};
 use otaseal::keys::{KemId, RecipientSecretKey, SigningKey, VerifyingKey};
 use otaseal::open::{TrustAnchor, VerifiedManifest, verify_manifest};
 use otaseal::seal::{SealOptions, seal_with_rng};
@@ -25,6 +29,23 @@ pub struct Fixture {
     pub bundles: Vec<Bundle>,
     /// A rollback authorisation for `bundles[0]`, signed by `rollback_key`.
     pub rollback: Vec<u8>,
+    /// The root of trust that certified `release_cert`.
+    pub root: VerifyingKey,
+    /// A release-key certificate issued by the root.
+    pub release_cert: Vec<u8>,
+    /// A revocation list signed by the root.
+    pub revocations: Vec<u8>,
+    /// A root rotation statement from the root to a new root.
+    pub rotation: Vec<u8>,
+    /// A trust state pinning the root, with the revocation list applied.
+    pub trust_state: Vec<u8>,
+    /// An encrypted (keystore) release key, with cheap Argon2 parameters.
+    pub keystore: Vec<u8>,
+    /// Trust in the root (with the revocation list applied), at a fixed time
+    /// inside the release certificate's validity.
+    pub root_trust: TrustAnchor,
+    /// A manifest signed by the certified release key, carrying its chain.
+    pub chained_manifest: Vec<u8>,
 }
 
 /// (plaintext length, chunk size log2, sequence, channel, expires)
@@ -81,12 +102,83 @@ pub fn fixture() -> &'static Fixture {
             &rollback_signer,
         )
         .unwrap();
+        let root = SigningKey::generate(&mut rng);
+        let new_root = SigningKey::generate(&mut rng);
+        let release = SigningKey::generate(&mut rng);
+        let release_cert = trust::issue_certificate(
+            &root,
+            CertificateFields {
+                serial: 7,
+                subject_alg: SigAlg::Ed25519,
+                subject_public_key: release.verifying_key().to_bytes().to_vec(),
+                not_before: 1_700_000_000,
+                not_after: 1_800_000_000,
+                usage: KeyUsage::SIGN_MANIFESTS,
+                channels: ChannelScope::only(vec!["stable".parse().unwrap()]).unwrap(),
+            },
+        )
+        .unwrap()
+        .to_bytes();
+        let revocations = trust::issue_revocation_list(
+            &root,
+            3,
+            1_700_000_500,
+            vec![5, 6],
+            vec![new_root.verifying_key().key_id()],
+        )
+        .unwrap()
+        .to_bytes();
+        let rotation = trust::sign_rotation(&root, &new_root, 2, 1_700_001_000)
+            .unwrap()
+            .to_bytes();
+        let mut state = trust::TrustState::new(root.verifying_key());
+        state.apply_revocation_list(&revocations).unwrap();
+        let keystore = EncryptedKey::encrypt(
+            &AnyKey::SigningSecret(SigningKey::generate(&mut rng)),
+            KeyRole::Release,
+            &Passphrase::new("fuzz seed".into()),
+            KdfParams::new(8, 1, 1).unwrap(),
+            &mut rng,
+        )
+        .unwrap()
+        .to_bytes();
+        let certified =
+            trust::CertifiedSigner::new(Box::new(release), vec![release_cert.clone()]).unwrap();
+        let mut o = SealOptions::new(
+            "com.example.fuzz".parse().unwrap(),
+            "stable".parse().unwrap(),
+            "2.0".parse().unwrap(),
+            9,
+        );
+        o.created = 1_700_000_100;
+        o.chunk_size = ChunkSize::from_log2(14).unwrap();
+        let chained_manifest = seal_with_rng(
+            &[9u8; 20_000],
+            &o,
+            &[device.public_key().clone()],
+            &certified,
+            &mut rng,
+        )
+        .unwrap()
+        .manifest_bytes;
+        let root_trust = TrustAnchor::Root(
+            trust::RootTrust::new(state.clone()).with_clock(trust::Clock::Fixed(1_700_000_200)),
+        );
+        verify_manifest(&chained_manifest, &root_trust).unwrap();
         Fixture {
+            root_trust,
+            chained_manifest,
             trust,
             device,
             rollback_key: rollback_signer.verifying_key(),
             bundles,
             rollback,
+            root: root.verifying_key(),
+            release_cert,
+            revocations,
+            rotation,
+            trust_state: state.to_bytes(),
+            keystore,
         }
     })
 }

@@ -61,8 +61,8 @@ pub enum PolicyViolation {
     Expired { expires: u64, now: u64 },
     #[error("manifest has no expiry and this device requires one")]
     NoExpiry,
-    #[error("the trust anchor {found} is not the one this state is pinned to ({pinned})")]
-    TrustPinMismatch { pinned: KeyId, found: KeyId },
+    #[error("the trust anchor is not the one this state is pinned to ({pinned})")]
+    TrustPinMismatch { pinned: KeyId, found: Option<KeyId> },
     #[error("the rollback authorisation does not match the manifest: {field} differs")]
     RollbackMismatch { field: &'static str },
     #[error("the rollback authorisation expired at {expires} (now {now})")]
@@ -157,9 +157,10 @@ pub struct PolicyOptions {
     pub switch_channel: Option<Channel>,
     /// Refuse manifests without an expiry.
     pub require_expiry: bool,
-    /// Key id of the trust anchor the manifest was verified with; checked
-    /// against the state's pin when it has one.
-    pub anchor: Option<KeyId>,
+    /// Key ids the trust anchor the manifest was verified with stands for
+    /// (a signing key: its id; a root: the current root and every root it
+    /// superseded). A pinned state requires its pin to be among them.
+    pub anchors: Vec<KeyId>,
 }
 
 /// Why a manifest was accepted.
@@ -226,9 +227,11 @@ pub fn evaluate(
 ) -> Result<Approval, PolicyViolation> {
     let m = manifest.manifest();
     if let Some(pinned) = state.trust_pin {
-        let found = opts.anchor.unwrap_or(KeyId([0; 16]));
-        if found != pinned {
-            return Err(PolicyViolation::TrustPinMismatch { pinned, found });
+        if !opts.anchors.contains(&pinned) {
+            return Err(PolicyViolation::TrustPinMismatch {
+                pinned,
+                found: opts.anchors.first().copied(),
+            });
         }
     }
     // An applicable rollback authorisation is a fresh signed statement naming
@@ -714,7 +717,7 @@ mod tests {
             evaluate(&state, &m, None, &o),
             Err(PolicyViolation::TrustPinMismatch { .. })
         ));
-        o.anchor = Some(pin);
+        o.anchors = vec![KeyId([9; 16]), pin];
         install(&mut state, &m, &o);
 
         state.observe_revocation_sequence(4).unwrap();

@@ -203,8 +203,20 @@ impl Bundle {
         std::fs::write(&input, &plain).unwrap();
         let sign = dir.join("sign");
         let device = dir.join("device");
-        ok(&otaseal(&["keygen", "signing", "--out", s(&sign)]));
-        ok(&otaseal(&["keygen", "device", "--out", s(&device)]));
+        ok(&otaseal(&[
+            "keygen",
+            "signing",
+            "--unencrypted",
+            "--out",
+            s(&sign),
+        ]));
+        ok(&otaseal(&[
+            "keygen",
+            "device",
+            "--unencrypted",
+            "--out",
+            s(&device),
+        ]));
         let sealed = dir.join("sealed");
         std::fs::create_dir_all(&sealed).unwrap();
         ok(&otaseal(&[
@@ -527,7 +539,7 @@ fn truncated_file_on_the_server_is_refused() {
     let r = b.fetch(&nginx.url("short/fw.payload"), &out, &["--max-bad", "2"]);
     let j = json(&r);
     assert_eq!(j["verdict"], "failed");
-    assert_eq!(j["exit_code"], 8);
+    assert_eq!(j["exit_code"], 9);
     let err = j["error"].as_str().unwrap();
     assert!(
         err.contains("the server's file is 262144 bytes, the manifest says 524288"),

@@ -1,5 +1,5 @@
 //! The device policy through the CLI: `state init/show`, `verify --state`,
-//! `install-check`, `authorize-rollback`. Exit code 7 means "refused by
+//! `install-check`, `authorize-rollback`. Exit code 8 means "refused by
 //! device policy".
 
 use std::path::{Path, PathBuf};
@@ -39,10 +39,34 @@ impl Device {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_owned();
         let p = |n: &str| dir.join(n).to_str().unwrap().to_owned();
-        ok(run(&["keygen", "signing", "--out", &p("sign")]));
-        ok(run(&["keygen", "signing", "--out", &p("rollback")]));
-        ok(run(&["keygen", "device", "--out", &p("device")]));
-        ok(run(&["keygen", "device", "--out", &p("other")]));
+        ok(run(&[
+            "keygen",
+            "signing",
+            "--unencrypted",
+            "--out",
+            &p("sign"),
+        ]));
+        ok(run(&[
+            "keygen",
+            "signing",
+            "--unencrypted",
+            "--out",
+            &p("rollback"),
+        ]));
+        ok(run(&[
+            "keygen",
+            "device",
+            "--unencrypted",
+            "--out",
+            &p("device"),
+        ]));
+        ok(run(&[
+            "keygen",
+            "device",
+            "--unencrypted",
+            "--out",
+            &p("other"),
+        ]));
         std::fs::write(dir.join("fw.bin"), vec![7u8; 70_000]).unwrap();
         let state = dir.join("device.state");
         Self {
@@ -149,7 +173,7 @@ fn install_check_enforces_sequence_and_channel() {
 
     // Not provisioned until the device is told which channel to follow.
     let r = d.install(&m5, &[]);
-    assert_eq!(code(&r), 7, "{}", text(&r));
+    assert_eq!(code(&r), 8, "{}", text(&r));
     assert!(text(&r).contains("not installed on this device"));
     let r = ok(d.install(&m5, &["--switch-channel", "stable"]));
     assert!(text(&r).contains("first install"), "{}", text(&r));
@@ -166,9 +190,9 @@ fn install_check_enforces_sequence_and_channel() {
     let m4 = d.seal("s4", "stable", 4, None);
     for m in [&m5, &m4] {
         let r = d.verify(m, &[]);
-        assert_eq!(code(&r), 7, "{}", text(&r));
+        assert_eq!(code(&r), 8, "{}", text(&r));
         assert!(text(&r).contains("is not greater than the installed 5"));
-        assert_eq!(code(&d.install(m, &[])), 7);
+        assert_eq!(code(&d.install(m, &[])), 8);
     }
     let m6 = d.seal("s6", "stable", 6, None);
     let r = ok(d.verify(&m6, &[]));
@@ -178,7 +202,7 @@ fn install_check_enforces_sequence_and_channel() {
     // Another channel needs an explicit switch, which is recorded.
     let beta = d.seal("b1", "beta", 1, None);
     let r = d.install(&beta, &[]);
-    assert_eq!(code(&r), 7);
+    assert_eq!(code(&r), 8);
     assert!(text(&r).contains("device follows `stable`"), "{}", text(&r));
     ok(d.install(&beta, &["--switch-channel", "beta"]));
     let s = d.state_json();
@@ -256,14 +280,14 @@ fn expired_manifests_are_refused() {
     ok(d.verify(&m, &["--switch-channel", "stable"]));
     let later = (otaseal::seal::unix_now() + 3601).to_string();
     let r = d.verify(&m, &["--switch-channel", "stable", "--now", &later]);
-    assert_eq!(code(&r), 7, "{}", text(&r));
+    assert_eq!(code(&r), 8, "{}", text(&r));
     assert!(text(&r).contains("expired"));
     let no_expiry = d.seal("e2", "stable", 2, None);
     let r = d.verify(
         &no_expiry,
         &["--switch-channel", "stable", "--require-expiry"],
     );
-    assert_eq!(code(&r), 7);
+    assert_eq!(code(&r), 8);
     assert!(text(&r).contains("no expiry"));
 }
 
@@ -274,7 +298,7 @@ fn rollback_needs_an_authorisation_from_the_rollback_key() {
     let m3 = d.seal("s3", "stable", 3, None);
     let m5 = d.seal("s5", "stable", 5, None);
     ok(d.install(&m5, &["--switch-channel", "stable"]));
-    assert_eq!(code(&d.install(&m3, &[])), 7);
+    assert_eq!(code(&d.install(&m3, &[])), 8);
 
     let auth = d.p("rollback.auth");
     ok(run(&[
@@ -300,7 +324,7 @@ fn rollback_needs_an_authorisation_from_the_rollback_key() {
         &m4,
         &["--rollback", &auth, "--rollback-key", &d.p("rollback.pub")],
     );
-    assert_eq!(code(&r), 7);
+    assert_eq!(code(&r), 8);
     assert!(text(&r).contains("target sequence differs"), "{}", text(&r));
     // After its expiry.
     let late = (otaseal::seal::unix_now() + 601).to_string();
@@ -315,7 +339,7 @@ fn rollback_needs_an_authorisation_from_the_rollback_key() {
             &late,
         ],
     );
-    assert_eq!(code(&r), 7);
+    assert_eq!(code(&r), 8);
     // The right one works, once.
     let r = ok(d.install(
         &m3,
@@ -335,7 +359,7 @@ fn rollback_needs_an_authorisation_from_the_rollback_key() {
         &m3,
         &["--rollback", &auth, "--rollback-key", &d.p("rollback.pub")],
     );
-    assert_eq!(code(&r), 7);
+    assert_eq!(code(&r), 8);
     assert!(text(&r).contains("cannot be reused"), "{}", text(&r));
 }
 
@@ -352,6 +376,130 @@ fn pinned_state_refuses_other_trust_anchors() {
     ]));
     let m = d.seal("p1", "stable", 1, None);
     let r = d.verify(&m, &["--switch-channel", "stable"]);
-    assert_eq!(code(&r), 7, "{}", text(&r));
+    assert_eq!(code(&r), 8, "{}", text(&r));
     assert!(text(&r).contains("not the one this state is pinned to"));
+}
+
+/// With a certificate chain to a pinned root (`--root`), the state pins the
+/// root's key id, and install-check applies the same policy.
+#[test]
+fn install_check_with_a_root_of_trust() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let run_in = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(dir)
+            .env_remove("OTASEAL_AUDIT_LOG")
+            .env("OTASEAL_PASSPHRASE", "device tests")
+            .output()
+            .unwrap()
+    };
+    std::fs::write(dir.join("fw.bin"), vec![3u8; 5000]).unwrap();
+    ok(run_in(&[
+        "root",
+        "init",
+        "--out",
+        "root",
+        "--audit-log",
+        "audit.log",
+    ]));
+    ok(run_in(&[
+        "root",
+        "init",
+        "--out",
+        "other-root",
+        "--audit-log",
+        "audit.log",
+    ]));
+    ok(run_in(&["keygen", "device", "--out", "dev"]));
+    ok(run_in(&[
+        "keys",
+        "rotate",
+        "--root-key",
+        "root.key",
+        "--out",
+        "rel",
+        "--channel",
+        "stable",
+        "--valid-for",
+        "90d",
+        "--audit-log",
+        "audit.log",
+    ]));
+    for seq in ["1", "2"] {
+        ok(run_in(&[
+            "seal",
+            "fw.bin",
+            "--signing-key",
+            "rel.key",
+            "--cert",
+            "rel.cert",
+            "--recipient",
+            "dev.pub",
+            "--app",
+            "com.example.fw",
+            "--version",
+            "1.0",
+            "--sequence",
+            seq,
+            "--out-dir",
+            &format!("s{seq}"),
+            "--audit-log",
+            "audit.log",
+        ]));
+    }
+    let install = |state: &str, manifest: &str, extra: &[&str]| {
+        let mut args = vec![
+            "install-check",
+            manifest,
+            "--payload",
+            "",
+            "--root",
+            "root.pub",
+            "--device-key",
+            "dev.key",
+            "--out",
+            "installed.bin",
+            "--state",
+            state,
+        ];
+        let payload = manifest.replace(".manifest", ".payload");
+        args[3] = &payload;
+        args.extend_from_slice(extra);
+        run_in(&args)
+    };
+    ok(run_in(&[
+        "state",
+        "init",
+        "pinned.state",
+        "--pin-trust",
+        "root.pub",
+    ]));
+    ok(run_in(&[
+        "state",
+        "init",
+        "wrong.state",
+        "--pin-trust",
+        "other-root.pub",
+    ]));
+    let r = ok(install(
+        "pinned.state",
+        "s2/fw.bin.manifest",
+        &["--switch-channel", "stable"],
+    ));
+    assert!(text(&r).contains("first install"), "{}", text(&r));
+    assert_eq!(
+        std::fs::read(dir.join("installed.bin")).unwrap(),
+        vec![3u8; 5000]
+    );
+    let r = install("pinned.state", "s1/fw.bin.manifest", &[]);
+    assert_eq!(code(&r), 8, "{}", text(&r));
+    let r = install(
+        "wrong.state",
+        "s2/fw.bin.manifest",
+        &["--switch-channel", "stable"],
+    );
+    assert_eq!(code(&r), 8, "{}", text(&r));
+    assert!(text(&r).contains("pinned to"), "{}", text(&r));
 }

@@ -23,9 +23,8 @@ pub(crate) struct Args {
     /// URL of the payload.
     #[arg(long, value_name = "URL")]
     payload: String,
-    /// The signer's public key (file or `otaseal1:` text).
-    #[arg(long, value_name = "KEY")]
-    trust: String,
+    #[command(flatten)]
+    trust: super::trust_args::TrustArgs,
     /// Where the verified payload goes. `OUT.part` and `OUT.part.record` hold
     /// an interrupted download; rerunning the same command resumes it.
     #[arg(long, short, value_name = "FILE")]
@@ -33,6 +32,8 @@ pub(crate) struct Args {
     /// This device's secret key, to decrypt the payload once it is complete.
     #[arg(long, value_name = "FILE", requires = "decrypt_to")]
     device_key: Option<String>,
+    #[command(flatten)]
+    unlock: args::Unlock,
     /// Where to write the decrypted plaintext (mode 0600).
     #[arg(long, value_name = "FILE", requires = "device_key")]
     decrypt_to: Option<PathBuf>,
@@ -57,8 +58,12 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(a: Args) -> CliResult {
-    let trust = args::trust(&a.trust)?;
-    let device = a.device_key.as_deref().map(args::device_key).transpose()?;
+    let trust = a.trust.anchor()?;
+    let device = a
+        .device_key
+        .as_deref()
+        .map(|k| args::device_key(k, &a.unlock))
+        .transpose()?;
     let agent = fetch::agent(Duration::from_secs(a.timeout.max(1)));
     let manifest_bytes = if a.manifest.starts_with("http://") || a.manifest.starts_with("https://")
     {

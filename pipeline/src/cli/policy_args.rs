@@ -1,9 +1,8 @@
 //! Device-policy arguments shared by `verify --state` and `install-check`.
 
+use super::CliResult;
 use super::args;
-use super::{CliError, CliResult};
 use otaseal::format::Channel;
-use otaseal::keys::file::AnyKey;
 use otaseal::open::{TrustAnchor, VerifiedManifest};
 use otaseal::policy::{self, Approval, PolicyOptions, RollbackTrust, StateFile, VerifiedRollback};
 use std::path::PathBuf;
@@ -47,15 +46,7 @@ impl PolicyArgs {
         let (Some(path), Some(key)) = (&self.rollback, &self.rollback_key) else {
             return Ok(None);
         };
-        let key = match args::load_key(key)? {
-            AnyKey::SigningPublic(k) => k,
-            AnyKey::SigningSecret(k) => k.verifying_key(),
-            _ => {
-                return Err(CliError::usage(
-                    "--rollback-key: expected an ed25519 signing public key",
-                ));
-            }
-        };
+        let key = args::signing_public(key)?;
         let bytes = std::fs::read(path).map_err(|e| otaseal::Error::Io {
             path: path.clone(),
             source: e,
@@ -76,14 +67,22 @@ impl PolicyArgs {
         let Some(path) = &self.state else {
             return Ok(None);
         };
-        let state = StateFile::load(path)?;
+        let mut state = StateFile::load(path)?;
+        if let TrustAnchor::Root(root) = trust {
+            // The trust state's revocation list may not be older than one
+            // this device has already used (a restored old trust state).
+            state
+                .state
+                .observe_revocation_sequence(root.state.revocation_sequence())
+                .map_err(otaseal::Error::from)?;
+        }
         let rollback = self.rollback()?;
         let now = self.now();
         let opts = PolicyOptions {
             now,
             switch_channel: self.switch_channel.clone(),
             require_expiry: self.require_expiry,
-            anchor: anchor_id(trust),
+            anchors: anchor_ids(trust),
         };
         let approval = policy::evaluate(&state.state, manifest, rollback.as_ref(), &opts)
             .map_err(otaseal::Error::from)?;
@@ -95,11 +94,15 @@ impl PolicyArgs {
     }
 }
 
-/// The key id a state file is pinned to for this trust anchor (`None` for
-/// anchor kinds this build cannot pin, which a pinned state then refuses).
-pub(crate) fn anchor_id(trust: &TrustAnchor) -> Option<otaseal::keys::KeyId> {
+/// The key ids a trust anchor stands for, as a state pin sees them: a
+/// signing key's id; for a root, the current root and every root it
+/// superseded (so a pin survives root rotations).
+pub(crate) fn anchor_ids(trust: &TrustAnchor) -> Vec<otaseal::keys::KeyId> {
     match trust {
-        TrustAnchor::SigningKey(k) => Some(k.key_id()),
-        _ => None,
+        TrustAnchor::SigningKey(k) => vec![k.key_id()],
+        TrustAnchor::Root(r) => std::iter::once(r.state.root().key_id())
+            .chain(r.state.superseded().iter().map(|s| s.key_id))
+            .collect(),
+        _ => Vec::new(),
     }
 }

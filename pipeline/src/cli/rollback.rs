@@ -14,9 +14,11 @@ pub(crate) struct Args {
     /// The manifest of the older bundle devices may go back to.
     #[arg(long, value_name = "FILE")]
     manifest: PathBuf,
-    /// The rollback signing key (secret key file).
+    /// The rollback signing key (secret key file, encrypted or not).
     #[arg(long, value_name = "FILE")]
     key: String,
+    #[command(flatten)]
+    unlock: args::Unlock,
     /// The authorisation is refused this many seconds after it is issued.
     #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
     expires_in: u64,
@@ -32,7 +34,7 @@ pub(crate) fn run(a: Args) -> CliResult {
     if a.expires_in == 0 {
         return Err(CliError::usage("--expires-in must be at least 1 second"));
     }
-    let key = args::signing_key(&a.key)?;
+    let key = args::signing_key_with(&a.key, &a.unlock)?;
     let bytes = std::fs::read(&a.manifest).map_err(|e| otaseal::Error::Io {
         path: a.manifest.clone(),
         source: e,

@@ -1,7 +1,6 @@
 //! `otaseal state`: create and inspect a device state file.
 
 use super::args::{self, print_json};
-use super::policy_args::anchor_id;
 use super::{CliResult, ExitCode};
 use otaseal::policy::{DeviceState, StateFile};
 use std::path::PathBuf;
@@ -18,8 +17,9 @@ enum Command {
     Init {
         /// The state file to create.
         file: PathBuf,
-        /// Pin the state to this trust anchor (signing public key): manifests
-        /// verified with any other anchor are then refused.
+        /// Pin the state to this trust anchor (a signing public key for
+        /// `--trust`, or the root public key for `--root`): manifests verified
+        /// with any other anchor are then refused. A root pin survives rotations.
         #[arg(long, value_name = "KEY")]
         pin_trust: Option<String>,
     },
@@ -37,11 +37,7 @@ pub(crate) fn run(a: Args) -> CliResult {
     match a.command {
         Command::Init { file, pin_trust } => {
             let pin = match pin_trust {
-                Some(k) => Some(anchor_id(&args::trust(&k)?).ok_or_else(|| {
-                    super::CliError::usage(
-                        "--pin-trust: this kind of trust anchor cannot be pinned",
-                    )
-                })?),
+                Some(k) => Some(args::signing_public(&k)?.key_id()),
                 None => None,
             };
             StateFile::create(&file, DeviceState::new(pin))?;
