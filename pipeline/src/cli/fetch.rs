@@ -46,7 +46,7 @@ pub(crate) struct Args {
     /// Seconds without data before a request counts as failed.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     timeout: u64,
-    /// Pause before the n-th retry of a chunk: n times this many milliseconds.
+    /// Pause before the n-th retry of a chunk: n times this many milliseconds (at most 60 s).
     #[arg(long, value_name = "MS", default_value_t = 250)]
     retry_delay_ms: u64,
     /// Check the device policy (see `verify --state`) before downloading.

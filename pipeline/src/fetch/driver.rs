@@ -40,6 +40,9 @@ pub trait Source {
     fn get(&mut self, range: Range<u64>) -> Result<Body<'_>, FetchError>;
 }
 
+/// The longest pause between two attempts at a chunk.
+pub const MAX_RETRY_PAUSE: Duration = Duration::from_secs(60);
+
 /// How a fetch behaves.
 #[derive(Debug, Clone)]
 pub struct FetchOptions {
@@ -51,7 +54,8 @@ pub struct FetchOptions {
     /// not verify, or when its request errs, is cut short before it, or
     /// brings no chunk at all.
     pub max_bad: u32,
-    /// Pause before the n-th retry of a chunk: `retry_delay * n`.
+    /// Pause before the n-th retry of a chunk: `retry_delay * n`, at most
+    /// [`MAX_RETRY_PAUSE`].
     pub retry_delay: Duration,
 }
 
@@ -132,7 +136,8 @@ impl Run<'_> {
                 };
                 let attempts = self.failures.get(&first_missing).map_or(0, |f| f.0);
                 if attempts > 0 {
-                    std::thread::sleep(self.opts.retry_delay * attempts);
+                    let pause = self.opts.retry_delay.saturating_mul(attempts);
+                    std::thread::sleep(pause.min(MAX_RETRY_PAUSE));
                 }
                 self.report.requests += 1;
                 let before = self.partial.have().count();

@@ -24,7 +24,7 @@ mod http;
 pub mod plan;
 mod store;
 
-pub use driver::{Body, FetchOptions, FetchReport, Source, fetch_missing};
+pub use driver::{Body, FetchOptions, FetchReport, MAX_RETRY_PAUSE, Source, fetch_missing};
 pub use http::{HttpSource, MAX_MANIFEST_BYTES, agent, get_bytes, parse_content_range};
 pub use plan::{ChunkSet, FetchRequest, Geometry, plan_requests};
 pub use store::{DEFAULT_RECORD_INTERVAL, PartialPayload, ResumeInfo, partial_paths};
