@@ -35,7 +35,14 @@ fn main() {
         let have = (0..b.verified.chunk_count()).map(|c| c % 2 == 0).collect();
         let rec =
             FetchRecord::new(m.bundle_id, m.root, m.plaintext_len, m.chunk_size, have).unwrap();
-        write("fetch_record", &format!("bundle{i}"), &rec.to_bytes());
+        let rec = rec.to_bytes();
+        write("fetch_record", &format!("bundle{i}"), &rec);
+        // The body alone: the target appends the checksum itself.
+        write(
+            "fetch_record",
+            &format!("bundle{i}-body"),
+            &rec[..rec.len() - 32],
+        );
     }
     write("rollback", "signed", &f.rollback);
     write("certificate", "release", &f.release_cert);
@@ -82,7 +89,9 @@ fn main() {
             channels,
         },
     );
-    write("device_state", "one-app", &state.to_bytes());
+    let bytes = state.to_bytes();
+    write("device_state", "one-app", &bytes);
+    write("device_state", "one-app-body", &bytes[..bytes.len() - 32]);
 
     for (name, text) in [
         (

@@ -182,3 +182,14 @@ pub fn fixture() -> &'static Fixture {
         }
     })
 }
+
+/// `body` followed by its BLAKE3 `derive_key(context)` checksum: the form of
+/// the device-state and fetch-record files, so targets can reach the checks
+/// behind a checksum the fuzzer cannot forge.
+pub fn with_checksum(body: &[u8], context: &str) -> Vec<u8> {
+    let mut h = blake3::Hasher::new_derive_key(context);
+    h.update(body);
+    let mut out = body.to_vec();
+    out.extend_from_slice(h.finalize().as_bytes());
+    out
+}
