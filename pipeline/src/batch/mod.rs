@@ -221,6 +221,9 @@ pub struct Batch<'a> {
     verifier: Option<VerifyingKey>,
     cancel: Option<&'a AtomicBool>,
     progress: &'a dyn Progress,
+    /// Worker threads, started on first use and kept for later runs (their
+    /// chunk buffers are freed when the batch is dropped).
+    pool: std::sync::OnceLock<rayon::ThreadPool>,
 }
 
 impl std::fmt::Debug for Batch<'_> {
@@ -246,6 +249,7 @@ impl<'a> Batch<'a> {
             verifier: None,
             cancel: None,
             progress: &NoProgress,
+            pool: std::sync::OnceLock::new(),
         }
     }
 
@@ -341,18 +345,15 @@ impl<'a> Batch<'a> {
     pub fn seal_all(&self, inputs: &[Discovered]) -> Result<Vec<BundleReport>> {
         std::fs::create_dir_all(&self.opts.out_dir)
             .map_err(|e| Error::io(&self.opts.out_dir, e))?;
-        let sizes: u64 = inputs
-            .iter()
-            .filter_map(|i| std::fs::metadata(&i.path).ok())
-            .map(|m| m.len())
-            .sum();
+        let pool = self.pool()?;
+        let sizes: u64 = pool.install(|| {
+            inputs
+                .par_iter()
+                .filter_map(|i| std::fs::metadata(&i.path).ok())
+                .map(|m| m.len())
+                .sum()
+        });
         self.progress.planned(inputs.len() as u64, sizes);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.threads())
-            .thread_name(|i| format!("otaseal-seal-{i}"))
-            .exit_handler(|_| io::release_chunk_buf())
-            .build()
-            .map_err(|e| Error::InvalidRequest(format!("cannot start worker threads: {e}")))?;
         let reports = pool.install(|| {
             inputs
                 .par_iter()
@@ -371,6 +372,19 @@ impl<'a> Batch<'a> {
                 .collect()
         });
         Ok(reports)
+    }
+
+    fn pool(&self) -> Result<&rayon::ThreadPool> {
+        if let Some(p) = self.pool.get() {
+            return Ok(p);
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads())
+            .thread_name(|i| format!("otaseal-seal-{i}"))
+            .exit_handler(|_| io::release_chunk_buf())
+            .build()
+            .map_err(|e| Error::InvalidRequest(format!("cannot start worker threads: {e}")))?;
+        Ok(self.pool.get_or_init(|| pool))
     }
 
     fn one(&self, input: &Discovered) -> BundleStatus {
