@@ -48,8 +48,10 @@ use std::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Durability {
-    /// No per-file `fsync`. After the last bundle, one `syncfs(2)` on the
-    /// output file system, then the index is written and `fsync`ed with its
+    /// No per-file `fsync`: writeback of each payload chunk is started (not
+    /// awaited) as soon as it is written, so the disk works while sealing
+    /// goes on. After the last bundle, one
+    /// `syncfs(2)` on the output file system, then the index is written and `fsync`ed with its
     /// directory. Everything the index lists is durable once it exists; a
     /// crash before that may leave bundles whose bytes never reached the
     /// disk, which `--resume` detects (it re-verifies every payload) and
@@ -427,6 +429,7 @@ impl<'a> Batch<'a> {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
         let out = io::PendingFile::create(payload)?;
+        let early_writeback = self.opts.durability == Durability::Batch;
         let chunk = |i: u32| -> Result<crate::format::ChunkEntry> {
             if self.cancelled() {
                 return Err(Error::Interrupted);
@@ -438,6 +441,9 @@ impl<'a> Batch<'a> {
                 let entry = sealer.seal_chunk(i, buf)?;
                 io::write_all_at(out.file(), buf, range.start)
                     .map_err(|e| Error::io(out.path(), e))?;
+                if early_writeback {
+                    io::start_writeback(out.file(), range.start, len as u64);
+                }
                 Ok::<_, Error>(entry)
             })?;
             self.progress.advance(len as u64);
