@@ -83,8 +83,8 @@ say "$count files, $bytes bytes, $threads threads; inputs in page cache"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work" "$out" "$disk"' EXIT
-"$bin/otaseal" keygen signing --out "$work/sign" >/dev/null
-"$bin/otaseal" keygen device --out "$work/dev" >/dev/null
+"$bin/otaseal" keygen signing --unencrypted --out "$work/sign" >/dev/null
+"$bin/otaseal" keygen device --unencrypted --out "$work/dev" >/dev/null
 seal=("$bin/otaseal" seal --signing-key "$work/sign.key" --recipient "$work/dev.pub"
   --app com.example.compare --version 1.0.0 --sequence 1 --quiet)
 if [ -n "$age_bin" ]; then "$age_keygen" -o "$work/age.key" 2>/dev/null; age_rcpt=$("$age_keygen" -y "$work/age.key"); fi

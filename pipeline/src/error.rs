@@ -58,6 +58,22 @@ pub enum Error {
     InvalidKey { what: &'static str },
     #[error("{path}: secret key file is readable by others (mode {mode:o}); run `chmod 600` on it")]
     InsecureKeyFile { path: PathBuf, mode: u32 },
+    /// The passphrase did not decrypt an encrypted key file. A wrong
+    /// passphrase and an altered file cannot be told apart.
+    #[error("wrong passphrase for encrypted key {key_id} (or the key file was altered)")]
+    WrongPassphrase { key_id: KeyId },
+    /// An encrypted key file was read where no passphrase can be asked for.
+    #[error("{path}: key file is encrypted; a passphrase is needed to unlock it")]
+    PassphraseRequired { path: PathBuf },
+    /// The PKCS#11 token refused the PIN.
+    #[error("PKCS#11 token `{token}` refused the PIN")]
+    Pkcs11PinIncorrect { token: String },
+    /// A PKCS#11 module, token or key could not be used.
+    #[error("PKCS#11: {what}: {detail}")]
+    Pkcs11 { what: &'static str, detail: String },
+    /// A `pkcs11:` URI (RFC 7512) that cannot be used.
+    #[error("invalid pkcs11: URI: {0}")]
+    Pkcs11Uri(String),
     #[error("invalid sealing request: {0}")]
     InvalidRequest(String),
 
@@ -71,6 +87,109 @@ pub enum Error {
     /// The run was interrupted (SIGINT/SIGTERM) before this bundle finished.
     #[error("interrupted before this bundle was complete")]
     Interrupted,
+    // ---- Root of trust (keys::trust) ----
+    /// The verifier pins a root but the manifest carries no certificates.
+    #[error("manifest carries no certificate chain, but the verifier trusts a root key")]
+    MissingChain,
+    /// A certificate in the chain does not decode.
+    #[error("certificate {position} of the chain is malformed: {source}")]
+    MalformedCertificate {
+        position: usize,
+        source: FormatError,
+    },
+    /// The chain does not link up: the leaf is not the manifest's signer, or
+    /// a certificate's issuer is not the next certificate's subject.
+    #[error("certificate chain is broken at certificate {position}: {reason}")]
+    ChainBroken { position: usize, reason: String },
+    /// A certificate's issuer signature does not verify.
+    #[error("certificate {serial} (chain position {position}) has an invalid issuer signature")]
+    BadChainSignature { serial: u64, position: usize },
+    /// The chain ends at (or a document is signed by) a root that is not pinned.
+    #[error("{what} is signed by key {issuer}, which is not the pinned root {pinned}")]
+    UntrustedRoot {
+        what: &'static str,
+        issuer: KeyId,
+        pinned: KeyId,
+    },
+    #[error("certificate {serial} expired at {not_after}; {clock} is {at}")]
+    CertExpired {
+        serial: u64,
+        not_after: u64,
+        clock: &'static str,
+        at: u64,
+    },
+    #[error("certificate {serial} is not valid before {not_before}; {clock} is {at}")]
+    CertNotYetValid {
+        serial: u64,
+        not_before: u64,
+        clock: &'static str,
+        at: u64,
+    },
+    #[error("certificate {serial} does not allow channel `{channel}` (allowed: {allowed})")]
+    CertWrongChannel {
+        serial: u64,
+        channel: String,
+        allowed: String,
+    },
+    #[error("certificate {serial} does not allow `{needed}` (allowed: {allowed})")]
+    UsageNotAllowed {
+        serial: u64,
+        needed: &'static str,
+        allowed: String,
+    },
+    /// A key or certificate in the chain is on the revocation list.
+    #[error(
+        "key {key_id} (certificate {serial}) is revoked by revocation list {list_sequence} ({by})"
+    )]
+    KeyRevoked {
+        key_id: KeyId,
+        serial: u64,
+        list_sequence: u64,
+        by: &'static str,
+    },
+    /// A revocation list older than the newest one already accepted.
+    #[error(
+        "revocation list {found} is older than list {current} already accepted (replay refused)"
+    )]
+    RevocationReplay { found: u64, current: u64 },
+    #[error("revocation list {sequence} differs from the list {sequence} already accepted")]
+    RevocationConflict { sequence: u64 },
+    #[error("revocation list {sequence} has an invalid root signature")]
+    BadRevocationSignature { sequence: u64 },
+    /// One of the two signatures of a root rotation statement is missing or wrong.
+    #[error("root rotation statement lacks a valid signature by the {which} root {key_id}")]
+    BadRotationSignature { which: &'static str, key_id: KeyId },
+    /// A superseded root tries to introduce a second successor.
+    #[error(
+        "root {old} was already superseded by {successor}; it cannot introduce another successor {attempted}"
+    )]
+    RootSuperseded {
+        old: KeyId,
+        successor: KeyId,
+        attempted: KeyId,
+    },
+    #[error("root rotation statement does not apply: {reason}")]
+    RotationNotApplicable { reason: String },
+    #[error("{path}: trust state is unusable: {reason}")]
+    TrustState { path: PathBuf, reason: String },
+
+    // ---- Audit log and suspension (audit) ----
+    #[error(
+        "key {key_id} is suspended since {since} ({reason}); run `otaseal keys resume {key_id}` after investigating"
+    )]
+    KeySuspended {
+        key_id: KeyId,
+        since: u64,
+        reason: String,
+    },
+    #[error("{path}: suspension state is unusable: {reason}")]
+    SuspensionState { path: PathBuf, reason: String },
+    #[error("{path}: audit log line {line}: {reason}")]
+    AuditLog {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+    },
 
     #[error("{path}: {source}")]
     Io {
@@ -92,10 +211,23 @@ pub enum ErrorKind {
     Key,
     /// The request itself is invalid.
     Request,
+    /// A passphrase or PIN did not unlock a key.
+    Unlock,
     /// The file system failed.
     Io,
     /// The operation was stopped by a signal before it completed.
     Interrupted,
+    /// A certificate chain was rejected: expired, not yet valid, wrong
+    /// channel or usage, untrusted root, bad chain signature.
+    Trust,
+    /// The signing key or one of its certificates is revoked.
+    Revoked,
+    /// A trust update (revocation list, root rotation, trust state) was refused.
+    TrustUpdate,
+    /// The key is suspended and refuses to sign.
+    Suspended,
+    /// The audit log is damaged or was tampered with.
+    AuditLog,
 }
 
 impl Error {
@@ -113,13 +245,36 @@ impl Error {
             Self::NotARecipient { .. }
             | Self::KeyUnwrapFailed { .. }
             | Self::InvalidKey { .. }
-            | Self::InsecureKeyFile { .. } => ErrorKind::Key,
+            | Self::InsecureKeyFile { .. }
+            | Self::PassphraseRequired { .. }
+            | Self::Pkcs11 { .. } => ErrorKind::Key,
+            Self::WrongPassphrase { .. } | Self::Pkcs11PinIncorrect { .. } => ErrorKind::Unlock,
             Self::ChunkIndexOutOfRange { .. }
             | Self::RangeOutOfBounds { .. }
             | Self::ChunkTableIncomplete { .. }
-            | Self::InvalidRequest(_) => ErrorKind::Request,
+            | Self::InvalidRequest(_)
+            | Self::Pkcs11Uri(_) => ErrorKind::Request,
             Self::Io { .. } | Self::NotRegularFile { .. } => ErrorKind::Io,
             Self::Interrupted => ErrorKind::Interrupted,
+            Self::MissingChain
+            | Self::MalformedCertificate { .. }
+            | Self::ChainBroken { .. }
+            | Self::BadChainSignature { .. }
+            | Self::UntrustedRoot { .. }
+            | Self::CertExpired { .. }
+            | Self::CertNotYetValid { .. }
+            | Self::CertWrongChannel { .. }
+            | Self::UsageNotAllowed { .. } => ErrorKind::Trust,
+            Self::KeyRevoked { .. } => ErrorKind::Revoked,
+            Self::RevocationReplay { .. }
+            | Self::RevocationConflict { .. }
+            | Self::BadRevocationSignature { .. }
+            | Self::BadRotationSignature { .. }
+            | Self::RootSuperseded { .. }
+            | Self::RotationNotApplicable { .. }
+            | Self::TrustState { .. } => ErrorKind::TrustUpdate,
+            Self::KeySuspended { .. } | Self::SuspensionState { .. } => ErrorKind::Suspended,
+            Self::AuditLog { .. } => ErrorKind::AuditLog,
         }
     }
 

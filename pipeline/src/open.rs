@@ -9,6 +9,7 @@
 use crate::cipher::{Backend, ChunkCipher, chunk_aad, chunk_nonce};
 use crate::error::{Error, Result};
 use crate::format::Manifest;
+use crate::keys::trust::RootTrust;
 use crate::keys::{self, RecipientSecretKey, VerifyingKey};
 use crate::tree;
 use std::ops::Range;
@@ -20,6 +21,10 @@ use subtle::ConstantTimeEq;
 pub enum TrustAnchor {
     /// Manifests must be signed directly by this key.
     SigningKey(VerifyingKey),
+    /// Manifests must carry a certificate chain up to this pinned root,
+    /// valid now and when the manifest was created, allowed for its channel,
+    /// and not revoked (`keys::trust`, `docs/spec/certificates.md` §6).
+    Root(RootTrust),
 }
 
 /// A manifest whose signature and chunk table have been verified.
@@ -44,6 +49,9 @@ pub fn verify_manifest(bytes: &[u8], trust: &TrustAnchor) -> Result<VerifiedMani
                 });
             }
             key.verify(&bytes[..signed_len], &manifest.signature)?;
+        }
+        TrustAnchor::Root(root) => {
+            root.verify_signer(&manifest, &bytes[..signed_len])?;
         }
     }
     let cvs: Vec<[u8; 32]> = manifest.chunks.iter().map(|c| c.cv).collect();

@@ -38,9 +38,17 @@ impl Setup {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let me = Self { dir };
-        ok(&["keygen", "signing", "--out", &me.p("sign")]);
-        ok(&["keygen", "device", "--out", &me.p("dev")]);
-        ok(&["keygen", "device", "--alg", "p256", "--out", &me.p("dev2")]);
+        ok(&["keygen", "signing", "--unencrypted", "--out", &me.p("sign")]);
+        ok(&["keygen", "device", "--unencrypted", "--out", &me.p("dev")]);
+        ok(&[
+            "keygen",
+            "device",
+            "--unencrypted",
+            "--alg",
+            "p256",
+            "--out",
+            &me.p("dev2"),
+        ]);
         me
     }
 
@@ -93,7 +101,7 @@ fn key_files_have_the_right_modes_and_are_never_overwritten() {
     assert_eq!(mode("sign.key"), 0o600);
     assert_eq!(mode("dev.key"), 0o600);
     assert_eq!(mode("sign.pub"), 0o644);
-    let again = otaseal(&["keygen", "signing", "--out", &t.p("sign")]);
+    let again = otaseal(&["keygen", "signing", "--unencrypted", "--out", &t.p("sign")]);
     assert_eq!(code(&again), 6, "overwriting a key must fail as I/O");
     let secret = std::fs::read_to_string(t.p("sign.key")).unwrap();
     assert!(!String::from_utf8_lossy(&again.stderr).contains(secret.lines().last().unwrap()));
@@ -260,12 +268,18 @@ fn bad_inputs_get_distinct_exit_codes_and_leave_no_output() {
     assert_eq!(code(&r), 4);
     assert!(String::from_utf8_lossy(&r.stderr).contains("unsupported format version 2"));
 
-    ok(&["keygen", "device", "--out", &t.p("stranger")]);
+    ok(&[
+        "keygen",
+        "device",
+        "--unencrypted",
+        "--out",
+        &t.p("stranger"),
+    ]);
     let r = open(manifest, payload, &t.p("stranger.key"));
     assert_eq!(code(&r), 5);
     assert!(String::from_utf8_lossy(&r.stderr).contains("not a recipient"));
 
-    ok(&["keygen", "signing", "--out", &t.p("other")]);
+    ok(&["keygen", "signing", "--unencrypted", "--out", &t.p("other")]);
     let r = otaseal(&["verify", manifest, "--trust", &t.p("other.pub")]);
     assert_eq!(code(&r), 3);
     assert!(String::from_utf8_lossy(&r.stderr).contains("not trusted"));

@@ -39,6 +39,13 @@ pub fn verify_index(bytes: &[u8], trust: &TrustAnchor) -> Result<BatchIndex> {
             }
             key.verify(&bytes[..signed_len], &index.signature)?;
         }
+        // The index is a publisher-side record signed by the release key
+        // itself; it carries no certificate chain to follow from a root.
+        TrustAnchor::Root(_) => {
+            return Err(Error::InvalidRequest(
+                "a batch index is verified with its signing key, not a root".into(),
+            ));
+        }
     }
     Ok(index)
 }

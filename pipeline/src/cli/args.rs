@@ -2,18 +2,120 @@
 //! and printing JSON or human output.
 
 use super::{CliError, CliResult};
-use otaseal::keys::file::{AnyKey, read_key_file};
-use otaseal::keys::{RecipientPublicKey, RecipientSecretKey, SigningKey, VerifyingKey};
+use otaseal::keys::events::KeyEventSink;
+use otaseal::keys::file::{AnyKey, KeyFile, load_key_file};
+use otaseal::keys::keystore::{EncryptedKey, Passphrase};
+use otaseal::keys::pkcs11::{Pkcs11Options, Pkcs11Signer, Pkcs11Uri};
+use otaseal::keys::{
+    KemId, KeyRole, RecipientPublicKey, RecipientSecretKey, Signer, SigningKey, VerifyingKey,
+};
 use otaseal::open::TrustAnchor;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// A key given inline (`otaseal1:...`) or as a path to a key file.
-fn load_key(arg: &str) -> CliResult<AnyKey> {
-    if arg.starts_with(otaseal::format::keytext::PREFIX) {
-        return Ok(AnyKey::parse(arg)?);
+/// Environment variable holding the passphrase of encrypted key files.
+pub(crate) const PASSPHRASE_ENV: &str = "OTASEAL_PASSPHRASE";
+/// Environment variable holding the PIN of a PKCS#11 token.
+pub(crate) const PKCS11_PIN_ENV: &str = "OTASEAL_PKCS11_PIN";
+/// Environment variable naming the PKCS#11 module when a URI has no `module-path`.
+pub(crate) const PKCS11_MODULE_ENV: &str = "OTASEAL_PKCS11_MODULE";
+
+/// Where the passphrase of an encrypted key comes from. Never a command-line
+/// value: arguments are visible to every user through `ps` and `/proc`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct Unlock {
+    /// Read the key passphrase from this file (less one final line break). Otherwise it
+    /// comes from $OTASEAL_PASSPHRASE, or is asked for on the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) passphrase_file: Option<PathBuf>,
+}
+
+/// Where key events go: the audit log named by `$OTASEAL_AUDIT_LOG`, if any.
+/// This is the one place the CLI's key operations take their sink from.
+pub(crate) fn key_events() -> Option<Arc<dyn KeyEventSink>> {
+    otaseal::audit::AuditLog::from_env().map(|log| Arc::new(log) as Arc<dyn KeyEventSink>)
+}
+
+/// A passphrase from `file`, else `env`, else the terminal (no echo; asked
+/// twice when `confirm`). Fails when none is available.
+pub(crate) fn passphrase(
+    file: Option<&Path>,
+    env: &str,
+    prompt: &str,
+    confirm: bool,
+) -> CliResult<Passphrase> {
+    if let Some(f) = file {
+        return Ok(Passphrase::from_file(f)?);
     }
-    Ok(read_key_file(Path::new(arg))?)
+    if let Some(v) = std::env::var_os(env) {
+        let v = v
+            .into_string()
+            .map_err(|_| CliError::usage(format!("${env} is not valid UTF-8")))?;
+        return Ok(Passphrase::new(v));
+    }
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::usage(format!(
+            "{prompt}: no passphrase available; set ${env}, pass a passphrase file, or run on a terminal"
+        )));
+    }
+    let read = |p: &str| {
+        rpassword::prompt_password(p)
+            .map(Passphrase::new)
+            .map_err(|e| CliError::usage(format!("cannot read the passphrase: {e}")))
+    };
+    let first = read(&format!("{prompt}: "))?;
+    if confirm {
+        let second = read("Repeat it: ")?;
+        if !first.same_as(&second) {
+            return Err(CliError::usage("the two passphrases differ"));
+        }
+    }
+    Ok(first)
+}
+
+/// The passphrase for unlocking an existing key.
+fn unlock_passphrase(unlock: &Unlock, key: &EncryptedKey) -> CliResult<Passphrase> {
+    let what = match key.path() {
+        Some(p) => format!("Passphrase for {} ({})", p.display(), key.key_id()),
+        None => format!("Passphrase for key {}", key.key_id()),
+    };
+    passphrase(
+        unlock.passphrase_file.as_deref(),
+        PASSPHRASE_ENV,
+        &what,
+        false,
+    )
+}
+
+/// Decrypts an encrypted key, reporting the attempt.
+pub(crate) fn unlock_key(unlock: &Unlock, key: &EncryptedKey) -> CliResult<AnyKey> {
+    let pass = unlock_passphrase(unlock, key)?;
+    let events = key_events();
+    Ok(key.unlock(&pass, events.as_deref())?)
+}
+
+/// A key given inline (`otaseal1:...`) or as a path to a key file, as read:
+/// an encrypted file stays locked.
+pub(crate) fn load_locked(arg: &str) -> CliResult<KeyFile> {
+    if arg.starts_with(otaseal::format::keytext::PREFIX) {
+        return Ok(KeyFile::Plain(AnyKey::parse(arg)?));
+    }
+    Ok(load_key_file(Path::new(arg))?)
+}
+
+/// A key, unlocking it if it is encrypted.
+fn load_key(arg: &str, unlock: &Unlock) -> CliResult<AnyKey> {
+    unlock_file(arg, load_locked(arg)?, unlock)
+}
+
+fn unlock_file(arg: &str, file: KeyFile, unlock: &Unlock) -> CliResult<AnyKey> {
+    match file {
+        KeyFile::Plain(k) => Ok(k),
+        KeyFile::Encrypted(k) => unlock_key(unlock, &k),
+        _ => Err(CliError::usage(format!("{arg}: unsupported key file"))),
+    }
 }
 
 fn wrong_kind(arg: &str, want: &str, got: &AnyKey) -> CliError {
@@ -23,35 +125,134 @@ fn wrong_kind(arg: &str, want: &str, got: &AnyKey) -> CliError {
     ))
 }
 
+fn wrong_locked_kind(arg: &str, want: &str, got: &EncryptedKey) -> CliError {
+    CliError::usage(format!(
+        "{arg}: expected {want}, found an encrypted {} {} key",
+        got.role(),
+        got.alg()
+    ))
+}
+
 pub(crate) fn recipient(arg: &str) -> CliResult<RecipientPublicKey> {
-    match load_key(arg)? {
-        AnyKey::RecipientPublic(k) => Ok(k),
-        AnyKey::RecipientSecret(k) => Ok(k.public_key().clone()),
-        other => Err(wrong_kind(arg, "a device public key", &other)),
+    match load_locked(arg)? {
+        KeyFile::Plain(AnyKey::RecipientPublic(k)) => Ok(k),
+        KeyFile::Plain(AnyKey::RecipientSecret(k)) => Ok(k.public_key().clone()),
+        KeyFile::Plain(other) => Err(wrong_kind(arg, "a device public key", &other)),
+        // An encrypted device key's public half is readable without a passphrase.
+        KeyFile::Encrypted(k) => {
+            let kem = match k.alg() {
+                otaseal::keys::KeyAlg::X25519 => KemId::X25519,
+                otaseal::keys::KeyAlg::P256 => KemId::P256,
+                _ => return Err(wrong_locked_kind(arg, "a device key", &k)),
+            };
+            Ok(RecipientPublicKey::from_bytes(kem, k.public_key_bytes())?)
+        }
+        _ => Err(CliError::usage(format!("{arg}: unsupported key file"))),
     }
 }
 
-pub(crate) fn device_key(arg: &str) -> CliResult<RecipientSecretKey> {
-    match load_key(arg)? {
+pub(crate) fn device_key(arg: &str, unlock: &Unlock) -> CliResult<RecipientSecretKey> {
+    match load_key(arg, unlock)? {
         AnyKey::RecipientSecret(k) => Ok(k),
         other => Err(wrong_kind(arg, "a device secret key", &other)),
     }
 }
 
+/// A signing key file's secret key, for what a PKCS#11 key cannot do here
+/// (certifying). An encrypted file's passphrase comes from
+/// $OTASEAL_PASSPHRASE or the terminal; see [`signing_key_with`].
+#[allow(dead_code)] // certificate issuance (the trust branch) uses it
 pub(crate) fn signing_key(arg: &str) -> CliResult<SigningKey> {
-    match load_key(arg)? {
+    signing_key_with(arg, &Unlock::default())
+}
+
+/// [`signing_key`] with an explicit passphrase source.
+pub(crate) fn signing_key_with(arg: &str, unlock: &Unlock) -> CliResult<SigningKey> {
+    match load_key(arg, unlock)? {
         AnyKey::SigningSecret(k) => Ok(k),
         other => Err(wrong_kind(arg, "a signing secret key", &other)),
     }
 }
 
-pub(crate) fn trust(arg: &str) -> CliResult<TrustAnchor> {
-    let key: VerifyingKey = match load_key(arg)? {
-        AnyKey::SigningPublic(k) => k,
-        AnyKey::SigningSecret(k) => k.verifying_key(),
-        other => return Err(wrong_kind(arg, "a signing public key", &other)),
+/// Options for PKCS#11 keys from the environment: the module and the PIN,
+/// used when the URI does not name them.
+pub(crate) fn pkcs11_options(uri: &Pkcs11Uri) -> CliResult<Pkcs11Options> {
+    let module = std::env::var_os(PKCS11_MODULE_ENV).map(PathBuf::from);
+    let pin = if uri.has_pin() {
+        None
+    } else {
+        Some(passphrase(
+            None,
+            PKCS11_PIN_ENV,
+            &format!("PIN for {}", uri.redacted()),
+            false,
+        )?)
     };
-    Ok(TrustAnchor::SigningKey(key))
+    Ok(Pkcs11Options { module, pin })
+}
+
+/// A manifest signer and its public key: a `pkcs11:` URI (RFC 7512) naming
+/// a key in a token, or a signing key file (encrypted or not, or inline
+/// `otaseal1:` text). A root key is refused: it certifies, it does not sign
+/// manifests.
+pub(crate) fn signer(arg: &str, unlock: &Unlock) -> CliResult<(Box<dyn Signer>, VerifyingKey)> {
+    let events = key_events();
+    let (signer, public): (Box<dyn Signer>, _) = if arg.starts_with(Pkcs11Uri::SCHEME) {
+        let uri = Pkcs11Uri::parse(arg)?;
+        let opts = pkcs11_options(&uri)?;
+        let key = Pkcs11Signer::open(&uri, &opts, events.as_deref())?;
+        let public = key.verifying_key();
+        (Box::new(key), public)
+    } else {
+        let file = load_locked(arg)?;
+        if let KeyFile::Encrypted(k) = &file
+            && k.role() == KeyRole::Root
+        {
+            return Err(CliError::usage(format!(
+                "{arg} is a root key: root keys certify release keys and stay offline; \
+                     sign manifests with a release key"
+            )));
+        }
+        match unlock_file(arg, file, unlock)? {
+            AnyKey::SigningSecret(k) => {
+                let public = k.verifying_key();
+                (Box::new(k), public)
+            }
+            other => return Err(wrong_kind(arg, "a signing secret key", &other)),
+        }
+    };
+    Ok((signer, public))
+}
+
+pub(crate) fn trust(arg: &str) -> CliResult<TrustAnchor> {
+    Ok(TrustAnchor::SigningKey(signing_public(arg)?))
+}
+
+/// A signing public key, or the public half of a signing secret key file
+/// (an encrypted file is not unlocked: its header holds the public key).
+pub(crate) fn signing_public(arg: &str) -> CliResult<VerifyingKey> {
+    Ok(match load_locked(arg)? {
+        KeyFile::Plain(AnyKey::SigningPublic(k)) => k,
+        KeyFile::Plain(AnyKey::SigningSecret(k)) => k.verifying_key(),
+        KeyFile::Plain(other) => return Err(wrong_kind(arg, "a signing public key", &other)),
+        KeyFile::Encrypted(k) if k.alg() == otaseal::keys::KeyAlg::Ed25519 => {
+            VerifyingKey::from_bytes(
+                k.public_key_bytes()
+                    .try_into()
+                    .map_err(|_| CliError::usage(format!("{arg}: bad public key length")))?,
+            )?
+        }
+        KeyFile::Encrypted(k) => return Err(wrong_locked_kind(arg, "a signing key", &k)),
+        _ => return Err(CliError::usage(format!("{arg}: unsupported key file"))),
+    })
+}
+
+/// `PREFIX.ext`: the file names `--out PREFIX` options produce.
+pub(crate) fn with_suffix(prefix: &Path, ext: &str) -> PathBuf {
+    let mut s = prefix.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
 }
 
 /// Parses sizes like `65536`, `64K`, `64KiB`, `1M`.

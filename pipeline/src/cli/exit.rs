@@ -18,8 +18,27 @@ pub(crate) enum ExitCode {
     Key = 5,
     /// Reading or writing a file failed.
     Io = 6,
+    /// A passphrase or PIN did not unlock a key.
+    Unlock = 7,
     /// Stopped by SIGINT/SIGTERM; finished bundles were kept.
     Interrupted = 130,
+    /// A certificate chain was rejected (expired, not yet valid, wrong
+    /// channel or usage, untrusted root, bad chain signature).
+    Trust = 20,
+    /// The signing key or its certificate is revoked.
+    Revoked = 21,
+    /// A trust update was refused: replayed revocation list, bad root
+    /// rotation statement, corrupt trust state.
+    TrustUpdate = 22,
+    /// The key is suspended and refuses to sign.
+    Suspended = 23,
+    /// The audit log was tampered with or is torn.
+    AuditLog = 24,
+    /// `audit alerts`: the highest alert level found.
+    AlertLow = 30,
+    AlertMedium = 31,
+    AlertHigh = 32,
+    AlertCritical = 33,
 }
 
 impl From<ExitCode> for std::process::ExitCode {
@@ -37,6 +56,13 @@ Exit codes:
   4  malformed manifest or key file
   5  key unusable (not a recipient, invalid, file readable by others)
   6  I/O error
+  7  wrong passphrase or PIN (or an altered encrypted key file)
+  20 certificate chain rejected (expired, not yet valid, channel, usage, untrusted root)
+  21 signing key revoked
+  22 trust update refused (replayed revocation list, bad root rotation, corrupt trust state)
+  23 key suspended (run `otaseal keys resume` after investigating)
+  24 audit log tampered or torn
+  30-33 `audit alerts`: highest level low, medium, high, critical
   130  interrupted (SIGINT/SIGTERM); finished bundles and the index were kept";
 
 /// An error on its way to the user: a message, an optional hint, a code.
@@ -89,6 +115,27 @@ impl From<otaseal::Error> for CliError {
             otaseal::Error::UntrustedSigner { .. } => {
                 Some("pass the signer's public key with --trust".to_owned())
             }
+            otaseal::Error::UntrustedRoot { .. } => Some(
+                "pin the right --root, or follow the root rotation with --rotation FILE".to_owned(),
+            ),
+            otaseal::Error::KeyRevoked { .. } => {
+                Some("the signing key is revoked: re-seal with a current release key".to_owned())
+            }
+            otaseal::Error::CertExpired { .. } | otaseal::Error::CertNotYetValid { .. } => Some(
+                "re-seal with a key whose certificate is valid now (`otaseal keys rotate`)"
+                    .to_owned(),
+            ),
+            otaseal::Error::RevocationReplay { .. } => Some(
+                "an older revocation list cannot replace a newer one; fetch the newest list"
+                    .to_owned(),
+            ),
+            otaseal::Error::WrongPassphrase { .. } => Some(
+                "check $OTASEAL_PASSPHRASE or --passphrase-file; the file may also have been altered"
+                    .to_owned(),
+            ),
+            otaseal::Error::PassphraseRequired { .. } => {
+                Some("set $OTASEAL_PASSPHRASE or pass --passphrase-file".to_owned())
+            }
             otaseal::Error::NotARecipient { .. } => {
                 Some("the bundle was sealed for other --recipient keys".to_owned())
             }
@@ -108,7 +155,13 @@ pub(crate) fn code_for(kind: ErrorKind) -> ExitCode {
         ErrorKind::Malformed => ExitCode::Malformed,
         ErrorKind::Key => ExitCode::Key,
         ErrorKind::Io => ExitCode::Io,
+        ErrorKind::Unlock => ExitCode::Unlock,
         ErrorKind::Interrupted => ExitCode::Interrupted,
+        ErrorKind::Trust => ExitCode::Trust,
+        ErrorKind::Revoked => ExitCode::Revoked,
+        ErrorKind::TrustUpdate => ExitCode::TrustUpdate,
+        ErrorKind::Suspended => ExitCode::Suspended,
+        ErrorKind::AuditLog => ExitCode::AuditLog,
         _ => ExitCode::Usage,
     }
 }

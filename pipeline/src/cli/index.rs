@@ -31,9 +31,11 @@ struct MergeArgs {
     /// Shard index files (`batch-shard-K-of-N.index`).
     #[arg(required = true)]
     shards: Vec<PathBuf>,
-    /// Secret signing key: verifies the shards and signs the result.
-    #[arg(long, value_name = "FILE")]
+    /// Signing key (file or `pkcs11:` URI): verifies the shards and signs the result.
+    #[arg(long, value_name = "FILE|URI")]
     signing_key: String,
+    #[command(flatten)]
+    unlock: args::Unlock,
     /// Trust shards signed by this public key instead of the signing key's.
     #[arg(long, value_name = "KEY")]
     trust: Option<String>,
@@ -88,10 +90,10 @@ fn read(path: &Path, trust: &TrustAnchor) -> CliResult<BatchIndex> {
 }
 
 fn merge(a: MergeArgs) -> CliResult {
-    let signer = args::signing_key(&a.signing_key)?;
+    let (signer, public) = args::signer(&a.signing_key, &a.unlock)?;
     let trust = match &a.trust {
         Some(t) => args::trust(t)?,
-        None => TrustAnchor::SigningKey(signer.verifying_key()),
+        None => TrustAnchor::SigningKey(public),
     };
     let shards = a
         .shards
@@ -100,7 +102,7 @@ fn merge(a: MergeArgs) -> CliResult {
         .collect::<CliResult<Vec<_>>>()?;
     let merged = batch::merge(
         shards,
-        &signer,
+        signer.as_ref(),
         MergeOptions {
             allow_missing: a.allow_missing,
         },

@@ -1,9 +1,9 @@
-//! `otaseal keygen`: a signing key pair or a device key pair, from the OS CSPRNG.
+//! `otaseal keygen`: the short form of `otaseal keys generate`, kept for
+//! scripts: `keygen signing` is `keys generate --kind release`, `keygen
+//! device` is `keys generate --kind device`.
 
-use super::args::print_json;
-use super::{CliResult, ExitCode};
-use otaseal::keys::file::{AnyKey, write_key_file};
-use otaseal::keys::{KemId, RecipientSecretKey, SigningKey, os_rng};
+use super::CliResult;
+use super::keys::{self, Alg, GenerateArgs, Role};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -16,6 +16,8 @@ pub(crate) struct Args {
     /// Device key algorithm: x25519, or p256 for keys in a phone's secure hardware.
     #[arg(long, value_enum, default_value = "x25519")]
     alg: DeviceAlg,
+    #[command(flatten)]
+    protection: keys::NewKeyProtection,
     /// Print a JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -23,7 +25,7 @@ pub(crate) struct Args {
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum KeyKind {
-    /// An Ed25519 key that signs manifests.
+    /// An Ed25519 release key that signs manifests.
     Signing,
     /// A device (recipient) key to which data keys are wrapped.
     Device,
@@ -35,57 +37,18 @@ enum DeviceAlg {
     P256,
 }
 
-pub(crate) fn run(args: Args) -> CliResult {
-    let mut rng = os_rng();
-    let (secret, public, key_id) = match args.kind {
-        KeyKind::Signing => {
-            let sk = SigningKey::generate(&mut rng);
-            let vk = sk.verifying_key();
-            (
-                AnyKey::SigningSecret(sk),
-                AnyKey::SigningPublic(vk),
-                vk.key_id(),
-            )
-        }
-        KeyKind::Device => {
-            let kem = match args.alg {
-                DeviceAlg::X25519 => KemId::X25519,
-                DeviceAlg::P256 => KemId::P256,
-            };
-            let sk = RecipientSecretKey::generate(kem, &mut rng);
-            let pk = sk.public_key().clone();
-            let id = sk.key_id();
-            (AnyKey::RecipientSecret(sk), AnyKey::RecipientPublic(pk), id)
-        }
+pub(crate) fn run(a: Args) -> CliResult {
+    let (kind, alg) = match (a.kind, a.alg) {
+        (KeyKind::Signing, _) => (Role::Release, Alg::Ed25519),
+        (KeyKind::Device, DeviceAlg::X25519) => (Role::Device, Alg::X25519),
+        (KeyKind::Device, DeviceAlg::P256) => (Role::Device, Alg::P256),
     };
-    let secret_path = with_suffix(&args.out, "key");
-    let public_path = with_suffix(&args.out, "pub");
-    let label = public.to_text().label();
-    write_key_file(
-        &secret_path,
-        &secret,
-        &format!("otaseal secret key {key_id}\nkeep private"),
-    )?;
-    write_key_file(&public_path, &public, &format!("otaseal {label} {key_id}"))?;
-    if args.json {
-        print_json(&serde_json::json!({
-            "kind": label,
-            "key_id": key_id.to_string(),
-            "secret": secret_path,
-            "public": public_path,
-            "public_key": public.to_text().encode().as_str(),
-        }));
-    } else {
-        println!("{label} key {key_id}");
-        println!("  secret: {} (mode 0600)", secret_path.display());
-        println!("  public: {}", public_path.display());
-    }
-    Ok(ExitCode::Ok)
-}
-
-fn with_suffix(prefix: &std::path::Path, ext: &str) -> PathBuf {
-    let mut s = prefix.as_os_str().to_owned();
-    s.push(".");
-    s.push(ext);
-    PathBuf::from(s)
+    keys::generate(&GenerateArgs {
+        kind,
+        alg: Some(alg),
+        out: a.out,
+        protection: a.protection,
+        pkcs11: None,
+        json: a.json,
+    })
 }

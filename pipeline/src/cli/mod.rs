@@ -2,12 +2,19 @@
 //! Each subcommand lives in its own module with an `Args` struct and `run()`.
 
 mod args;
+mod audit;
+mod cert;
 mod demo;
 mod exit;
 mod index;
+mod key_lifecycle;
 mod keygen;
+mod keys;
 mod open;
+mod revoke;
+mod root;
 mod seal;
+mod trust_args;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -28,8 +35,10 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Generate a signing key pair or a device (recipient) key pair.
+    /// Generate a signing key pair or a device (recipient) key pair (short for `keys generate`).
     Keygen(keygen::Args),
+    /// Keys: generate, list, change passphrase; rotate release keys; suspend, resume.
+    Keys(keys::Args),
     /// Seal bundles: encrypt, hash and sign each into a payload and a manifest.
     Seal(seal::Args),
     /// Verify a manifest's signature, and optionally its payload or a byte range.
@@ -40,6 +49,14 @@ enum Command {
     Index(index::Args),
     /// Run the whole flow on generated sample bundles and report what happened.
     Demo(demo::Args),
+    /// Root of trust: create the root key, rotate to a new root.
+    Root(root::Args),
+    /// Release-key certificates: issue (root signs), show.
+    Cert(cert::Args),
+    /// Issue the next revocation list (certificates, serials, keys).
+    Revoke(revoke::Args),
+    /// Audit log: verify the hash chain, apply alert rules, record reports.
+    Audit(audit::Args),
 }
 
 pub(crate) fn main() -> process::ExitCode {
@@ -57,11 +74,16 @@ pub(crate) fn main() -> process::ExitCode {
     };
     let result = match cli.command {
         Command::Keygen(a) => keygen::run(a),
+        Command::Keys(a) => keys::run(a),
         Command::Seal(a) => seal::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Open(a) => open::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Index(a) => index::run(a),
+        Command::Root(a) => root::run(a),
+        Command::Cert(a) => cert::run(a),
+        Command::Revoke(a) => revoke::run(a),
+        Command::Audit(a) => audit::run(a),
     };
     match result {
         Ok(code) => code.into(),

@@ -15,12 +15,13 @@ pub(crate) struct Args {
     /// The payload file.
     #[arg(long, value_name = "FILE")]
     payload: PathBuf,
-    /// The signer's public key (file or `otaseal1:` text).
-    #[arg(long, value_name = "KEY")]
-    trust: String,
-    /// This device's secret key file.
+    #[command(flatten)]
+    trust: super::trust_args::TrustArgs,
+    /// This device's secret key file (encrypted or not).
     #[arg(long, value_name = "FILE")]
     device_key: String,
+    #[command(flatten)]
+    unlock: args::Unlock,
     /// Where to write the plaintext (mode 0600).
     #[arg(long, short, value_name = "FILE")]
     out: PathBuf,
@@ -60,8 +61,8 @@ pub(crate) fn open_files(
 }
 
 pub(crate) fn run(a: Args) -> CliResult {
-    let trust = args::trust(&a.trust)?;
-    let device = args::device_key(&a.device_key)?;
+    let trust = a.trust.anchor()?;
+    let device = args::device_key(&a.device_key, &a.unlock)?;
     let (len, root) = open_files(&a.manifest, &a.payload, &trust, &device, &a.out)?;
     if a.json {
         print_json(&serde_json::json!({

@@ -30,9 +30,20 @@ pub(crate) struct Args {
     /// Read more input paths from FILE, one per line (`-` for stdin).
     #[arg(long, value_name = "FILE|-")]
     from_list: Option<PathBuf>,
-    /// Secret signing key file.
-    #[arg(long, value_name = "FILE")]
+    /// Signing key: a secret key file (encrypted or not), or an RFC 7512
+    /// `pkcs11:` URI naming a key in a token.
+    #[arg(long, value_name = "FILE|URI")]
     signing_key: String,
+    /// Certificate of the signing key, then its issuers (leaf first); repeatable.
+    /// Manifests carry the chain so devices that pin the root can verify them.
+    #[arg(long = "cert", value_name = "FILE")]
+    certs: Vec<PathBuf>,
+    /// Audit log recording each signature and wrap; a suspended key refuses
+    /// to sign (default: $OTASEAL_AUDIT_LOG).
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: args::Unlock,
     /// Device public key (file or `otaseal1:` text); repeat for each recipient.
     #[arg(long = "recipient", value_name = "KEY", required = true)]
     recipients: Vec<String>,
@@ -322,12 +333,16 @@ fn read_list(path: &Path) -> CliResult<Vec<PathBuf>> {
 }
 
 pub(crate) fn run(a: Args) -> CliResult {
-    let signer = args::signing_key(&a.signing_key)?;
+    let (signer, verifier) = args::signer(&a.signing_key, &a.unlock)?;
     let recipients = a
         .recipients
         .iter()
         .map(|r| args::recipient(r))
         .collect::<CliResult<Vec<_>>>()?;
+    // Resume checks existing outputs against the bare key (`verifier`): a
+    // chain, if any, vouches for that same key.
+    let signer =
+        super::trust_args::seal_signer(signer, &a.certs, a.audit_log.as_deref(), &recipients)?;
     let chunk_size =
         ChunkSize::from_bytes(a.chunk_size).map_err(|e| CliError::usage(e.to_string()))?;
     let mut opts = SealOptions::new(a.app, a.channel, a.version, a.sequence);
@@ -364,8 +379,8 @@ pub(crate) fn run(a: Args) -> CliResult {
         Some(b) => b,
         None => &lines,
     };
-    let b = Batch::new(bo, &recipients, &signer)
-        .with_verifier(signer.verifying_key())
+    let b = Batch::new(bo, &recipients, signer.as_ref())
+        .with_verifier(verifier)
         .with_cancel(&cancel)
         .with_progress(progress);
     let start = Instant::now();

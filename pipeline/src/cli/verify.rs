@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 pub(crate) struct Args {
     /// The manifest file.
     manifest: PathBuf,
-    /// The signer's public key (file or `otaseal1:` text).
-    #[arg(long, value_name = "KEY")]
-    trust: String,
+    #[command(flatten)]
+    trust: super::trust_args::TrustArgs,
+    /// Record the verification in this audit log (default: $OTASEAL_AUDIT_LOG).
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
     /// Also verify this payload file.
     #[arg(long, value_name = "FILE")]
     payload: Option<PathBuf>,
@@ -61,13 +63,15 @@ pub(crate) fn verify_files(
 }
 
 pub(crate) fn run(a: Args) -> CliResult {
-    let trust = args::trust(&a.trust)?;
+    let trust = a.trust.anchor()?;
     let check = match (a.payload, a.range) {
         (None, _) => PayloadCheck::None,
         (Some(p), None) => PayloadCheck::Whole(p),
         (Some(p), Some(r)) => PayloadCheck::Range(p, r),
     };
     let result = verify_files(&a.manifest, &trust, &check);
+    let failure = result.as_ref().err().map(|e| e.message().to_owned());
+    super::trust_args::record_verify(a.audit_log.as_deref(), &a.manifest, failure.as_deref())?;
     if a.json {
         print_json(&report_json(&a.manifest, &check, &result));
     } else if let Ok((v, chunks)) = &result {

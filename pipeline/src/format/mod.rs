@@ -6,10 +6,15 @@
 //! whether something is cryptographically valid: that is `open`'s job.
 
 pub mod batch_index;
+pub mod cert;
 mod codec;
+pub mod keystore;
 pub mod keytext;
 pub mod manifest;
 mod names;
+pub mod revocation;
+pub mod rotation;
+pub mod trust_state;
 
 pub(crate) use codec::{Reader, Writer};
 pub use manifest::{ChunkEntry, Manifest, RecipientStanza, SignerInfo};
@@ -23,8 +28,18 @@ pub const MAGIC: [u8; 4] = *b"OTAS";
 pub mod kind {
     /// A bundle manifest (`docs/FORMAT.md` §4).
     pub const MANIFEST: [u8; 4] = *b"MNFT";
+    /// A passphrase-encrypted secret key (`docs/spec/keystore.md`).
+    pub const SECRET_KEY: [u8; 4] = *b"SKEY";
     /// A signed batch index (`docs/spec/batch-index.md`).
     pub const BATCH_INDEX: [u8; 4] = *b"BIDX";
+    /// A release-key certificate (`docs/spec/certificates.md` §2).
+    pub const CERTIFICATE: [u8; 4] = *b"CERT";
+    /// A root-signed revocation list (`docs/spec/certificates.md` §3).
+    pub const REVOCATION_LIST: [u8; 4] = *b"RVKL";
+    /// A root rotation statement (`docs/spec/certificates.md` §4).
+    pub const ROOT_ROTATION: [u8; 4] = *b"RROT";
+    /// A verifier's persisted trust state (`docs/spec/certificates.md` §5).
+    pub const TRUST_STATE: [u8; 4] = *b"TRST";
 }
 
 /// The format version this build writes and the only one it reads.

@@ -1,8 +1,12 @@
-//! Reading and writing key files. Secret files are created `0600` and a
-//! secret file that group or others can read is refused, as ssh does.
+//! Reading and writing key files: key lines (`otaseal1:...`) and encrypted
+//! key files (`keys::keystore`). Secret files of both kinds are created
+//! `0600`, and one that group or others can read is refused, as ssh does.
 
+use super::keystore::EncryptedKey;
 use super::{RecipientPublicKey, RecipientSecretKey, SigningKey, VerifyingKey};
 use crate::error::{Error, Result};
+use crate::format::FormatError;
+use crate::format::keystore::KeystoreFile;
 use crate::format::keytext::KeyText;
 use crate::keys::KemId;
 use std::io::Write;
@@ -60,14 +64,45 @@ impl AnyKey {
     }
 }
 
-/// Reads a key file, refusing secret keys that others can read.
-pub fn read_key_file(path: &Path) -> Result<AnyKey> {
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?);
-    let key = KeyText::parse(&text)?;
+/// What a key file holds, before any passphrase is asked for.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum KeyFile {
+    /// A key line (`otaseal1:...`), public or secret.
+    Plain(AnyKey),
+    /// A passphrase-encrypted secret key.
+    Encrypted(EncryptedKey),
+}
+
+/// Reads a key file of either kind, refusing secret keys (plain or
+/// encrypted) that group or others can read.
+pub fn load_key_file(path: &Path) -> Result<KeyFile> {
+    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| Error::io(path, e))?);
+    if KeystoreFile::sniff(&bytes) {
+        check_private_permissions(path)?;
+        return Ok(KeyFile::Encrypted(
+            EncryptedKey::parse(&bytes)?.with_path(path),
+        ));
+    }
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| FormatError::invalid("key", "neither a key line nor an encrypted key file"))?;
+    let key = KeyText::parse(text)?;
     if key.is_secret() {
         check_private_permissions(path)?;
     }
-    AnyKey::from_text(&key)
+    Ok(KeyFile::Plain(AnyKey::from_text(&key)?))
+}
+
+/// Reads an unencrypted key file, refusing secret keys that others can
+/// read. An encrypted file gives [`Error::PassphraseRequired`]: use
+/// [`load_key_file`] and [`EncryptedKey::unlock`].
+pub fn read_key_file(path: &Path) -> Result<AnyKey> {
+    match load_key_file(path)? {
+        KeyFile::Plain(key) => Ok(key),
+        KeyFile::Encrypted(_) => Err(Error::PassphraseRequired {
+            path: path.to_owned(),
+        }),
+    }
 }
 
 #[cfg(unix)]
@@ -103,6 +138,21 @@ pub fn write_key_file(path: &Path, key: &AnyKey, comment: &str) -> Result<()> {
     }
     body.push_str(&text.encode());
     body.push('\n');
+    write_new_file(path, body.as_bytes(), text.is_secret())
+}
+
+/// Writes an encrypted key file (mode 0600), never replacing an existing file.
+pub fn write_encrypted_key_file(path: &Path, key: &EncryptedKey) -> Result<()> {
+    write_new_file(path, &key.to_bytes(), true)
+}
+
+/// Replaces `path` atomically with `key` (mode 0600): the old file stays
+/// whole until the new one is on disk.
+pub fn replace_with_encrypted_key_file(path: &Path, key: &EncryptedKey) -> Result<()> {
+    crate::files::write_atomic(path, &key.to_bytes(), 0o600)
+}
+
+fn write_new_file(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -110,15 +160,16 @@ pub fn write_key_file(path: &Path, key: &AnyKey, comment: &str) -> Result<()> {
     // tempfile creates files 0600, so a secret is never readable by others,
     // not even for an instant; public keys are widened to 0644 afterwards.
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-    tmp.write_all(body.as_bytes())
-        .map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
     #[cfg(unix)]
-    if !text.is_secret() {
+    if !secret {
         use std::os::unix::fs::PermissionsExt;
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(0o644))
             .map_err(|e| Error::io(tmp.path(), e))?;
     }
+    #[cfg(not(unix))]
+    let _ = secret;
     tmp.as_file()
         .sync_all()
         .map_err(|e| Error::io(tmp.path(), e))?;
@@ -161,5 +212,48 @@ mod tests {
         // Never overwrites an existing key.
         let again = AnyKey::SigningSecret(SigningKey::generate(&mut rng));
         assert!(write_key_file(&path, &again, "x").is_err());
+    }
+
+    #[test]
+    fn encrypted_files_share_the_permission_check() {
+        use crate::keys::keystore::{EncryptedKey, Passphrase};
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
+        let key = AnyKey::SigningSecret(SigningKey::generate(&mut rng));
+        let pass = Passphrase::new("pw".into());
+        let params = crate::format::keystore::KdfParams::new(64, 1, 1).unwrap();
+        let enc =
+            EncryptedKey::encrypt(&key, crate::keys::KeyRole::Release, &pass, params, &mut rng)
+                .unwrap();
+        let path = dir.path().join("release.key");
+        write_encrypted_key_file(&path, &enc).unwrap();
+        assert!(
+            write_encrypted_key_file(&path, &enc).is_err(),
+            "overwrote a key"
+        );
+        let KeyFile::Encrypted(loaded) = load_key_file(&path).unwrap() else {
+            panic!("not read as an encrypted key");
+        };
+        assert_eq!(loaded.path(), Some(path.as_path()));
+        assert_eq!(loaded.unlock(&pass, None).unwrap().to_text(), key.to_text());
+        assert!(matches!(
+            read_key_file(&path),
+            Err(Error::PassphraseRequired { .. })
+        ));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+            assert!(matches!(
+                load_key_file(&path),
+                Err(Error::InsecureKeyFile { mode: 0o640, .. })
+            ));
+            // Replacing keeps the file private.
+            replace_with_encrypted_key_file(&path, &enc).unwrap();
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
     }
 }

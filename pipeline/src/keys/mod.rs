@@ -1,10 +1,15 @@
 //! Key types. Secret material lives only in zeroizing newtypes whose `Debug`
 //! prints nothing secret.
 
+pub mod events;
 pub mod file;
+pub mod keystore;
+pub mod pkcs11;
 mod recipient;
 mod signing;
+pub mod trust;
 
+pub use crate::format::keystore::{KdfParams, KeyAlg, KeyRole};
 pub use recipient::{RecipientPublicKey, RecipientSecretKey};
 pub use signing::{Signer, SigningKey, VerifyingKey};
 

@@ -17,7 +17,7 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         for (kind, name) in [("signing", "sign"), ("device", "dev")] {
             let out = Command::new(BIN)
-                .args(["keygen", kind, "--out"])
+                .args(["keygen", kind, "--unencrypted", "--out"])
                 .arg(dir.path().join(name))
                 .output()
                 .unwrap();

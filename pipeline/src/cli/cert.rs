@@ -1,0 +1,121 @@
+//! `otaseal cert issue` and `otaseal cert show`: release-key certificates.
+
+use super::args::{print_json, signing_public};
+use super::trust_args::{CertTerms, audit_log, cert_json, random_serial, read_cert, record};
+use super::{CliResult, ExitCode};
+use otaseal::audit::{Event, Op};
+use otaseal::format::cert::CertificateFields;
+use otaseal::keys::trust::issue_certificate;
+use otaseal::keys::{SigAlg, Signer};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    command: CertCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum CertCommand {
+    /// The root (or an intermediate) certifies a release key.
+    Issue(IssueArgs),
+    /// Print a certificate.
+    Show(ShowArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct IssueArgs {
+    /// The issuer's secret key (the root, or an intermediate).
+    #[arg(long, value_name = "FILE")]
+    root_key: String,
+    /// The key to certify: its public key file or `otaseal1:` text.
+    #[arg(long, value_name = "KEY")]
+    subject: String,
+    #[command(flatten)]
+    terms: CertTerms,
+    /// Where to write the certificate.
+    #[arg(long, short, value_name = "FILE")]
+    out: PathBuf,
+    /// Audit log (default: $OTASEAL_AUDIT_LOG).
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct ShowArgs {
+    /// The certificate file.
+    cert: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(a: Args) -> CliResult {
+    match a.command {
+        CertCommand::Issue(a) => issue(a),
+        CertCommand::Show(a) => show(a),
+    }
+}
+
+fn issue(a: IssueArgs) -> CliResult {
+    let issuer = super::args::signing_key(&a.root_key)?;
+    let subject = signing_public(&a.subject)?;
+    let (channels, usage, not_before, not_after) = a.terms.resolve(None)?;
+    let cert = issue_certificate(
+        &issuer,
+        CertificateFields {
+            serial: a.terms.serial.unwrap_or_else(random_serial),
+            subject_alg: SigAlg::Ed25519,
+            subject_public_key: subject.to_bytes().to_vec(),
+            not_before,
+            not_after,
+            usage,
+            channels,
+        },
+    )?;
+    otaseal::files::write_atomic(&a.out, &cert.to_bytes(), 0o644)?;
+    record(
+        audit_log(a.audit_log.as_deref()).as_ref(),
+        &Event::ok(Op::Certify, issuer.key_id())
+            .detail("subject", cert.subject_key_id.to_string())
+            .detail("serial", cert.serial)
+            .detail("channels", cert.channels.to_string())
+            .detail("not_after", cert.not_after),
+    )?;
+    if a.json {
+        let mut j = cert_json(&cert);
+        j["out"] = serde_json::json!(a.out);
+        print_json(&j);
+    } else {
+        println!(
+            "certificate {} for key {} written to {}",
+            cert.serial,
+            cert.subject_key_id,
+            a.out.display()
+        );
+        println!(
+            "  channels {}, usage {}, valid {}..{}",
+            cert.channels, cert.usage, cert.not_before, cert.not_after
+        );
+    }
+    Ok(ExitCode::Ok)
+}
+
+fn show(a: ShowArgs) -> CliResult {
+    let (cert, _) = read_cert(&a.cert)?;
+    if a.json {
+        print_json(&cert_json(&cert));
+    } else {
+        println!("certificate {}", cert.serial);
+        println!("  subject  {} ({})", cert.subject_key_id, cert.subject_alg);
+        println!("  issuer   {}", cert.issuer_key_id);
+        println!(
+            "  valid    {}..{} (Unix seconds)",
+            cert.not_before, cert.not_after
+        );
+        println!("  channels {}", cert.channels);
+        println!("  usage    {}", cert.usage);
+    }
+    Ok(ExitCode::Ok)
+}

@@ -1,0 +1,186 @@
+//! `otaseal keys rotate|suspend|resume`: rotate a release key, and the
+//! suspension switch the audit alerts flip.
+
+use super::args::{print_json, with_suffix};
+use super::keys::{NewKeyProtection, write_new_secret_key};
+use super::trust_args::{
+    CertTerms, audit_log, cert_json, key_id_arg, random_serial, read_cert, record,
+};
+use super::{CliError, CliResult, ExitCode};
+use otaseal::audit::{AuditLog, Event, Op, Suspensions};
+use otaseal::format::cert::CertificateFields;
+use otaseal::keys::events::KeyEventSink;
+use otaseal::keys::file::{AnyKey, write_key_file};
+use otaseal::keys::trust::issue_certificate;
+use otaseal::keys::{KeyAlg, KeyRole, SigAlg, Signer, SigningKey, os_rng};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RotateArgs {
+    /// The root's (or an intermediate's) secret key.
+    #[arg(long, value_name = "FILE")]
+    root_key: String,
+    /// The previous key's certificate: channels, usage and validity length
+    /// are carried over unless given.
+    #[arg(long, value_name = "FILE")]
+    previous: Option<PathBuf>,
+    #[command(flatten)]
+    terms: CertTerms,
+    /// Writes PREFIX.key (0600, encrypted unless --unencrypted), PREFIX.pub
+    /// and PREFIX.cert. Never overwrites keys.
+    #[arg(long, value_name = "PREFIX")]
+    out: PathBuf,
+    #[command(flatten)]
+    protection: NewKeyProtection,
+    /// Audit log (default: $OTASEAL_AUDIT_LOG).
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SuspendArgs {
+    /// Key id (32 hex digits), or a key file or text.
+    key: String,
+    /// Why (recorded in the log and the suspension state).
+    #[arg(long, default_value = "suspended by operator")]
+    reason: String,
+    /// Audit log whose `<log>.suspended` state is changed (default: $OTASEAL_AUDIT_LOG).
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ResumeArgs {
+    /// Key id (32 hex digits), or a key file or text.
+    key: String,
+    /// Audit log whose `<log>.suspended` state is changed (default: $OTASEAL_AUDIT_LOG).
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+}
+
+pub(crate) fn rotate(a: RotateArgs) -> CliResult {
+    let root = super::args::signing_key(&a.root_key)?;
+    let previous = a.previous.as_deref().map(read_cert).transpose()?;
+    let (channels, usage, not_before, not_after) =
+        a.terms.resolve(previous.as_ref().map(|(c, _)| c))?;
+    let (secret, public, cert_path) = (
+        with_suffix(&a.out, "key"),
+        with_suffix(&a.out, "pub"),
+        with_suffix(&a.out, "cert"),
+    );
+    if cert_path.exists() {
+        return Err(CliError::usage(format!(
+            "{}: exists; choose another --out",
+            cert_path.display()
+        )));
+    }
+    let sk = SigningKey::generate(&mut os_rng());
+    let vk = sk.verifying_key();
+    let new_id = vk.key_id();
+    let cert = issue_certificate(
+        &root,
+        CertificateFields {
+            serial: a.terms.serial.unwrap_or_else(random_serial),
+            subject_alg: SigAlg::Ed25519,
+            subject_public_key: vk.to_bytes().to_vec(),
+            not_before,
+            not_after,
+            usage,
+            channels,
+        },
+    )?;
+    let log = audit_log(a.audit_log.as_deref());
+    write_new_secret_key(
+        &secret,
+        &AnyKey::SigningSecret(sk),
+        (KeyRole::Release, KeyAlg::Ed25519, new_id),
+        &a.protection,
+        log.as_ref().map(|l| l as &dyn KeyEventSink),
+    )?;
+    write_key_file(
+        &public,
+        &AnyKey::SigningPublic(vk),
+        &format!("otaseal ed25519-public {new_id}"),
+    )?;
+    otaseal::files::write_atomic(&cert_path, &cert.to_bytes(), 0o644)?;
+    record(
+        log.as_ref(),
+        &Event::ok(Op::Certify, root.key_id())
+            .detail("subject", new_id.to_string())
+            .detail("serial", cert.serial)
+            .detail("channels", cert.channels.to_string())
+            .detail("not_after", cert.not_after),
+    )?;
+    let mut rotate_event = Event::ok(Op::Rotate, new_id);
+    if let Some((p, _)) = &previous {
+        rotate_event = rotate_event
+            .detail("previous", p.subject_key_id.to_string())
+            .detail("previous_serial", p.serial);
+    }
+    record(log.as_ref(), &rotate_event)?;
+    if a.json {
+        let mut j = cert_json(&cert);
+        j["secret"] = serde_json::json!(secret);
+        j["public"] = serde_json::json!(public);
+        j["cert"] = serde_json::json!(cert_path);
+        j["previous_key_id"] =
+            serde_json::json!(previous.as_ref().map(|(p, _)| p.subject_key_id.to_string()));
+        print_json(&j);
+    } else {
+        println!("new release key {new_id}");
+        println!("  secret: {} (mode 0600)", secret.display());
+        println!("  public: {}", public.display());
+        println!(
+            "  cert:   {} (serial {}, channels {}, valid {}..{})",
+            cert_path.display(),
+            cert.serial,
+            cert.channels,
+            cert.not_before,
+            cert.not_after
+        );
+        if let Some((p, _)) = &previous {
+            println!(
+                "  previous key {} stays valid until {} unless revoked (`otaseal revoke --cert ...`)",
+                p.subject_key_id, p.not_after
+            );
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+fn required_log(arg: Option<&std::path::Path>) -> CliResult<AuditLog> {
+    audit_log(arg).ok_or_else(|| {
+        CliError::usage("suspension lives next to the audit log: pass --audit-log FILE or set OTASEAL_AUDIT_LOG")
+    })
+}
+
+pub(crate) fn suspend(a: SuspendArgs) -> CliResult {
+    let key = key_id_arg(&a.key)?;
+    let log = required_log(a.audit_log.as_deref())?;
+    let mut s = Suspensions::load(&log.suspension_path())?;
+    if s.suspend(&key, otaseal::seal::unix_now(), &a.reason)? {
+        log.append(&Event::ok(Op::Suspend, key).detail("reason", a.reason.as_str()))?;
+        println!("key {key} suspended: {}", a.reason);
+    } else {
+        println!("key {key} was already suspended");
+    }
+    Ok(ExitCode::Ok)
+}
+
+pub(crate) fn resume(a: ResumeArgs) -> CliResult {
+    let key = key_id_arg(&a.key)?;
+    let log = required_log(a.audit_log.as_deref())?;
+    let mut s = Suspensions::load(&log.suspension_path())?;
+    // The resume event is logged even if the key was not suspended: it also
+    // marks the point after which earlier failures no longer count.
+    let was = s.resume(&key)?;
+    log.append(&Event::ok(Op::Resume, key).detail("was_suspended", was))?;
+    if was {
+        println!("key {key} resumed");
+    } else {
+        println!("key {key} was not suspended (resume recorded)");
+    }
+    Ok(ExitCode::Ok)
+}

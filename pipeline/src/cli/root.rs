@@ -1,0 +1,145 @@
+//! `otaseal root init` and `otaseal root rotate`: the offline root key that
+//! certifies release keys, and the statement that hands trust to a new root.
+
+use super::args::print_json;
+use super::args::{signing_public, with_suffix};
+use super::keys::{NewKeyProtection, write_new_secret_key};
+use super::trust_args::{audit_log, record};
+use super::{CliError, CliResult, ExitCode};
+use otaseal::audit::{Event, Op};
+use otaseal::keys::events::KeyEventSink;
+use otaseal::keys::file::{AnyKey, write_key_file};
+use otaseal::keys::trust::{TrustState, sign_rotation};
+use otaseal::keys::{KeyAlg, KeyRole};
+use otaseal::keys::{SigningKey, os_rng};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    command: RootCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum RootCommand {
+    /// Generate a root key pair (Ed25519). Keep ROOT.key offline.
+    Init(InitArgs),
+    /// Hand trust to a new root: a statement signed by the old AND the new root.
+    Rotate(RotateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct InitArgs {
+    /// Writes PREFIX.key (secret, 0600, encrypted unless --unencrypted) and
+    /// PREFIX.pub. Never overwrites.
+    #[arg(long, value_name = "PREFIX")]
+    out: PathBuf,
+    #[command(flatten)]
+    protection: NewKeyProtection,
+    /// Also write a trust state file pinning this root, for provisioning devices.
+    #[arg(long, value_name = "FILE")]
+    trust_state: Option<PathBuf>,
+    /// Audit log (default: $OTASEAL_AUDIT_LOG).
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    /// Print a JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct RotateArgs {
+    /// The current root's secret key.
+    #[arg(long, value_name = "FILE")]
+    old_key: String,
+    /// The new root's secret key (create it with `otaseal root init`).
+    #[arg(long, value_name = "FILE")]
+    new_key: String,
+    /// Version the new root becomes: the old root's version + 1 (the first root is 1).
+    #[arg(long, value_name = "N")]
+    new_version: u64,
+    /// Where to write the rotation statement.
+    #[arg(long, short, value_name = "FILE")]
+    out: PathBuf,
+    /// Audit log (default: $OTASEAL_AUDIT_LOG).
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(a: Args) -> CliResult {
+    match a.command {
+        RootCommand::Init(a) => init(a),
+        RootCommand::Rotate(a) => rotate(a),
+    }
+}
+
+fn init(a: InitArgs) -> CliResult {
+    let sk = SigningKey::generate(&mut os_rng());
+    let vk = sk.verifying_key();
+    let id = vk.key_id();
+    let (secret, public) = (with_suffix(&a.out, "key"), with_suffix(&a.out, "pub"));
+    let log = audit_log(a.audit_log.as_deref());
+    write_new_secret_key(
+        &secret,
+        &AnyKey::SigningSecret(sk),
+        (KeyRole::Root, KeyAlg::Ed25519, id),
+        &a.protection,
+        log.as_ref().map(|l| l as &dyn KeyEventSink),
+    )?;
+    write_key_file(
+        &public,
+        &AnyKey::SigningPublic(vk),
+        &format!("otaseal root public key {id}"),
+    )?;
+    if let Some(path) = &a.trust_state {
+        if path.exists() {
+            return Err(CliError::usage(format!(
+                "{}: exists; a trust state is never overwritten by `root init`",
+                path.display()
+            )));
+        }
+        TrustState::new(vk).save(path)?;
+    }
+    if a.json {
+        print_json(&serde_json::json!({
+            "root_key_id": id.to_string(), "secret": secret, "public": public,
+            "trust_state": a.trust_state,
+        }));
+    } else {
+        println!("root key {id}");
+        println!("  secret: {} (mode 0600; keep offline)", secret.display());
+        println!("  public: {} (pin this on devices)", public.display());
+    }
+    Ok(ExitCode::Ok)
+}
+
+fn rotate(a: RotateArgs) -> CliResult {
+    let old = super::args::signing_key(&a.old_key)?;
+    let new = super::args::signing_key(&a.new_key)?;
+    // Reject a mistyped pair before signing anything.
+    signing_public(&a.new_key)?;
+    let st = sign_rotation(&old, &new, a.new_version, otaseal::seal::unix_now())?;
+    otaseal::files::write_atomic(&a.out, &st.to_bytes(), 0o644)?;
+    let (from, to) = (st.old_key_id(), st.new_key_id());
+    record(
+        audit_log(a.audit_log.as_deref()).as_ref(),
+        &Event::ok(Op::RootRotate, from)
+            .detail("new_root", to.to_string())
+            .detail("new_version", a.new_version),
+    )?;
+    if a.json {
+        print_json(&serde_json::json!({
+            "old_root": from.to_string(), "new_root": to.to_string(),
+            "new_version": a.new_version, "statement": a.out,
+        }));
+    } else {
+        println!(
+            "root rotation {from} -> {to} (version {}) written to {}",
+            a.new_version,
+            a.out.display()
+        );
+    }
+    Ok(ExitCode::Ok)
+}

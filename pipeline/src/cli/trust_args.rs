@@ -1,0 +1,350 @@
+//! Shared pieces of the root-of-trust commands: how `verify` and `open`
+//! choose what to trust (`--trust` or `--root` with rotation, revocation
+//! and a persisted trust state), how `seal` wraps its signer (certificate
+//! chain, suspension check, audit events), key and time arguments.
+
+use super::{CliError, CliResult};
+use otaseal::audit::{AuditLog, AuditedSigner, Event, Op, Outcome};
+use otaseal::format::cert::{Certificate, ChannelScope, KeyUsage};
+use otaseal::format::{Channel, Manifest};
+use otaseal::keys::file::{AnyKey, KeyFile};
+use otaseal::keys::trust::{
+    CertifiedSigner, RevocationOutcome, RootTrust, RotationOutcome, TrustState,
+};
+use otaseal::keys::{KeyId, RecipientPublicKey, Signer};
+use otaseal::open::TrustAnchor;
+use std::path::{Path, PathBuf};
+
+/// What a verifier trusts.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TrustArgs {
+    /// Trust this signing public key directly (file or `otaseal1:` text).
+    #[arg(long, value_name = "KEY", conflicts_with_all = ["root", "rotations", "revocations", "trust_state"])]
+    trust: Option<String>,
+    /// Pinned root public key: the manifest must carry a certificate chain to it.
+    #[arg(long, value_name = "KEY")]
+    root: Option<String>,
+    /// A root rotation statement to follow; repeat, oldest first.
+    #[arg(long = "rotation", value_name = "FILE")]
+    rotations: Vec<PathBuf>,
+    /// A revocation list signed by the current root.
+    #[arg(long, value_name = "FILE")]
+    revocations: Option<PathBuf>,
+    /// Trust state file (pinned root, superseded roots, newest revocation list).
+    /// Created from --root if missing; updated atomically; a corrupt file is an error.
+    #[arg(long, value_name = "FILE")]
+    trust_state: Option<PathBuf>,
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> CliError {
+    otaseal::Error::Io {
+        path: path.to_owned(),
+        source: e,
+    }
+    .into()
+}
+
+impl TrustArgs {
+    /// Builds the trust anchor. With `--root`/`--trust-state`: loads or pins
+    /// the state, follows rotation statements, applies the revocation list,
+    /// and saves the state before any manifest is looked at (the updates are
+    /// authenticated on their own).
+    pub(crate) fn anchor(&self) -> CliResult<TrustAnchor> {
+        if let Some(t) = &self.trust {
+            return super::args::trust(t);
+        }
+        let pinned = self
+            .root
+            .as_deref()
+            .map(super::args::signing_public)
+            .transpose()?;
+        let mut state = match (&self.trust_state, pinned) {
+            (Some(path), pinned) if path.exists() => {
+                let state = TrustState::load(path)?;
+                if let Some(root) = pinned
+                    && !state.knows_root(&root.key_id())
+                {
+                    return Err(otaseal::Error::TrustState {
+                        path: path.clone(),
+                        reason: format!(
+                            "it pins root {}, which is not --root {} nor a root it superseded",
+                            state.root().key_id(),
+                            root.key_id()
+                        ),
+                    }
+                    .into());
+                }
+                state
+            }
+            (_, Some(root)) => TrustState::new(root),
+            (_, None) => {
+                return Err(CliError::usage(
+                    "say what to trust: --trust KEY, --root ROOT.pub, or an existing --trust-state FILE",
+                ));
+            }
+        };
+        for path in &self.rotations {
+            let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
+            match state.apply_rotation(&bytes)? {
+                RotationOutcome::Rotated { from, to, version } => eprintln!(
+                    "otaseal: followed root rotation {from} -> {to} (root version {version})"
+                ),
+                RotationOutcome::AlreadyApplied => {}
+            }
+        }
+        if let Some(path) = &self.revocations {
+            let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
+            if let RevocationOutcome::Accepted { sequence } = state.apply_revocation_list(&bytes)? {
+                if self.trust_state.is_some() {
+                    eprintln!("otaseal: accepted revocation list {sequence}");
+                }
+            }
+        }
+        if let Some(path) = &self.trust_state {
+            state.save(path)?;
+        }
+        Ok(TrustAnchor::Root(RootTrust::new(state)))
+    }
+}
+
+/// A key id given as 32 hex digits, or the id of a key file / key text.
+pub(crate) fn key_id_arg(arg: &str) -> CliResult<KeyId> {
+    let mut id = [0u8; 16];
+    if arg.len() == 32 && hex::decode_to_slice(arg, &mut id).is_ok() {
+        return Ok(KeyId(id));
+    }
+    Ok(match super::args::load_locked(arg)? {
+        KeyFile::Plain(AnyKey::SigningPublic(k)) => k.key_id(),
+        KeyFile::Plain(AnyKey::SigningSecret(k)) => k.verifying_key().key_id(),
+        KeyFile::Plain(AnyKey::RecipientPublic(k)) => k.key_id(),
+        KeyFile::Plain(AnyKey::RecipientSecret(k)) => k.key_id(),
+        KeyFile::Encrypted(k) => k.key_id(),
+        _ => return Err(CliError::usage(format!("{arg}: not a key id or key"))),
+    })
+}
+
+/// Reads and decodes a certificate file.
+pub(crate) fn read_cert(path: &Path) -> CliResult<(Certificate, Vec<u8>)> {
+    let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
+    let (cert, _) = Certificate::parse(&bytes).map_err(otaseal::Error::from)?;
+    Ok((cert, bytes))
+}
+
+/// The audit log from `--audit-log`, else from `OTASEAL_AUDIT_LOG`.
+pub(crate) fn audit_log(arg: Option<&Path>) -> Option<AuditLog> {
+    arg.map(AuditLog::new).or_else(AuditLog::from_env)
+}
+
+/// Appends `event` if an audit log is configured.
+pub(crate) fn record(log: Option<&AuditLog>, event: &Event) -> CliResult<()> {
+    if let Some(log) = log {
+        log.append(event)?;
+    }
+    Ok(())
+}
+
+/// The signer `seal` uses: the key, with its certificate chain (`--cert`,
+/// leaf first) if given, and — when an audit log is configured — refusing
+/// to sign while suspended and recording every wrap and signature.
+pub(crate) fn seal_signer(
+    mut signer: Box<dyn Signer>,
+    certs: &[PathBuf],
+    audit: Option<&Path>,
+    recipients: &[RecipientPublicKey],
+) -> CliResult<Box<dyn Signer>> {
+    if !certs.is_empty() {
+        let chain = certs
+            .iter()
+            .map(|p| read_cert(p).map(|(_, bytes)| bytes))
+            .collect::<CliResult<Vec<_>>>()?;
+        signer = Box::new(CertifiedSigner::new(signer, chain)?);
+    }
+    if let Some(log) = audit_log(audit) {
+        let ids = recipients.iter().map(RecipientPublicKey::key_id).collect();
+        signer = Box::new(AuditedSigner::new(signer, log, ids)?);
+    }
+    Ok(signer)
+}
+
+/// Records a verification in the audit log (if configured): failures of
+/// bundles claiming a key count towards that key's medium alert.
+pub(crate) fn record_verify(
+    audit: Option<&Path>,
+    manifest: &Path,
+    error: Option<&str>,
+) -> CliResult<()> {
+    let Some(log) = audit_log(audit) else {
+        return Ok(());
+    };
+    let key = std::fs::read(manifest)
+        .ok()
+        .and_then(|b| Manifest::parse(&b).ok())
+        .map(|(m, _)| m.signer.key_id);
+    let outcome = if error.is_some() {
+        Outcome::Failed
+    } else {
+        Outcome::Ok
+    };
+    let mut event =
+        Event::new(Op::Verify, key, outcome).detail("manifest", manifest.display().to_string());
+    if let Some(e) = error {
+        event = event.detail("error", e);
+    }
+    log.append(&event)?;
+    Ok(())
+}
+
+/// Parses a point in time: Unix seconds, or `now`.
+pub(crate) fn parse_time(s: &str) -> Result<u64, String> {
+    if s == "now" {
+        return Ok(otaseal::seal::unix_now());
+    }
+    s.parse()
+        .map_err(|_| format!("`{s}`: expected Unix seconds or `now`"))
+}
+
+/// Parses a duration: `90d`, `12h`, `30m`, `45s` or plain seconds.
+pub(crate) fn parse_duration(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        "y" => 365 * 86_400,
+        _ => {
+            return Err(format!(
+                "`{s}`: unknown unit `{unit}` (use s, m, h, d, w, y)"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("`{s}`: must be between 1 second and u64::MAX"))
+}
+
+/// Certificate terms shared by `cert issue` and `keys rotate`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct CertTerms {
+    /// Channel the key may sign for; repeat for several.
+    #[arg(long = "channel", value_name = "CHANNEL")]
+    pub channels: Vec<Channel>,
+    /// Allow every channel.
+    #[arg(long, conflicts_with = "channels")]
+    pub any_channel: bool,
+    /// Start of validity: Unix seconds or `now` (default: now).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub not_before: Option<u64>,
+    /// End of validity, Unix seconds.
+    #[arg(long, value_name = "TIME", value_parser = parse_time, conflicts_with = "valid_for")]
+    pub not_after: Option<u64>,
+    /// Validity length from not-before, e.g. 90d (default 90d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub valid_for: Option<u64>,
+    /// Comma-separated usages: sign-manifests, authorise-rollback,
+    /// sign-revocations, issue-certificates (default sign-manifests).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub usage: Vec<String>,
+    /// Certificate serial (default: random).
+    #[arg(long)]
+    pub serial: Option<u64>,
+}
+
+pub(crate) const DEFAULT_VALIDITY: u64 = 90 * 86_400;
+
+impl CertTerms {
+    /// The scope, usage and window, falling back to `previous` (a rotated
+    /// key's old certificate) for anything not given.
+    pub(crate) fn resolve(
+        &self,
+        previous: Option<&Certificate>,
+    ) -> CliResult<(ChannelScope, KeyUsage, u64, u64)> {
+        let channels = if self.any_channel {
+            ChannelScope::Any
+        } else if !self.channels.is_empty() {
+            ChannelScope::only(self.channels.clone()).map_err(|e| CliError::usage(e.to_string()))?
+        } else if let Some(p) = previous {
+            p.channels.clone()
+        } else {
+            return Err(CliError::usage(
+                "say which channels the key may sign for: --channel NAME (repeatable) or --any-channel",
+            ));
+        };
+        let usage = if !self.usage.is_empty() {
+            let mut u = KeyUsage::default();
+            for name in &self.usage {
+                u = u.union(
+                    KeyUsage::from_name(name.trim()).map_err(|e| CliError::usage(e.to_string()))?,
+                );
+            }
+            u
+        } else if let Some(p) = previous {
+            p.usage
+        } else {
+            KeyUsage::SIGN_MANIFESTS
+        };
+        let not_before = self.not_before.unwrap_or_else(otaseal::seal::unix_now);
+        let length = self
+            .valid_for
+            .or_else(|| previous.map(|p| p.not_after - p.not_before))
+            .unwrap_or(DEFAULT_VALIDITY);
+        let not_after = match self.not_after {
+            Some(t) => t,
+            None => not_before
+                .checked_add(length)
+                .ok_or_else(|| CliError::usage("validity window overflows"))?,
+        };
+        if not_after <= not_before {
+            return Err(CliError::usage("--not-after must be after --not-before"));
+        }
+        Ok((channels, usage, not_before, not_after))
+    }
+}
+
+pub(crate) fn random_serial() -> u64 {
+    use rand_core::Rng;
+    let mut rng = otaseal::keys::os_rng();
+    loop {
+        let s = rng.next_u64();
+        if s != 0 {
+            return s;
+        }
+    }
+}
+
+/// JSON description of a certificate.
+pub(crate) fn cert_json(c: &Certificate) -> serde_json::Value {
+    serde_json::json!({
+        "serial": c.serial,
+        "subject_key_id": c.subject_key_id.to_string(),
+        "subject_alg": c.subject_alg.to_string(),
+        "issuer_key_id": c.issuer_key_id.to_string(),
+        "not_before": c.not_before,
+        "not_after": c.not_after,
+        "usage": c.usage.names(),
+        "channels": c.channels.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_times() {
+        assert_eq!(parse_duration("90d"), Ok(90 * 86_400));
+        assert_eq!(parse_duration("12h"), Ok(43_200));
+        assert_eq!(parse_duration("15"), Ok(15));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("1q").is_err());
+        assert!(parse_duration("99999999999999999y").is_err());
+        assert_eq!(parse_time("17"), Ok(17));
+        assert!(parse_time("yesterday").is_err());
+    }
+}

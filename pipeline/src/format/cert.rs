@@ -1,0 +1,513 @@
+//! Release-key certificates (`docs/spec/certificates.md` §2): a root (or an
+//! intermediate with the `issue-certificates` usage) vouches for one signing
+//! key, for some channels, for a time window, for some uses.
+//!
+//! One canonical encoding: fixed field order, fixed-width big-endian integers,
+//! channel names sorted and unique, so the signed bytes are the parsed bytes.
+
+use super::{Channel, FormatError, Reader, Writer, kind, read_header, write_header};
+use crate::keys::{KeyId, SigAlg};
+
+/// Most channels one certificate may list.
+pub const MAX_CERT_CHANNELS: usize = 32;
+
+/// Length of a public key of `alg` on the wire.
+pub(crate) fn public_key_len(alg: SigAlg) -> usize {
+    match alg {
+        SigAlg::Ed25519 => 32,
+    }
+}
+
+/// What the certified key may do. Unknown bits are rejected by the decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct KeyUsage(u16);
+
+impl KeyUsage {
+    /// Sign bundle manifests.
+    pub const SIGN_MANIFESTS: Self = Self(1 << 0);
+    /// Sign manifests that authorise a rollback to an older release.
+    pub const AUTHORISE_ROLLBACK: Self = Self(1 << 1);
+    /// Sign revocation lists on the root's behalf (reserved: v1 verifiers
+    /// accept revocation lists from the pinned root only).
+    pub const SIGN_REVOCATIONS: Self = Self(1 << 2);
+    /// Issue certificates to other keys (an intermediate).
+    pub const ISSUE_CERTIFICATES: Self = Self(1 << 3);
+    const KNOWN: u16 = 0b1111;
+    const NAMES: [(&'static str, Self); 4] = [
+        ("sign-manifests", Self::SIGN_MANIFESTS),
+        ("authorise-rollback", Self::AUTHORISE_ROLLBACK),
+        ("sign-revocations", Self::SIGN_REVOCATIONS),
+        ("issue-certificates", Self::ISSUE_CERTIFICATES),
+    ];
+
+    pub fn bits(self) -> u16 {
+        self.0
+    }
+
+    pub fn from_bits(bits: u16) -> Result<Self, FormatError> {
+        if bits & !Self::KNOWN != 0 {
+            return Err(FormatError::invalid(
+                "usage",
+                format!("unknown usage bits 0x{:04x}", bits & !Self::KNOWN),
+            ));
+        }
+        if bits == 0 {
+            return Err(FormatError::invalid("usage", "no usage allowed"));
+        }
+        Ok(Self(bits))
+    }
+
+    pub fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    #[must_use]
+    pub fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// The names of the set bits, e.g. `["sign-manifests"]`.
+    pub fn names(self) -> Vec<&'static str> {
+        Self::NAMES
+            .iter()
+            .filter(|(_, u)| self.contains(*u))
+            .map(|(n, _)| *n)
+            .collect()
+    }
+
+    /// Parses one usage name.
+    pub fn from_name(name: &str) -> Result<Self, FormatError> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, u)| *u)
+            .ok_or_else(|| {
+                FormatError::invalid(
+                    "usage",
+                    format!(
+                        "unknown usage `{name}` (known: sign-manifests, authorise-rollback, sign-revocations, issue-certificates)"
+                    ),
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for KeyUsage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.names().join(","))
+    }
+}
+
+/// The channels a certified key may sign for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelScope {
+    /// Every channel (`channel_scope = 1`).
+    Any,
+    /// Only these, sorted and unique (`channel_scope = 0`).
+    Only(Vec<Channel>),
+}
+
+impl ChannelScope {
+    /// Builds a listed scope, sorting and de-duplicating.
+    pub fn only(mut channels: Vec<Channel>) -> Result<Self, FormatError> {
+        channels.sort();
+        channels.dedup();
+        if channels.is_empty() || channels.len() > MAX_CERT_CHANNELS {
+            return Err(FormatError::invalid(
+                "channel_count",
+                format!("{} channels, need 1..={MAX_CERT_CHANNELS}", channels.len()),
+            ));
+        }
+        Ok(Self::Only(channels))
+    }
+
+    pub fn allows(&self, channel: &Channel) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Only(list) => list.binary_search(channel).is_ok(),
+        }
+    }
+}
+
+impl std::fmt::Display for ChannelScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Any => f.write_str("*"),
+            Self::Only(list) => {
+                let names: Vec<&str> = list.iter().map(Channel::as_str).collect();
+                f.write_str(&names.join(","))
+            }
+        }
+    }
+}
+
+/// A decoded certificate. Decoding checks syntax and internal consistency
+/// (the subject key id is the hash of the subject key); the issuer's
+/// signature is checked by `keys::trust`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Certificate {
+    pub serial: u64,
+    pub subject_alg: SigAlg,
+    pub subject_key_id: KeyId,
+    pub subject_public_key: Vec<u8>,
+    pub issuer_alg: SigAlg,
+    pub issuer_key_id: KeyId,
+    /// Unix seconds, inclusive.
+    pub not_before: u64,
+    /// Unix seconds, inclusive; always after `not_before`.
+    pub not_after: u64,
+    pub usage: KeyUsage,
+    pub channels: ChannelScope,
+    pub signature: Vec<u8>,
+}
+
+/// The fields a certificate issuer chooses; everything else is derived.
+#[derive(Debug, Clone)]
+pub struct CertificateFields {
+    pub serial: u64,
+    pub subject_alg: SigAlg,
+    pub subject_public_key: Vec<u8>,
+    pub not_before: u64,
+    pub not_after: u64,
+    pub usage: KeyUsage,
+    pub channels: ChannelScope,
+}
+
+impl Certificate {
+    /// An unsigned certificate from `fields`, to be signed by the issuer.
+    /// Checks what the decoder checks, so an issued certificate always parses.
+    pub fn unsigned(
+        fields: CertificateFields,
+        issuer_alg: SigAlg,
+        issuer_key_id: KeyId,
+    ) -> Result<Self, FormatError> {
+        if fields.subject_public_key.len() != public_key_len(fields.subject_alg) {
+            return Err(FormatError::invalid(
+                "subject_public_key",
+                format!(
+                    "{} bytes, {} needs {}",
+                    fields.subject_public_key.len(),
+                    fields.subject_alg,
+                    public_key_len(fields.subject_alg)
+                ),
+            ));
+        }
+        if fields.not_after <= fields.not_before {
+            return Err(FormatError::invalid("not_after", "not after `not_before`"));
+        }
+        if let ChannelScope::Only(list) = &fields.channels {
+            ChannelScope::only(list.clone())?;
+        }
+        Ok(Self {
+            serial: fields.serial,
+            subject_alg: fields.subject_alg,
+            subject_key_id: KeyId::derive(
+                u16::from(fields.subject_alg.code()),
+                &fields.subject_public_key,
+            ),
+            subject_public_key: fields.subject_public_key,
+            issuer_alg,
+            issuer_key_id,
+            not_before: fields.not_before,
+            not_after: fields.not_after,
+            usage: fields.usage,
+            channels: fields.channels,
+            signature: Vec::new(),
+        })
+    }
+
+    /// The bytes the issuer signs: everything before the signature field.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(160);
+        write_header(&mut w, kind::CERTIFICATE);
+        w.u16(0); // flags: reserved, must be zero
+        w.u64(self.serial);
+        w.u8(self.subject_alg.code());
+        w.put(&self.subject_key_id.0);
+        w.bytes16(&self.subject_public_key);
+        w.u8(self.issuer_alg.code());
+        w.put(&self.issuer_key_id.0);
+        w.u64(self.not_before);
+        w.u64(self.not_after);
+        w.u16(self.usage.bits());
+        match &self.channels {
+            ChannelScope::Any => {
+                w.u8(1);
+                w.u8(0);
+            }
+            ChannelScope::Only(list) => {
+                w.u8(0);
+                w.u8(u8::try_from(list.len()).expect("at most 32 channels"));
+                for c in list {
+                    w.bytes8(c.as_str().as_bytes());
+                }
+            }
+        }
+        w.buf
+    }
+
+    /// The complete encoding: signed bytes followed by the signature.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer {
+            buf: self.signed_bytes(),
+        };
+        w.bytes16(&self.signature);
+        w.buf
+    }
+
+    /// Decodes a certificate, returning it and the length of its signed prefix.
+    ///
+    /// Rejects (spec §2.3): bad magic, another kind, any version but 1,
+    /// non-zero flags, unknown algorithms, a public key of the wrong length,
+    /// a subject key id that is not the hash of the subject key, `not_after`
+    /// not after `not_before`, zero or unknown usage bits, an unknown channel
+    /// scope, an `any` scope with channels, a listed scope with 0 or more than
+    /// 32 channels or channels not strictly ascending, invalid channel names,
+    /// a signature of the wrong length for the issuer algorithm, and any byte
+    /// after the signature.
+    pub fn parse(bytes: &[u8]) -> Result<(Self, usize), FormatError> {
+        let mut r = Reader::new(bytes);
+        read_header(&mut r, kind::CERTIFICATE, "certificate")?;
+        if r.u16("flags")? != 0 {
+            return Err(FormatError::invalid("flags", "reserved bits are set"));
+        }
+        let serial = r.u64("serial")?;
+        let subject_alg = SigAlg::from_code(r.u8("subject_alg")?)?;
+        let subject_key_id = KeyId(r.array("subject_key_id")?);
+        let subject_public_key = r.bytes16("subject_public_key")?;
+        if subject_public_key.len() != public_key_len(subject_alg) {
+            return Err(FormatError::invalid(
+                "subject_public_key",
+                format!(
+                    "{} bytes, {subject_alg} needs {}",
+                    subject_public_key.len(),
+                    public_key_len(subject_alg)
+                ),
+            ));
+        }
+        if KeyId::derive(u16::from(subject_alg.code()), subject_public_key) != subject_key_id {
+            return Err(FormatError::invalid(
+                "subject_key_id",
+                "is not the key id of the subject public key",
+            ));
+        }
+        let issuer_alg = SigAlg::from_code(r.u8("issuer_alg")?)?;
+        let issuer_key_id = KeyId(r.array("issuer_key_id")?);
+        let not_before = r.u64("not_before")?;
+        let not_after = r.u64("not_after")?;
+        if not_after <= not_before {
+            return Err(FormatError::invalid("not_after", "not after `not_before`"));
+        }
+        let usage = KeyUsage::from_bits(r.u16("usage")?)?;
+        let scope = r.u8("channel_scope")?;
+        let count = r.u8("channel_count")? as usize;
+        let channels = match scope {
+            1 if count == 0 => ChannelScope::Any,
+            1 => {
+                return Err(FormatError::invalid(
+                    "channel_count",
+                    "an `any` scope lists no channels",
+                ));
+            }
+            0 => {
+                if count == 0 || count > MAX_CERT_CHANNELS {
+                    return Err(FormatError::invalid(
+                        "channel_count",
+                        format!("{count} channels, need 1..={MAX_CERT_CHANNELS}"),
+                    ));
+                }
+                let mut list: Vec<Channel> = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let c = Channel::from_wire(r.bytes8("channel")?)?;
+                    if list.last().is_some_and(|prev| *prev >= c) {
+                        return Err(FormatError::invalid(
+                            "channel",
+                            "channels are not strictly ascending",
+                        ));
+                    }
+                    list.push(c);
+                }
+                ChannelScope::Only(list)
+            }
+            other => {
+                return Err(FormatError::invalid(
+                    "channel_scope",
+                    format!("unknown scope {other}"),
+                ));
+            }
+        };
+        let signed_len = r.position();
+        let signature = r.bytes16("signature")?;
+        if signature.len() != issuer_alg.signature_len() {
+            return Err(FormatError::invalid(
+                "signature",
+                format!(
+                    "{} bytes, {issuer_alg} needs {}",
+                    signature.len(),
+                    issuer_alg.signature_len()
+                ),
+            ));
+        }
+        r.finish()?;
+        Ok((
+            Self {
+                serial,
+                subject_alg,
+                subject_key_id,
+                subject_public_key: subject_public_key.to_vec(),
+                issuer_alg,
+                issuer_key_id,
+                not_before,
+                not_after,
+                usage,
+                channels,
+                signature: signature.to_vec(),
+            },
+            signed_len,
+        ))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> Certificate {
+        let mut c = Certificate::unsigned(
+            CertificateFields {
+                serial: 0x0102_0304_0506_0708,
+                subject_alg: SigAlg::Ed25519,
+                subject_public_key: vec![0x11; 32],
+                not_before: 1_700_000_000,
+                not_after: 1_800_000_000,
+                usage: KeyUsage::SIGN_MANIFESTS,
+                channels: ChannelScope::only(vec![
+                    "stable".parse().unwrap(),
+                    "beta".parse().unwrap(),
+                ])
+                .unwrap(),
+            },
+            SigAlg::Ed25519,
+            KeyId([0x22; 16]),
+        )
+        .unwrap();
+        c.signature = vec![0x33; 64];
+        c
+    }
+
+    #[test]
+    fn round_trip() {
+        let c = sample();
+        let bytes = c.to_bytes();
+        let (back, signed_len) = Certificate::parse(&bytes).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(&bytes[..signed_len], &c.signed_bytes()[..]);
+        // Channels are stored sorted.
+        assert_eq!(c.channels.to_string(), "beta,stable");
+        let mut any = c.clone();
+        any.channels = ChannelScope::Any;
+        assert_eq!(Certificate::parse(&any.to_bytes()).unwrap().0, any);
+    }
+
+    #[test]
+    fn every_truncation_is_rejected() {
+        let bytes = sample().to_bytes();
+        for len in 0..bytes.len() {
+            assert!(Certificate::parse(&bytes[..len]).is_err(), "prefix {len}");
+        }
+    }
+
+    fn field_err(bytes: &[u8]) -> &'static str {
+        match Certificate::parse(bytes) {
+            Err(FormatError::InvalidField { field, .. }) => field,
+            other => panic!("expected an invalid field, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn decoder_rejections() {
+        let c = sample();
+        let good = c.to_bytes();
+        // Offsets: header 10, flags 2, serial 8, subject_alg 1, key id 16,
+        // key len 2 + 32, issuer alg 1, issuer id 16, not_before 8, not_after 8.
+        let mut flags = good.clone();
+        flags[11] = 1;
+        assert_eq!(field_err(&flags), "flags");
+        let mut alg = good.clone();
+        alg[20] = 9;
+        assert_eq!(field_err(&alg), "signature_alg");
+        let mut id = good.clone();
+        id[21] ^= 1;
+        assert_eq!(field_err(&id), "subject_key_id");
+
+        let mut backwards = c.clone();
+        backwards.not_after = backwards.not_before;
+        assert_eq!(field_err(&backwards.to_bytes()), "not_after");
+
+        let mut usage = c.clone();
+        usage.usage = KeyUsage(0x10);
+        assert_eq!(field_err(&usage.to_bytes()), "usage");
+        usage.usage = KeyUsage(0);
+        assert_eq!(field_err(&usage.to_bytes()), "usage");
+
+        let mut unsorted = c.clone();
+        unsorted.channels =
+            ChannelScope::Only(vec!["stable".parse().unwrap(), "beta".parse().unwrap()]);
+        assert_eq!(field_err(&unsorted.to_bytes()), "channel");
+        let mut dup = c.clone();
+        dup.channels = ChannelScope::Only(vec!["beta".parse().unwrap(); 2]);
+        assert_eq!(field_err(&dup.to_bytes()), "channel");
+        let mut empty = c.clone();
+        empty.channels = ChannelScope::Only(vec![]);
+        assert_eq!(field_err(&empty.to_bytes()), "channel_count");
+
+        // The scope byte precedes the count and the channels "beta" and "stable".
+        let scope_at = c.signed_bytes().len() - (1 + 6) - (1 + 4) - 1 - 1;
+        let mut scope = good.clone();
+        assert_eq!(scope[scope_at], 0);
+        scope[scope_at] = 2;
+        assert_eq!(field_err(&scope), "channel_scope");
+        scope[scope_at] = 1;
+        assert_eq!(field_err(&scope), "channel_count");
+
+        let mut short_sig = c.clone();
+        short_sig.signature.pop();
+        assert_eq!(field_err(&short_sig.to_bytes()), "signature");
+        let mut trailing = good;
+        trailing.push(0);
+        assert_eq!(
+            Certificate::parse(&trailing),
+            Err(FormatError::TrailingBytes { extra: 1 })
+        );
+    }
+
+    #[test]
+    fn unsigned_checks_like_the_decoder() {
+        let f = CertificateFields {
+            serial: 1,
+            subject_alg: SigAlg::Ed25519,
+            subject_public_key: vec![0; 31],
+            not_before: 1,
+            not_after: 2,
+            usage: KeyUsage::SIGN_MANIFESTS,
+            channels: ChannelScope::Any,
+        };
+        assert!(Certificate::unsigned(f.clone(), SigAlg::Ed25519, KeyId([0; 16])).is_err());
+        let mut g = f;
+        g.subject_public_key = vec![0; 32];
+        g.not_after = 1;
+        assert!(Certificate::unsigned(g, SigAlg::Ed25519, KeyId([0; 16])).is_err());
+    }
+
+    #[test]
+    fn usage_names() {
+        let u = KeyUsage::SIGN_MANIFESTS.union(KeyUsage::ISSUE_CERTIFICATES);
+        assert_eq!(u.to_string(), "sign-manifests,issue-certificates");
+        assert_eq!(
+            KeyUsage::from_name("authorise-rollback").unwrap(),
+            KeyUsage::AUTHORISE_ROLLBACK
+        );
+        assert!(KeyUsage::from_name("everything").is_err());
+    }
+}

@@ -1,0 +1,222 @@
+//! Root rotation statements (`docs/spec/certificates.md` §4): the old root
+//! and the new root both sign "root `version` is now this key", as TUF's
+//! root metadata does. A verifier holding the old root follows the statement
+//! to the new one; neither root alone can make the switch.
+
+use super::cert::public_key_len;
+use super::{FormatError, Reader, Writer, kind, read_header, write_header};
+use crate::keys::{KeyId, SigAlg};
+
+/// A decoded rotation statement; its two signatures are checked by
+/// `keys::trust`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RotationStatement {
+    pub old_alg: SigAlg,
+    pub old_public_key: Vec<u8>,
+    pub new_alg: SigAlg,
+    pub new_public_key: Vec<u8>,
+    /// The version the new root becomes; the old root's version plus one.
+    pub new_version: u64,
+    /// Unix seconds.
+    pub issued_at: u64,
+    /// Signature by the old root over [`Self::signed_bytes`].
+    pub old_signature: Vec<u8>,
+    /// Signature by the new root over the same bytes.
+    pub new_signature: Vec<u8>,
+}
+
+impl RotationStatement {
+    pub fn unsigned(
+        old_alg: SigAlg,
+        old_public_key: Vec<u8>,
+        new_alg: SigAlg,
+        new_public_key: Vec<u8>,
+        new_version: u64,
+        issued_at: u64,
+    ) -> Result<Self, FormatError> {
+        let s = Self {
+            old_alg,
+            old_public_key,
+            new_alg,
+            new_public_key,
+            new_version,
+            issued_at,
+            old_signature: Vec::new(),
+            new_signature: Vec::new(),
+        };
+        s.check()?;
+        Ok(s)
+    }
+
+    fn check(&self) -> Result<(), FormatError> {
+        for (field, alg, key) in [
+            ("old_public_key", self.old_alg, &self.old_public_key),
+            ("new_public_key", self.new_alg, &self.new_public_key),
+        ] {
+            if key.len() != public_key_len(alg) {
+                return Err(FormatError::invalid(
+                    field,
+                    format!("{} bytes, {alg} needs {}", key.len(), public_key_len(alg)),
+                ));
+            }
+        }
+        if self.old_alg == self.new_alg && self.old_public_key == self.new_public_key {
+            return Err(FormatError::invalid(
+                "new_public_key",
+                "the new root is the old root",
+            ));
+        }
+        if self.new_version < 2 {
+            return Err(FormatError::invalid(
+                "new_version",
+                "must be at least 2 (the first root is version 1)",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn old_key_id(&self) -> KeyId {
+        KeyId::derive(u16::from(self.old_alg.code()), &self.old_public_key)
+    }
+
+    pub fn new_key_id(&self) -> KeyId {
+        KeyId::derive(u16::from(self.new_alg.code()), &self.new_public_key)
+    }
+
+    /// The bytes both roots sign: everything before the first signature.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(128);
+        write_header(&mut w, kind::ROOT_ROTATION);
+        w.u16(0); // flags: reserved, must be zero
+        w.u8(self.old_alg.code());
+        w.bytes16(&self.old_public_key);
+        w.u8(self.new_alg.code());
+        w.bytes16(&self.new_public_key);
+        w.u64(self.new_version);
+        w.u64(self.issued_at);
+        w.buf
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer {
+            buf: self.signed_bytes(),
+        };
+        w.bytes16(&self.old_signature);
+        w.bytes16(&self.new_signature);
+        w.buf
+    }
+
+    /// Decodes a statement, returning it and the length of its signed prefix.
+    ///
+    /// Rejects (spec §4.2): bad magic, another kind, any version but 1,
+    /// non-zero flags, unknown algorithms, keys of the wrong length, a new
+    /// key equal to the old, `new_version` below 2, signatures of the wrong
+    /// length (a missing signature included), trailing bytes.
+    pub fn parse(bytes: &[u8]) -> Result<(Self, usize), FormatError> {
+        let mut r = Reader::new(bytes);
+        read_header(&mut r, kind::ROOT_ROTATION, "root rotation statement")?;
+        if r.u16("flags")? != 0 {
+            return Err(FormatError::invalid("flags", "reserved bits are set"));
+        }
+        let old_alg = SigAlg::from_code(r.u8("old_alg")?)?;
+        let old_public_key = r.bytes16("old_public_key")?.to_vec();
+        let new_alg = SigAlg::from_code(r.u8("new_alg")?)?;
+        let new_public_key = r.bytes16("new_public_key")?.to_vec();
+        let new_version = r.u64("new_version")?;
+        let issued_at = r.u64("issued_at")?;
+        let signed_len = r.position();
+        let old_signature = r.bytes16("old_signature")?.to_vec();
+        let new_signature = r.bytes16("new_signature")?.to_vec();
+        r.finish()?;
+        let s = Self {
+            old_alg,
+            old_public_key,
+            new_alg,
+            new_public_key,
+            new_version,
+            issued_at,
+            old_signature,
+            new_signature,
+        };
+        s.check()?;
+        for (field, alg, sig) in [
+            ("old_signature", s.old_alg, &s.old_signature),
+            ("new_signature", s.new_alg, &s.new_signature),
+        ] {
+            if sig.len() != alg.signature_len() {
+                return Err(FormatError::invalid(
+                    field,
+                    format!("{} bytes, {alg} needs {}", sig.len(), alg.signature_len()),
+                ));
+            }
+        }
+        Ok((s, signed_len))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> RotationStatement {
+        let mut s = RotationStatement::unsigned(
+            SigAlg::Ed25519,
+            vec![0x01; 32],
+            SigAlg::Ed25519,
+            vec![0x02; 32],
+            2,
+            1_760_000_000,
+        )
+        .unwrap();
+        s.old_signature = vec![0xa1; 64];
+        s.new_signature = vec![0xa2; 64];
+        s
+    }
+
+    #[test]
+    fn round_trip() {
+        let s = sample();
+        let bytes = s.to_bytes();
+        let (back, signed_len) = RotationStatement::parse(&bytes).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(&bytes[..signed_len], &s.signed_bytes()[..]);
+        assert_ne!(s.old_key_id(), s.new_key_id());
+        for len in 0..bytes.len() {
+            assert!(
+                RotationStatement::parse(&bytes[..len]).is_err(),
+                "prefix {len}"
+            );
+        }
+    }
+
+    fn field_err(bytes: &[u8]) -> &'static str {
+        match RotationStatement::parse(bytes) {
+            Err(FormatError::InvalidField { field, .. }) => field,
+            other => panic!("expected an invalid field, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn decoder_rejections() {
+        let s = sample();
+        let mut same = s.clone();
+        same.new_public_key = same.old_public_key.clone();
+        assert_eq!(field_err(&same.to_bytes()), "new_public_key");
+        let mut v1 = s.clone();
+        v1.new_version = 1;
+        assert_eq!(field_err(&v1.to_bytes()), "new_version");
+        let mut one_sig = s.clone();
+        one_sig.new_signature.clear();
+        assert_eq!(field_err(&one_sig.to_bytes()), "new_signature");
+        let mut short_key = s.clone();
+        short_key.old_public_key.pop();
+        assert_eq!(field_err(&short_key.to_bytes()), "old_public_key");
+        let mut trailing = s.to_bytes();
+        trailing.push(0);
+        assert!(matches!(
+            RotationStatement::parse(&trailing),
+            Err(FormatError::TrailingBytes { .. })
+        ));
+    }
+}
