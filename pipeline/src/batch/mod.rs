@@ -344,7 +344,17 @@ impl<'a> Batch<'a> {
     }
 
     /// Seals (or, with resume, verifies) every input, in parallel; no index.
+    /// Two inputs with the same name are refused before anything is written
+    /// (their outputs would collide).
     pub fn seal_all(&self, inputs: &[Discovered]) -> Result<Vec<BundleReport>> {
+        let mut names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::InvalidRequest(format!(
+                "two inputs are named {}: their outputs would collide",
+                w[0]
+            )));
+        }
         std::fs::create_dir_all(&self.opts.out_dir)
             .map_err(|e| Error::io(&self.opts.out_dir, e))?;
         let pool = self.pool()?;
