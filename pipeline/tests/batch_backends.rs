@@ -71,3 +71,28 @@ fn batch_with_either_backend_opens_the_same() {
         }
     }
 }
+
+#[test]
+fn library_refuses_colliding_names_before_writing() {
+    use otaseal::batch::{Batch, BatchOptions, Discovered};
+    let env = Env::new();
+    let input = env.inputs("in", &[("a.bin", 10), ("b.bin", 20)]);
+    let mut r = ChaCha20Rng::seed_from_u64(4);
+    let signer = SigningKey::generate(&mut r);
+    let device = RecipientSecretKey::generate(KemId::X25519, &mut r);
+    let recipients = [device.public_key().clone()];
+    let out = env.path("out");
+    let opts = SealOptions::new(
+        "com.example.app".parse().unwrap(),
+        "stable".parse().unwrap(),
+        "1.0".parse().unwrap(),
+        1,
+    );
+    let same = |p: &str| Discovered {
+        path: input.join(p),
+        name: "same.bin".parse().unwrap(),
+    };
+    let batch = Batch::new(BatchOptions::new(opts, &out), &recipients, &signer);
+    assert!(batch.run(&[same("a.bin"), same("b.bin")]).is_err());
+    assert!(tree(&out).is_empty(), "{:?}", tree(&out));
+}

@@ -48,8 +48,10 @@ use std::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Durability {
-    /// No per-file `fsync`. After the last bundle, one `syncfs(2)` on the
-    /// output file system, then the index is written and `fsync`ed with its
+    /// No per-file `fsync`: writeback of each payload chunk is started (not
+    /// awaited) as soon as it is written, so the disk works while sealing
+    /// goes on. After the last bundle, one
+    /// `syncfs(2)` on the output file system, then the index is written and `fsync`ed with its
     /// directory. Everything the index lists is durable once it exists; a
     /// crash before that may leave bundles whose bytes never reached the
     /// disk, which `--resume` detects (it re-verifies every payload) and
@@ -221,6 +223,9 @@ pub struct Batch<'a> {
     verifier: Option<VerifyingKey>,
     cancel: Option<&'a AtomicBool>,
     progress: &'a dyn Progress,
+    /// Worker threads, started on first use and kept for later runs (their
+    /// chunk buffers are freed when the batch is dropped).
+    pool: std::sync::OnceLock<rayon::ThreadPool>,
 }
 
 impl std::fmt::Debug for Batch<'_> {
@@ -246,6 +251,7 @@ impl<'a> Batch<'a> {
             verifier: None,
             cancel: None,
             progress: &NoProgress,
+            pool: std::sync::OnceLock::new(),
         }
     }
 
@@ -338,21 +344,28 @@ impl<'a> Batch<'a> {
     }
 
     /// Seals (or, with resume, verifies) every input, in parallel; no index.
+    /// Two inputs with the same name are refused before anything is written
+    /// (their outputs would collide).
     pub fn seal_all(&self, inputs: &[Discovered]) -> Result<Vec<BundleReport>> {
+        let mut names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::InvalidRequest(format!(
+                "two inputs are named {}: their outputs would collide",
+                w[0]
+            )));
+        }
         std::fs::create_dir_all(&self.opts.out_dir)
             .map_err(|e| Error::io(&self.opts.out_dir, e))?;
-        let sizes: u64 = inputs
-            .iter()
-            .filter_map(|i| std::fs::metadata(&i.path).ok())
-            .map(|m| m.len())
-            .sum();
+        let pool = self.pool()?;
+        let sizes: u64 = pool.install(|| {
+            inputs
+                .par_iter()
+                .filter_map(|i| std::fs::metadata(&i.path).ok())
+                .map(|m| m.len())
+                .sum()
+        });
         self.progress.planned(inputs.len() as u64, sizes);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.threads())
-            .thread_name(|i| format!("otaseal-seal-{i}"))
-            .exit_handler(|_| io::release_chunk_buf())
-            .build()
-            .map_err(|e| Error::InvalidRequest(format!("cannot start worker threads: {e}")))?;
         let reports = pool.install(|| {
             inputs
                 .par_iter()
@@ -371,6 +384,19 @@ impl<'a> Batch<'a> {
                 .collect()
         });
         Ok(reports)
+    }
+
+    fn pool(&self) -> Result<&rayon::ThreadPool> {
+        if let Some(p) = self.pool.get() {
+            return Ok(p);
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads())
+            .thread_name(|i| format!("otaseal-seal-{i}"))
+            .exit_handler(|_| io::release_chunk_buf())
+            .build()
+            .map_err(|e| Error::InvalidRequest(format!("cannot start worker threads: {e}")))?;
+        Ok(self.pool.get_or_init(|| pool))
     }
 
     fn one(&self, input: &Discovered) -> BundleStatus {
@@ -413,6 +439,7 @@ impl<'a> Batch<'a> {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
         let out = io::PendingFile::create(payload)?;
+        let early_writeback = self.opts.durability == Durability::Batch;
         let chunk = |i: u32| -> Result<crate::format::ChunkEntry> {
             if self.cancelled() {
                 return Err(Error::Interrupted);
@@ -424,6 +451,9 @@ impl<'a> Batch<'a> {
                 let entry = sealer.seal_chunk(i, buf)?;
                 io::write_all_at(out.file(), buf, range.start)
                     .map_err(|e| Error::io(out.path(), e))?;
+                if early_writeback {
+                    io::start_writeback(out.file(), range.start, len as u64);
+                }
                 Ok::<_, Error>(entry)
             })?;
             self.progress.advance(len as u64);

@@ -1,0 +1,99 @@
+//! `otaseal seal` over many inputs: `--from-list -`, names relative to
+//! directory arguments, the per-bundle JSON fields, `--quiet`, and payloads
+//! whose plain BLAKE3 hash is the root the JSON and the index report.
+
+mod batch_util;
+use batch_util::*;
+use std::io::Write;
+use std::process::Stdio;
+
+#[test]
+fn from_list_on_stdin_and_json_fields() {
+    let env = Env::new();
+    let tree = env.inputs("tree", &[("a/x.bin", 20_000), ("a/b/y.bin", 70_000)]);
+    let single = env.inputs("single", &[("z.bin", 3)]);
+    let out = env.path("out");
+    let mut child = env
+        .seal_cmd(&out)
+        .args(["--from-list", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(
+        child.stdin.take().unwrap(),
+        "{}\n\n{}",
+        tree.display(),
+        single.join("z.bin").display()
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["sealed"], 3);
+    assert_eq!(json["failed"], 0);
+    assert_eq!(json["index_entries"], 3);
+    let bundles = json["bundles"].as_array().unwrap();
+    let mut payloads: Vec<String> = Vec::new();
+    for b in bundles {
+        for field in ["input", "payload", "manifest", "root", "bytes", "seconds"] {
+            assert!(!b[field].is_null(), "{field} missing in {b}");
+        }
+        let payload = std::fs::read(b["payload"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            b["root"].as_str().unwrap(),
+            blake3::hash(&payload).to_hex().as_str(),
+            "root is the payload's plain BLAKE3"
+        );
+        payloads.push(b["payload"].as_str().unwrap().to_owned());
+    }
+    payloads.sort();
+    let want: Vec<String> = ["a/b/y.bin", "a/x.bin", "z.bin"]
+        .iter()
+        .map(|n| out.join(format!("{n}.payload")).display().to_string())
+        .collect();
+    assert_eq!(
+        payloads, want,
+        "names are relative to the directory argument"
+    );
+    for (name, _) in [("a/x.bin", 0), ("a/b/y.bin", 0)] {
+        check_bundle(&env, &out, name, &std::fs::read(tree.join(name)).unwrap());
+    }
+}
+
+#[test]
+fn quiet_prints_nothing_and_text_summary_otherwise() {
+    let env = Env::new();
+    let input = env.inputs("in", &[("a.bin", 100)]);
+    let base = |out: &str| {
+        let mut c = std::process::Command::new(BIN);
+        c.arg("seal")
+            .arg("--signing-key")
+            .arg(env.path("sign.key"))
+            .arg("--recipient")
+            .arg(env.path("dev.pub"))
+            .args([
+                "--app",
+                "com.example.x",
+                "--version",
+                "1",
+                "--sequence",
+                "1",
+            ])
+            .arg("-o")
+            .arg(env.path(out))
+            .arg(&input);
+        c
+    };
+    let o = base("q").arg("--quiet").output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert!(o.stdout.is_empty() && o.stderr.is_empty(), "{o:?}");
+    let o = base("t").output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.starts_with("sealed 1 bundles (100 B)"), "{text}");
+    assert!(
+        o.stderr.is_empty(),
+        "no progress bar without a terminal: {o:?}"
+    );
+}
