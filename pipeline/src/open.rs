@@ -23,7 +23,7 @@ pub enum TrustAnchor {
     SigningKey(VerifyingKey),
     /// Manifests must carry a certificate chain up to this pinned root,
     /// valid now and when the manifest was created, allowed for its channel,
-    /// and not revoked (`keys::trust`, `docs/spec/certificates.md` §6).
+    /// and not revoked (`keys::trust`, `docs/FORMAT.md` §10.6).
     Root(RootTrust),
 }
 

@@ -1,4 +1,4 @@
-//! The batch index (`docs/spec/batch-index.md`): one signed document per
+//! The batch index (`docs/FORMAT.md` §15): one signed document per
 //! batch run that lists every sealed bundle of the run.
 //!
 //! The encoding is canonical: entries are sorted by name (strictly ascending
@@ -34,7 +34,7 @@ const ENTRY_FIXED_LEN: usize = 8 + 16 + 32 + 4 + 32;
 /// A bundle's name inside a batch: the input's path relative to the
 /// directory it was found in (or its file name), `/`-separated.
 ///
-/// Rules (spec §3): valid UTF-8, 1..=1024 bytes, no leading `/`, every
+/// Rules (FORMAT.md §15.3): valid UTF-8, 1..=1024 bytes, no leading `/`, every
 /// `/`-separated component non-empty and neither `.` nor `..`, and no NUL,
 /// control character or backslash. A consumer can therefore join a name onto
 /// an output directory without escaping it.
@@ -246,7 +246,7 @@ impl BatchIndex {
 
     /// Decodes an index, returning it and the length of its signed prefix.
     ///
-    /// Rejects (spec §4): bad magic, another document kind, any version but
+    /// Rejects (FORMAT.md §15.4): bad magic, another document kind, any version but
     /// 1, non-zero flags, invalid release names, a shard outside
     /// `1 <= K <= N`, more than 2^24 entries, invalid entry names, entries not
     /// in strictly ascending name order (which includes duplicates), an

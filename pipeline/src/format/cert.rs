@@ -1,4 +1,4 @@
-//! Release-key certificates (`docs/spec/certificates.md` §2): a root (or an
+//! Release-key certificates (`docs/FORMAT.md` §10.2): a root (or an
 //! intermediate with the `issue-certificates` usage) vouches for one signing
 //! key, for some channels, for a time window, for some uses.
 //!
@@ -258,7 +258,7 @@ impl Certificate {
 
     /// Decodes a certificate, returning it and the length of its signed prefix.
     ///
-    /// Rejects (spec §2.3): bad magic, another kind, any version but 1,
+    /// Rejects (FORMAT.md §10.2.3): bad magic, another kind, any version but 1,
     /// non-zero flags, unknown algorithms, a public key of the wrong length,
     /// a subject key id that is not the hash of the subject key, `not_after`
     /// not after `not_before`, zero or unknown usage bits, an unknown channel

@@ -1,4 +1,4 @@
-//! The device state file (`docs/spec/device-state.md`): what a device has
+//! The device state file (`docs/FORMAT.md` §11): what a device has
 //! installed, per application and channel, and the highest revocation-list
 //! sequence it has seen. The anti-downgrade policy (`crate::policy`) reads and
 //! updates it.

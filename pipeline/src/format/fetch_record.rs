@@ -1,4 +1,4 @@
-//! The fetch record (`docs/spec/fetch-record.md`): which chunks of a partial
+//! The fetch record (`docs/FORMAT.md` §13): which chunks of a partial
 //! download have been verified and written, so a killed download resumes.
 //!
 //! The record is a hint, never trusted: on resume every chunk it lists is

@@ -31,23 +31,23 @@ pub const MAGIC: [u8; 4] = *b"OTAS";
 pub mod kind {
     /// A bundle manifest (`docs/FORMAT.md` §4).
     pub const MANIFEST: [u8; 4] = *b"MNFT";
-    /// A device state file (`docs/spec/device-state.md`).
+    /// A device state file (`docs/FORMAT.md` §11).
     pub const DEVICE_STATE: [u8; 4] = *b"DVST";
-    /// A rollback authorisation (`docs/spec/rollback.md`).
+    /// A rollback authorisation (`docs/FORMAT.md` §12).
     pub const ROLLBACK: [u8; 4] = *b"RBAK";
-    /// A partial-download record (`docs/spec/fetch-record.md`).
+    /// A partial-download record (`docs/FORMAT.md` §13).
     pub const FETCH_RECORD: [u8; 4] = *b"FREC";
-    /// A passphrase-encrypted secret key (`docs/spec/keystore.md`).
+    /// A passphrase-encrypted secret key (`docs/FORMAT.md` §14).
     pub const SECRET_KEY: [u8; 4] = *b"SKEY";
-    /// A signed batch index (`docs/spec/batch-index.md`).
+    /// A signed batch index (`docs/FORMAT.md` §15).
     pub const BATCH_INDEX: [u8; 4] = *b"BIDX";
-    /// A release-key certificate (`docs/spec/certificates.md` §2).
+    /// A release-key certificate (`docs/FORMAT.md` §10.2).
     pub const CERTIFICATE: [u8; 4] = *b"CERT";
-    /// A root-signed revocation list (`docs/spec/certificates.md` §3).
+    /// A root-signed revocation list (`docs/FORMAT.md` §10.3).
     pub const REVOCATION_LIST: [u8; 4] = *b"RVKL";
-    /// A root rotation statement (`docs/spec/certificates.md` §4).
+    /// A root rotation statement (`docs/FORMAT.md` §10.4).
     pub const ROOT_ROTATION: [u8; 4] = *b"RROT";
-    /// A verifier's persisted trust state (`docs/spec/certificates.md` §5).
+    /// A verifier's persisted trust state (`docs/FORMAT.md` §10.5).
     pub const TRUST_STATE: [u8; 4] = *b"TRST";
 }
 

@@ -1,4 +1,4 @@
-//! Revocation lists (`docs/spec/certificates.md` §3): the root says which
+//! Revocation lists (`docs/FORMAT.md` §10.3): the root says which
 //! certificate serials and which keys must no longer be trusted. A sequence
 //! number orders lists, so an older list can never replace a newer one.
 
@@ -97,7 +97,7 @@ impl RevocationList {
 
     /// Decodes a list, returning it and the length of its signed prefix.
     ///
-    /// Rejects (spec §3.2): bad magic, another kind, any version but 1,
+    /// Rejects (FORMAT.md §10.3.2): bad magic, another kind, any version but 1,
     /// non-zero flags, an unknown algorithm, sequence 0, more than 65 536
     /// serials or key ids, entries not strictly ascending (which also rules
     /// out duplicates), a signature of the wrong length, trailing bytes.

@@ -1,4 +1,4 @@
-//! The rollback authorisation (`docs/spec/rollback.md`): a signed statement
+//! The rollback authorisation (`docs/FORMAT.md` §12): a signed statement
 //! that lets devices install one named older bundle of one application and
 //! channel until an expiry. Without one, devices refuse anything whose
 //! sequence is not above what they run.

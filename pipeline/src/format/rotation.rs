@@ -1,4 +1,4 @@
-//! Root rotation statements (`docs/spec/certificates.md` §4): the old root
+//! Root rotation statements (`docs/FORMAT.md` §10.4): the old root
 //! and the new root both sign "root `version` is now this key", as TUF's
 //! root metadata does. A verifier holding the old root follows the statement
 //! to the new one; neither root alone can make the switch.
@@ -109,7 +109,7 @@ impl RotationStatement {
 
     /// Decodes a statement, returning it and the length of its signed prefix.
     ///
-    /// Rejects (spec §4.2): bad magic, another kind, any version but 1,
+    /// Rejects (FORMAT.md §10.4.2): bad magic, another kind, any version but 1,
     /// non-zero flags, unknown algorithms, keys of the wrong length, a new
     /// key equal to the old, `new_version` below 2, signatures of the wrong
     /// length (a missing signature included), trailing bytes.

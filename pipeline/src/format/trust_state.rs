@@ -1,4 +1,4 @@
-//! The verifier's persisted trust state (`docs/spec/certificates.md` §5):
+//! The verifier's persisted trust state (`docs/FORMAT.md` §10.5):
 //! the pinned root and its version, the roots it superseded, and the newest
 //! revocation list accepted. A BLAKE3 checksum at the end turns any
 //! corruption into an error: a damaged state is never silently reset.
@@ -55,7 +55,7 @@ impl TrustStateDoc {
         w.buf
     }
 
-    /// Decodes a trust state. Rejects (spec §5.2): a checksum mismatch
+    /// Decodes a trust state. Rejects (FORMAT.md §10.5.2): a checksum mismatch
     /// (checked first, over everything before it), bad magic, another kind,
     /// any version but 1, non-zero flags, root version 0, an unknown
     /// algorithm or wrong key length, superseded versions not strictly
