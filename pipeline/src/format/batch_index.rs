@@ -20,7 +20,8 @@
 //! ```
 
 use super::{
-    AppId, Channel, FormatError, Reader, VersionLabel, Writer, kind, read_header, write_header,
+    AppId, Channel, FormatError, Reader, VersionLabel, Writer, kind, read_final_signature,
+    read_header_and_flags, with_signature, write_header_and_flags,
 };
 use crate::keys::{KeyId, SigAlg};
 
@@ -213,8 +214,7 @@ impl BatchIndex {
         let mut w = Writer::with_capacity(
             128 + names + self.entries.len() * (2 + ENTRY_FIXED_LEN) + self.signature.len(),
         );
-        write_header(&mut w, kind::BATCH_INDEX);
-        w.u16(0); // flags: reserved, must be zero
+        write_header_and_flags(&mut w, kind::BATCH_INDEX);
         w.bytes8(self.release.app_id.as_str().as_bytes());
         w.bytes8(self.release.channel.as_str().as_bytes());
         w.bytes8(self.release.version.as_str().as_bytes());
@@ -237,11 +237,7 @@ impl BatchIndex {
 
     /// The complete encoding: signed bytes followed by the signature.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer {
-            buf: self.signed_bytes(),
-        };
-        w.bytes16(&self.signature);
-        w.buf
+        with_signature(self.signed_bytes(), &self.signature)
     }
 
     /// Decodes an index, returning it and the length of its signed prefix.
@@ -254,10 +250,7 @@ impl BatchIndex {
     /// byte after the signature.
     pub fn parse(bytes: &[u8]) -> Result<(Self, usize), FormatError> {
         let mut r = Reader::new(bytes);
-        read_header(&mut r, kind::BATCH_INDEX, "batch index")?;
-        if r.u16("flags")? != 0 {
-            return Err(FormatError::invalid("flags", "reserved bits are set"));
-        }
+        read_header_and_flags(&mut r, kind::BATCH_INDEX, "batch index")?;
         let release = Release {
             app_id: AppId::from_wire(r.bytes8("app_id")?)?,
             channel: Channel::from_wire(r.bytes8("channel")?)?,
@@ -303,19 +296,7 @@ impl BatchIndex {
         }
         let signer_alg = SigAlg::from_code(r.u8("signature_alg")?)?;
         let signer_key_id = KeyId(r.array("signer_key_id")?);
-        let signed_len = r.position();
-        let signature = r.bytes16("signature")?;
-        if signature.len() != signer_alg.signature_len() {
-            return Err(FormatError::invalid(
-                "signature",
-                format!(
-                    "{} bytes, {signer_alg} needs {}",
-                    signature.len(),
-                    signer_alg.signature_len()
-                ),
-            ));
-        }
-        r.finish()?;
+        let (signed_len, signature) = read_final_signature(&mut r, signer_alg)?;
         Ok((
             Self {
                 release,

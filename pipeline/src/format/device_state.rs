@@ -10,7 +10,10 @@
 //! from such an attacker is the platform's job: a protected partition, a
 //! TPM-backed counter, ...)
 
-use super::{AppId, Channel, FormatError, Reader, VersionLabel, Writer, kind};
+use super::{
+    AppId, Channel, FormatError, Reader, VersionLabel, Writer, kind, read_header_and_flags,
+    write_header_and_flags,
+};
 use crate::keys::KeyId;
 use std::collections::BTreeMap;
 use subtle::ConstantTimeEq;
@@ -81,8 +84,7 @@ impl DeviceState {
     pub fn to_bytes(&self) -> Vec<u8> {
         assert!(self.apps.len() <= MAX_APPS, "too many applications");
         let mut w = Writer::with_capacity(64 + self.apps.len() * 128);
-        super::write_header(&mut w, kind::DEVICE_STATE);
-        w.u16(0); // flags
+        write_header_and_flags(&mut w, kind::DEVICE_STATE);
         w.u64(self.revocation_sequence);
         match &self.trust_pin {
             None => w.u8(0),
@@ -138,10 +140,7 @@ impl DeviceState {
             ));
         }
         let mut r = Reader::new(body);
-        super::read_header(&mut r, kind::DEVICE_STATE, "device state")?;
-        if r.u16("flags")? != 0 {
-            return Err(FormatError::invalid("flags", "reserved bits are set"));
-        }
+        read_header_and_flags(&mut r, kind::DEVICE_STATE, "device state")?;
         let revocation_sequence = r.u64("revocation_sequence")?;
         let trust_pin = match r.u8("trust_pin_present")? {
             0 => None,

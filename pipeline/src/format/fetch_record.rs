@@ -7,7 +7,9 @@
 //! never applied, and ends with a BLAKE3 checksum so a torn or damaged record
 //! is detected (and the download restarts from what verifies).
 
-use super::{ChunkSize, FormatError, Reader, Writer, kind};
+use super::{
+    ChunkSize, FormatError, Reader, Writer, kind, read_header_and_flags, write_header_and_flags,
+};
 use subtle::ConstantTimeEq;
 
 /// Length of the trailing checksum.
@@ -53,8 +55,7 @@ impl FetchRecord {
 
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(112 + self.have.len() / 8);
-        super::write_header(&mut w, kind::FETCH_RECORD);
-        w.u16(0); // flags
+        write_header_and_flags(&mut w, kind::FETCH_RECORD);
         w.put(&self.bundle_id);
         w.put(&self.root);
         w.u64(self.payload_len);
@@ -89,10 +90,7 @@ impl FetchRecord {
             ));
         }
         let mut r = Reader::new(body);
-        super::read_header(&mut r, kind::FETCH_RECORD, "fetch record")?;
-        if r.u16("flags")? != 0 {
-            return Err(FormatError::invalid("flags", "reserved bits are set"));
-        }
+        read_header_and_flags(&mut r, kind::FETCH_RECORD, "fetch record")?;
         let bundle_id = r.array("bundle_id")?;
         let root = r.array("root")?;
         let payload_len = r.u64("payload_len")?;

@@ -113,6 +113,57 @@ pub(crate) fn read_header(
     }
 }
 
+/// Writes the header and the reserved `u16` flags (zero in version 1) that
+/// open every document but the encrypted key file.
+pub(crate) fn write_header_and_flags(w: &mut Writer, kind: [u8; 4]) {
+    write_header(w, kind);
+    w.u16(0);
+}
+
+/// Reads and checks the header and the reserved flags, which MUST be zero.
+pub(crate) fn read_header_and_flags(
+    r: &mut Reader<'_>,
+    expected: [u8; 4],
+    expected_name: &'static str,
+) -> Result<(), FormatError> {
+    read_header(r, expected, expected_name)?;
+    if r.u16("flags")? != 0 {
+        return Err(FormatError::invalid("flags", "reserved bits are set"));
+    }
+    Ok(())
+}
+
+/// A signed document's encoding: its signed bytes, then the signature as
+/// `bytes16`.
+pub(crate) fn with_signature(signed: Vec<u8>, signature: &[u8]) -> Vec<u8> {
+    let mut w = Writer { buf: signed };
+    w.bytes16(signature);
+    w.buf
+}
+
+/// Reads the `bytes16` signature that ends a signed document. Returns the
+/// length of the signed prefix (everything before the signature field) and
+/// the signature; rejects a length wrong for `alg` and any trailing byte.
+pub(crate) fn read_final_signature<'a>(
+    r: &mut Reader<'a>,
+    alg: crate::keys::SigAlg,
+) -> Result<(usize, &'a [u8]), FormatError> {
+    let signed_len = r.position();
+    let signature = r.bytes16("signature")?;
+    if signature.len() != alg.signature_len() {
+        return Err(FormatError::invalid(
+            "signature",
+            format!(
+                "{} bytes, {alg} needs {}",
+                signature.len(),
+                alg.signature_len()
+            ),
+        ));
+    }
+    r.finish()?;
+    Ok((signed_len, signature))
+}
+
 /// Smallest, default and largest chunk sizes, as powers of two.
 pub const MIN_CHUNK_LOG2: u8 = 14;
 pub const DEFAULT_CHUNK_LOG2: u8 = 18;

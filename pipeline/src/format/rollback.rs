@@ -9,9 +9,11 @@
 //! through that chain; today verifiers trust a dedicated rollback key directly
 //! and require the chain to be empty.
 
-use super::manifest::{MAX_CERT_LEN, MAX_CHAIN_LEN};
-use super::{AppId, Channel, FormatError, Reader, SignerInfo, Writer, kind};
-use crate::keys::{KeyId, SigAlg};
+use super::manifest::MAX_CHAIN_LEN;
+use super::{
+    AppId, Channel, FormatError, Reader, SignerInfo, Writer, kind, read_final_signature,
+    read_header_and_flags, with_signature, write_header_and_flags,
+};
 
 /// A decoded rollback authorisation. Decoding checks syntax only; nothing in
 /// it is trusted until `policy::verify_rollback` has checked the signature.
@@ -69,30 +71,20 @@ impl RollbackAuthorisation {
     /// The bytes the signature covers: everything before the signature field.
     pub fn signed_bytes(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(160);
-        super::write_header(&mut w, kind::ROLLBACK);
-        w.u16(0); // flags
+        write_header_and_flags(&mut w, kind::ROLLBACK);
         w.bytes8(self.app_id.as_str().as_bytes());
         w.bytes8(self.channel.as_str().as_bytes());
         w.u64(self.target_sequence);
         w.put(&self.bundle_id);
         w.u64(self.issued);
         w.u64(self.expires);
-        w.u8(self.signer.alg.code());
-        w.put(&self.signer.key_id.0);
-        w.u8(u8::try_from(self.signer.chain.len()).expect("chain length fits in u8"));
-        for cert in &self.signer.chain {
-            w.bytes32(cert);
-        }
+        self.signer.write(&mut w);
         w.buf
     }
 
     /// The complete encoding: signed bytes followed by the signature.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer {
-            buf: self.signed_bytes(),
-        };
-        w.bytes16(&self.signature);
-        w.buf
+        with_signature(self.signed_bytes(), &self.signature)
     }
 
     /// Decodes an authorisation, returning it and the length of its signed
@@ -105,10 +97,7 @@ impl RollbackAuthorisation {
     /// after the signature.
     pub fn parse(bytes: &[u8]) -> Result<(Self, usize), FormatError> {
         let mut r = Reader::new(bytes);
-        super::read_header(&mut r, kind::ROLLBACK, "rollback authorisation")?;
-        if r.u16("flags")? != 0 {
-            return Err(FormatError::invalid("flags", "reserved bits are set"));
-        }
+        read_header_and_flags(&mut r, kind::ROLLBACK, "rollback authorisation")?;
         let app_id = AppId::from_wire(r.bytes8("app_id")?)?;
         let channel = Channel::from_wire(r.bytes8("channel")?)?;
         let target_sequence = r.u64("target_sequence")?;
@@ -118,36 +107,8 @@ impl RollbackAuthorisation {
         if expires <= issued {
             return Err(FormatError::invalid("expires", "not after `issued`"));
         }
-        let alg = SigAlg::from_code(r.u8("signature_alg")?)?;
-        let key_id = KeyId(r.array("signer_key_id")?);
-        let chain_len = r.u8("chain_count")? as usize;
-        if chain_len > MAX_CHAIN_LEN {
-            return Err(FormatError::invalid(
-                "chain_count",
-                format!("{chain_len} certificates, at most {MAX_CHAIN_LEN}"),
-            ));
-        }
-        let mut chain = Vec::with_capacity(chain_len);
-        for _ in 0..chain_len {
-            let cert = r.bytes32("certificate")?;
-            if cert.len() > MAX_CERT_LEN {
-                return Err(FormatError::invalid("certificate", "longer than 64 KiB"));
-            }
-            chain.push(cert.to_vec());
-        }
-        let signed_len = r.position();
-        let signature = r.bytes16("signature")?;
-        if signature.len() != alg.signature_len() {
-            return Err(FormatError::invalid(
-                "signature",
-                format!(
-                    "{} bytes, {alg} needs {}",
-                    signature.len(),
-                    alg.signature_len()
-                ),
-            ));
-        }
-        r.finish()?;
+        let signer = SignerInfo::read(&mut r)?;
+        let (signed_len, signature) = read_final_signature(&mut r, signer.alg)?;
         Ok((
             Self {
                 app_id,
@@ -156,7 +117,7 @@ impl RollbackAuthorisation {
                 bundle_id,
                 issued,
                 expires,
-                signer: SignerInfo { alg, key_id, chain },
+                signer,
                 signature: signature.to_vec(),
             },
             signed_len,
@@ -167,6 +128,7 @@ impl RollbackAuthorisation {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::keys::{KeyId, SigAlg};
 
     pub(crate) fn sample() -> RollbackAuthorisation {
         let mut a = RollbackAuthorisation::unsigned(

@@ -5,7 +5,7 @@
 
 use super::cert::public_key_len;
 use super::revocation::RevocationList;
-use super::{FormatError, Reader, Writer, kind, read_header, write_header};
+use super::{FormatError, Reader, Writer, kind, read_header_and_flags, write_header_and_flags};
 use crate::keys::{KeyId, SigAlg};
 use subtle::ConstantTimeEq;
 
@@ -38,8 +38,7 @@ const CHECKSUM_CONTEXT: &str = "otaseal v1 trust state checksum";
 impl TrustStateDoc {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(128 + self.superseded.len() * 40);
-        write_header(&mut w, kind::TRUST_STATE);
-        w.u16(0); // flags: reserved, must be zero
+        write_header_and_flags(&mut w, kind::TRUST_STATE);
         w.u64(self.root_version);
         w.u8(self.root_alg.code());
         w.bytes16(&self.root_public_key);
@@ -74,10 +73,7 @@ impl TrustStateDoc {
             ));
         }
         let mut r = Reader::new(body);
-        read_header(&mut r, kind::TRUST_STATE, "trust state")?;
-        if r.u16("flags")? != 0 {
-            return Err(FormatError::invalid("flags", "reserved bits are set"));
-        }
+        read_header_and_flags(&mut r, kind::TRUST_STATE, "trust state")?;
         let root_version = r.u64("root_version")?;
         if root_version == 0 {
             return Err(FormatError::invalid("root_version", "must be at least 1"));
