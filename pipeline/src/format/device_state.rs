@@ -11,19 +11,18 @@
 //! TPM-backed counter, ...)
 
 use super::{
-    AppId, Channel, FormatError, Reader, VersionLabel, Writer, kind, read_header_and_flags,
-    write_header_and_flags,
+    AppId, Channel, FormatError, Reader, VersionLabel, Writer, append_checksum, kind,
+    read_header_and_flags, strip_checksum, write_header_and_flags,
 };
 use crate::keys::KeyId;
 use std::collections::BTreeMap;
-use subtle::ConstantTimeEq;
 
 /// Most applications one state file may record.
 pub const MAX_APPS: usize = 1024;
 /// Most channels one application may record.
 pub const MAX_CHANNELS: usize = 64;
 /// Length of the trailing checksum.
-pub const CHECKSUM_LEN: usize = 32;
+pub use super::CHECKSUM_LEN;
 /// BLAKE3 `derive_key` context of the checksum.
 pub const CHECKSUM_CONTEXT: &str = "otaseal v1 device state checksum";
 
@@ -115,9 +114,7 @@ impl DeviceState {
                 w.u64(rec.last_rollback_issued);
             }
         }
-        let sum = checksum(&w.buf);
-        w.put(&sum);
-        w.buf
+        append_checksum(w.buf, CHECKSUM_CONTEXT)
     }
 
     /// Decodes a state file.
@@ -129,16 +126,7 @@ impl DeviceState {
     /// ascending byte order (which also rejects duplicates), invalid names, a
     /// current channel without a record, and trailing bytes.
     pub fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
-        if bytes.len() < CHECKSUM_LEN {
-            return Err(FormatError::Truncated { field: "checksum" });
-        }
-        let (body, sum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
-        if !bool::from(checksum(body).ct_eq(sum)) {
-            return Err(FormatError::invalid(
-                "checksum",
-                "does not match the contents (the file is damaged)",
-            ));
-        }
+        let body = strip_checksum(bytes, CHECKSUM_CONTEXT)?;
         let mut r = Reader::new(body);
         read_header_and_flags(&mut r, kind::DEVICE_STATE, "device state")?;
         let revocation_sequence = r.u64("revocation_sequence")?;
@@ -221,12 +209,6 @@ impl DeviceState {
     }
 }
 
-fn checksum(body: &[u8]) -> [u8; CHECKSUM_LEN] {
-    let mut h = blake3::Hasher::new_derive_key(CHECKSUM_CONTEXT);
-    h.update(body);
-    *h.finalize().as_bytes()
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -234,9 +216,7 @@ pub(crate) mod tests {
     /// Re-encodes `body` with a fresh checksum, so a test can reach the
     /// structural checks behind the checksum.
     pub(crate) fn reseal(body: &[u8]) -> Vec<u8> {
-        let mut out = body.to_vec();
-        out.extend_from_slice(&checksum(body));
-        out
+        append_checksum(body.to_vec(), CHECKSUM_CONTEXT)
     }
 
     pub(crate) fn sample() -> DeviceState {

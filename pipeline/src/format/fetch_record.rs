@@ -8,12 +8,12 @@
 //! is detected (and the download restarts from what verifies).
 
 use super::{
-    ChunkSize, FormatError, Reader, Writer, kind, read_header_and_flags, write_header_and_flags,
+    ChunkSize, FormatError, Reader, Writer, append_checksum, kind, read_header_and_flags,
+    strip_checksum, write_header_and_flags,
 };
-use subtle::ConstantTimeEq;
 
 /// Length of the trailing checksum.
-pub const CHECKSUM_LEN: usize = 32;
+pub use super::CHECKSUM_LEN;
 /// BLAKE3 `derive_key` context of the checksum.
 pub const CHECKSUM_CONTEXT: &str = "otaseal v1 fetch record checksum";
 
@@ -66,9 +66,7 @@ impl FetchRecord {
             bitmap[i / 8] |= 1 << (i % 8);
         }
         w.put(&bitmap);
-        let sum = checksum(&w.buf);
-        w.put(&sum);
-        w.buf
+        append_checksum(w.buf, CHECKSUM_CONTEXT)
     }
 
     /// Decodes a record.
@@ -79,16 +77,7 @@ impl FetchRecord {
     /// bitmap shorter than `ceil(count / 8)`, set bits past the last chunk, and
     /// trailing bytes.
     pub fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
-        if bytes.len() < CHECKSUM_LEN {
-            return Err(FormatError::Truncated { field: "checksum" });
-        }
-        let (body, sum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
-        if !bool::from(checksum(body).ct_eq(sum)) {
-            return Err(FormatError::invalid(
-                "checksum",
-                "does not match the contents",
-            ));
-        }
+        let body = strip_checksum(bytes, CHECKSUM_CONTEXT)?;
         let mut r = Reader::new(body);
         read_header_and_flags(&mut r, kind::FETCH_RECORD, "fetch record")?;
         let bundle_id = r.array("bundle_id")?;
@@ -124,12 +113,6 @@ impl FetchRecord {
     }
 }
 
-fn checksum(body: &[u8]) -> [u8; CHECKSUM_LEN] {
-    let mut h = blake3::Hasher::new_derive_key(CHECKSUM_CONTEXT);
-    h.update(body);
-    *h.finalize().as_bytes()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,9 +125,7 @@ mod tests {
     }
 
     fn reseal(body: &[u8]) -> Vec<u8> {
-        let mut v = body.to_vec();
-        v.extend_from_slice(&checksum(body));
-        v
+        append_checksum(body.to_vec(), CHECKSUM_CONTEXT)
     }
 
     #[test]

@@ -164,6 +164,35 @@ pub(crate) fn read_final_signature<'a>(
     Ok((signed_len, signature))
 }
 
+/// Length of the BLAKE3 checksum that ends each local state file (trust
+/// state, device state, fetch record): `derive_key(context, body)`.
+pub const CHECKSUM_LEN: usize = 32;
+
+/// Appends the checksum of `body` under the document's `context`.
+pub(crate) fn append_checksum(mut body: Vec<u8>, context: &str) -> Vec<u8> {
+    let sum = blake3::derive_key(context, &body);
+    body.extend_from_slice(&sum);
+    body
+}
+
+/// Checks and strips the trailing checksum, before anything else is parsed:
+/// a damaged or hand-edited state file is an error, never a silent reset.
+pub(crate) fn strip_checksum<'a>(bytes: &'a [u8], context: &str) -> Result<&'a [u8], FormatError> {
+    use subtle::ConstantTimeEq;
+    let Some(body_len) = bytes.len().checked_sub(CHECKSUM_LEN) else {
+        return Err(FormatError::Truncated { field: "checksum" });
+    };
+    let (body, sum) = bytes.split_at(body_len);
+    if bool::from(blake3::derive_key(context, body).ct_eq(sum)) {
+        Ok(body)
+    } else {
+        Err(FormatError::invalid(
+            "checksum",
+            "does not match the contents (the file is damaged or was edited)",
+        ))
+    }
+}
+
 /// Smallest, default and largest chunk sizes, as powers of two.
 pub const MIN_CHUNK_LOG2: u8 = 14;
 pub const DEFAULT_CHUNK_LOG2: u8 = 18;

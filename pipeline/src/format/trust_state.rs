@@ -5,9 +5,11 @@
 
 use super::cert::public_key_len;
 use super::revocation::RevocationList;
-use super::{FormatError, Reader, Writer, kind, read_header_and_flags, write_header_and_flags};
+use super::{
+    FormatError, Reader, Writer, append_checksum, kind, read_header_and_flags, strip_checksum,
+    write_header_and_flags,
+};
 use crate::keys::{KeyId, SigAlg};
-use subtle::ConstantTimeEq;
 
 /// Most superseded roots a state remembers.
 pub const MAX_SUPERSEDED: usize = 1024;
@@ -49,9 +51,7 @@ impl TrustStateDoc {
             w.put(&s.successor.0);
         }
         w.bytes32(self.revocations.as_deref().unwrap_or(&[]));
-        let sum = blake3::derive_key(CHECKSUM_CONTEXT, &w.buf);
-        w.put(&sum);
-        w.buf
+        append_checksum(w.buf, CHECKSUM_CONTEXT)
     }
 
     /// Decodes a trust state. Rejects (FORMAT.md §10.5.2): a checksum mismatch
@@ -61,17 +61,7 @@ impl TrustStateDoc {
     /// ascending or not below the root version, more than 1024 of them, an
     /// embedded revocation list that does not decode, trailing bytes.
     pub fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
-        let Some(body_len) = bytes.len().checked_sub(32) else {
-            return Err(FormatError::Truncated { field: "checksum" });
-        };
-        let (body, sum) = bytes.split_at(body_len);
-        let want = blake3::derive_key(CHECKSUM_CONTEXT, body);
-        if !bool::from(want.ct_eq(sum)) {
-            return Err(FormatError::invalid(
-                "checksum",
-                "does not match the contents (file corrupted or edited)",
-            ));
-        }
+        let body = strip_checksum(bytes, CHECKSUM_CONTEXT)?;
         let mut r = Reader::new(body);
         read_header_and_flags(&mut r, kind::TRUST_STATE, "trust state")?;
         let root_version = r.u64("root_version")?;
