@@ -3,30 +3,14 @@
 //! then record the new release in the state file.
 
 use super::args::{self, print_json};
+use super::open::{OpenTarget, decrypt_to_file, read_verified};
 use super::policy_args::PolicyArgs;
 use super::{CliError, CliResult, ExitCode};
-use otaseal::files::{self, AtomicFile};
-use otaseal::open::verify_manifest;
-use std::path::PathBuf;
-use zeroize::Zeroizing;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The manifest file.
-    manifest: PathBuf,
-    /// The payload file.
-    #[arg(long, value_name = "FILE")]
-    payload: PathBuf,
     #[command(flatten)]
-    trust: super::trust_args::TrustArgs,
-    /// This device's secret key file (encrypted or not).
-    #[arg(long, value_name = "FILE")]
-    device_key: String,
-    #[command(flatten)]
-    unlock: args::Unlock,
-    /// Where to write the plaintext (mode 0600).
-    #[arg(long, short, value_name = "FILE")]
-    out: PathBuf,
+    target: OpenTarget,
     #[command(flatten)]
     policy: PolicyArgs,
     /// Print a JSON object instead of text.
@@ -38,31 +22,17 @@ pub(crate) fn run(a: Args) -> CliResult {
     if a.policy.state.is_none() {
         return Err(CliError::usage("install-check needs --state FILE"));
     }
-    let trust = a.trust.anchor()?;
-    let device = args::device_key(&a.device_key, &a.unlock)?;
-    let bytes = std::fs::read(&a.manifest).map_err(|e| otaseal::Error::Io {
-        path: a.manifest.clone(),
-        source: e,
-    })?;
+    let t = &a.target;
+    let trust = t.trust.anchor()?;
+    let device = args::device_key(&t.device_key, &t.unlock)?;
     // Policy first, so a refused bundle is not even decrypted...
-    let verified = verify_manifest(&bytes, &trust)?;
+    let verified = read_verified(&t.manifest, &trust)?;
     let Some(mut decision) = a.policy.evaluate(&verified, &trust)? else {
         unreachable!("--state was checked above");
     };
     // ...then the full verified open of this same manifest; the state
     // changes only if every chunk verifies and decrypts.
-    let payload = files::read_input(&a.payload)?;
-    verified.verify_payload(&payload)?;
-    let opener = verified.opener(&device)?;
-    let mut file = AtomicFile::create(&a.out)?;
-    let mut buf = Zeroizing::new(vec![0u8; verified.manifest().chunk_size.bytes() as usize]);
-    for index in 0..verified.chunk_count() {
-        let r = verified.chunk_range(index)?;
-        let plain = &mut buf[..(r.end - r.start) as usize];
-        opener.decrypt_chunk(index, &payload[r.start as usize..r.end as usize], plain)?;
-        file.write_all(plain)?;
-    }
-    file.commit(0o600)?;
+    decrypt_to_file(&verified, &t.payload, &device, &t.out)?;
     let (len, root) = (verified.payload_len(), verified.manifest().root);
     decision
         .state
@@ -71,7 +41,7 @@ pub(crate) fn run(a: Args) -> CliResult {
     decision.state.save()?;
     if a.json {
         print_json(&serde_json::json!({
-            "manifest": a.manifest, "payload": a.payload, "out": a.out,
+            "manifest": t.manifest, "payload": t.payload, "out": t.out,
             "bytes": len, "root": hex::encode(root), "verdict": "installed",
             "policy": decision.approval.to_string(),
             "state": decision.state.path(),
@@ -79,8 +49,8 @@ pub(crate) fn run(a: Args) -> CliResult {
     } else {
         println!(
             "installed {} -> {} ({len} bytes): {}",
-            a.payload.display(),
-            a.out.display(),
+            t.payload.display(),
+            t.out.display(),
             decision.approval
         );
         println!("  state {} updated", decision.state.path().display());
