@@ -2,7 +2,7 @@
 //! suspension switch the audit alerts flip.
 
 use super::args::{print_json, with_suffix};
-use super::keys::{NewKeyProtection, write_new_secret_key};
+use super::keys::{NewKeyProtection, new_signing_key_pair};
 use super::trust_args::{
     CertTerms, audit_log, cert_json, key_id_arg, random_serial, read_cert, record,
 };
@@ -10,9 +10,8 @@ use super::{CliError, CliResult, ExitCode};
 use otaseal::audit::{AuditLog, Event, Op, Suspensions};
 use otaseal::format::cert::CertificateFields;
 use otaseal::keys::events::KeyEventSink;
-use otaseal::keys::file::{AnyKey, write_key_file};
 use otaseal::keys::trust::issue_certificate;
-use otaseal::keys::{KeyAlg, KeyRole, SigAlg, Signer, SigningKey, os_rng};
+use otaseal::keys::{KeyRole, SigAlg, Signer};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -65,19 +64,20 @@ pub(crate) fn rotate(a: RotateArgs) -> CliResult {
     let previous = a.previous.as_deref().map(read_cert).transpose()?;
     let (channels, usage, not_before, not_after) =
         a.terms.resolve(previous.as_ref().map(|(c, _)| c))?;
-    let (secret, public, cert_path) = (
-        with_suffix(&a.out, "key"),
-        with_suffix(&a.out, "pub"),
-        with_suffix(&a.out, "cert"),
-    );
+    let cert_path = with_suffix(&a.out, "cert");
     if cert_path.exists() {
         return Err(CliError::usage(format!(
             "{}: exists; choose another --out",
             cert_path.display()
         )));
     }
-    let sk = SigningKey::generate(&mut os_rng());
-    let vk = sk.verifying_key();
+    let log = audit_log(a.audit_log.as_deref());
+    let (vk, secret, public) = new_signing_key_pair(
+        &a.out,
+        KeyRole::Release,
+        &a.protection,
+        log.as_ref().map(|l| l as &dyn KeyEventSink),
+    )?;
     let new_id = vk.key_id();
     let cert = issue_certificate(
         &root,
@@ -90,19 +90,6 @@ pub(crate) fn rotate(a: RotateArgs) -> CliResult {
             usage,
             channels,
         },
-    )?;
-    let log = audit_log(a.audit_log.as_deref());
-    write_new_secret_key(
-        &secret,
-        &AnyKey::SigningSecret(sk),
-        (KeyRole::Release, KeyAlg::Ed25519, new_id),
-        &a.protection,
-        log.as_ref().map(|l| l as &dyn KeyEventSink),
-    )?;
-    write_key_file(
-        &public,
-        &AnyKey::SigningPublic(vk),
-        &format!("otaseal ed25519-public {new_id}"),
     )?;
     otaseal::files::write_atomic(&cert_path, &cert.to_bytes(), 0o644)?;
     record(

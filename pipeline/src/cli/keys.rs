@@ -16,7 +16,7 @@ use otaseal::keys::file::{
 use otaseal::keys::keystore::{EncryptedKey, Passphrase};
 use otaseal::keys::pkcs11::{Pkcs11Signer, Pkcs11Uri};
 use otaseal::keys::{
-    KdfParams, KemId, KeyAlg, KeyId, KeyRole, RecipientSecretKey, SigningKey, os_rng,
+    KdfParams, KemId, KeyAlg, KeyId, KeyRole, RecipientSecretKey, SigningKey, VerifyingKey, os_rng,
 };
 use std::path::{Path, PathBuf};
 
@@ -162,6 +162,33 @@ pub(crate) struct GenerateArgs {
     /// Print a JSON object instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// Generates an Ed25519 key pair for `role` (root or release) and writes
+/// PREFIX.key, protected as asked, and PREFIX.pub. Never overwrites.
+pub(crate) fn new_signing_key_pair(
+    prefix: &Path,
+    role: KeyRole,
+    protection: &NewKeyProtection,
+    events: Option<&dyn KeyEventSink>,
+) -> CliResult<(VerifyingKey, PathBuf, PathBuf)> {
+    let (secret, public) = (with_suffix(prefix, "key"), with_suffix(prefix, "pub"));
+    let sk = SigningKey::generate(&mut os_rng());
+    let vk = sk.verifying_key();
+    let id = vk.key_id();
+    write_new_secret_key(
+        &secret,
+        &AnyKey::SigningSecret(sk),
+        (role, KeyAlg::Ed25519, id),
+        protection,
+        events,
+    )?;
+    write_key_file(
+        &public,
+        &AnyKey::SigningPublic(vk),
+        &format!("otaseal {role} ed25519-public {id}"),
+    )?;
+    Ok((vk, secret, public))
 }
 
 /// Generates a key pair as `a` says and writes it out. `keygen` shares this.

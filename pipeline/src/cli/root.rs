@@ -2,16 +2,14 @@
 //! certifies release keys, and the statement that hands trust to a new root.
 
 use super::args::print_json;
-use super::args::{signing_public, with_suffix};
-use super::keys::{NewKeyProtection, write_new_secret_key};
+use super::args::signing_public;
+use super::keys::{NewKeyProtection, new_signing_key_pair};
 use super::trust_args::{audit_log, record};
 use super::{CliError, CliResult, ExitCode};
 use otaseal::audit::{Event, Op};
+use otaseal::keys::KeyRole;
 use otaseal::keys::events::KeyEventSink;
-use otaseal::keys::file::{AnyKey, write_key_file};
 use otaseal::keys::trust::{TrustState, sign_rotation};
-use otaseal::keys::{KeyAlg, KeyRole};
-use otaseal::keys::{SigningKey, os_rng};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -76,23 +74,14 @@ pub(crate) fn run(a: Args) -> CliResult {
 }
 
 fn init(a: InitArgs) -> CliResult {
-    let sk = SigningKey::generate(&mut os_rng());
-    let vk = sk.verifying_key();
-    let id = vk.key_id();
-    let (secret, public) = (with_suffix(&a.out, "key"), with_suffix(&a.out, "pub"));
     let log = audit_log(a.audit_log.as_deref());
-    write_new_secret_key(
-        &secret,
-        &AnyKey::SigningSecret(sk),
-        (KeyRole::Root, KeyAlg::Ed25519, id),
+    let (vk, secret, public) = new_signing_key_pair(
+        &a.out,
+        KeyRole::Root,
         &a.protection,
         log.as_ref().map(|l| l as &dyn KeyEventSink),
     )?;
-    write_key_file(
-        &public,
-        &AnyKey::SigningPublic(vk),
-        &format!("otaseal root public key {id}"),
-    )?;
+    let id = vk.key_id();
     if let Some(path) = &a.trust_state {
         if path.exists() {
             return Err(CliError::usage(format!(
