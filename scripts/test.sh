@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v b3sum >/dev/null 2>&1 || need+=(b3sum)
 command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ ${#need[@]} -gt 0 ]; then
   echo "scripts/test.sh: installing ${need[*]}" >&2
   if [ "$(id -u)" -ne 0 ]; then
@@ -17,9 +17,18 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # nginx-light's post-install tries to start a system-wide server; the tests
-  # start their own on loopback, so a failed service start is not fatal.
-  apt-get install -y -qq "${need[@]}" >/dev/null || apt-get install -y -qq "${need[@]}"
+  # The tests start their own nginx on loopback: keep the package from
+  # starting a system-wide server on port 80 (and from failing where no init
+  # system runs) with the standard policy-rc.d switch, for this install only.
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    guard=/usr/sbin/policy-rc.d
+  fi
+  status=0
+  apt-get install -y -qq "${need[@]}" >/dev/null || status=$?
+  [ -n "$guard" ] && rm -f "$guard"
+  [ "$status" -eq 0 ] || { echo "scripts/test.sh: apt-get install failed ($status)" >&2; exit "$status"; }
 fi
 
 cargo test --workspace --locked "$@"

@@ -77,6 +77,15 @@ pub enum Error {
     #[error("invalid sealing request: {0}")]
     InvalidRequest(String),
 
+    /// The device policy refused a manifest (downgrade, channel, expiry, ...).
+    #[error("refused by device policy: {0}")]
+    Refused(#[from] crate::policy::PolicyViolation),
+    /// The device state file is damaged. It is never reset silently.
+    #[error("{path}: corrupt device state file: {source}")]
+    CorruptState { path: PathBuf, source: FormatError },
+    /// A download could not be completed.
+    #[error("download failed: {0}")]
+    Fetch(#[from] crate::fetch::FetchError),
     /// A batch input that is not a regular file (FIFO, socket, device,
     /// link to a directory): it cannot be sized or mapped, so it is skipped.
     #[error("{path}: not a regular file ({what})")]
@@ -215,6 +224,10 @@ pub enum ErrorKind {
     Unlock,
     /// The file system failed.
     Io,
+    /// The device policy refused an otherwise valid manifest.
+    Policy,
+    /// The network or the server failed (a download may be resumed).
+    Network,
     /// The operation was stopped by a signal before it completed.
     Interrupted,
     /// A certificate chain was rejected: expired, not yet valid, wrong
@@ -254,6 +267,9 @@ impl Error {
             | Self::ChunkTableIncomplete { .. }
             | Self::InvalidRequest(_)
             | Self::Pkcs11Uri(_) => ErrorKind::Request,
+            Self::Refused(_) => ErrorKind::Policy,
+            Self::CorruptState { .. } => ErrorKind::Malformed,
+            Self::Fetch(e) => e.kind(),
             Self::Io { .. } | Self::NotRegularFile { .. } => ErrorKind::Io,
             Self::Interrupted => ErrorKind::Interrupted,
             Self::MissingChain

@@ -26,10 +26,12 @@ pub mod audit;
 pub mod batch;
 pub mod cipher;
 pub mod error;
+pub mod fetch;
 pub mod files;
 pub mod format;
 pub mod keys;
 pub mod open;
+pub mod policy;
 pub mod seal;
 pub mod tree;
 

@@ -23,7 +23,7 @@ pub enum TrustAnchor {
     SigningKey(VerifyingKey),
     /// Manifests must carry a certificate chain up to this pinned root,
     /// valid now and when the manifest was created, allowed for its channel,
-    /// and not revoked (`keys::trust`, `docs/spec/certificates.md` §6).
+    /// and not revoked (`keys::trust`, `docs/FORMAT.md` §10.6).
     Root(RootTrust),
 }
 
@@ -239,6 +239,28 @@ impl ChunkOpener<'_> {
             }
         }
         Ok(plain)
+    }
+
+    /// Verifies and decrypts a whole payload chunk by chunk, handing each
+    /// chunk's plaintext to `sink` in order, so a caller can stream it to a
+    /// file without holding the whole plaintext. The buffer is zeroized.
+    /// Plaintext already handed over is not retracted on a later failure: a
+    /// caller writing a file must discard it on error (e.g. `files::AtomicFile`).
+    pub fn decrypt_chunks(
+        &self,
+        payload: &[u8],
+        mut sink: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        self.verified.check_payload_len(payload)?;
+        let chunk = self.verified.manifest.chunk_size.bytes() as usize;
+        let mut buf = zeroize::Zeroizing::new(vec![0u8; chunk.min(payload.len())]);
+        for index in 0..self.verified.chunk_count() {
+            let r = self.verified.chunk_range(index)?;
+            let plain = &mut buf[..(r.end - r.start) as usize];
+            self.decrypt_chunk(index, &payload[r.start as usize..r.end as usize], plain)?;
+            sink(plain)?;
+        }
+        Ok(())
     }
 }
 

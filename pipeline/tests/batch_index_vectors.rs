@@ -1,5 +1,5 @@
 //! Batch index test vectors (`tests/vectors/batch-index/vectors.json`,
-//! `docs/spec/batch-index.md` §6): fixed inputs -> exact bytes, and corrupted
+//! `docs/FORMAT.md` §15.6): fixed inputs -> exact bytes, and corrupted
 //! encodings, each with the error a decoder must report.
 //!
 //! Regenerate with `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test
@@ -155,7 +155,7 @@ fn generate() -> String {
         })
         .collect();
     let v = json!({
-        "description": "otaseal batch index v1 test vectors; see docs/spec/batch-index.md §6",
+        "description": "otaseal batch index v1 test vectors; see docs/FORMAT.md §15.6",
         "signing_secret_key": hex::encode([0x11u8; 32]),
         "signing_public_key": hex::encode(signer().verifying_key().to_bytes()),
         "valid": [{

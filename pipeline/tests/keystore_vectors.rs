@@ -1,4 +1,4 @@
-//! Test vectors for the encrypted key file (`docs/spec/keystore.md`):
+//! Test vectors for the encrypted key file (`docs/FORMAT.md` §14):
 //! fixed passphrase, salt, nonce and secret -> exact file bytes; and files a
 //! decoder must reject, each with the error it must give.
 //!
@@ -266,7 +266,7 @@ fn build() -> Value {
         })
         .collect();
     json!({
-        "format": "otaseal encrypted secret key, version 1 (docs/spec/keystore.md)",
+        "format": "otaseal encrypted secret key, version 1 (docs/FORMAT.md §14)",
         "valid": good,
         "reject": reject,
     })

@@ -1,7 +1,7 @@
 //! Checked-in test vectors for certificates, revocation lists, root rotation
 //! statements, trust states and audit log lines
 //! (`pipeline/tests/vectors/certificates/vectors.json`, described in
-//! `docs/spec/certificates.md` §7 and `docs/spec/audit.md` §6).
+//! `docs/FORMAT.md` §10.7 and `docs/FORMAT.md` §16.6).
 //!
 //! The vectors are regenerated from fixed seeds; the test fails when the
 //! checked-in file differs (stale vectors or an unintended format change).
@@ -146,7 +146,7 @@ fn generate() -> Value {
     );
 
     json!({
-        "description": "otaseal root-of-trust vectors; see docs/spec/certificates.md §7 and docs/spec/audit.md §6",
+        "description": "otaseal root-of-trust vectors; see docs/FORMAT.md §10.7 and docs/FORMAT.md §16.6",
         "keys": {
             "root_seed": hex::encode([0x01u8; 32]),
             "root_public": hex::encode(root.verifying_key().to_bytes()),

@@ -1,4 +1,4 @@
-//! Alert rules over a verified audit log (`docs/spec/audit.md` §4).
+//! Alert rules over a verified audit log (`docs/FORMAT.md` §16.4).
 //!
 //! | level | what | response |
 //! | --- | --- | --- |

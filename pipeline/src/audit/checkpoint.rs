@@ -1,4 +1,4 @@
-//! Signed checkpoints (`docs/spec/audit.md` §3.1): a key the signing host
+//! Signed checkpoints (`docs/FORMAT.md` §16.3.1): a key the signing host
 //! does not hold (e.g. on the monitoring host) signs the log's head — entry
 //! count and last line hash — and the signature is appended as a
 //! `checkpoint` entry. Rewriting history before a checkpoint then needs that

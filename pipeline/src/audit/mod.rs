@@ -1,4 +1,4 @@
-//! The tamper-evident audit log of key use (`docs/spec/audit.md`).
+//! The tamper-evident audit log of key use (`docs/FORMAT.md` §16).
 //!
 //! Every key operation appends one JSON line. Each line records the BLAKE3
 //! hash of the line before it (the first line chains from a fixed genesis
@@ -425,7 +425,7 @@ fn diagnose(
 
 /// Reads and verifies a whole log, returning its entries. The first bad line
 /// is named in the error: an unparsable, torn or over-long line, or the line
-/// where the hash chain or the sequence breaks (see `docs/spec/audit.md` §3
+/// where the hash chain or the sequence breaks (see `docs/FORMAT.md` §16.3
 /// for how edits, deletions, insertions and reorderings are told apart).
 pub fn read_verified(path: &Path) -> Result<(Vec<Entry>, Head)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;

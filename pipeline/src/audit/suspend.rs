@@ -1,4 +1,4 @@
-//! Key suspension (`docs/spec/audit.md` §5): a small JSON state file next to
+//! Key suspension (`docs/FORMAT.md` §16.5): a small JSON state file next to
 //! the audit log, `<log>.suspended`, listing suspended key ids. Signing
 //! through [`AuditedSigner`](super::AuditedSigner) reads it before every
 //! signature and refuses a suspended key until `otaseal keys resume`.

@@ -1,5 +1,5 @@
 //! Signing, verifying, writing and merging batch indexes
-//! (`docs/spec/batch-index.md`).
+//! (`docs/FORMAT.md` §15).
 
 use super::discover::shard_of;
 use super::io;

@@ -18,6 +18,10 @@ pub(crate) enum ExitCode {
     Key = 5,
     /// Reading or writing a file failed.
     Io = 6,
+    /// The device policy refused the manifest (downgrade, channel, expiry).
+    Policy = 8,
+    /// A download failed (network or server); it can be resumed.
+    Network = 9,
     /// A passphrase or PIN did not unlock a key.
     Unlock = 7,
     /// Stopped by SIGINT/SIGTERM; finished bundles were kept.
@@ -57,6 +61,8 @@ Exit codes:
   5  key unusable (not a recipient, invalid, file readable by others)
   6  I/O error
   7  wrong passphrase or PIN (or an altered encrypted key file)
+  8  refused by device policy (downgrade, other channel, expired)
+  9  download failed (network or server; rerun to resume)
   20 certificate chain rejected (expired, not yet valid, channel, usage, untrusted root)
   21 signing key revoked
   22 trust update refused (replayed revocation list, bad root rotation, corrupt trust state)
@@ -139,6 +145,12 @@ impl From<otaseal::Error> for CliError {
             otaseal::Error::NotARecipient { .. } => {
                 Some("the bundle was sealed for other --recipient keys".to_owned())
             }
+            otaseal::Error::CorruptState { .. } => Some(
+                "restore the state file from a backup; it is never reset automatically".to_owned(),
+            ),
+            otaseal::Error::Fetch(f) if f.kind() == ErrorKind::Network => {
+                Some("rerun the same command to resume; verified chunks are kept".to_owned())
+            }
             _ => None,
         };
         Self {
@@ -155,6 +167,8 @@ pub(crate) fn code_for(kind: ErrorKind) -> ExitCode {
         ErrorKind::Malformed => ExitCode::Malformed,
         ErrorKind::Key => ExitCode::Key,
         ErrorKind::Io => ExitCode::Io,
+        ErrorKind::Policy => ExitCode::Policy,
+        ErrorKind::Network => ExitCode::Network,
         ErrorKind::Unlock => ExitCode::Unlock,
         ErrorKind::Interrupted => ExitCode::Interrupted,
         ErrorKind::Trust => ExitCode::Trust,

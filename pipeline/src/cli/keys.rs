@@ -2,7 +2,7 @@
 //! suspension live in `key_lifecycle`.
 //!
 //! Secret keys are written encrypted under a passphrase (Argon2id +
-//! AES-256-GCM, `docs/spec/keystore.md`) unless `--unencrypted` is given,
+//! AES-256-GCM, `docs/FORMAT.md` §14) unless `--unencrypted` is given,
 //! or generated inside a PKCS#11 token with `--pkcs11`.
 
 use super::args::{self, PASSPHRASE_ENV, Unlock, key_events, print_json, with_suffix};

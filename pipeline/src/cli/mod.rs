@@ -6,14 +6,19 @@ mod audit;
 mod cert;
 mod demo;
 mod exit;
+mod fetch;
 mod index;
+mod install;
 mod key_lifecycle;
 mod keygen;
 mod keys;
 mod open;
+mod policy_args;
 mod revoke;
+mod rollback;
 mod root;
 mod seal;
+mod state;
 mod trust_args;
 mod verify;
 
@@ -49,6 +54,14 @@ enum Command {
     Index(index::Args),
     /// Run the whole flow on generated sample bundles and report what happened.
     Demo(demo::Args),
+    /// Download a payload over HTTP in verified, resumable chunk ranges.
+    Fetch(fetch::Args),
+    /// Install step: verify, apply the device policy, open, then update the state.
+    InstallCheck(install::Args),
+    /// Create or inspect a device state file.
+    State(state::Args),
+    /// Sign an authorisation for devices to roll back to an older bundle.
+    AuthorizeRollback(rollback::Args),
     /// Root of trust: create the root key, rotate to a new root.
     Root(root::Args),
     /// Release-key certificates: issue (root signs), show.
@@ -79,6 +92,10 @@ pub(crate) fn main() -> process::ExitCode {
         Command::Verify(a) => verify::run(a),
         Command::Open(a) => open::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Fetch(a) => fetch::run(a),
+        Command::InstallCheck(a) => install::run(a),
+        Command::State(a) => state::run(a),
+        Command::AuthorizeRollback(a) => rollback::run(a),
         Command::Index(a) => index::run(a),
         Command::Root(a) => root::run(a),
         Command::Cert(a) => cert::run(a),

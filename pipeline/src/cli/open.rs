@@ -5,33 +5,67 @@ use super::args::{self, print_json};
 use super::{CliResult, ExitCode};
 use otaseal::files::{self, AtomicFile};
 use otaseal::keys::RecipientSecretKey;
-use otaseal::open::{TrustAnchor, verify_manifest};
+use otaseal::open::{TrustAnchor, VerifiedManifest, verify_manifest};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The manifest file.
-    manifest: PathBuf,
-    /// The payload file.
-    #[arg(long, value_name = "FILE")]
-    payload: PathBuf,
     #[command(flatten)]
-    trust: super::trust_args::TrustArgs,
-    /// This device's secret key file (encrypted or not).
-    #[arg(long, value_name = "FILE")]
-    device_key: String,
-    #[command(flatten)]
-    unlock: args::Unlock,
-    /// Where to write the plaintext (mode 0600).
-    #[arg(long, short, value_name = "FILE")]
-    out: PathBuf,
+    target: OpenTarget,
     /// Print a JSON object instead of text.
     #[arg(long)]
     json: bool,
 }
 
-/// Verifies and decrypts `payload` into `out`; returns the plaintext length.
-/// On any failure `out` is not created (the partial file is deleted).
+/// What to open and with which keys: shared by `open` and `install-check`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct OpenTarget {
+    /// The manifest file.
+    pub(crate) manifest: PathBuf,
+    /// The payload file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) payload: PathBuf,
+    #[command(flatten)]
+    pub(crate) trust: super::trust_args::TrustArgs,
+    /// This device's secret key file (encrypted or not).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) device_key: String,
+    #[command(flatten)]
+    pub(crate) unlock: args::Unlock,
+    /// Where to write the plaintext (mode 0600).
+    #[arg(long, short, value_name = "FILE")]
+    pub(crate) out: PathBuf,
+}
+
+/// Reads a manifest file and verifies it against `trust`.
+pub(crate) fn read_verified(manifest: &Path, trust: &TrustAnchor) -> CliResult<VerifiedManifest> {
+    let bytes = std::fs::read(manifest).map_err(|e| otaseal::Error::Io {
+        path: manifest.to_owned(),
+        source: e,
+    })?;
+    Ok(verify_manifest(&bytes, trust)?)
+}
+
+/// Verifies the whole payload, then decrypts it into `out`, which appears
+/// (mode 0600) only once every chunk has verified and decrypted; on any
+/// failure the partial file is deleted.
+pub(crate) fn decrypt_to_file(
+    verified: &VerifiedManifest,
+    payload: &Path,
+    device: &RecipientSecretKey,
+    out: &Path,
+) -> CliResult<()> {
+    let payload = files::read_input(payload)?;
+    verified.verify_payload(&payload)?;
+    let opener = verified.opener(device)?;
+    let mut file = AtomicFile::create(out)?;
+    opener.decrypt_chunks(&payload, |plain| file.write_all(plain))?;
+    file.commit(0o600)?;
+    Ok(())
+}
+
+/// [`read_verified`] then [`decrypt_to_file`]; returns the plaintext length
+/// and the payload root.
 pub(crate) fn open_files(
     manifest: &Path,
     payload: &Path,
@@ -39,32 +73,17 @@ pub(crate) fn open_files(
     device: &RecipientSecretKey,
     out: &Path,
 ) -> CliResult<(u64, [u8; 32])> {
-    let bytes = std::fs::read(manifest).map_err(|e| otaseal::Error::Io {
-        path: manifest.to_owned(),
-        source: e,
-    })?;
-    let verified = verify_manifest(&bytes, trust)?;
-    let payload = files::read_input(payload)?;
-    verified.verify_payload(&payload)?;
-    let opener = verified.opener(device)?;
-    let mut file = AtomicFile::create(out)?;
-    let mut buf = vec![0u8; verified.manifest().chunk_size.bytes() as usize];
-    for index in 0..verified.chunk_count() {
-        let r = verified.chunk_range(index)?;
-        let plain = &mut buf[..(r.end - r.start) as usize];
-        opener.decrypt_chunk(index, &payload[r.start as usize..r.end as usize], plain)?;
-        file.write_all(plain)?;
-    }
-    buf.fill(0);
-    file.commit(0o600)?;
+    let verified = read_verified(manifest, trust)?;
+    decrypt_to_file(&verified, payload, device, out)?;
     Ok((verified.payload_len(), verified.manifest().root))
 }
 
 pub(crate) fn run(a: Args) -> CliResult {
+    let Args { target: a, json } = a;
     let trust = a.trust.anchor()?;
     let device = args::device_key(&a.device_key, &a.unlock)?;
     let (len, root) = open_files(&a.manifest, &a.payload, &trust, &device, &a.out)?;
-    if a.json {
+    if json {
         print_json(&serde_json::json!({
             "manifest": a.manifest, "payload": a.payload, "out": a.out,
             "bytes": len, "root": hex::encode(root), "verdict": "ok",

@@ -26,6 +26,8 @@ pub(crate) struct Args {
     /// Print a JSON object instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    policy: super::policy_args::PolicyArgs,
 }
 
 /// Which part of the payload to check.
@@ -69,11 +71,23 @@ pub(crate) fn run(a: Args) -> CliResult {
         (Some(p), None) => PayloadCheck::Whole(p),
         (Some(p), Some(r)) => PayloadCheck::Range(p, r),
     };
-    let result = verify_files(&a.manifest, &trust, &check);
+    let mut result = verify_files(&a.manifest, &trust, &check);
+    // With --state, a verified manifest must also pass the device policy.
+    let mut policy = None;
+    if let Ok((v, _)) = &result {
+        match a.policy.evaluate(v, &trust) {
+            Ok(d) => policy = d.map(|d| d.approval.to_string()),
+            Err(e) => result = Err(e),
+        }
+    }
     let failure = result.as_ref().err().map(|e| e.message().to_owned());
     super::trust_args::record_verify(a.audit_log.as_deref(), &a.manifest, failure.as_deref())?;
     if a.json {
-        print_json(&report_json(&a.manifest, &check, &result));
+        let mut report = report_json(&a.manifest, &check, &result);
+        if let Some(p) = &policy {
+            report["policy"] = serde_json::json!(p);
+        }
+        print_json(&report);
     } else if let Ok((v, chunks)) = &result {
         let m = v.manifest();
         println!(
@@ -88,6 +102,9 @@ pub(crate) fn run(a: Args) -> CliResult {
         println!("  root {}", hex::encode(m.root));
         if !matches!(check, PayloadCheck::None) {
             println!("  payload: {chunks} of {} chunks verified", v.chunk_count());
+        }
+        if let Some(p) = &policy {
+            println!("  policy: accepted ({p})");
         }
     }
     match result {

@@ -1,4 +1,4 @@
-//! The batch index (`docs/spec/batch-index.md`): one signed document per
+//! The batch index (`docs/FORMAT.md` §15): one signed document per
 //! batch run that lists every sealed bundle of the run.
 //!
 //! The encoding is canonical: entries are sorted by name (strictly ascending
@@ -20,7 +20,8 @@
 //! ```
 
 use super::{
-    AppId, Channel, FormatError, Reader, VersionLabel, Writer, kind, read_header, write_header,
+    AppId, Channel, FormatError, Reader, VersionLabel, Writer, kind, read_final_signature,
+    read_header_and_flags, with_signature, write_header_and_flags,
 };
 use crate::keys::{KeyId, SigAlg};
 
@@ -34,7 +35,7 @@ const ENTRY_FIXED_LEN: usize = 8 + 16 + 32 + 4 + 32;
 /// A bundle's name inside a batch: the input's path relative to the
 /// directory it was found in (or its file name), `/`-separated.
 ///
-/// Rules (spec §3): valid UTF-8, 1..=1024 bytes, no leading `/`, every
+/// Rules (FORMAT.md §15.3): valid UTF-8, 1..=1024 bytes, no leading `/`, every
 /// `/`-separated component non-empty and neither `.` nor `..`, and no NUL,
 /// control character or backslash. A consumer can therefore join a name onto
 /// an output directory without escaping it.
@@ -213,8 +214,7 @@ impl BatchIndex {
         let mut w = Writer::with_capacity(
             128 + names + self.entries.len() * (2 + ENTRY_FIXED_LEN) + self.signature.len(),
         );
-        write_header(&mut w, kind::BATCH_INDEX);
-        w.u16(0); // flags: reserved, must be zero
+        write_header_and_flags(&mut w, kind::BATCH_INDEX);
         w.bytes8(self.release.app_id.as_str().as_bytes());
         w.bytes8(self.release.channel.as_str().as_bytes());
         w.bytes8(self.release.version.as_str().as_bytes());
@@ -237,16 +237,12 @@ impl BatchIndex {
 
     /// The complete encoding: signed bytes followed by the signature.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer {
-            buf: self.signed_bytes(),
-        };
-        w.bytes16(&self.signature);
-        w.buf
+        with_signature(self.signed_bytes(), &self.signature)
     }
 
     /// Decodes an index, returning it and the length of its signed prefix.
     ///
-    /// Rejects (spec §4): bad magic, another document kind, any version but
+    /// Rejects (FORMAT.md §15.4): bad magic, another document kind, any version but
     /// 1, non-zero flags, invalid release names, a shard outside
     /// `1 <= K <= N`, more than 2^24 entries, invalid entry names, entries not
     /// in strictly ascending name order (which includes duplicates), an
@@ -254,10 +250,7 @@ impl BatchIndex {
     /// byte after the signature.
     pub fn parse(bytes: &[u8]) -> Result<(Self, usize), FormatError> {
         let mut r = Reader::new(bytes);
-        read_header(&mut r, kind::BATCH_INDEX, "batch index")?;
-        if r.u16("flags")? != 0 {
-            return Err(FormatError::invalid("flags", "reserved bits are set"));
-        }
+        read_header_and_flags(&mut r, kind::BATCH_INDEX, "batch index")?;
         let release = Release {
             app_id: AppId::from_wire(r.bytes8("app_id")?)?,
             channel: Channel::from_wire(r.bytes8("channel")?)?,
@@ -303,19 +296,7 @@ impl BatchIndex {
         }
         let signer_alg = SigAlg::from_code(r.u8("signature_alg")?)?;
         let signer_key_id = KeyId(r.array("signer_key_id")?);
-        let signed_len = r.position();
-        let signature = r.bytes16("signature")?;
-        if signature.len() != signer_alg.signature_len() {
-            return Err(FormatError::invalid(
-                "signature",
-                format!(
-                    "{} bytes, {signer_alg} needs {}",
-                    signature.len(),
-                    signer_alg.signature_len()
-                ),
-            ));
-        }
-        r.finish()?;
+        let (signed_len, signature) = read_final_signature(&mut r, signer_alg)?;
         Ok((
             Self {
                 release,

@@ -1,11 +1,14 @@
-//! Release-key certificates (`docs/spec/certificates.md` §2): a root (or an
+//! Release-key certificates (`docs/FORMAT.md` §10.2): a root (or an
 //! intermediate with the `issue-certificates` usage) vouches for one signing
 //! key, for some channels, for a time window, for some uses.
 //!
 //! One canonical encoding: fixed field order, fixed-width big-endian integers,
 //! channel names sorted and unique, so the signed bytes are the parsed bytes.
 
-use super::{Channel, FormatError, Reader, Writer, kind, read_header, write_header};
+use super::{
+    Channel, FormatError, Reader, Writer, kind, read_final_signature, read_header_and_flags,
+    with_signature, write_header_and_flags,
+};
 use crate::keys::{KeyId, SigAlg};
 
 /// Most channels one certificate may list.
@@ -220,8 +223,7 @@ impl Certificate {
     /// The bytes the issuer signs: everything before the signature field.
     pub fn signed_bytes(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(160);
-        write_header(&mut w, kind::CERTIFICATE);
-        w.u16(0); // flags: reserved, must be zero
+        write_header_and_flags(&mut w, kind::CERTIFICATE);
         w.u64(self.serial);
         w.u8(self.subject_alg.code());
         w.put(&self.subject_key_id.0);
@@ -249,16 +251,12 @@ impl Certificate {
 
     /// The complete encoding: signed bytes followed by the signature.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer {
-            buf: self.signed_bytes(),
-        };
-        w.bytes16(&self.signature);
-        w.buf
+        with_signature(self.signed_bytes(), &self.signature)
     }
 
     /// Decodes a certificate, returning it and the length of its signed prefix.
     ///
-    /// Rejects (spec §2.3): bad magic, another kind, any version but 1,
+    /// Rejects (FORMAT.md §10.2.3): bad magic, another kind, any version but 1,
     /// non-zero flags, unknown algorithms, a public key of the wrong length,
     /// a subject key id that is not the hash of the subject key, `not_after`
     /// not after `not_before`, zero or unknown usage bits, an unknown channel
@@ -268,10 +266,7 @@ impl Certificate {
     /// after the signature.
     pub fn parse(bytes: &[u8]) -> Result<(Self, usize), FormatError> {
         let mut r = Reader::new(bytes);
-        read_header(&mut r, kind::CERTIFICATE, "certificate")?;
-        if r.u16("flags")? != 0 {
-            return Err(FormatError::invalid("flags", "reserved bits are set"));
-        }
+        read_header_and_flags(&mut r, kind::CERTIFICATE, "certificate")?;
         let serial = r.u64("serial")?;
         let subject_alg = SigAlg::from_code(r.u8("subject_alg")?)?;
         let subject_key_id = KeyId(r.array("subject_key_id")?);
@@ -337,19 +332,7 @@ impl Certificate {
                 ));
             }
         };
-        let signed_len = r.position();
-        let signature = r.bytes16("signature")?;
-        if signature.len() != issuer_alg.signature_len() {
-            return Err(FormatError::invalid(
-                "signature",
-                format!(
-                    "{} bytes, {issuer_alg} needs {}",
-                    signature.len(),
-                    issuer_alg.signature_len()
-                ),
-            ));
-        }
-        r.finish()?;
+        let (signed_len, signature) = read_final_signature(&mut r, issuer_alg)?;
         Ok((
             Self {
                 serial,

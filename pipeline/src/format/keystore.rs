@@ -1,4 +1,4 @@
-//! The encrypted secret-key file (`docs/spec/keystore.md`).
+//! The encrypted secret-key file (`docs/FORMAT.md` §14).
 //!
 //! One secret key, encrypted under a passphrase: Argon2id derives a 32-byte
 //! key-encryption key from the passphrase and a random salt, and AES-256-GCM

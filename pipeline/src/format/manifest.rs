@@ -5,8 +5,8 @@
 //! are signed are the bytes that are parsed.
 
 use super::{
-    AppId, Channel, ChunkSize, FormatError, Reader, VersionLabel, Writer, kind, read_header,
-    write_header,
+    AppId, Channel, ChunkSize, FormatError, Reader, VersionLabel, Writer, kind,
+    read_final_signature, read_header_and_flags, with_signature, write_header_and_flags,
 };
 use crate::keys::{KemId, KeyId, SigAlg};
 
@@ -49,6 +49,42 @@ pub struct SignerInfo {
     /// Encoded certificates, leaf first. Empty when the verifier trusts the
     /// signing key directly.
     pub chain: Vec<Vec<u8>>,
+}
+
+impl SignerInfo {
+    /// `u8` algorithm, 16-byte key id, `u8` count, then each certificate as
+    /// `bytes32` (FORMAT.md §4.1); shared by every document a signer signs.
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.u8(self.alg.code());
+        w.put(&self.key_id.0);
+        w.u8(u8::try_from(self.chain.len()).expect("chain length fits in u8"));
+        for cert in &self.chain {
+            w.bytes32(cert);
+        }
+    }
+
+    /// Rejects an unknown algorithm, more than 8 certificates and any
+    /// certificate over 64 KiB.
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, FormatError> {
+        let alg = SigAlg::from_code(r.u8("signature_alg")?)?;
+        let key_id = KeyId(r.array("signer_key_id")?);
+        let chain_len = r.u8("chain_count")? as usize;
+        if chain_len > MAX_CHAIN_LEN {
+            return Err(FormatError::invalid(
+                "chain_count",
+                format!("{chain_len} certificates, at most {MAX_CHAIN_LEN}"),
+            ));
+        }
+        let mut chain = Vec::with_capacity(chain_len);
+        for _ in 0..chain_len {
+            let cert = r.bytes32("certificate")?;
+            if cert.len() > MAX_CERT_LEN {
+                return Err(FormatError::invalid("certificate", "longer than 64 KiB"));
+            }
+            chain.push(cert.to_vec());
+        }
+        Ok(Self { alg, key_id, chain })
+    }
 }
 
 /// A decoded manifest. Decoding checks syntax only; nothing in it is trusted
@@ -125,8 +161,7 @@ impl Manifest {
         let mut w = Writer::with_capacity(
             256 + self.chunks.len() * CHUNK_ENTRY_LEN + self.recipients.len() * 140,
         );
-        write_header(&mut w, kind::MANIFEST);
-        w.u16(0); // flags: reserved, must be zero
+        write_header_and_flags(&mut w, kind::MANIFEST);
         w.put(&self.bundle_id);
         w.bytes8(self.app_id.as_str().as_bytes());
         w.bytes8(self.channel.as_str().as_bytes());
@@ -149,22 +184,13 @@ impl Manifest {
             w.bytes8(&s.enc);
             w.put(&s.wrapped_key);
         }
-        w.u8(self.signer.alg.code());
-        w.put(&self.signer.key_id.0);
-        w.u8(u8::try_from(self.signer.chain.len()).expect("chain length fits in u8"));
-        for cert in &self.signer.chain {
-            w.bytes32(cert);
-        }
+        self.signer.write(&mut w);
         w.buf
     }
 
     /// The complete encoding: signed bytes followed by the signature.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer {
-            buf: self.signed_bytes(),
-        };
-        w.bytes16(&self.signature);
-        w.buf
+        with_signature(self.signed_bytes(), &self.signature)
     }
 
     /// Decodes a manifest, returning it and the length of its signed prefix.
@@ -178,10 +204,7 @@ impl Manifest {
     /// and any byte after the signature.
     pub fn parse(bytes: &[u8]) -> Result<(Self, usize), FormatError> {
         let mut r = Reader::new(bytes);
-        read_header(&mut r, kind::MANIFEST, "manifest")?;
-        if r.u16("flags")? != 0 {
-            return Err(FormatError::invalid("flags", "reserved bits are set"));
-        }
+        read_header_and_flags(&mut r, kind::MANIFEST, "manifest")?;
         let bundle_id = r.array("bundle_id")?;
         let app_id = AppId::from_wire(r.bytes8("app_id")?)?;
         let channel = Channel::from_wire(r.bytes8("channel")?)?;
@@ -255,36 +278,8 @@ impl Manifest {
             });
         }
 
-        let alg = SigAlg::from_code(r.u8("signature_alg")?)?;
-        let key_id = KeyId(r.array("signer_key_id")?);
-        let chain_len = r.u8("chain_count")? as usize;
-        if chain_len > MAX_CHAIN_LEN {
-            return Err(FormatError::invalid(
-                "chain_count",
-                format!("{chain_len} certificates, at most {MAX_CHAIN_LEN}"),
-            ));
-        }
-        let mut chain = Vec::with_capacity(chain_len);
-        for _ in 0..chain_len {
-            let cert = r.bytes32("certificate")?;
-            if cert.len() > MAX_CERT_LEN {
-                return Err(FormatError::invalid("certificate", "longer than 64 KiB"));
-            }
-            chain.push(cert.to_vec());
-        }
-        let signed_len = r.position();
-        let signature = r.bytes16("signature")?;
-        if signature.len() != alg.signature_len() {
-            return Err(FormatError::invalid(
-                "signature",
-                format!(
-                    "{} bytes, {alg} needs {}",
-                    signature.len(),
-                    alg.signature_len()
-                ),
-            ));
-        }
-        r.finish()?;
+        let signer = SignerInfo::read(&mut r)?;
+        let (signed_len, signature) = read_final_signature(&mut r, signer.alg)?;
 
         let manifest = Self {
             bundle_id,
@@ -299,7 +294,7 @@ impl Manifest {
             root,
             chunks,
             recipients,
-            signer: SignerInfo { alg, key_id, chain },
+            signer,
             signature: signature.to_vec(),
         };
         Ok((manifest, signed_len))

@@ -8,11 +8,14 @@
 pub mod batch_index;
 pub mod cert;
 mod codec;
+pub mod device_state;
+pub mod fetch_record;
 pub mod keystore;
 pub mod keytext;
 pub mod manifest;
 mod names;
 pub mod revocation;
+pub mod rollback;
 pub mod rotation;
 pub mod trust_state;
 
@@ -28,17 +31,23 @@ pub const MAGIC: [u8; 4] = *b"OTAS";
 pub mod kind {
     /// A bundle manifest (`docs/FORMAT.md` §4).
     pub const MANIFEST: [u8; 4] = *b"MNFT";
-    /// A passphrase-encrypted secret key (`docs/spec/keystore.md`).
+    /// A device state file (`docs/FORMAT.md` §11).
+    pub const DEVICE_STATE: [u8; 4] = *b"DVST";
+    /// A rollback authorisation (`docs/FORMAT.md` §12).
+    pub const ROLLBACK: [u8; 4] = *b"RBAK";
+    /// A partial-download record (`docs/FORMAT.md` §13).
+    pub const FETCH_RECORD: [u8; 4] = *b"FREC";
+    /// A passphrase-encrypted secret key (`docs/FORMAT.md` §14).
     pub const SECRET_KEY: [u8; 4] = *b"SKEY";
-    /// A signed batch index (`docs/spec/batch-index.md`).
+    /// A signed batch index (`docs/FORMAT.md` §15).
     pub const BATCH_INDEX: [u8; 4] = *b"BIDX";
-    /// A release-key certificate (`docs/spec/certificates.md` §2).
+    /// A release-key certificate (`docs/FORMAT.md` §10.2).
     pub const CERTIFICATE: [u8; 4] = *b"CERT";
-    /// A root-signed revocation list (`docs/spec/certificates.md` §3).
+    /// A root-signed revocation list (`docs/FORMAT.md` §10.3).
     pub const REVOCATION_LIST: [u8; 4] = *b"RVKL";
-    /// A root rotation statement (`docs/spec/certificates.md` §4).
+    /// A root rotation statement (`docs/FORMAT.md` §10.4).
     pub const ROOT_ROTATION: [u8; 4] = *b"RROT";
-    /// A verifier's persisted trust state (`docs/spec/certificates.md` §5).
+    /// A verifier's persisted trust state (`docs/FORMAT.md` §10.5).
     pub const TRUST_STATE: [u8; 4] = *b"TRST";
 }
 
@@ -101,6 +110,86 @@ pub(crate) fn read_header(
     match r.u16("version")? {
         FORMAT_VERSION => Ok(()),
         found => Err(FormatError::UnsupportedVersion { found }),
+    }
+}
+
+/// Writes the header and the reserved `u16` flags (zero in version 1) that
+/// open every document but the encrypted key file.
+pub(crate) fn write_header_and_flags(w: &mut Writer, kind: [u8; 4]) {
+    write_header(w, kind);
+    w.u16(0);
+}
+
+/// Reads and checks the header and the reserved flags, which MUST be zero.
+pub(crate) fn read_header_and_flags(
+    r: &mut Reader<'_>,
+    expected: [u8; 4],
+    expected_name: &'static str,
+) -> Result<(), FormatError> {
+    read_header(r, expected, expected_name)?;
+    if r.u16("flags")? != 0 {
+        return Err(FormatError::invalid("flags", "reserved bits are set"));
+    }
+    Ok(())
+}
+
+/// A signed document's encoding: its signed bytes, then the signature as
+/// `bytes16`.
+pub(crate) fn with_signature(signed: Vec<u8>, signature: &[u8]) -> Vec<u8> {
+    let mut w = Writer { buf: signed };
+    w.bytes16(signature);
+    w.buf
+}
+
+/// Reads the `bytes16` signature that ends a signed document. Returns the
+/// length of the signed prefix (everything before the signature field) and
+/// the signature; rejects a length wrong for `alg` and any trailing byte.
+pub(crate) fn read_final_signature<'a>(
+    r: &mut Reader<'a>,
+    alg: crate::keys::SigAlg,
+) -> Result<(usize, &'a [u8]), FormatError> {
+    let signed_len = r.position();
+    let signature = r.bytes16("signature")?;
+    if signature.len() != alg.signature_len() {
+        return Err(FormatError::invalid(
+            "signature",
+            format!(
+                "{} bytes, {alg} needs {}",
+                signature.len(),
+                alg.signature_len()
+            ),
+        ));
+    }
+    r.finish()?;
+    Ok((signed_len, signature))
+}
+
+/// Length of the BLAKE3 checksum that ends each local state file (trust
+/// state, device state, fetch record): `derive_key(context, body)`.
+pub const CHECKSUM_LEN: usize = 32;
+
+/// Appends the checksum of `body` under the document's `context`.
+pub(crate) fn append_checksum(mut body: Vec<u8>, context: &str) -> Vec<u8> {
+    let sum = blake3::derive_key(context, &body);
+    body.extend_from_slice(&sum);
+    body
+}
+
+/// Checks and strips the trailing checksum, before anything else is parsed:
+/// a damaged or hand-edited state file is an error, never a silent reset.
+pub(crate) fn strip_checksum<'a>(bytes: &'a [u8], context: &str) -> Result<&'a [u8], FormatError> {
+    use subtle::ConstantTimeEq;
+    let Some(body_len) = bytes.len().checked_sub(CHECKSUM_LEN) else {
+        return Err(FormatError::Truncated { field: "checksum" });
+    };
+    let (body, sum) = bytes.split_at(body_len);
+    if bool::from(blake3::derive_key(context, body).ct_eq(sum)) {
+        Ok(body)
+    } else {
+        Err(FormatError::invalid(
+            "checksum",
+            "does not match the contents (the file is damaged or was edited)",
+        ))
     }
 }
 

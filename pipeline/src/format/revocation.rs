@@ -1,8 +1,11 @@
-//! Revocation lists (`docs/spec/certificates.md` §3): the root says which
+//! Revocation lists (`docs/FORMAT.md` §10.3): the root says which
 //! certificate serials and which keys must no longer be trusted. A sequence
 //! number orders lists, so an older list can never replace a newer one.
 
-use super::{FormatError, Reader, Writer, kind, read_header, write_header};
+use super::{
+    FormatError, Reader, Writer, kind, read_final_signature, read_header_and_flags, with_signature,
+    write_header_and_flags,
+};
 use crate::keys::{KeyId, SigAlg};
 
 /// Most serials, and most key ids, one list may carry.
@@ -70,8 +73,7 @@ impl RevocationList {
     /// The bytes the issuer signs: everything before the signature field.
     pub fn signed_bytes(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(64 + self.serials.len() * 8 + self.key_ids.len() * 16);
-        write_header(&mut w, kind::REVOCATION_LIST);
-        w.u16(0); // flags: reserved, must be zero
+        write_header_and_flags(&mut w, kind::REVOCATION_LIST);
         w.u8(self.issuer_alg.code());
         w.put(&self.issuer_key_id.0);
         w.u64(self.sequence);
@@ -88,25 +90,18 @@ impl RevocationList {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer {
-            buf: self.signed_bytes(),
-        };
-        w.bytes16(&self.signature);
-        w.buf
+        with_signature(self.signed_bytes(), &self.signature)
     }
 
     /// Decodes a list, returning it and the length of its signed prefix.
     ///
-    /// Rejects (spec §3.2): bad magic, another kind, any version but 1,
+    /// Rejects (FORMAT.md §10.3.2): bad magic, another kind, any version but 1,
     /// non-zero flags, an unknown algorithm, sequence 0, more than 65 536
     /// serials or key ids, entries not strictly ascending (which also rules
     /// out duplicates), a signature of the wrong length, trailing bytes.
     pub fn parse(bytes: &[u8]) -> Result<(Self, usize), FormatError> {
         let mut r = Reader::new(bytes);
-        read_header(&mut r, kind::REVOCATION_LIST, "revocation list")?;
-        if r.u16("flags")? != 0 {
-            return Err(FormatError::invalid("flags", "reserved bits are set"));
-        }
+        read_header_and_flags(&mut r, kind::REVOCATION_LIST, "revocation list")?;
         let issuer_alg = SigAlg::from_code(r.u8("issuer_alg")?)?;
         let issuer_key_id = KeyId(r.array("issuer_key_id")?);
         let sequence = r.u64("sequence")?;
@@ -145,19 +140,7 @@ impl RevocationList {
             }
             key_ids.push(k);
         }
-        let signed_len = r.position();
-        let signature = r.bytes16("signature")?;
-        if signature.len() != issuer_alg.signature_len() {
-            return Err(FormatError::invalid(
-                "signature",
-                format!(
-                    "{} bytes, {issuer_alg} needs {}",
-                    signature.len(),
-                    issuer_alg.signature_len()
-                ),
-            ));
-        }
-        r.finish()?;
+        let (signed_len, signature) = read_final_signature(&mut r, issuer_alg)?;
         Ok((
             Self {
                 issuer_alg,

@@ -1,10 +1,10 @@
-//! Root rotation statements (`docs/spec/certificates.md` §4): the old root
+//! Root rotation statements (`docs/FORMAT.md` §10.4): the old root
 //! and the new root both sign "root `version` is now this key", as TUF's
 //! root metadata does. A verifier holding the old root follows the statement
 //! to the new one; neither root alone can make the switch.
 
 use super::cert::public_key_len;
-use super::{FormatError, Reader, Writer, kind, read_header, write_header};
+use super::{FormatError, Reader, Writer, kind, read_header_and_flags, write_header_and_flags};
 use crate::keys::{KeyId, SigAlg};
 
 /// A decoded rotation statement; its two signatures are checked by
@@ -87,8 +87,7 @@ impl RotationStatement {
     /// The bytes both roots sign: everything before the first signature.
     pub fn signed_bytes(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(128);
-        write_header(&mut w, kind::ROOT_ROTATION);
-        w.u16(0); // flags: reserved, must be zero
+        write_header_and_flags(&mut w, kind::ROOT_ROTATION);
         w.u8(self.old_alg.code());
         w.bytes16(&self.old_public_key);
         w.u8(self.new_alg.code());
@@ -109,16 +108,13 @@ impl RotationStatement {
 
     /// Decodes a statement, returning it and the length of its signed prefix.
     ///
-    /// Rejects (spec §4.2): bad magic, another kind, any version but 1,
+    /// Rejects (FORMAT.md §10.4.2): bad magic, another kind, any version but 1,
     /// non-zero flags, unknown algorithms, keys of the wrong length, a new
     /// key equal to the old, `new_version` below 2, signatures of the wrong
     /// length (a missing signature included), trailing bytes.
     pub fn parse(bytes: &[u8]) -> Result<(Self, usize), FormatError> {
         let mut r = Reader::new(bytes);
-        read_header(&mut r, kind::ROOT_ROTATION, "root rotation statement")?;
-        if r.u16("flags")? != 0 {
-            return Err(FormatError::invalid("flags", "reserved bits are set"));
-        }
+        read_header_and_flags(&mut r, kind::ROOT_ROTATION, "root rotation statement")?;
         let old_alg = SigAlg::from_code(r.u8("old_alg")?)?;
         let old_public_key = r.bytes16("old_public_key")?.to_vec();
         let new_alg = SigAlg::from_code(r.u8("new_alg")?)?;

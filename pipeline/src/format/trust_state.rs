@@ -1,13 +1,15 @@
-//! The verifier's persisted trust state (`docs/spec/certificates.md` §5):
+//! The verifier's persisted trust state (`docs/FORMAT.md` §10.5):
 //! the pinned root and its version, the roots it superseded, and the newest
 //! revocation list accepted. A BLAKE3 checksum at the end turns any
 //! corruption into an error: a damaged state is never silently reset.
 
 use super::cert::public_key_len;
 use super::revocation::RevocationList;
-use super::{FormatError, Reader, Writer, kind, read_header, write_header};
+use super::{
+    FormatError, Reader, Writer, append_checksum, kind, read_header_and_flags, strip_checksum,
+    write_header_and_flags,
+};
 use crate::keys::{KeyId, SigAlg};
-use subtle::ConstantTimeEq;
 
 /// Most superseded roots a state remembers.
 pub const MAX_SUPERSEDED: usize = 1024;
@@ -38,8 +40,7 @@ const CHECKSUM_CONTEXT: &str = "otaseal v1 trust state checksum";
 impl TrustStateDoc {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(128 + self.superseded.len() * 40);
-        write_header(&mut w, kind::TRUST_STATE);
-        w.u16(0); // flags: reserved, must be zero
+        write_header_and_flags(&mut w, kind::TRUST_STATE);
         w.u64(self.root_version);
         w.u8(self.root_alg.code());
         w.bytes16(&self.root_public_key);
@@ -50,34 +51,19 @@ impl TrustStateDoc {
             w.put(&s.successor.0);
         }
         w.bytes32(self.revocations.as_deref().unwrap_or(&[]));
-        let sum = blake3::derive_key(CHECKSUM_CONTEXT, &w.buf);
-        w.put(&sum);
-        w.buf
+        append_checksum(w.buf, CHECKSUM_CONTEXT)
     }
 
-    /// Decodes a trust state. Rejects (spec §5.2): a checksum mismatch
+    /// Decodes a trust state. Rejects (FORMAT.md §10.5.2): a checksum mismatch
     /// (checked first, over everything before it), bad magic, another kind,
     /// any version but 1, non-zero flags, root version 0, an unknown
     /// algorithm or wrong key length, superseded versions not strictly
     /// ascending or not below the root version, more than 1024 of them, an
     /// embedded revocation list that does not decode, trailing bytes.
     pub fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
-        let Some(body_len) = bytes.len().checked_sub(32) else {
-            return Err(FormatError::Truncated { field: "checksum" });
-        };
-        let (body, sum) = bytes.split_at(body_len);
-        let want = blake3::derive_key(CHECKSUM_CONTEXT, body);
-        if !bool::from(want.ct_eq(sum)) {
-            return Err(FormatError::invalid(
-                "checksum",
-                "does not match the contents (file corrupted or edited)",
-            ));
-        }
+        let body = strip_checksum(bytes, CHECKSUM_CONTEXT)?;
         let mut r = Reader::new(body);
-        read_header(&mut r, kind::TRUST_STATE, "trust state")?;
-        if r.u16("flags")? != 0 {
-            return Err(FormatError::invalid("flags", "reserved bits are set"));
-        }
+        read_header_and_flags(&mut r, kind::TRUST_STATE, "trust state")?;
         let root_version = r.u64("root_version")?;
         if root_version == 0 {
             return Err(FormatError::invalid("root_version", "must be at least 1"));

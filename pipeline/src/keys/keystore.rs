@@ -1,4 +1,4 @@
-//! Passphrase-encrypted secret keys (`docs/spec/keystore.md`).
+//! Passphrase-encrypted secret keys (`docs/FORMAT.md` §14).
 //!
 //! `kek = Argon2id(passphrase, salt, m, t, p)` (32 bytes), then the 32-byte
 //! secret is sealed with AES-256-GCM under `kek` and a random nonce, with the

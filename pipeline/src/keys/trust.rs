@@ -1,4 +1,4 @@
-//! The root of trust (`docs/spec/certificates.md`): release-key
+//! The root of trust (`docs/FORMAT.md` §10): release-key
 //! certificates and their chains, root rotation, revocation, and the
 //! verifier's persisted [`TrustState`].
 //!
@@ -190,7 +190,7 @@ impl TrustState {
         self.root.key_id() == *key_id || self.superseded.iter().any(|s| s.key_id == *key_id)
     }
 
-    /// Applies a root rotation statement (spec §4.3). The pinned root moves
+    /// Applies a root rotation statement (FORMAT.md §10.4.3). The pinned root moves
     /// only when the statement starts at the pinned root, names a higher
     /// version, and carries valid signatures by *both* roots. A root this
     /// state has superseded can never introduce a second successor.
@@ -273,7 +273,7 @@ impl TrustState {
         })
     }
 
-    /// Applies a revocation list signed by the pinned root (spec §3.3). A list
+    /// Applies a revocation list signed by the pinned root (FORMAT.md §10.3.3). A list
     /// with a lower sequence than the newest accepted one is a replay and is
     /// refused; the same sequence is accepted only byte for byte.
     pub fn apply_revocation_list(&mut self, bytes: &[u8]) -> Result<RevocationOutcome> {
@@ -402,7 +402,7 @@ impl RootTrust {
     }
 
     /// Verifies `manifest`'s chain and signature (`signed` is the manifest's
-    /// signed prefix). Order (spec §6): decode and link the chain; the top
+    /// signed prefix). Order (FORMAT.md §10.6): decode and link the chain; the top
     /// certificate's issuer is the pinned root; issuer signatures top-down;
     /// the manifest signature by the leaf key; then revocation, usage,
     /// validity at the manifest's `created` and at the verifier's clock, and

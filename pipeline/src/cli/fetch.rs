@@ -1,0 +1,194 @@
+//! `otaseal fetch`: download a sealed payload over HTTP in chunk-aligned
+//! `Range` requests, verifying every chunk before it is written, resuming
+//! after an interruption, and optionally decrypting the verified result.
+
+use super::args::{self, print_json};
+use super::policy_args::PolicyArgs;
+use super::{CliError, CliResult, ExitCode};
+use otaseal::fetch::{
+    self, FetchOptions, FetchReport, HttpSource, MAX_MANIFEST_BYTES, PartialPayload,
+};
+use otaseal::files::{self, AtomicFile};
+use otaseal::keys::RecipientSecretKey;
+use otaseal::open::{VerifiedManifest, verify_manifest};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The manifest: an http(s) URL or a local file.
+    #[arg(long, value_name = "URL_OR_FILE")]
+    manifest: String,
+    /// URL of the payload.
+    #[arg(long, value_name = "URL")]
+    payload: String,
+    #[command(flatten)]
+    trust: super::trust_args::TrustArgs,
+    /// Where the verified payload goes. `OUT.part` and `OUT.part.record` hold
+    /// an interrupted download; rerunning the same command resumes it.
+    #[arg(long, short, value_name = "FILE")]
+    out: PathBuf,
+    /// This device's secret key, to decrypt the payload once it is complete.
+    #[arg(long, value_name = "FILE", requires = "decrypt_to")]
+    device_key: Option<String>,
+    #[command(flatten)]
+    unlock: args::Unlock,
+    /// Where to write the decrypted plaintext (mode 0600).
+    #[arg(long, value_name = "FILE", requires = "device_key")]
+    decrypt_to: Option<PathBuf>,
+    /// Give up when one chunk has failed this many times.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    max_bad: u32,
+    /// Largest span of one range request (adjacent chunks are coalesced).
+    #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = args::parse_size)]
+    max_request: u64,
+    /// Seconds without data before a request counts as failed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    timeout: u64,
+    /// Pause before the n-th retry of a chunk: n times this many milliseconds (at most 60 s).
+    #[arg(long, value_name = "MS", default_value_t = 250)]
+    retry_delay_ms: u64,
+    /// Check the device policy (see `verify --state`) before downloading.
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Print a JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(a: Args) -> CliResult {
+    let trust = a.trust.anchor()?;
+    let device = a
+        .device_key
+        .as_deref()
+        .map(|k| args::device_key(k, &a.unlock))
+        .transpose()?;
+    let agent = fetch::agent(Duration::from_secs(a.timeout.max(1)));
+    let manifest_bytes = if a.manifest.starts_with("http://") || a.manifest.starts_with("https://")
+    {
+        fetch::get_bytes(&agent, &a.manifest, MAX_MANIFEST_BYTES).map_err(otaseal::Error::from)?
+    } else {
+        std::fs::read(&a.manifest).map_err(|e| otaseal::Error::Io {
+            path: a.manifest.clone().into(),
+            source: e,
+        })?
+    };
+    let verified = verify_manifest(&manifest_bytes, &trust)?;
+    if a.policy.state.is_some() {
+        a.policy.evaluate(&verified, &trust)?;
+    }
+    let payload_len = verified.payload_len();
+    let started = Instant::now();
+    // A rerun after success: a complete, verifying OUT needs no download.
+    let done = a.out.is_file()
+        && files::read_input(&a.out).is_ok_and(|p| verified.verify_payload(&p).is_ok());
+    if done {
+        if let (Some(device), Some(dest)) = (&device, &a.decrypt_to) {
+            decrypt(&verified, device, &a.out, dest)?;
+        }
+        if a.json {
+            print_json(&serde_json::json!({
+                "verdict": "ok", "already_complete": true, "out": a.out,
+                "payload_len": payload_len, "bytes_received": 0, "requests": 0,
+                "decrypted_to": a.decrypt_to,
+                "root": hex::encode(verified.manifest().root),
+            }));
+        } else {
+            println!("{} is already complete and verified", a.out.display());
+        }
+        return Ok(ExitCode::Ok);
+    }
+    let mut partial = PartialPayload::open(verified.clone(), &a.out)?;
+    let resumed = partial.resume_info();
+    let mut report = FetchReport::default();
+    let opts = FetchOptions {
+        max_request_bytes: a.max_request.max(1),
+        max_bad: a.max_bad,
+        retry_delay: Duration::from_millis(a.retry_delay_ms),
+    };
+    let mut source = HttpSource::new(agent, a.payload.clone(), payload_len);
+    let result = fetch::fetch_missing(&mut source, &mut partial, &opts, &mut report);
+    let have = partial.bytes_have();
+    let summary = serde_json::json!({
+        "payload_len": payload_len,
+        "chunks": verified.chunk_count(),
+        "chunks_reused": resumed.chunks_reused,
+        "bytes_reused": resumed.bytes_reused,
+        "chunks_discarded_on_resume": resumed.chunks_discarded,
+        "chunks_recovered_on_resume": resumed.chunks_recovered,
+        "requests": report.requests,
+        "bytes_received": report.bytes_received,
+        "chunks_fetched": report.chunks_fetched,
+        "bytes_fetched": report.bytes_fetched,
+        "bad_chunks": report.bad_chunks,
+        "failed_requests": report.failed_requests,
+        "whole_responses": report.whole_responses,
+        "bytes_verified": have,
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    if let Err(e) = result {
+        let e = CliError::from(e);
+        if a.json {
+            let mut j = summary;
+            j["verdict"] = serde_json::json!("failed");
+            j["error"] = serde_json::json!(e.message());
+            j["exit_code"] = serde_json::json!(e.code() as u8);
+            print_json(&j);
+            return Ok(e.code());
+        }
+        eprintln!(
+            "otaseal: {have} of {payload_len} bytes verified and kept in {}",
+            partial.data_path().display()
+        );
+        return Err(e);
+    }
+    let out = partial.finish()?;
+    if let (Some(device), Some(dest)) = (&device, &a.decrypt_to) {
+        decrypt(&verified, device, &out, dest)?;
+    }
+    if a.json {
+        let mut j = summary;
+        j["verdict"] = serde_json::json!("ok");
+        j["out"] = serde_json::json!(out);
+        j["decrypted_to"] = serde_json::json!(a.decrypt_to);
+        j["root"] = serde_json::json!(hex::encode(verified.manifest().root));
+        print_json(&j);
+    } else {
+        println!(
+            "fetched {} -> {} ({payload_len} bytes): {} bytes downloaded in {} requests, {} bytes reused from an earlier run, {} bad chunks discarded",
+            a.payload,
+            out.display(),
+            report.bytes_received,
+            report.requests,
+            resumed.bytes_reused,
+            report.bad_chunks
+        );
+        if let Some(dest) = &a.decrypt_to {
+            println!("  decrypted to {}", dest.display());
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// Decrypts the complete payload file `payload` into `dest` (0600, atomic);
+/// every chunk is verified again as it is decrypted.
+fn decrypt(
+    verified: &VerifiedManifest,
+    device: &RecipientSecretKey,
+    payload: &Path,
+    dest: &Path,
+) -> CliResult<()> {
+    let payload = files::read_input(payload)?;
+    let opener = verified.opener(device)?;
+    let mut file = AtomicFile::create(dest)?;
+    let mut buf = Zeroizing::new(vec![0u8; verified.manifest().chunk_size.bytes() as usize]);
+    for index in 0..verified.chunk_count() {
+        let r = verified.chunk_range(index)?;
+        let plain = &mut buf[..(r.end - r.start) as usize];
+        opener.decrypt_chunk(index, &payload[r.start as usize..r.end as usize], plain)?;
+        file.write_all(plain)?;
+    }
+    file.commit(0o600)?;
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! `otaseal install-check`: the device's install step. Verify the manifest,
+//! apply the device policy, verify and decrypt the whole payload, and only
+//! then record the new release in the state file.
+
+use super::args::{self, print_json};
+use super::open::{OpenTarget, decrypt_to_file, read_verified};
+use super::policy_args::PolicyArgs;
+use super::{CliError, CliResult, ExitCode};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    target: OpenTarget,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Print a JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(a: Args) -> CliResult {
+    if a.policy.state.is_none() {
+        return Err(CliError::usage("install-check needs --state FILE"));
+    }
+    let t = &a.target;
+    let trust = t.trust.anchor()?;
+    let device = args::device_key(&t.device_key, &t.unlock)?;
+    // Policy first, so a refused bundle is not even decrypted...
+    let verified = read_verified(&t.manifest, &trust)?;
+    let Some(mut decision) = a.policy.evaluate(&verified, &trust)? else {
+        unreachable!("--state was checked above");
+    };
+    // ...then the full verified open of this same manifest; the state
+    // changes only if every chunk verifies and decrypts.
+    decrypt_to_file(&verified, &t.payload, &device, &t.out)?;
+    let (len, root) = (verified.payload_len(), verified.manifest().root);
+    decision
+        .state
+        .state
+        .record(&decision.approval, decision.now);
+    decision.state.save()?;
+    if a.json {
+        print_json(&serde_json::json!({
+            "manifest": t.manifest, "payload": t.payload, "out": t.out,
+            "bytes": len, "root": hex::encode(root), "verdict": "installed",
+            "policy": decision.approval.to_string(),
+            "state": decision.state.path(),
+        }));
+    } else {
+        println!(
+            "installed {} -> {} ({len} bytes): {}",
+            t.payload.display(),
+            t.out.display(),
+            decision.approval
+        );
+        println!("  state {} updated", decision.state.path().display());
+    }
+    Ok(ExitCode::Ok)
+}

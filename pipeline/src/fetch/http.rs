@@ -1,0 +1,186 @@
+//! A [`Source`] over HTTP(S) with `ureq`: one `Range` request per call.
+
+use super::FetchError;
+use super::driver::{Body, Source};
+use std::ops::Range;
+use std::time::Duration;
+
+/// Largest manifest accepted from a URL.
+pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+
+/// Fetches payload byte ranges from one URL.
+#[derive(Debug)]
+pub struct HttpSource {
+    agent: ureq::Agent,
+    url: String,
+    payload_len: u64,
+}
+
+/// The agent otaseal uses: no transparent decompression (ranges are of the
+/// stored bytes), statuses handled by the caller, and timeouts so a stalled
+/// server becomes a retry instead of a hang.
+pub fn agent(read_timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .accept_encoding("identity")
+        .timeout_connect(Some(Duration::from_secs(15)))
+        .timeout_recv_response(Some(Duration::from_secs(30)))
+        .timeout_per_read(Some(read_timeout))
+        .user_agent(concat!("otaseal/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+impl HttpSource {
+    /// A source for the payload at `url`, which must be `payload_len` bytes.
+    pub fn new(agent: ureq::Agent, url: impl Into<String>, payload_len: u64) -> Self {
+        Self {
+            agent,
+            url: url.into(),
+            payload_len,
+        }
+    }
+}
+
+impl Source for HttpSource {
+    fn get(&mut self, range: Range<u64>) -> Result<Body<'_>, FetchError> {
+        if range.is_empty() {
+            // Nothing to ask for (an empty payload's one empty chunk).
+            return Ok(Body {
+                start: range.start,
+                end: range.end,
+                whole: false,
+                reader: Box::new(std::io::empty()),
+            });
+        }
+        let response = self
+            .agent
+            .get(&self.url)
+            .header("Range", format!("bytes={}-{}", range.start, range.end - 1))
+            .call()
+            .map_err(|e| FetchError::Transport {
+                url: self.url.clone(),
+                message: e.to_string(),
+            })?;
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (start, end, whole) = match status {
+            206 => {
+                if header("content-type").is_some_and(|t| t.starts_with("multipart/")) {
+                    return Err(FetchError::BadResponse {
+                        url: self.url.clone(),
+                        reason: "multipart range response to a single-range request".into(),
+                    });
+                }
+                let cr = header("content-range").ok_or_else(|| FetchError::BadResponse {
+                    url: self.url.clone(),
+                    reason: "206 without Content-Range".into(),
+                })?;
+                let (s, e, total) =
+                    parse_content_range(&cr).ok_or_else(|| FetchError::BadResponse {
+                        url: self.url.clone(),
+                        reason: format!("unparsable Content-Range `{cr}`"),
+                    })?;
+                if total.is_some_and(|t| t != self.payload_len) {
+                    return Err(FetchError::BadResponse {
+                        url: self.url.clone(),
+                        reason: format!(
+                            "the server's file is {} bytes, the manifest says {}",
+                            total.unwrap_or(0),
+                            self.payload_len
+                        ),
+                    });
+                }
+                (s, e, false)
+            }
+            // The server ignored the range: the body is the whole file.
+            200 => (0, self.payload_len, true),
+            _ => {
+                return Err(FetchError::Status {
+                    url: self.url.clone(),
+                    status,
+                });
+            }
+        };
+        Ok(Body {
+            start,
+            end,
+            whole,
+            reader: Box::new(response.into_body().into_reader()),
+        })
+    }
+}
+
+/// Parses `bytes START-END/TOTAL` (TOTAL may be `*`) into `START..END+1`.
+pub fn parse_content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
+    let rest = value.trim().strip_prefix("bytes ")?;
+    let (span, total) = rest.split_once('/')?;
+    let (s, e) = span.split_once('-')?;
+    let (s, e): (u64, u64) = (s.trim().parse().ok()?, e.trim().parse().ok()?);
+    if e < s {
+        return None;
+    }
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse().ok()?),
+    };
+    if total.is_some_and(|t| e >= t) {
+        return None;
+    }
+    Some((s, e.checked_add(1)?, total))
+}
+
+/// Reads a whole (small) resource, e.g. a manifest, bounded in size.
+pub fn get_bytes(agent: &ureq::Agent, url: &str, limit: u64) -> Result<Vec<u8>, FetchError> {
+    let mut response = agent.get(url).call().map_err(|e| FetchError::Transport {
+        url: url.to_owned(),
+        message: e.to_string(),
+    })?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        return Err(FetchError::Status {
+            url: url.to_owned(),
+            status,
+        });
+    }
+    response
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .map_err(|e| FetchError::Transport {
+            url: url.to_owned(),
+            message: e.to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range() {
+        assert_eq!(
+            parse_content_range("bytes 0-99/1000"),
+            Some((0, 100, Some(1000)))
+        );
+        assert_eq!(parse_content_range("bytes 5-5/*"), Some((5, 6, None)));
+        for bad in [
+            "bytes 9-5/10",
+            "bytes 0-10/10",
+            "bytes */10",
+            "items 0-1/2",
+            "bytes 0-1",
+            "bytes a-1/2",
+            "bytes 0-18446744073709551615/*",
+        ] {
+            assert_eq!(parse_content_range(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Partial, resumable, verified downloads of a sealed payload.
+//!
+//! The payload of a sealed bundle is a sequence of chunks, each checkable on
+//! its own against the signed manifest. This module lets a device fetch it in
+//! pieces from any transport:
+//!
+//! - [`PartialPayload`]: the download on disk. Which ranges to fetch for a
+//!   plaintext range ([`PartialPayload::requests_for`]), accept chunk `i`
+//!   ([`PartialPayload::accept_chunk`], which verifies before anything is
+//!   written), is it complete ([`PartialPayload::is_complete`]); a record of
+//!   verified chunks lets a killed process resume, re-verifying what is on
+//!   disk before trusting it.
+//! - [`plan`]: the pure range arithmetic (chunk sets, coalesced requests).
+//! - [`fetch_missing`]: the retrying download loop over a [`Source`].
+//! - [`HttpSource`]: HTTP `Range` requests with `ureq`; a server that ignores
+//!   ranges (200 with the whole file) is streamed and verified chunk by chunk.
+//!
+//! Plaintext and payload offsets are the same (AES-GCM chunks keep their
+//! length; tags live in the manifest), so "plaintext bytes A..B" maps to the
+//! chunks covering payload bytes A..B.
+
+mod driver;
+mod http;
+pub mod plan;
+mod store;
+
+pub use driver::{Body, FetchOptions, FetchReport, MAX_RETRY_PAUSE, Source, fetch_missing};
+pub use http::{HttpSource, MAX_MANIFEST_BYTES, agent, get_bytes, parse_content_range};
+pub use plan::{ChunkSet, FetchRequest, Geometry, plan_requests};
+pub use store::{DEFAULT_RECORD_INTERVAL, PartialPayload, ResumeInfo, partial_paths};
+
+use crate::error::ErrorKind;
+
+/// Why a download failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    #[error("{url}: {message}")]
+    Transport { url: String, message: String },
+    #[error("{url}: HTTP status {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url}: {reason}")]
+    BadResponse { url: String, reason: String },
+    /// A chunk failed `attempts` times; nothing of it was kept.
+    #[error("gave up on chunk {index} after {attempts} failed attempts (last: {last})")]
+    TooManyFailures {
+        index: u32,
+        attempts: u32,
+        last: String,
+        /// The last failure was data that did not verify (not a transfer error).
+        bad_data: bool,
+    },
+}
+
+impl FetchError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::TooManyFailures { bad_data: true, .. } => ErrorKind::Verification,
+            _ => ErrorKind::Network,
+        }
+    }
+}

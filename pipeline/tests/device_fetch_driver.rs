@@ -1,0 +1,388 @@
+//! The transport-independent download API (`otaseal::fetch`) driven by an
+//! in-memory source that misbehaves on purpose: flipped bytes, cut bodies,
+//! errors, ignored ranges, misaligned answers. Whatever happens, the partial
+//! file only ever holds verified chunks, and a finished download is exact.
+
+use otaseal::fetch::{self, Body, FetchError, FetchOptions, FetchReport, PartialPayload, Source};
+use otaseal::format::ChunkSize;
+use otaseal::keys::{KemId, RecipientSecretKey, SigningKey};
+use otaseal::open::{TrustAnchor, VerifiedManifest, verify_manifest};
+use otaseal::seal::{SealOptions, seal_with_rng};
+use proptest::prelude::*;
+use rand_core::SeedableRng;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+const CHUNK: usize = 16 * 1024;
+
+fn sealed(len: usize, seed: u64) -> (VerifiedManifest, Vec<u8>) {
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    let signer = SigningKey::generate(&mut rng);
+    let device = RecipientSecretKey::generate(KemId::X25519, &mut rng);
+    let mut o = SealOptions::new(
+        "com.example.fw".parse().unwrap(),
+        "stable".parse().unwrap(),
+        "1".parse().unwrap(),
+        1,
+    );
+    o.chunk_size = ChunkSize::from_log2(14).unwrap();
+    let plain: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+    let s = seal_with_rng(
+        &plain,
+        &o,
+        &[device.public_key().clone()],
+        &signer,
+        &mut rng,
+    )
+    .unwrap();
+    let trust = TrustAnchor::SigningKey(signer.verifying_key());
+    (
+        verify_manifest(&s.manifest_bytes, &trust).unwrap(),
+        s.payload,
+    )
+}
+
+/// What the source does to the n-th response.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    None,
+    /// Flip a byte at this offset into the body.
+    Flip(usize),
+    /// End the body after this many bytes.
+    Cut(usize),
+    /// Fail the request.
+    Error,
+    /// Ignore the range and send the whole payload.
+    Whole,
+    /// Start the answer this many bytes before the requested range.
+    Early(usize),
+}
+
+struct MemSource {
+    payload: Vec<u8>,
+    faults: Vec<Fault>,
+    calls: usize,
+    asked: Vec<Range<u64>>,
+}
+
+impl MemSource {
+    fn new(payload: &[u8], faults: Vec<Fault>) -> Self {
+        Self {
+            payload: payload.to_vec(),
+            faults,
+            calls: 0,
+            asked: Vec::new(),
+        }
+    }
+}
+
+impl Source for MemSource {
+    fn get(&mut self, range: Range<u64>) -> Result<Body<'_>, FetchError> {
+        self.asked.push(range.clone());
+        let fault = self.faults.get(self.calls).copied().unwrap_or(Fault::None);
+        self.calls += 1;
+        let (mut start, end) = (range.start as usize, range.end as usize);
+        let mut whole = false;
+        match fault {
+            Fault::Error => {
+                return Err(FetchError::Transport {
+                    url: "mem".into(),
+                    message: "connection reset".into(),
+                });
+            }
+            Fault::Whole => {
+                start = 0;
+                whole = true;
+            }
+            Fault::Early(n) => start = start.saturating_sub(n),
+            _ => {}
+        }
+        let end = if whole { self.payload.len() } else { end };
+        let mut body = self.payload[start..end].to_vec();
+        match fault {
+            Fault::Flip(at) if at < body.len() => body[at] ^= 0x40,
+            Fault::Cut(n) => body.truncate(n),
+            _ => {}
+        }
+        Ok(Body {
+            start: start as u64,
+            end: end as u64,
+            whole,
+            reader: Box::new(std::io::Cursor::new(body)),
+        })
+    }
+}
+
+fn opts(max_request: u64, max_bad: u32) -> FetchOptions {
+    FetchOptions {
+        max_request_bytes: max_request,
+        max_bad,
+        retry_delay: Duration::ZERO,
+    }
+}
+
+/// Every chunk region of the partial file is zeros or the exact payload
+/// bytes, and the ones that are exact are the ones the set says we have.
+fn assert_clean(partial: &PartialPayload, payload: &[u8]) {
+    let data = std::fs::read(partial.data_path()).unwrap();
+    assert_eq!(data.len(), payload.len());
+    for (i, (got, want)) in data.chunks(CHUNK).zip(payload.chunks(CHUNK)).enumerate() {
+        if partial.have().contains(i as u32) {
+            assert_eq!(got, want, "chunk {i} recorded but wrong");
+        } else {
+            assert!(
+                got.iter().all(|b| *b == 0),
+                "chunk {i} holds unverified bytes"
+            );
+        }
+    }
+}
+
+fn finish_and_check(partial: PartialPayload, dest: &Path, payload: &[u8]) {
+    assert!(partial.is_complete());
+    let out = partial.finish().unwrap();
+    assert_eq!(out, dest);
+    assert_eq!(std::fs::read(dest).unwrap(), payload);
+    let (part, record) = fetch::partial_paths(dest);
+    assert!(!part.exists() && !record.exists());
+}
+
+#[test]
+fn ranges_for_a_plaintext_range_skip_what_is_present() {
+    let (v, payload) = sealed(10 * CHUNK + 5, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("p");
+    let mut p = PartialPayload::open(v, &dest).unwrap();
+    let reqs = p
+        .requests_for(CHUNK as u64 + 1..3 * CHUNK as u64 + 1, 1 << 20)
+        .unwrap();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].chunks, 1..4);
+    assert_eq!(reqs[0].bytes, CHUNK as u64..4 * CHUNK as u64);
+    p.accept_chunk(2, &payload[2 * CHUNK..3 * CHUNK]).unwrap();
+    let reqs = p
+        .requests_for(CHUNK as u64 + 1..3 * CHUNK as u64 + 1, 1 << 20)
+        .unwrap();
+    let chunks: Vec<_> = reqs.iter().map(|r| r.chunks.clone()).collect();
+    assert_eq!(chunks, vec![1..2, 3..4]);
+    assert!(p.requests_for(0..11 * CHUNK as u64, 1 << 20).is_err());
+    // A chunk that does not verify is refused and nothing is written.
+    let mut bad = payload[3 * CHUNK..4 * CHUNK].to_vec();
+    bad[0] ^= 1;
+    assert!(matches!(
+        p.accept_chunk(3, &bad),
+        Err(otaseal::Error::ChunkHashMismatch { index: 3 })
+    ));
+    assert!(
+        p.accept_chunk(3, &payload[3 * CHUNK..4 * CHUNK - 1])
+            .is_err()
+    );
+    assert!(!p.have().contains(3));
+    assert!(!p.accept_chunk(2, &payload[2 * CHUNK..3 * CHUNK]).unwrap());
+    assert_clean(&p, &payload);
+}
+
+#[test]
+fn faults_are_retried_and_the_result_is_exact() {
+    let (v, payload) = sealed(20 * CHUNK + 100, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("p");
+    let mut p = PartialPayload::open(v, &dest).unwrap();
+    let faults = vec![
+        Fault::Flip(3 * CHUNK + 9),
+        Fault::Cut(CHUNK + 10),
+        Fault::Error,
+        Fault::Early(CHUNK / 2 + 3),
+    ];
+    let mut src = MemSource::new(&payload, faults);
+    let mut report = FetchReport::default();
+    fetch::fetch_missing(&mut src, &mut p, &opts(8 * CHUNK as u64, 3), &mut report).unwrap();
+    assert_eq!(report.bad_chunks, 1);
+    assert!(report.failed_requests >= 2);
+    assert_eq!(report.bytes_fetched, payload.len() as u64);
+    assert_clean(&p, &payload);
+    finish_and_check(p, &dest, &payload);
+}
+
+#[test]
+fn a_source_that_ignores_ranges_needs_one_request() {
+    let (v, payload) = sealed(9 * CHUNK, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("p");
+    let mut p = PartialPayload::open(v, &dest).unwrap();
+    let mut src = MemSource::new(&payload, vec![Fault::Whole; 10]);
+    let mut report = FetchReport::default();
+    fetch::fetch_missing(&mut src, &mut p, &opts(CHUNK as u64, 2), &mut report).unwrap();
+    assert_eq!((report.requests, report.whole_responses), (1, 1));
+    finish_and_check(p, &dest, &payload);
+}
+
+#[test]
+fn gives_up_after_max_bad_and_resumes_later() {
+    let (v, payload) = sealed(6 * CHUNK + 1, 4);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("p");
+    let mut p = PartialPayload::open(v.clone(), &dest).unwrap();
+    // The first response flips chunk 4; every retry of chunk 4 alone too.
+    let mut faults = vec![Fault::Flip(4 * CHUNK)];
+    faults.extend([Fault::Flip(0); 5]);
+    let mut src = MemSource::new(&payload, faults);
+    let mut report = FetchReport::default();
+    let err = fetch::fetch_missing(&mut src, &mut p, &opts(1 << 20, 3), &mut report).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            otaseal::Error::Fetch(FetchError::TooManyFailures {
+                index: 4,
+                attempts: 3,
+                bad_data: true,
+                ..
+            })
+        ),
+        "{err}"
+    );
+    assert_eq!(err.kind(), otaseal::ErrorKind::Verification);
+    assert_eq!(p.have().count(), 6);
+    assert_clean(&p, &payload);
+    drop(p);
+
+    // A new process: the record and the data are re-verified; only chunk 4
+    // is fetched.
+    let mut p = PartialPayload::open(v, &dest).unwrap();
+    let info = p.resume_info();
+    assert!(info.record_used);
+    assert_eq!(info.chunks_reused, 6);
+    assert_eq!(info.bytes_reused, 5 * CHUNK as u64 + 1);
+    let mut src = MemSource::new(&payload, vec![]);
+    let mut report = FetchReport::default();
+    fetch::fetch_missing(&mut src, &mut p, &opts(1 << 20, 3), &mut report).unwrap();
+    assert_eq!(src.asked, vec![4 * CHUNK as u64..5 * CHUNK as u64]);
+    assert_eq!(report.bytes_received, CHUNK as u64);
+    finish_and_check(p, &dest, &payload);
+}
+
+#[test]
+fn resume_reverifies_disk_instead_of_trusting_the_record() {
+    let (v, payload) = sealed(8 * CHUNK, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("p");
+    let mut p = PartialPayload::open(v.clone(), &dest).unwrap();
+    for i in 0..5 {
+        p.accept_chunk(i, &payload[i as usize * CHUNK..(i as usize + 1) * CHUNK])
+            .unwrap();
+    }
+    p.save_record().unwrap();
+    // Chunk 5 written but never recorded (killed between the two).
+    p.set_record_interval(u64::MAX);
+    p.accept_chunk(5, &payload[5 * CHUNK..6 * CHUNK]).unwrap();
+    let data_path = p.data_path().to_owned();
+    drop(p);
+    // Damage chunk 1 on disk.
+    let mut data = std::fs::read(&data_path).unwrap();
+    data[CHUNK + 7] ^= 1;
+    std::fs::write(&data_path, &data).unwrap();
+
+    let p = PartialPayload::open(v.clone(), &dest).unwrap();
+    let info = p.resume_info();
+    assert_eq!(info.chunks_discarded, 1);
+    assert_eq!(info.chunks_recovered, 1);
+    assert_eq!(info.chunks_reused, 5);
+    assert!(!p.have().contains(1) && p.have().contains(5));
+    assert_clean(&p, &payload);
+    drop(p);
+
+    // A record for another bundle (or a damaged one) is ignored: every chunk
+    // is scanned instead.
+    let (other, _) = sealed(8 * CHUNK, 6);
+    let (_, record) = fetch::partial_paths(&dest);
+    let foreign_dir = tempfile::tempdir().unwrap();
+    let foreign = PartialPayload::open(other, &foreign_dir.path().join("x")).unwrap();
+    std::fs::copy(foreign.record_path(), &record).unwrap();
+    let p = PartialPayload::open(v.clone(), &dest).unwrap();
+    assert!(!p.resume_info().record_used);
+    assert_eq!(p.have().count(), 5);
+    assert_clean(&p, &payload);
+    drop(p);
+    // Bytes of another bundle in the partial file are erased, not kept.
+    let (_, other_payload) = sealed(8 * CHUNK, 6);
+    let mut data = std::fs::read(&data_path).unwrap();
+    data[CHUNK..2 * CHUNK].copy_from_slice(&other_payload[CHUNK..2 * CHUNK]);
+    std::fs::write(&data_path, &data).unwrap();
+    let p = PartialPayload::open(v.clone(), &dest).unwrap();
+    assert_eq!(p.resume_info().chunks_discarded, 1);
+    assert_clean(&p, &payload);
+    drop(p);
+    std::fs::write(&record, b"garbage").unwrap();
+    let mut p = PartialPayload::open(v, &dest).unwrap();
+    assert_eq!(p.have().count(), 5);
+    let mut src = MemSource::new(&payload, vec![]);
+    fetch::fetch_missing(
+        &mut src,
+        &mut p,
+        &opts(1 << 20, 1),
+        &mut FetchReport::default(),
+    )
+    .unwrap();
+    finish_and_check(p, &dest, &payload);
+}
+
+#[test]
+fn empty_payload() {
+    let (v, payload) = sealed(0, 7);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("p");
+    let p = PartialPayload::open(v, &dest).unwrap();
+    // An empty file is the whole (verified) empty payload.
+    assert!(p.is_complete());
+    finish_and_check(p, &dest, &payload);
+}
+
+fn fault() -> impl Strategy<Value = Fault> {
+    prop_oneof![
+        4 => Just(Fault::None),
+        2 => (0usize..4 * CHUNK).prop_map(Fault::Flip),
+        2 => (0usize..4 * CHUNK).prop_map(Fault::Cut),
+        1 => Just(Fault::Error),
+        1 => Just(Fault::Whole),
+        1 => (0usize..2 * CHUNK).prop_map(Fault::Early),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Under any schedule of faults the download either completes exactly
+    /// or gives up with TooManyFailures; the partial file never holds a
+    /// byte that did not verify, and a clean second run always completes.
+    #[test]
+    fn any_fault_schedule_is_safe(
+        chunks in 1usize..12,
+        tail in 0usize..CHUNK,
+        faults in proptest::collection::vec(fault(), 0..30),
+        max_request_chunks in 1u64..6,
+        max_bad in 1u32..4,
+    ) {
+        let len = (chunks - 1) * CHUNK + tail;
+        let (v, payload) = sealed(len, 8);
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("p");
+        let mut p = PartialPayload::open(v.clone(), &dest).unwrap();
+        let mut src = MemSource::new(&payload, faults);
+        let o = opts(max_request_chunks * CHUNK as u64, max_bad);
+        let mut report = FetchReport::default();
+        match fetch::fetch_missing(&mut src, &mut p, &o, &mut report) {
+            Ok(()) => prop_assert!(p.is_complete()),
+            Err(otaseal::Error::Fetch(FetchError::TooManyFailures { attempts, .. })) => {
+                prop_assert_eq!(attempts, max_bad);
+            }
+            Err(e) => prop_assert!(false, "unexpected error {}", e),
+        }
+        assert_clean(&p, &payload);
+        drop(p);
+        let mut p = PartialPayload::open(v, &dest).unwrap();
+        let mut clean = MemSource::new(&payload, vec![]);
+        fetch::fetch_missing(&mut clean, &mut p, &o, &mut FetchReport::default()).unwrap();
+        finish_and_check(p, &dest, &payload);
+    }
+}
