@@ -32,3 +32,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 cargo test --workspace --locked "$@"
+
+# The batch schedule once more on a single worker thread: ordering bugs that
+# parallel runs hide (chunk order, index order) show up here.
+RAYON_NUM_THREADS=1 cargo test --locked -p otaseal \
+  --test batch_backends --test batch_resume --test batch_shards --test batch_cli "$@"
