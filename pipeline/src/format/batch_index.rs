@@ -35,7 +35,7 @@ const ENTRY_FIXED_LEN: usize = 8 + 16 + 32 + 4 + 32;
 /// A bundle's name inside a batch: the input's path relative to the
 /// directory it was found in (or its file name), `/`-separated.
 ///
-/// Rules (FORMAT.md §15.3): valid UTF-8, 1..=1024 bytes, no leading `/`, every
+/// Rules (FORMAT.md §15.2): valid UTF-8, 1..=1024 bytes, no leading `/`, every
 /// `/`-separated component non-empty and neither `.` nor `..`, and no NUL,
 /// control character or backslash. A consumer can therefore join a name onto
 /// an output directory without escaping it.

@@ -119,7 +119,7 @@ impl DeviceState {
 
     /// Decodes a state file.
     ///
-    /// Rejects (device-state.md §3): a checksum mismatch, bad magic, another
+    /// Rejects (FORMAT.md §11.3): a checksum mismatch, bad magic, another
     /// document kind, any version but 1, non-zero flags, a trust-pin flag
     /// other than 0 or 1, more than 1024 applications or an application with
     /// zero or more than 64 channels, applications or channels not in strictly

@@ -71,7 +71,7 @@ impl FetchRecord {
 
     /// Decodes a record.
     ///
-    /// Rejects (fetch-record.md §3): a checksum mismatch, bad magic, another
+    /// Rejects (FORMAT.md §13.2): a checksum mismatch, bad magic, another
     /// kind, any version but 1, non-zero flags, a chunk size outside
     /// 16 KiB..16 MiB, a chunk count that does not fit the payload length, a
     /// bitmap shorter than `ceil(count / 8)`, set bits past the last chunk, and

@@ -195,7 +195,7 @@ impl Manifest {
 
     /// Decodes a manifest, returning it and the length of its signed prefix.
     ///
-    /// Rejects (FORMAT.md §4.4): bad magic, another document kind, any version
+    /// Rejects (FORMAT.md §4.3): bad magic, another document kind, any version
     /// but 1, non-zero flags, invalid names, `expires` not after `created`,
     /// chunk sizes outside 16 KiB..16 MiB, a chunk count that does not match
     /// the plaintext length, zero or more than 1024 recipients, duplicate

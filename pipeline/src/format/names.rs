@@ -1,6 +1,6 @@
 //! Validated names carried in manifests. Untrusted strings become these types
 //! only through [`FromStr`](std::str::FromStr), which enforces the character
-//! set and length limits of `docs/FORMAT.md` §4.2.
+//! set and length limits of `docs/FORMAT.md` §4.1.
 
 use super::FormatError;
 

@@ -90,7 +90,7 @@ impl RollbackAuthorisation {
     /// Decodes an authorisation, returning it and the length of its signed
     /// prefix.
     ///
-    /// Rejects (rollback.md §3): bad magic, another document kind, any version
+    /// Rejects (FORMAT.md §12.3): bad magic, another document kind, any version
     /// but 1, non-zero flags, invalid names, `expires` not after `issued`, an
     /// unknown signature algorithm, more than 8 certificates or one over
     /// 64 KiB, a signature of the wrong length for its algorithm, and any byte
