@@ -114,6 +114,31 @@ pub fn write_atomic(dest: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     f.commit(mode)
 }
 
+/// Takes an exclusive `flock(2)` on `file`, waiting while another process
+/// (or another open of the same file) holds it. Closing the file releases it.
+pub fn lock_exclusive(file: &File) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        loop {
+            // SAFETY: flock takes only the descriptor number; `file` is open
+            // for the whole call.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(());
+            }
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        Ok(())
+    }
+}
+
 fn parent_dir(path: &Path) -> &Path {
     path.parent()
         .filter(|p| !p.as_os_str().is_empty())

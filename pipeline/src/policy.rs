@@ -413,12 +413,34 @@ impl DeviceState {
 pub struct StateFile {
     path: PathBuf,
     pub state: DeviceState,
+    /// `<state>.lock`, locked from before the state is read until this value
+    /// is dropped: two install steps on one device run one after the other,
+    /// and the second sees what the first saved.
+    _lock: std::fs::File,
+}
+
+/// Opens and locks `<path>.lock` (created 0600 and left in place: a lock file
+/// that is deleted and re-created does not exclude anyone).
+fn lock_state(path: &Path) -> Result<std::fs::File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let file = opts
+        .open(&lock_path)
+        .map_err(|e| Error::io(&lock_path, e))?;
+    files::lock_exclusive(&file).map_err(|e| Error::io(&lock_path, e))?;
+    Ok(file)
 }
 
 impl StateFile {
     /// Loads an existing state file. A missing, unreadable or corrupt file is
     /// an error; it is never replaced by an empty state.
     pub fn load(path: &Path) -> Result<Self> {
+        let lock = lock_state(path)?;
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let state = DeviceState::parse(&bytes).map_err(|source| Error::CorruptState {
             path: path.to_owned(),
@@ -427,11 +449,13 @@ impl StateFile {
         Ok(Self {
             path: path.to_owned(),
             state,
+            _lock: lock,
         })
     }
 
     /// Creates a new state file; fails if `path` already exists.
     pub fn create(path: &Path, state: DeviceState) -> Result<Self> {
+        let lock = lock_state(path)?;
         if path.symlink_metadata().is_ok() {
             return Err(Error::io(
                 path,
@@ -444,6 +468,7 @@ impl StateFile {
         let f = Self {
             path: path.to_owned(),
             state,
+            _lock: lock,
         };
         f.save()?;
         Ok(f)
@@ -733,14 +758,16 @@ mod tests {
         let path = dir.path().join("state");
         assert!(matches!(StateFile::load(&path), Err(Error::Io { .. })));
         let mut sf = StateFile::create(&path, DeviceState::default()).unwrap();
-        assert!(StateFile::create(&path, DeviceState::default()).is_err());
         install(
             &mut sf.state,
             &f.manifest("stable", 3, None),
             &switch("stable"),
         );
         sf.save().unwrap();
-        assert_eq!(StateFile::load(&path).unwrap().state, sf.state);
+        let saved = sf.state.clone();
+        drop(sf); // releases the lock
+        assert!(StateFile::create(&path, DeviceState::default()).is_err());
+        assert_eq!(StateFile::load(&path).unwrap().state, saved);
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[40] ^= 4;
         std::fs::write(&path, &bytes).unwrap();
@@ -753,6 +780,29 @@ mod tests {
             StateFile::load(&path),
             Err(Error::CorruptState { .. })
         ));
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // The state and its lock file; no temporary is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_second_user_of_the_state_waits_for_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let first = StateFile::create(&path, DeviceState::default()).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = path.clone();
+        let second = std::thread::spawn(move || {
+            let sf = StateFile::load(&p).unwrap();
+            tx.send(()).unwrap();
+            sf.state
+        });
+        // While `first` holds the lock, the second load cannot finish.
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(300))
+                .is_err()
+        );
+        drop(first);
+        rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        assert_eq!(second.join().unwrap(), DeviceState::default());
     }
 }

@@ -231,7 +231,8 @@ impl AuditLog {
             .mode_0600()
             .open(&self.path)
             .map_err(|e| Error::io(&self.path, e))?;
-        let _lock = lock(&file).map_err(|e| Error::io(&self.path, e))?;
+        // Held until `file` is closed at the end of this call.
+        crate::files::lock_exclusive(&file).map_err(|e| Error::io(&self.path, e))?;
         let head = self.tail(&mut file)?;
         let event = make(&head)?;
         let out = EntryOut {
@@ -322,43 +323,6 @@ impl Mode0600 for OpenOptions {
     fn mode_0600(&mut self) -> &mut Self {
         self
     }
-}
-
-/// An exclusive `flock(2)` held until dropped (or until the file is
-/// closed, which also releases it).
-struct FileLock(#[cfg(unix)] std::os::fd::RawFd);
-
-#[cfg(unix)]
-fn lock(file: &File) -> std::io::Result<FileLock> {
-    use std::os::fd::AsRawFd;
-    let fd = file.as_raw_fd();
-    loop {
-        // SAFETY: flock only takes the descriptor number; `file` is open.
-        let rc = unsafe { libc::flock(fd, libc::LOCK_EX) };
-        if rc == 0 {
-            return Ok(FileLock(fd));
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
-}
-
-#[cfg(unix)]
-impl Drop for FileLock {
-    fn drop(&mut self) {
-        // SAFETY: the guard is dropped before the file it locks (it is
-        // declared after it in `append_at`); unlocking takes only the number.
-        unsafe {
-            libc::flock(self.0, libc::LOCK_UN);
-        }
-    }
-}
-
-#[cfg(not(unix))]
-fn lock(_file: &File) -> std::io::Result<FileLock> {
-    Ok(FileLock())
 }
 
 /// How the chain broke at a line, for [`verify`]'s message.
