@@ -109,37 +109,10 @@ impl RevocationList {
             return Err(FormatError::invalid("sequence", "must be at least 1"));
         }
         let issued_at = r.u64("issued_at")?;
-        let serial_count = r.u32("serial_count")? as usize;
-        if serial_count > MAX_REVOKED {
-            return Err(FormatError::invalid(
-                "serial_count",
-                format!("{serial_count} is more than {MAX_REVOKED}"),
-            ));
-        }
-        // Bound the allocation by what the input can hold.
-        let mut serials: Vec<u64> = Vec::with_capacity(serial_count.min(r.remaining() / 8));
-        for _ in 0..serial_count {
-            let s = r.u64("serial")?;
-            if serials.last().is_some_and(|prev| *prev >= s) {
-                return Err(FormatError::invalid("serial", "not strictly ascending"));
-            }
-            serials.push(s);
-        }
-        let key_count = r.u32("key_count")? as usize;
-        if key_count > MAX_REVOKED {
-            return Err(FormatError::invalid(
-                "key_count",
-                format!("{key_count} is more than {MAX_REVOKED}"),
-            ));
-        }
-        let mut key_ids: Vec<KeyId> = Vec::with_capacity(key_count.min(r.remaining() / 16));
-        for _ in 0..key_count {
-            let k = KeyId(r.array("key_id")?);
-            if key_ids.last().is_some_and(|prev| *prev >= k) {
-                return Err(FormatError::invalid("key_id", "not strictly ascending"));
-            }
-            key_ids.push(k);
-        }
+        let serials = read_ascending(&mut r, "serial_count", "serial", 8, |r| r.u64("serial"))?;
+        let key_ids = read_ascending(&mut r, "key_count", "key_id", 16, |r| {
+            Ok(KeyId(r.array("key_id")?))
+        })?;
         let (signed_len, signature) = read_final_signature(&mut r, issuer_alg)?;
         Ok((
             Self {
@@ -154,6 +127,34 @@ impl RevocationList {
             signed_len,
         ))
     }
+}
+
+/// A `u32` count (at most [`MAX_REVOKED`]) and that many entries of `width`
+/// bytes each, which MUST be strictly ascending (so also unique).
+fn read_ascending<T: Ord>(
+    r: &mut Reader<'_>,
+    count_field: &'static str,
+    field: &'static str,
+    width: usize,
+    read: impl Fn(&mut Reader<'_>) -> Result<T, FormatError>,
+) -> Result<Vec<T>, FormatError> {
+    let count = r.u32(count_field)? as usize;
+    if count > MAX_REVOKED {
+        return Err(FormatError::invalid(
+            count_field,
+            format!("{count} is more than {MAX_REVOKED}"),
+        ));
+    }
+    // Bound the allocation by what the input can hold.
+    let mut out: Vec<T> = Vec::with_capacity(count.min(r.remaining() / width));
+    for _ in 0..count {
+        let item = read(r)?;
+        if out.last().is_some_and(|prev| *prev >= item) {
+            return Err(FormatError::invalid(field, "not strictly ascending"));
+        }
+        out.push(item);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
