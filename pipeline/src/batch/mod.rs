@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Work is scheduled at chunk granularity across all bundles: the outer
-//! parallel iterator hands out bundles, each bundle's chunks form a nested
+//! parallel iterator hands out bundles (largest first, so workers write
+//! different files), each bundle's chunks form a nested
 //! parallel iterator, and rayon's work stealing lets idle workers take chunks
 //! of a large bundle or whole small bundles alike. A payload is exactly as
 //! long as its plaintext (tags live in the manifest), so chunk `i` lands at
@@ -73,7 +74,7 @@ pub struct BatchOptions {
     pub out_dir: PathBuf,
     /// Worker threads; 0 means one per available CPU.
     pub threads: usize,
-    /// Skip bundles whose existing outputs verify (see [`Batch::with_resume`]).
+    /// Skip bundles whose existing outputs verify (needs [`Batch::with_verifier`]).
     pub resume: bool,
     pub durability: Durability,
     /// The part of the batch this run seals (already applied to the inputs
@@ -358,19 +359,22 @@ impl<'a> Batch<'a> {
         std::fs::create_dir_all(&self.opts.out_dir)
             .map_err(|e| Error::io(&self.opts.out_dir, e))?;
         let pool = self.pool()?;
-        let sizes: u64 = pool.install(|| {
+        // A file that cannot be stat'ed counts as empty here; sealing it
+        // reports the error.
+        let sizes: Vec<u64> = pool.install(|| {
             inputs
                 .par_iter()
-                .filter_map(|i| std::fs::metadata(&i.path).ok())
-                .map(|m| m.len())
-                .sum()
+                .map(|i| std::fs::metadata(&i.path).map_or(0, |m| m.len()))
+                .collect()
         });
-        self.progress.planned(inputs.len() as u64, sizes);
-        let reports = pool.install(|| {
-            inputs
-                .par_iter()
+        self.progress
+            .planned(inputs.len() as u64, sizes.iter().sum());
+        let mut reports: Vec<(usize, BundleReport)> = pool.install(|| {
+            largest_first(&sizes)
+                .into_par_iter()
                 .with_max_len(1)
-                .map(|input| {
+                .map(|i| {
+                    let input = &inputs[i];
                     let t = Instant::now();
                     let status = self.one(input);
                     let report = BundleReport {
@@ -379,11 +383,12 @@ impl<'a> Batch<'a> {
                         seconds: t.elapsed().as_secs_f64(),
                     };
                     self.progress.bundle_done(&report);
-                    report
+                    (i, report)
                 })
                 .collect()
         });
-        Ok(reports)
+        reports.sort_unstable_by_key(|(i, _)| *i);
+        Ok(reports.into_iter().map(|(_, r)| r).collect())
     }
 
     fn pool(&self) -> Result<&rayon::ThreadPool> {
@@ -492,6 +497,31 @@ impl<'a> Batch<'a> {
     }
 }
 
+/// The order bundles are started in: largest first (ties in input order).
+///
+/// Every `write` into a file holds that file's inode lock, so two workers
+/// sealing chunks of the same bundle take turns at the page cache while two
+/// workers on different bundles do not. Starting the largest bundles first
+/// keeps workers on separate bundles for as long as possible and leaves
+/// only small bundles, whose chunks are few, to share at the end (the
+/// longest-processing-time-first rule; it also shortens the tail).
+fn largest_first(sizes: &[u64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
+    order
+}
+
 fn manifest_len(len: usize) -> Result<u32> {
     u32::try_from(len).map_err(|_| Error::InvalidRequest("manifest larger than 4 GiB".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::largest_first;
+
+    #[test]
+    fn bundles_start_largest_first_and_ties_keep_input_order() {
+        assert_eq!(largest_first(&[5, 9, 0, 9, 7]), [1, 3, 4, 0, 2]);
+        assert!(largest_first(&[]).is_empty());
+    }
 }
