@@ -1,6 +1,11 @@
-//! The per-chunk kernels: AES-256-GCM candidates (ring, RustCrypto
-//! `aes-gcm`), the BLAKE3 subtree chaining value, and both together as the
-//! sealer runs them (`BundleSealer::seal_chunk`), per chunk size.
+//! The per-chunk kernels: AES-256-GCM candidates (aws-lc-rs, ring,
+//! RustCrypto `aes-gcm` 0.11, and with `--features candidates` also
+//! `aes-gcm` 0.10), the BLAKE3 subtree chaining value, and both together as
+//! the sealer runs them (`BundleSealer::seal_chunk`), per chunk size.
+//!
+//! ```text
+//! cargo bench -p benches --features candidates --bench kernels -- aes-256-gcm
+//! ```
 
 use benches::{CHUNK_SIZES, data, options};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -37,6 +42,35 @@ fn aes_gcm(c: &mut Criterion) {
                     .expect("seal")
             })
         });
+        use aws_lc_rs::aead as aws;
+        let aws_key =
+            aws::LessSafeKey::new(aws::UnboundKey::new(&aws::AES_256_GCM, &key).expect("key"));
+        g.bench_with_input(BenchmarkId::new("aws-lc-rs", size), &size, |b, _| {
+            b.iter(|| {
+                aws_key
+                    .seal_in_place_separate_tag(
+                        aws::Nonce::assume_unique_for_key(nonce),
+                        aws::Aad::from(&[1u8; 41]),
+                        black_box(&mut buf),
+                    )
+                    .expect("seal")
+            })
+        });
+        #[cfg(feature = "candidates")]
+        {
+            use aes_gcm_0_10::aead::{AeadInPlace, KeyInit as _};
+            let old = aes_gcm_0_10::Aes256Gcm::new_from_slice(&key).expect("key");
+            g.bench_with_input(BenchmarkId::new("aes-gcm-0.10", size), &size, |b, _| {
+                b.iter(|| {
+                    old.encrypt_in_place_detached(
+                        aes_gcm_0_10::Nonce::from_slice(&nonce),
+                        &[1u8; 41],
+                        black_box(&mut buf[..]),
+                    )
+                    .expect("seal")
+                })
+            });
+        }
     }
     g.finish();
 }

@@ -6,21 +6,31 @@ use crate::format::ChunkSize;
 use crate::keys::DataKey;
 
 /// Which AES-256-GCM implementation seals and opens chunks. All produce
-/// byte-identical output; they differ only in speed and portability.
+/// byte-identical output; they differ only in speed and portability. The
+/// default is the fastest one compiled in (measured in `benches/`, figures
+/// in docs/PERFORMANCE.md): AWS-LC, then ring, then RustCrypto.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Backend {
-    /// `ring`: hand-written AES-NI/VAES + CLMUL assembly, the fastest here.
-    #[cfg(feature = "ring")]
+    /// `aws-lc-rs`: AWS-LC's AES-NI/VAES + CLMUL assembly, with AVX-512
+    /// code paths; the only one that encrypts out of place, so a chunk is
+    /// read straight from the input mapping into the output buffer.
+    #[cfg(feature = "aws-lc")]
     #[default]
+    AwsLc,
+    /// `ring`: hand-written AES-NI/VAES (AVX2) + CLMUL assembly.
+    #[cfg(feature = "ring")]
+    #[cfg_attr(not(feature = "aws-lc"), default)]
     Ring,
     /// RustCrypto `aes-gcm`: pure Rust, portable (wasm, any target).
-    #[cfg_attr(not(feature = "ring"), default)]
+    #[cfg_attr(not(any(feature = "aws-lc", feature = "ring")), default)]
     RustCrypto,
 }
 
 impl Backend {
     pub const ALL: &'static [Backend] = &[
+        #[cfg(feature = "aws-lc")]
+        Backend::AwsLc,
         #[cfg(feature = "ring")]
         Backend::Ring,
         Backend::RustCrypto,
@@ -28,6 +38,8 @@ impl Backend {
 
     pub fn name(self) -> &'static str {
         match self {
+            #[cfg(feature = "aws-lc")]
+            Self::AwsLc => "aws-lc",
             #[cfg(feature = "ring")]
             Self::Ring => "ring",
             Self::RustCrypto => "aes-gcm",
@@ -40,6 +52,8 @@ impl Backend {
 // boxing would add a pointer chase to every chunk.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum ChunkCipher {
+    #[cfg(feature = "aws-lc")]
+    AwsLc(aws_lc_rs::aead::LessSafeKey),
     #[cfg(feature = "ring")]
     Ring(ring::aead::LessSafeKey),
     RustCrypto(aes_gcm::Aes256Gcm),
@@ -52,6 +66,11 @@ pub(crate) struct TagMismatch;
 impl ChunkCipher {
     pub(crate) fn new(backend: Backend, key: &DataKey) -> Self {
         match backend {
+            #[cfg(feature = "aws-lc")]
+            Backend::AwsLc => Self::AwsLc(aws_lc_rs::aead::LessSafeKey::new(
+                aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, key.expose())
+                    .expect("32-byte key"),
+            )),
             #[cfg(feature = "ring")]
             Backend::Ring => Self::Ring(ring::aead::LessSafeKey::new(
                 ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, key.expose())
@@ -64,8 +83,54 @@ impl ChunkCipher {
         }
     }
 
+    /// Encrypts `plaintext` into `out` (same length) and returns the tag.
+    /// The plaintext is read once: with AWS-LC directly by the cipher, else
+    /// by a copy into `out` that the cipher then encrypts in place. Either
+    /// way the tag covers exactly the ciphertext left in `out`, even if
+    /// `plaintext` (a file mapping) changes meanwhile.
+    pub(crate) fn seal_into(
+        &self,
+        nonce: [u8; 12],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> [u8; 16] {
+        assert_eq!(
+            plaintext.len(),
+            out.len(),
+            "sealing into a buffer of another length"
+        );
+        #[cfg(feature = "aws-lc")]
+        if let Self::AwsLc(k) = self {
+            let mut tag = [0u8; 16];
+            k.seal_out_of_place_scatter(
+                aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
+                aws_lc_rs::aead::Aad::from(aad),
+                plaintext,
+                out,
+                &[],
+                &mut tag,
+            )
+            .expect("chunk within GCM's length limit");
+            return tag;
+        }
+        out.copy_from_slice(plaintext);
+        self.seal_in_place(nonce, aad, out)
+    }
+
     pub(crate) fn seal_in_place(&self, nonce: [u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; 16] {
         match self {
+            #[cfg(feature = "aws-lc")]
+            Self::AwsLc(k) => {
+                let tag = k
+                    .seal_in_place_separate_tag(
+                        aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
+                        aws_lc_rs::aead::Aad::from(aad),
+                        buf,
+                    )
+                    .expect("chunk within GCM's length limit");
+                tag.as_ref().try_into().expect("16-byte tag")
+            }
             #[cfg(feature = "ring")]
             Self::Ring(k) => {
                 let tag = k
@@ -94,6 +159,16 @@ impl ChunkCipher {
         tag: &[u8; 16],
     ) -> Result<(), TagMismatch> {
         match self {
+            #[cfg(feature = "aws-lc")]
+            Self::AwsLc(k) => k
+                .open_in_place_separate_tag(
+                    aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
+                    aws_lc_rs::aead::Aad::from(aad),
+                    tag,
+                    buf,
+                )
+                .map(|_| ())
+                .map_err(|_| TagMismatch),
             #[cfg(feature = "ring")]
             Self::Ring(k) => k
                 .open_in_place_separate_tag(
@@ -164,6 +239,12 @@ mod tests {
             let c = ChunkCipher::new(b, &key);
             let mut buf = plain.clone();
             let tag = c.seal_in_place(chunk_nonce(3, true), &aad, &mut buf);
+            let mut out = vec![0u8; plain.len()];
+            assert_eq!(
+                c.seal_into(chunk_nonce(3, true), &aad, &plain, &mut out),
+                tag
+            );
+            assert_eq!(out, buf, "{}: out of place differs from in place", b.name());
             outputs.push((buf.clone(), tag));
             let mut opened = buf.clone();
             c.open_in_place(chunk_nonce(3, true), &aad, &mut opened, &tag)
@@ -210,6 +291,9 @@ mod tests {
                             let mut sealed = t.pt.to_vec();
                             assert_eq!(c.seal_in_place(nonce, &t.aad, &mut sealed), tag);
                             assert_eq!(sealed, &t.ct[..], "tc {}", t.tc_id);
+                            let mut out = vec![0u8; t.pt.len()];
+                            assert_eq!(c.seal_into(nonce, &t.aad, &t.pt, &mut out), tag);
+                            assert_eq!(out, &t.ct[..], "tc {} out of place", t.tc_id);
                         }
                         TestResult::Invalid => {
                             assert!(

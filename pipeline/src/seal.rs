@@ -132,6 +132,36 @@ impl BundleSealer {
     /// Encrypts chunk `index` in place and hashes the ciphertext while it is
     /// still in cache. `buf` holds exactly that chunk's plaintext.
     pub fn seal_chunk(&self, index: u32, buf: &mut [u8]) -> Result<ChunkEntry> {
+        let (nonce, offset) = self.check_chunk(index, buf.len())?;
+        let tag = self.cipher.seal_in_place(nonce, &self.aad, buf);
+        Ok(self.entry(buf, offset, tag))
+    }
+
+    /// Like [`seal_chunk`](Self::seal_chunk), but reads the plaintext from
+    /// `plaintext` (e.g. a file mapping) and leaves the ciphertext in `out`
+    /// (of the same length), saving a copy where the backend encrypts out of place. The entry
+    /// describes `out`, whatever happens to `plaintext` meanwhile.
+    pub fn seal_chunk_into(
+        &self,
+        index: u32,
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<ChunkEntry> {
+        let (nonce, offset) = self.check_chunk(index, plaintext.len())?;
+        if out.len() != plaintext.len() {
+            return Err(Error::ChunkLength {
+                index,
+                expected: plaintext.len() as u64,
+                found: out.len() as u64,
+            });
+        }
+        let tag = self.cipher.seal_into(nonce, &self.aad, plaintext, out);
+        Ok(self.entry(out, offset, tag))
+    }
+
+    /// Checks that chunk `index` exists and is `len` bytes long; returns its
+    /// nonce and offset.
+    fn check_chunk(&self, index: u32, len: usize) -> Result<([u8; 12], u64)> {
         if index >= self.chunk_count {
             return Err(Error::ChunkIndexOutOfRange {
                 index: u64::from(index),
@@ -140,19 +170,22 @@ impl BundleSealer {
         }
         let range = self.chunk_range(index);
         let expected = range.end - range.start;
-        if buf.len() as u64 != expected {
+        if len as u64 != expected {
             return Err(Error::ChunkLength {
                 index,
                 expected,
-                found: buf.len() as u64,
+                found: len as u64,
             });
         }
         let last = index + 1 == self.chunk_count;
-        let tag = self
-            .cipher
-            .seal_in_place(chunk_nonce(index, last), &self.aad, buf);
-        let cv = tree::piece_cv(buf, range.start, self.chunk_count == 1);
-        Ok(ChunkEntry { cv, tag })
+        Ok((chunk_nonce(index, last), range.start))
+    }
+
+    /// The table entry of a sealed chunk: its BLAKE3 subtree CV, hashed
+    /// while the ciphertext is still in cache, and its tag.
+    fn entry(&self, ciphertext: &[u8], offset: u64, tag: [u8; 16]) -> ChunkEntry {
+        let cv = tree::piece_cv(ciphertext, offset, self.chunk_count == 1);
+        ChunkEntry { cv, tag }
     }
 
     /// Assembles and signs the manifest once every chunk is sealed. `chunks`
@@ -269,4 +302,46 @@ pub fn seal_with_rng(
         manifest: sealed.manifest,
         manifest_bytes: sealed.bytes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::SeedableRng;
+
+    #[test]
+    fn sealing_out_of_place_equals_in_place_on_every_backend() {
+        let plain: Vec<u8> = (0..40_000u32).map(|i| (i * 7) as u8).collect();
+        for &backend in Backend::ALL {
+            let mut o = SealOptions::new(
+                "com.example.app".parse().unwrap(),
+                "stable".parse().unwrap(),
+                "1".parse().unwrap(),
+                1,
+            );
+            o.chunk_size = ChunkSize::from_log2(14).unwrap();
+            o.backend = backend;
+            let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+            let sealer = BundleSealer::new(&o, plain.len() as u64, &mut rng).unwrap();
+            for i in 0..sealer.chunk_count() {
+                let r = sealer.chunk_range(i);
+                let src = &plain[r.start as usize..r.end as usize];
+                let mut in_place = src.to_vec();
+                let a = sealer.seal_chunk(i, &mut in_place).unwrap();
+                let mut out = vec![0u8; src.len()];
+                let b = sealer.seal_chunk_into(i, src, &mut out).unwrap();
+                assert_eq!((a.cv, a.tag), (b.cv, b.tag), "{}", backend.name());
+                assert_eq!(out, in_place, "{}", backend.name());
+                let mut short = vec![0u8; src.len() - 1];
+                assert!(matches!(
+                    sealer.seal_chunk_into(i, src, &mut short),
+                    Err(Error::ChunkLength { .. })
+                ));
+            }
+            assert!(matches!(
+                sealer.seal_chunk_into(sealer.chunk_count(), &[], &mut []),
+                Err(Error::ChunkIndexOutOfRange { .. })
+            ));
+        }
+    }
 }

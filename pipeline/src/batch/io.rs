@@ -76,12 +76,24 @@ impl Source {
         self.len
     }
 
+    /// The `len` bytes at `offset`, in place, when the input is mapped;
+    /// `None` when it is read with `pread` (use [`read_at`](Self::read_at)).
+    pub(crate) fn mapped(&self, offset: u64, len: usize, path: &Path) -> Result<Option<&[u8]>> {
+        match &self.inner {
+            SourceKind::Mapped(m) => usize::try_from(offset)
+                .ok()
+                .and_then(|start| m.get(start..start.checked_add(len)?))
+                .map(Some)
+                .ok_or_else(|| short(path)),
+            SourceKind::File(_) => Ok(None),
+        }
+    }
+
     /// Fills `buf` with the bytes at `offset`.
     pub(crate) fn read_at(&self, offset: u64, buf: &mut [u8], path: &Path) -> Result<()> {
         match &self.inner {
-            SourceKind::Mapped(m) => {
-                let start = usize::try_from(offset).map_err(|_| short(path))?;
-                let src = m.get(start..start + buf.len()).ok_or_else(|| short(path))?;
+            SourceKind::Mapped(_) => {
+                let src = self.mapped(offset, buf.len(), path)?.expect("mapped");
                 buf.copy_from_slice(src);
                 Ok(())
             }

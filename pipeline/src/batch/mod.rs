@@ -3,9 +3,10 @@
 //! ```text
 //! paths -> discover (stable order, shard filter) -> one rayon pool:
 //!   for every bundle (in parallel), for every chunk (in parallel):
-//!     input chunk (mmap or pread) -> this worker's page-aligned buffer
-//!     -> AES-256-GCM in place -> BLAKE3 subtree CV while hot -> pwrite at
-//!        the same offset in the temporary payload file
+//!     input chunk (mmap) -> AES-256-GCM out of place -> this worker's
+//!     page-aligned buffer (small inputs: pread into it, encrypt in place)
+//!     -> BLAKE3 subtree CV while hot -> pwrite at the same offset in the
+//!        temporary payload file
 //!   per bundle: merge CVs, wrap the data key, sign -> rename payload,
 //!               then write + rename the manifest (its presence = complete)
 //! -> durability point (syncfs) -> signed batch index, written last.
@@ -452,8 +453,13 @@ impl<'a> Batch<'a> {
             let range = sealer.chunk_range(i);
             let len = (range.end - range.start) as usize;
             let entry = io::with_chunk_buf(len, |buf| {
-                src.read_at(range.start, buf, &input.path)?;
-                let entry = sealer.seal_chunk(i, buf)?;
+                let entry = match src.mapped(range.start, len, &input.path)? {
+                    Some(plaintext) => sealer.seal_chunk_into(i, plaintext, buf)?,
+                    None => {
+                        src.read_at(range.start, buf, &input.path)?;
+                        sealer.seal_chunk(i, buf)?
+                    }
+                };
                 io::write_all_at(out.file(), buf, range.start)
                     .map_err(|e| Error::io(out.path(), e))?;
                 if early_writeback {

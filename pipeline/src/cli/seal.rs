@@ -85,7 +85,8 @@ pub(crate) struct Args {
     /// written; `bundle` = fsync every file; `none` = never.
     #[arg(long, value_name = "WHEN", default_value = "batch", value_parser = parse_sync)]
     sync: Durability,
-    /// AES-256-GCM implementation (same bytes either way).
+    /// AES-256-GCM implementation: aws-lc, ring or aes-gcm (pure Rust), as
+    /// compiled in; all produce the same bytes.
     #[arg(long, value_name = "NAME", value_parser = parse_backend, default_value = Backend::default().name())]
     backend: Backend,
     /// No progress bar and no summary line (errors are still printed).
