@@ -5,6 +5,7 @@
 //! file that looks valid.
 
 use crate::error::{Error, Result};
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -62,18 +63,8 @@ pub struct AtomicFile {
 impl AtomicFile {
     /// Starts a new file that will become `dest`. Mode 0600 until committed.
     pub fn create(dest: &Path) -> Result<Self> {
-        let dir = parent_dir(dest);
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".partial")
-            .tempfile_in(dir)
-            .map_err(|e| Error::io(dir, e))?;
         Ok(Self {
-            tmp,
+            tmp: temp_beside(dest, 0o600)?,
             dest: dest.to_owned(),
         })
     }
@@ -139,7 +130,81 @@ pub fn lock_exclusive(file: &File) -> std::io::Result<()> {
     }
 }
 
-fn parent_dir(path: &Path) -> &Path {
+/// Temporaries are named `.<destination file name>.<TEMP_RANDOM_LEN
+/// alphanumerics>.partial`, beside their destination: hidden (batch
+/// discovery skips them), never mistaken for a finished file, and
+/// recognisable by [`remove_stale_temporaries`].
+const TEMP_RANDOM_LEN: usize = 6;
+const TEMP_SUFFIX: &str = ".partial";
+
+/// A new temporary file for `dest`, created with `mode` (subject to the
+/// umask). Deleted when dropped unless persisted.
+pub(crate) fn temp_beside(dest: &Path, mode: u32) -> Result<tempfile::NamedTempFile> {
+    let dir = parent_dir(dest);
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let prefix = format!(".{name}.");
+    let mut b = tempfile::Builder::new();
+    b.prefix(&prefix)
+        .rand_bytes(TEMP_RANDOM_LEN)
+        .suffix(TEMP_SUFFIX);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    b.tempfile_in(dir).map_err(|e| Error::io(dir, e))
+}
+
+/// Deletes the temporaries that a killed run left behind for the output
+/// files `dests` (a crash, SIGKILL or power loss skips the cleanup a clean
+/// stop does). Only exact matches of [`temp_beside`]'s naming for these
+/// files are touched, so another process's temporaries for other files in
+/// the same directory (another shard's) are not. Each directory is listed
+/// once. Returns how many were deleted.
+pub(crate) fn remove_stale_temporaries<'a>(dests: impl IntoIterator<Item = &'a Path>) -> usize {
+    let mut by_dir: HashMap<&Path, HashSet<&[u8]>> = HashMap::new();
+    for d in dests {
+        if let Some(name) = d.file_name() {
+            by_dir
+                .entry(parent_dir(d))
+                .or_default()
+                .insert(name.as_encoded_bytes());
+        }
+    }
+    let mut removed = 0;
+    for (dir, names) in by_dir {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let entry = e.file_name();
+            if temporary_of(entry.as_encoded_bytes()).is_some_and(|n| names.contains(n))
+                && std::fs::remove_file(e.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+/// The destination file name (encoded bytes) that a directory entry is a
+/// temporary of, if it is named like one of [`temp_beside`]'s.
+fn temporary_of(entry: &[u8]) -> Option<&[u8]> {
+    let inner = entry
+        .strip_prefix(b".")?
+        .strip_suffix(TEMP_SUFFIX.as_bytes())?;
+    let (name, random) = inner.split_at_checked(inner.len().checked_sub(TEMP_RANDOM_LEN + 1)?)?;
+    let random = random.strip_prefix(b".")?;
+    (!name.is_empty() && random.iter().all(u8::is_ascii_alphanumeric)).then_some(name)
+}
+
+pub(crate) fn parent_dir(path: &Path) -> &Path {
     path.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
@@ -180,6 +245,38 @@ mod tests {
         write_atomic(&dest, b"whole", 0o644).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"whole");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn stale_temporaries_of_the_named_files_only_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // Real temporaries, as a killed run leaves them.
+        let (a, b) = (d.join("a.bin.payload"), d.join("b.bin.manifest"));
+        let keep_a = temp_beside(&a, 0o644).unwrap().keep().unwrap().1;
+        let keep_b = temp_beside(&b, 0o600).unwrap().keep().unwrap().1;
+        // Lookalikes that are not temporaries of a.bin.payload or b.bin.manifest.
+        let others = [
+            ".c.bin.payload.Ab12Cd.partial",   // another file's (another shard's)
+            ".a.bin.payload.x.Ab12Cd.partial", // a file named a.bin.payload.x
+            ".a.bin.payload.Ab12C.partial",    // 5 random characters
+            ".a.bin.payload.Ab-2Cd.partial",   // not alphanumeric
+            "a.bin.payload.Ab12Cd.partial",    // not hidden
+            ".a.bin.payload.Ab12Cd",           // no suffix
+            "a.bin.payload",
+        ];
+        for o in others {
+            std::fs::write(d.join(o), b"x").unwrap();
+        }
+        let removed = remove_stale_temporaries([a.as_path(), b.as_path()]);
+        assert_eq!(removed, 2);
+        assert!(!keep_a.exists() && !keep_b.exists());
+        for o in others {
+            assert!(d.join(o).exists(), "{o} was removed");
+        }
+        assert_eq!(temporary_of(b".x.123456.partial"), Some(&b"x"[..]));
+        assert_eq!(temporary_of(b"..123456.partial"), None);
+        assert_eq!(temporary_of(b".partial"), None);
     }
 
     #[test]

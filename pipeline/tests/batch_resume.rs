@@ -1,6 +1,7 @@
 //! `seal --resume`: bundles whose outputs verify are kept untouched; every
 //! other bundle (tampered payload, missing or corrupt manifest, changed
-//! input, other release) is sealed again, and the index covers them all.
+//! input, other release) is sealed again, and the index covers them all;
+//! temporaries a killed run left behind are removed.
 
 mod batch_util;
 use batch_util::*;
@@ -51,7 +52,17 @@ fn resume_keeps_what_verifies_and_redoes_the_rest() {
         .unwrap()
         .set_modified(later)
         .unwrap();
-    std::fs::write(out.join(".h.bin.payload.XYZ.partial"), b"junk").unwrap();
+    // Temporaries a killed run left: this run's bundles' are removed, a
+    // temporary of a bundle this run does not seal (another shard's) stays.
+    let stale = [
+        out.join(".h.bin.payload.k3Zq9T.partial"),
+        out.join("c/.e.bin.manifest.000000.partial"),
+        out.join(".batch.index.aBcDeF.partial"),
+    ];
+    let foreign = out.join(".zz.bin.payload.k3Zq9T.partial");
+    for p in stale.iter().chain([&foreign]) {
+        std::fs::write(p, b"junk").unwrap();
+    }
     let untouched = std::fs::read(out.join("h.bin.payload")).unwrap();
     let untouched_mtime = std::fs::metadata(out.join("h.bin.payload"))
         .unwrap()
@@ -79,6 +90,10 @@ fn resume_keeps_what_verifies_and_redoes_the_rest() {
             "{name} not resealed: {resealed:?}"
         );
     }
+    for p in &stale {
+        assert!(!p.exists(), "{} was left behind", p.display());
+    }
+    assert!(foreign.exists(), "another shard's temporary was removed");
     assert_eq!(std::fs::read(out.join("h.bin.payload")).unwrap(), untouched);
     assert_eq!(
         std::fs::metadata(out.join("h.bin.payload"))

@@ -232,24 +232,10 @@ pub(crate) struct PendingFile {
 
 impl PendingFile {
     pub(crate) fn create(dest: &Path) -> Result<Self> {
-        let dir = parent_dir(dest);
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let prefix = format!(".{name}.");
-        let mut b = tempfile::Builder::new();
-        b.prefix(&prefix).suffix(".partial");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            // Payloads are ciphertext and manifests are public: world-readable
-            // like any published file (subject to the umask).
-            b.permissions(std::fs::Permissions::from_mode(0o644));
-        }
-        let tmp = b.tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
         Ok(Self {
-            tmp,
+            // Payloads are ciphertext and manifests are public:
+            // world-readable like any published file (subject to the umask).
+            tmp: crate::files::temp_beside(dest, 0o644)?,
             dest: dest.to_owned(),
         })
     }
@@ -277,11 +263,7 @@ impl PendingFile {
     }
 }
 
-pub(crate) fn parent_dir(path: &Path) -> &Path {
-    path.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-}
+pub(crate) use crate::files::{parent_dir, remove_stale_temporaries};
 
 /// Makes renames in `dir` durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {

@@ -359,6 +359,15 @@ impl<'a> Batch<'a> {
         }
         std::fs::create_dir_all(&self.opts.out_dir)
             .map_err(|e| Error::io(&self.opts.out_dir, e))?;
+        if self.opts.resume {
+            // A run that was killed (not stopped) left its temporaries.
+            let outputs: Vec<PathBuf> = inputs
+                .iter()
+                .flat_map(|i| self.output_paths(i))
+                .chain([self.opts.index_path()])
+                .collect();
+            io::remove_stale_temporaries(outputs.iter().map(PathBuf::as_path));
+        }
         let pool = self.pool()?;
         // A file that cannot be stat'ed counts as empty here; sealing it
         // reports the error.
@@ -405,18 +414,20 @@ impl<'a> Batch<'a> {
         Ok(self.pool.get_or_init(|| pool))
     }
 
+    /// `<out_dir>/<name>.payload` and `<out_dir>/<name>.manifest`.
+    fn output_paths(&self, input: &Discovered) -> [PathBuf; 2] {
+        ["payload", "manifest"].map(|ext| {
+            self.opts
+                .out_dir
+                .join(format!("{}.{ext}", input.name.as_str()))
+        })
+    }
+
     fn one(&self, input: &Discovered) -> BundleStatus {
         if self.cancelled() {
             return BundleStatus::Failed(Error::Interrupted);
         }
-        let payload = self
-            .opts
-            .out_dir
-            .join(format!("{}.payload", input.name.as_str()));
-        let manifest = self
-            .opts
-            .out_dir
-            .join(format!("{}.manifest", input.name.as_str()));
+        let [payload, manifest] = self.output_paths(input);
         if self.opts.resume
             && let Some(key) = &self.verifier
             && let Some(entry) = resume::existing_outputs(self, key, input, &payload, &manifest)
