@@ -38,10 +38,10 @@ pub fn read_input(path: &Path) -> Result<Input> {
     if meta.is_file() && meta.len() >= MMAP_THRESHOLD {
         // SAFETY: the mapping is read-only and private to this process. If
         // another process truncates or rewrites the file while it is mapped,
-        // reads may fault or see changed bytes; changed bytes only produce a
-        // payload that fails verification, never memory unsafety in our code
-        // beyond what the OS reports as SIGBUS. Publishers seal files they
-        // own and do not modify during a run; the same trade-off b3sum makes.
+        // reads may fault or see changed bytes; changed bytes can only make
+        // verification or decryption fail (every chunk is decrypted from a
+        // copy whose GCM tag is checked), never memory unsafety in our code
+        // beyond what the OS reports as SIGBUS: the trade-off b3sum makes.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         #[cfg(unix)]
         let _ = map.advise(memmap2::Advice::Sequential);
@@ -141,11 +141,11 @@ const TEMP_SUFFIX: &str = ".partial";
 /// umask). Deleted when dropped unless persisted.
 pub(crate) fn temp_beside(dest: &Path, mode: u32) -> Result<tempfile::NamedTempFile> {
     let dir = parent_dir(dest);
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let prefix = format!(".{name}.");
+    // Built from the raw name (not a lossy string) so that
+    // `remove_stale_temporaries` recognises it byte for byte.
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(dest.file_name().unwrap_or_default());
+    prefix.push(".");
     let mut b = tempfile::Builder::new();
     b.prefix(&prefix)
         .rand_bytes(TEMP_RANDOM_LEN)

@@ -51,7 +51,7 @@ impl Source {
         let len = meta.len();
         if len >= MMAP_THRESHOLD {
             // SAFETY: the mapping is read-only and private to this process
-            // and we only ever copy out of it. If another process truncates
+            // and we only ever read from it. If another process truncates
             // the file while it is mapped, reading the lost pages raises
             // SIGBUS (the process dies; no output is committed because the
             // rename happens after the last chunk); if it rewrites bytes, the
