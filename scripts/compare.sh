@@ -15,6 +15,9 @@
 # run, all threads: the crypto kernel alone, and the "I/O floor" (kernel +
 # reading the mapped inputs + pwriting the sealed chunks to the output dir).
 #
+# For --preset large and many-small-16k it ends with the issue's target
+# (1 or 2) and whether this run met it.
+#
 # Installs what it needs and says so: b3sum and age from apt when missing
 # (falling back to `cargo install b3sum rage`), openssl from apt.
 set -euo pipefail
@@ -35,7 +38,7 @@ while [ $# -gt 0 ]; do
     --data) data=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --disk) disk=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -166,4 +169,21 @@ for i in "${!names[@]}"; do
   best=$(echo "$bytes / 1000000 / $b" | bc -l)
   printf '%-50s %9.3f %9.0f %9.0f %10.0f %9.2f %9.2f\n' "${names[$i]}" "$s" "$med" "$best" \
     "$(echo "$count / $b" | bc -l)" "$(echo "$best / $k_all" | bc -l)" "$(echo "$best / $krw_all" | bc -l)"
+done
+
+# --- the issue's targets, from this run ------------------------------------------
+all_threads="otaseal seal --threads $threads (tmpfs)"
+for i in "${!names[@]}"; do
+  [ "${names[$i]}" = "$all_threads" ] || continue
+  verdict() { if [ "$(echo "$1 >= $2" | bc -l)" = 1 ]; then echo met; else echo "NOT met"; fi; }
+  echo
+  case "$preset" in
+    large)
+      r=$(echo "$bytes / 1000000 / ${bests[$i]} / $k_all" | bc -l)
+      printf 'target 1 (large, end to end >= 0.85 of the kernel ceiling): %.2f, %s (I/O floor alone: %.2f; kernel + read alone: %.2f)\n' \
+        "$r" "$(verdict "$r" 0.85)" "$(echo "$krw_all / $k_all" | bc -l)" "$(echo "$kr_all / $k_all" | bc -l)" ;;
+    many-small-16k)
+      n=$(echo "$count / ${secs[$i]}" | bc -l)
+      printf 'target 2 (16 KiB bundles, >= 5000 bundles/s): median %.0f bundles/s, %s\n' "$n" "$(verdict "$n" 5000)" ;;
+  esac
 done
