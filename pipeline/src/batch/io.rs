@@ -80,11 +80,7 @@ impl Source {
     /// `None` when it is read with `pread` (use [`read_at`](Self::read_at)).
     pub(crate) fn mapped(&self, offset: u64, len: usize, path: &Path) -> Result<Option<&[u8]>> {
         match &self.inner {
-            SourceKind::Mapped(m) => usize::try_from(offset)
-                .ok()
-                .and_then(|start| m.get(start..start.checked_add(len)?))
-                .map(Some)
-                .ok_or_else(|| short(path)),
+            SourceKind::Mapped(m) => range_of(m, offset, len, path).map(Some),
             SourceKind::File(_) => Ok(None),
         }
     }
@@ -92,9 +88,8 @@ impl Source {
     /// Fills `buf` with the bytes at `offset`.
     pub(crate) fn read_at(&self, offset: u64, buf: &mut [u8], path: &Path) -> Result<()> {
         match &self.inner {
-            SourceKind::Mapped(_) => {
-                let src = self.mapped(offset, buf.len(), path)?.expect("mapped");
-                buf.copy_from_slice(src);
+            SourceKind::Mapped(m) => {
+                buf.copy_from_slice(range_of(m, offset, buf.len(), path)?);
                 Ok(())
             }
             SourceKind::File(f) => read_exact_at(f, buf, offset).map_err(|e| {
@@ -106,6 +101,15 @@ impl Source {
             }),
         }
     }
+}
+
+/// `len` bytes of `map` at `offset`, or the error for an input that became
+/// shorter than planned.
+fn range_of<'m>(map: &'m [u8], offset: u64, len: usize, path: &Path) -> Result<&'m [u8]> {
+    usize::try_from(offset)
+        .ok()
+        .and_then(|start| map.get(start..start.checked_add(len)?))
+        .ok_or_else(|| short(path))
 }
 
 fn short(path: &Path) -> Error {
