@@ -200,6 +200,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// A file is larger than any valid document of its kind, so it is
+    /// refused before it is read into memory (`/dev/zero` as a manifest).
+    #[error("{path}: larger than the {max}-byte limit for {what}")]
+    TooLarge {
+        path: PathBuf,
+        what: &'static str,
+        max: u64,
+    },
+
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -268,7 +277,7 @@ impl Error {
             | Self::InvalidRequest(_)
             | Self::Pkcs11Uri(_) => ErrorKind::Request,
             Self::Refused(_) => ErrorKind::Policy,
-            Self::CorruptState { .. } => ErrorKind::Malformed,
+            Self::CorruptState { .. } | Self::TooLarge { .. } => ErrorKind::Malformed,
             Self::Fetch(e) => e.kind(),
             Self::Io { .. } | Self::NotRegularFile { .. } => ErrorKind::Io,
             Self::Interrupted => ErrorKind::Interrupted,
@@ -294,7 +303,7 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
             source,

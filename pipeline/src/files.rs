@@ -52,6 +52,27 @@ pub fn read_input(path: &Path) -> Result<Input> {
     Ok(Input::Read(buf))
 }
 
+/// Reads a whole document of kind `what`, refusing anything over `max` bytes
+/// without reading more than `max + 1`: a file that grows, a FIFO or
+/// `/dev/zero` given as a manifest costs at most its format's limit.
+pub fn read_capped(path: &Path, what: &'static str, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let hint = file.metadata().map_or(0, |m| m.len().min(max));
+    let mut buf = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(path, e))?;
+    if buf.len() as u64 > max {
+        return Err(Error::TooLarge {
+            path: path.to_owned(),
+            what,
+            max,
+        });
+    }
+    Ok(buf)
+}
+
 /// A file being written under a temporary name next to its destination.
 /// Dropped without [`commit`](Self::commit), it is deleted.
 #[derive(Debug)]
@@ -232,6 +253,23 @@ fn sync_dir(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_capped_stops_at_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("doc");
+        std::fs::write(&path, [7u8; 100]).unwrap();
+        assert_eq!(read_capped(&path, "a test", 100).unwrap().len(), 100);
+        assert!(matches!(
+            read_capped(&path, "a test", 99),
+            Err(Error::TooLarge { max: 99, .. })
+        ));
+        #[cfg(unix)]
+        assert!(matches!(
+            read_capped(Path::new("/dev/zero"), "a test", 1 << 20),
+            Err(Error::TooLarge { .. })
+        ));
+    }
 
     #[test]
     fn dropped_atomic_file_leaves_nothing() {
