@@ -285,6 +285,27 @@ pub(crate) fn parse_range(s: &str) -> Result<Range<u64>, String> {
     Ok(start..end)
 }
 
+/// A path as a JSON value, losslessly: a string when it is valid UTF-8 (the
+/// usual case), otherwise `{"hex": "<the raw bytes in hex>"}` so a script can
+/// still act on the exact file. serde's own encoding of a path fails on
+/// non-UTF-8 bytes, and `json!` turns that failure into a panic.
+pub(crate) fn json_path(path: impl AsRef<Path>) -> serde_json::Value {
+    let path = path.as_ref();
+    if let Some(s) = path.to_str() {
+        return serde_json::Value::from(s);
+    }
+    #[cfg(unix)]
+    let raw = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec();
+    #[cfg(not(unix))]
+    let raw = path.as_os_str().as_encoded_bytes().to_vec();
+    serde_json::json!({ "hex": hex::encode(raw) })
+}
+
+/// [`json_path`] of an optional path: `null` when absent.
+pub(crate) fn json_opt_path<P: AsRef<Path>>(path: Option<P>) -> serde_json::Value {
+    path.map_or(serde_json::Value::Null, json_path)
+}
+
 /// Prints one JSON value on its own line.
 pub(crate) fn print_json(value: &serde_json::Value) {
     println!("{value}");

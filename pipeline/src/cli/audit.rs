@@ -2,8 +2,8 @@
 //! apply the alert rules (suspending keys at medium and high), and record
 //! operator reports of compromise.
 
-use super::args::print_json;
 use super::args::signing_public;
+use super::args::{json_path, print_json};
 use super::trust_args::key_id_arg;
 use super::{CliError, CliResult, ExitCode};
 use otaseal::audit::alerts::{self, Level, Rules};
@@ -124,7 +124,7 @@ fn verify(a: VerifyArgs) -> CliResult {
         Ok((head, report)) => {
             if a.json {
                 print_json(&serde_json::json!({
-                    "log": a.log, "verdict": "ok", "entries": head.entries,
+                    "log": json_path(&a.log), "verdict": "ok", "entries": head.entries,
                     "head": hex::encode(head.hash),
                     "checkpoints": report.lines,
                     "checkpoint_signatures_checked": !keys.is_empty(),
@@ -158,7 +158,7 @@ fn verify(a: VerifyArgs) -> CliResult {
             if a.json {
                 let err = CliError::from(e);
                 print_json(&serde_json::json!({
-                    "log": a.log, "verdict": "failed", "first_bad_line": line,
+                    "log": json_path(&a.log), "verdict": "failed", "first_bad_line": line,
                     "error": err.message(), "exit_code": err.code() as u8,
                 }));
                 Ok(err.code())
@@ -215,7 +215,7 @@ fn alerts_cmd(a: AlertsArgs) -> CliResult {
     let top = alerts::highest(&found);
     if a.json {
         print_json(&serde_json::json!({
-            "log": a.log,
+            "log": json_path(&a.log),
             "entries": entries.len(),
             "alerts": found,
             "highest": top.map(Level::as_str),

@@ -1,6 +1,6 @@
 //! `otaseal cert issue` and `otaseal cert show`: release-key certificates.
 
-use super::args::{print_json, signing_public};
+use super::args::{json_path, print_json, signing_public};
 use super::trust_args::{CertTerms, audit_log, cert_json, random_serial, read_cert, record};
 use super::{CliResult, ExitCode};
 use otaseal::audit::{Event, Op};
@@ -85,7 +85,7 @@ fn issue(a: IssueArgs) -> CliResult {
     )?;
     if a.json {
         let mut j = cert_json(&cert);
-        j["out"] = serde_json::json!(a.out);
+        j["out"] = json_path(&a.out);
         print_json(&j);
     } else {
         println!(

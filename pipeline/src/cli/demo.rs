@@ -1,7 +1,7 @@
 //! `otaseal demo`: the whole publisher-to-device flow on generated bundles,
 //! through the same code paths as `keygen`, `seal`, `verify` and `open`.
 
-use super::args::print_json;
+use super::args::{json_path, print_json};
 use super::open::open_files;
 use super::seal::{Sealed, seal_file};
 use super::verify::{PayloadCheck, verify_files};
@@ -209,7 +209,7 @@ pub(crate) fn run(a: Args) -> CliResult {
 
     if a.json {
         print_json(&serde_json::json!({
-            "dir": dir,
+            "dir": json_path(dir),
             "signer": signer.verifying_key().key_id().to_string(),
             "bundles": sealed.iter().map(Sealed::to_json).collect::<Vec<_>>(),
             "tamper_detected": detected,

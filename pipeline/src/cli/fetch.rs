@@ -2,7 +2,7 @@
 //! `Range` requests, verifying every chunk before it is written, resuming
 //! after an interruption, and optionally decrypting the verified result.
 
-use super::args::{self, print_json};
+use super::args::{self, json_opt_path, json_path, print_json};
 use super::policy_args::PolicyArgs;
 use super::{CliError, CliResult, ExitCode};
 use otaseal::fetch::{
@@ -89,9 +89,9 @@ pub(crate) fn run(a: Args) -> CliResult {
         }
         if a.json {
             print_json(&serde_json::json!({
-                "verdict": "ok", "already_complete": true, "out": a.out,
+                "verdict": "ok", "already_complete": true, "out": json_path(&a.out),
                 "payload_len": payload_len, "bytes_received": 0, "requests": 0,
-                "decrypted_to": a.decrypt_to,
+                "decrypted_to": json_opt_path(a.decrypt_to.as_ref()),
                 "root": hex::encode(verified.manifest().root),
             }));
         } else {
@@ -150,8 +150,8 @@ pub(crate) fn run(a: Args) -> CliResult {
     if a.json {
         let mut j = summary;
         j["verdict"] = serde_json::json!("ok");
-        j["out"] = serde_json::json!(out);
-        j["decrypted_to"] = serde_json::json!(a.decrypt_to);
+        j["out"] = json_path(&out);
+        j["decrypted_to"] = json_opt_path(a.decrypt_to.as_ref());
         j["root"] = serde_json::json!(hex::encode(verified.manifest().root));
         print_json(&j);
     } else {

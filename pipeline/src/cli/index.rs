@@ -1,7 +1,7 @@
 //! `otaseal index`: merge shard indexes, show an index, check a batch
 //! against its index.
 
-use super::args::{self, print_json};
+use super::args::{self, json_path, print_json};
 use super::{CliError, CliResult, ExitCode};
 use otaseal::batch::{self, MergeOptions};
 use otaseal::format::batch_index::BatchIndex;
@@ -110,7 +110,7 @@ fn merge(a: MergeArgs) -> CliResult {
     otaseal::files::write_atomic(&a.out, &merged.to_bytes(), 0o644)?;
     if a.json {
         print_json(&serde_json::json!({
-            "index": a.out,
+            "index": json_path(&a.out),
             "shards": a.shards.len(),
             "entries": merged.entries.len(),
             "bytes": merged.entries.iter().map(|e| e.plaintext_len).sum::<u64>(),

@@ -2,7 +2,7 @@
 //! apply the device policy, verify and decrypt the whole payload, and only
 //! then record the new release in the state file.
 
-use super::args::{self, print_json};
+use super::args::{self, json_path, print_json};
 use super::open::{OpenTarget, decrypt_to_file, read_verified};
 use super::policy_args::PolicyArgs;
 use super::{CliError, CliResult, ExitCode};
@@ -41,10 +41,10 @@ pub(crate) fn run(a: Args) -> CliResult {
     decision.state.save()?;
     if a.json {
         print_json(&serde_json::json!({
-            "manifest": t.manifest, "payload": t.payload, "out": t.out,
+            "manifest": json_path(&t.manifest), "payload": json_path(&t.payload), "out": json_path(&t.out),
             "bytes": len, "root": hex::encode(root), "verdict": "installed",
             "policy": decision.approval.to_string(),
-            "state": decision.state.path(),
+            "state": json_path(decision.state.path()),
         }));
     } else {
         println!(

@@ -1,7 +1,7 @@
 //! `otaseal keys rotate|suspend|resume`: rotate a release key, and the
 //! suspension switch the audit alerts flip.
 
-use super::args::{print_json, with_suffix};
+use super::args::{json_path, print_json, with_suffix};
 use super::keys::{NewKeyProtection, new_signing_key_pair};
 use super::trust_args::{
     CertTerms, audit_log, cert_json, key_id_arg, random_serial, read_cert, record,
@@ -109,9 +109,9 @@ pub(crate) fn rotate(a: RotateArgs) -> CliResult {
     record(log.as_ref(), &rotate_event)?;
     if a.json {
         let mut j = cert_json(&cert);
-        j["secret"] = serde_json::json!(secret);
-        j["public"] = serde_json::json!(public);
-        j["cert"] = serde_json::json!(cert_path);
+        j["secret"] = json_path(&secret);
+        j["public"] = json_path(&public);
+        j["cert"] = json_path(&cert_path);
         j["previous_key_id"] =
             serde_json::json!(previous.as_ref().map(|(p, _)| p.subject_key_id.to_string()));
         print_json(&j);

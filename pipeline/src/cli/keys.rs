@@ -5,7 +5,9 @@
 //! AES-256-GCM, `docs/FORMAT.md` §14) unless `--unencrypted` is given,
 //! or generated inside a PKCS#11 token with `--pkcs11`.
 
-use super::args::{self, PASSPHRASE_ENV, Unlock, key_events, print_json, with_suffix};
+use super::args::{
+    self, PASSPHRASE_ENV, Unlock, json_opt_path, json_path, key_events, print_json, with_suffix,
+};
 use super::key_lifecycle::{ResumeArgs, RotateArgs, SuspendArgs};
 use super::{CliError, CliResult, ExitCode};
 use otaseal::keys::events::{KeyBackend, KeyEvent, KeyEventSink, report};
@@ -308,9 +310,9 @@ fn print_generated(
             "kind": role.to_string(),
             "alg": alg.to_string(),
             "key_id": key_id.to_string(),
-            "secret": secret,
+            "secret": json_opt_path(secret),
             "protection": protection,
-            "public": public_path,
+            "public": json_path(public_path),
             "public_key": public.to_text().encode().as_str(),
         }));
     } else {
@@ -395,7 +397,7 @@ impl Listed {
 
     fn json(&self) -> serde_json::Value {
         serde_json::json!({
-            "path": self.path,
+            "path": json_path(&self.path),
             "kind": self.kind,
             "alg": self.alg,
             "key_id": self.key_id.to_string(),
@@ -455,7 +457,7 @@ fn list(a: &ListArgs) -> CliResult {
         print_json(&serde_json::json!({
             "keys": listed.iter().map(Listed::json).collect::<Vec<_>>(),
             "errors": failures.iter().map(|(p, e)| serde_json::json!({
-                "path": p, "error": e.message(), "exit_code": e.code() as u8,
+                "path": json_path(p), "error": e.message(), "exit_code": e.code() as u8,
             })).collect::<Vec<_>>(),
         }));
     } else {
@@ -566,7 +568,7 @@ fn change_passphrase(a: &ChangePassphraseArgs) -> CliResult {
     replace_with_encrypted_key_file(&a.file, &enc)?;
     if a.json {
         print_json(&serde_json::json!({
-            "path": a.file,
+            "path": json_path(&a.file),
             "key_id": enc.key_id().to_string(),
             "kind": role.to_string(),
             "was": was,

@@ -1,7 +1,7 @@
 //! `otaseal open`: verify everything, then decrypt to a file that appears
 //! only once every chunk has verified and decrypted.
 
-use super::args::{self, print_json};
+use super::args::{self, json_path, print_json};
 use super::{CliResult, ExitCode};
 use otaseal::files::{self, AtomicFile};
 use otaseal::keys::RecipientSecretKey;
@@ -85,7 +85,7 @@ pub(crate) fn run(a: Args) -> CliResult {
     let (len, root) = open_files(&a.manifest, &a.payload, &trust, &device, &a.out)?;
     if json {
         print_json(&serde_json::json!({
-            "manifest": a.manifest, "payload": a.payload, "out": a.out,
+            "manifest": json_path(&a.manifest), "payload": json_path(&a.payload), "out": json_path(&a.out),
             "bytes": len, "root": hex::encode(root), "verdict": "ok",
         }));
     } else {

@@ -1,7 +1,7 @@
 //! `otaseal revoke`: the root issues the next revocation list, adding
 //! certificates, serials or keys to everything the previous list revoked.
 
-use super::args::print_json;
+use super::args::{json_path, print_json};
 use super::trust_args::{audit_log, key_id_arg, read_cert, record};
 use super::{CliError, CliResult, ExitCode};
 use otaseal::audit::{Event, Op};
@@ -89,7 +89,7 @@ pub(crate) fn run(a: Args) -> CliResult {
     }
     if a.json {
         print_json(&serde_json::json!({
-            "list": a.list, "sequence": sequence,
+            "list": json_path(&a.list), "sequence": sequence,
             "serials": list.serials,
             "key_ids": list.key_ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
         }));

@@ -1,7 +1,7 @@
 //! `otaseal authorize-rollback`: sign a rollback authorisation that lets
 //! devices go back to exactly one older bundle until an expiry.
 
-use super::args::{self, print_json};
+use super::args::{self, json_path, print_json};
 use super::{CliError, CliResult, ExitCode};
 use otaseal::files;
 use otaseal::format::Manifest;
@@ -48,7 +48,7 @@ pub(crate) fn run(a: Args) -> CliResult {
     files::write_atomic(&a.out, &auth, 0o644)?;
     if a.json {
         print_json(&serde_json::json!({
-            "out": a.out, "app": m.app_id.as_str(), "channel": m.channel.as_str(),
+            "out": json_path(&a.out), "app": m.app_id.as_str(), "channel": m.channel.as_str(),
             "target_sequence": m.sequence, "bundle_id": hex::encode(m.bundle_id),
             "issued": issued, "expires": expires,
         }));

@@ -1,8 +1,8 @@
 //! `otaseal root init` and `otaseal root rotate`: the offline root key that
 //! certifies release keys, and the statement that hands trust to a new root.
 
-use super::args::print_json;
 use super::args::signing_public;
+use super::args::{json_opt_path, json_path, print_json};
 use super::keys::{NewKeyProtection, new_signing_key_pair};
 use super::trust_args::{audit_log, record};
 use super::{CliError, CliResult, ExitCode};
@@ -93,8 +93,8 @@ fn init(a: InitArgs) -> CliResult {
     }
     if a.json {
         print_json(&serde_json::json!({
-            "root_key_id": id.to_string(), "secret": secret, "public": public,
-            "trust_state": a.trust_state,
+            "root_key_id": id.to_string(), "secret": json_path(&secret), "public": json_path(&public),
+            "trust_state": json_opt_path(a.trust_state.as_ref()),
         }));
     } else {
         println!("root key {id}");
@@ -121,7 +121,7 @@ fn rotate(a: RotateArgs) -> CliResult {
     if a.json {
         print_json(&serde_json::json!({
             "old_root": from.to_string(), "new_root": to.to_string(),
-            "new_version": a.new_version, "statement": a.out,
+            "new_version": a.new_version, "statement": json_path(&a.out),
         }));
     } else {
         println!(

@@ -3,7 +3,7 @@
 //! The work is done by [`otaseal::batch`]; this module parses arguments,
 //! shows progress on a terminal and reports.
 
-use super::args::{self, print_json};
+use super::args::{self, json_path, print_json};
 use super::{CliError, CliResult, ExitCode};
 use otaseal::batch::{
     self, Batch, BatchOptions, BatchReport, BundleReport, BundleStatus, Discovered, Durability,
@@ -155,9 +155,9 @@ impl Sealed {
 
     pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
-            "input": self.input,
-            "payload": self.payload,
-            "manifest": self.manifest,
+            "input": json_path(&self.input),
+            "payload": json_path(&self.payload),
+            "manifest": json_path(&self.manifest),
             "root": hex::encode(self.root),
             "bytes": self.bytes,
             "manifest_bytes": self.manifest_bytes,
@@ -463,11 +463,11 @@ fn summary_json(
         .collect();
     let mut failures: Vec<_> = rejected
         .iter()
-        .map(|(p, e)| serde_json::json!({ "input": p, "error": e }))
+        .map(|(p, e)| serde_json::json!({ "input": json_path(p), "error": e }))
         .collect();
     failures.extend(r.bundles.iter().filter_map(|b| match &b.status {
         BundleStatus::Failed(e) if !matches!(e, otaseal::Error::Interrupted) => {
-            Some(serde_json::json!({ "input": b.input.path, "error": e.to_string() }))
+            Some(serde_json::json!({ "input": json_path(&b.input.path), "error": e.to_string() }))
         }
         _ => None,
     }));
@@ -486,7 +486,7 @@ fn summary_json(
         "bundles_per_s": r.sealed() as f64 / seconds.max(1e-9),
         "threads": r.threads,
         "shard": shard.to_string(),
-        "index": r.index_path,
+        "index": json_path(&r.index_path),
         "index_entries": r.index.entries.len(),
     })
 }

@@ -1,7 +1,7 @@
 //! `otaseal verify`: the manifest against a trusted key, and optionally the
 //! whole payload or the chunks covering a byte range of it.
 
-use super::args::{self, print_json};
+use super::args::{self, json_path, print_json};
 use super::{CliError, CliResult, ExitCode};
 use otaseal::files;
 use otaseal::open::{TrustAnchor, VerifiedManifest, verify_manifest};
@@ -128,7 +128,7 @@ fn report_json(
         Ok((v, chunks)) => {
             let m = v.manifest();
             serde_json::json!({
-                "manifest": manifest,
+                "manifest": json_path(manifest),
                 "verdict": "ok",
                 "scope": scope,
                 "app": m.app_id.as_str(),
@@ -147,7 +147,7 @@ fn report_json(
             })
         }
         Err(e) => serde_json::json!({
-            "manifest": manifest,
+            "manifest": json_path(manifest),
             "verdict": "failed",
             "scope": scope,
             "error": e.message(),
