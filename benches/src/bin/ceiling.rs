@@ -16,6 +16,11 @@
 //!   written with `pwrite` at its offset into one new file per input in DIR:
 //!   the least I/O any tool that writes its output through the page cache
 //!   must do. (No manifests, no keys, no renames.)
+//! - `write` (with `--write-dir DIR`): no crypto at all, only `pwrite` of
+//!   1 MiB buffers, one new file per thread, the same total bytes: how fast
+//!   this machine takes output into DIR. With `kernel` it gives the
+//!   **file-output bound** `1 / (1/kernel + 1/write)`: what any tool that
+//!   seals *and* writes its output can reach when both use every core.
 
 use otaseal::cipher::Backend;
 use otaseal::format::ChunkSize;
@@ -155,6 +160,34 @@ fn main() {
         }
         s
     };
+    // Output alone: every thread pwrites its share of the bytes into its own
+    // file (two writers into one file would serialise on its inode lock).
+    let write_only = |dir: &std::path::Path| -> f64 {
+        const BUF: usize = 1 << 20;
+        let share = (jobs.len() * chunk).div_ceil(threads);
+        let paths: Vec<_> = (0..threads)
+            .map(|t| dir.join(format!("ceiling-w{t}.out")))
+            .collect();
+        let t = Instant::now();
+        pool.install(|| {
+            paths.par_iter().for_each(|p| {
+                let f = std::fs::File::create(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                let buf = vec![0x5a_u8; BUF];
+                let mut off = 0;
+                while off < share {
+                    let n = BUF.min(share - off);
+                    std::os::unix::fs::FileExt::write_all_at(&f, &buf[..n], off as u64)
+                        .expect("write");
+                    off += n;
+                }
+            })
+        });
+        let s = t.elapsed().as_secs_f64();
+        for p in &paths {
+            let _ = std::fs::remove_file(p);
+        }
+        s
+    };
     let bytes = (jobs.len() * chunk) as f64;
     // Warm up once, then best of three (the machine is shared).
     run(true, false);
@@ -162,7 +195,14 @@ fn main() {
     let kernel = best(false, false);
     let read = best(true, false);
     let write = a.write_dir.as_ref().map(|_| best(true, true));
+    let output = a
+        .write_dir
+        .as_ref()
+        .map(|d| (0..3).map(|_| write_only(d)).fold(f64::MAX, f64::min));
     let mbps = |s: f64| bytes / 1e6 / s;
+    // Sealing and writing each take the whole machine for their share of
+    // the time: the seconds add up.
+    let bound = output.map(|w| kernel + w);
     if a.json {
         println!(
             "{}",
@@ -171,11 +211,13 @@ fn main() {
                 "backend": a.backend.name(),
                 "kernel_mb_per_s": mbps(kernel), "kernel_read_mb_per_s": mbps(read),
                 "kernel_read_write_mb_per_s": write.map(mbps),
+                "write_mb_per_s": output.map(mbps),
+                "file_output_bound_mb_per_s": bound.map(mbps),
             })
         );
     } else {
         println!(
-            "ceiling ({} threads, {} KiB chunks, {}): kernel {:.0} MB/s, kernel+read {:.0} MB/s{} over {:.0} MB (best of 3)",
+            "ceiling ({} threads, {} KiB chunks, {}): kernel {:.0} MB/s, kernel+read {:.0} MB/s{}{} over {:.0} MB (best of 3)",
             threads,
             a.chunk >> 10,
             a.backend.name(),
@@ -184,6 +226,11 @@ fn main() {
             write.map_or(String::new(), |w| format!(
                 ", kernel+read+write {:.0} MB/s",
                 mbps(w)
+            )),
+            output.zip(bound).map_or(String::new(), |(w, b)| format!(
+                ", write {:.0} MB/s, file-output bound {:.0} MB/s",
+                mbps(w),
+                mbps(b)
             )),
             bytes / 1e6
         );
