@@ -217,9 +217,10 @@ pub enum Error {
 }
 
 /// Broad classes of failure, for callers that map errors to exit codes or
-/// retry policies without matching every variant.
+/// retry policies without matching every variant. Deliberately exhaustive:
+/// a new class must be handled by every such mapping (the CLI's exit codes,
+/// a C caller's error codes), not fall into a catch-all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum ErrorKind {
     /// Something failed authentication: do not trust or use it.
     Verification,

@@ -176,6 +176,130 @@ pub(crate) fn code_for(kind: ErrorKind) -> ExitCode {
         ErrorKind::TrustUpdate => ExitCode::TrustUpdate,
         ErrorKind::Suspended => ExitCode::Suspended,
         ErrorKind::AuditLog => ExitCode::AuditLog,
-        _ => ExitCode::Usage,
+        ErrorKind::Request => ExitCode::Usage,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// Every exit code. The match below stops compiling when a variant is
+    /// added, which is the reminder to list it here (and document it).
+    const ALL: [ExitCode; 20] = {
+        use ExitCode::*;
+        [
+            Ok,
+            Partial,
+            Usage,
+            Verification,
+            Malformed,
+            Key,
+            Io,
+            Unlock,
+            Policy,
+            Network,
+            Trust,
+            Revoked,
+            TrustUpdate,
+            Suspended,
+            AuditLog,
+            AlertLow,
+            AlertMedium,
+            AlertHigh,
+            AlertCritical,
+            Interrupted,
+        ]
+    };
+
+    fn listed(c: ExitCode) -> bool {
+        use ExitCode::*;
+        match c {
+            Ok | Partial | Usage | Verification | Malformed | Key | Io | Unlock | Policy
+            | Network | Trust | Revoked | TrustUpdate | Suspended | AuditLog | AlertLow
+            | AlertMedium | AlertHigh | AlertCritical | Interrupted => ALL.contains(&c),
+        }
+    }
+
+    /// Codes named by a documentation line that starts with a number or a
+    /// range `A-B` / `A–B`.
+    fn codes_in(line: &str) -> Vec<u8> {
+        if !line.starts_with(|c: char| c.is_ascii_digit()) {
+            return Vec::new();
+        }
+        let word: String = line
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '-' || *c == '–')
+            .collect();
+        match word.split_once(['-', '–']) {
+            Some((a, b)) => (a.parse().unwrap()..=b.parse().unwrap()).collect(),
+            None => word.parse().ok().into_iter().collect(),
+        }
+    }
+
+    #[test]
+    fn the_enum_help_and_readme_list_the_same_codes() {
+        let all: BTreeSet<u8> = ALL.iter().map(|c| *c as u8).collect();
+        assert!(ALL.iter().all(|c| listed(*c)));
+        let help: BTreeSet<u8> = EXIT_CODES_HELP
+            .lines()
+            .skip(1)
+            .flat_map(|l| codes_in(l.trim_start()))
+            .collect();
+        assert_eq!(
+            help, all,
+            "`otaseal --help` exit codes differ from the enum"
+        );
+        let readme = include_str!("../../../README.md");
+        let table = readme
+            .split("### Exit codes")
+            .nth(1)
+            .expect("README has an exit-code table");
+        let documented: BTreeSet<u8> = table
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .flat_map(|l| codes_in(l.trim_start_matches(['|', ' '])))
+            .collect();
+        assert_eq!(
+            documented, all,
+            "the README's exit codes differ from the enum"
+        );
+    }
+
+    #[test]
+    fn every_error_kind_has_its_own_code() {
+        use ErrorKind::*;
+        const KINDS: [ErrorKind; 14] = [
+            Verification,
+            Malformed,
+            Key,
+            Request,
+            Unlock,
+            Io,
+            Policy,
+            Network,
+            Interrupted,
+            Trust,
+            Revoked,
+            TrustUpdate,
+            Suspended,
+            AuditLog,
+        ];
+        // As for `ALL`: a new kind stops this match compiling until it is listed.
+        let listed = |k| match k {
+            Verification | Malformed | Key | Request | Unlock | Io | Policy | Network
+            | Interrupted | Trust | Revoked | TrustUpdate | Suspended | AuditLog => {
+                KINDS.contains(&k)
+            }
+        };
+        assert!(KINDS.iter().all(|k| listed(*k)));
+        let codes: BTreeSet<u8> = KINDS.iter().map(|k| code_for(*k) as u8).collect();
+        assert_eq!(
+            codes.len(),
+            KINDS.len(),
+            "two error kinds share an exit code"
+        );
     }
 }
