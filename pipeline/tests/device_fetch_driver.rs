@@ -386,3 +386,100 @@ proptest! {
         finish_and_check(p, &dest, &payload);
     }
 }
+
+/// `OUT.part` and `OUT.part.record` are opened without following links and
+/// only if they are regular files of this user with one name: a link planted
+/// by someone who can write to the directory must not make the download
+/// truncate or overwrite the file it points to, and a FIFO or device must not
+/// hang or flood the reader. Each case is refused before anything is written.
+#[cfg(unix)]
+#[test]
+fn planted_links_and_special_files_are_refused_and_nothing_is_written() {
+    let (v, payload) = sealed(3 * CHUNK + 1, 9);
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    let precious = b"precious bytes that are not a payload".to_vec();
+    std::fs::write(&victim, &precious).unwrap();
+    let dest = dir.path().join("p");
+    let (part, record) = fetch::partial_paths(&dest);
+    let refused = |what: &str| {
+        let err = PartialPayload::open(v.clone(), &dest).unwrap_err();
+        assert!(
+            matches!(err, otaseal::Error::RefusedFile { .. }),
+            "{what}: {err}"
+        );
+        assert_eq!(err.kind(), otaseal::ErrorKind::Io, "{what}");
+        assert_eq!(std::fs::read(&victim).unwrap(), precious, "{what}");
+        err.to_string()
+    };
+
+    std::os::unix::fs::symlink(&victim, &part).unwrap();
+    let msg = refused("symlink as OUT.part");
+    assert!(msg.contains("symbolic link"), "{msg}");
+    assert!(!record.exists(), "nothing written next to a refused file");
+    std::fs::remove_file(&part).unwrap();
+
+    std::os::unix::fs::symlink(&victim, &record).unwrap();
+    let msg = refused("symlink as OUT.part.record");
+    assert!(msg.contains("symbolic link"), "{msg}");
+    assert!(!part.exists(), "nothing written next to a refused file");
+    std::fs::remove_file(&record).unwrap();
+
+    // A link to /dev/zero as the record would otherwise be read forever.
+    std::os::unix::fs::symlink("/dev/zero", &record).unwrap();
+    refused("/dev/zero as OUT.part.record");
+    std::fs::remove_file(&record).unwrap();
+
+    std::fs::hard_link(&victim, &part).unwrap();
+    let msg = refused("hard link as OUT.part");
+    assert!(msg.contains("link"), "{msg}");
+    std::fs::remove_file(&part).unwrap();
+
+    std::fs::create_dir(&part).unwrap();
+    let msg = refused("directory as OUT.part");
+    assert!(msg.contains("directory"), "{msg}");
+    std::fs::remove_dir(&part).unwrap();
+
+    let mkfifo = std::process::Command::new("mkfifo")
+        .arg(&part)
+        .status()
+        .unwrap();
+    assert!(mkfifo.success());
+    let msg = refused("FIFO as OUT.part");
+    assert!(msg.contains("FIFO"), "{msg}");
+    std::fs::remove_file(&part).unwrap();
+
+    // With the plants gone the same download works.
+    let mut p = PartialPayload::open(v, &dest).unwrap();
+    let mut src = MemSource::new(&payload, vec![]);
+    fetch::fetch_missing(
+        &mut src,
+        &mut p,
+        &opts(1 << 20, 1),
+        &mut FetchReport::default(),
+    )
+    .unwrap();
+    finish_and_check(p, &dest, &payload);
+    assert_eq!(std::fs::read(&victim).unwrap(), precious);
+}
+
+/// A record larger than any record of this bundle (a regular file someone
+/// filled) is read no further than that size and ignored as damaged.
+#[test]
+fn an_oversized_record_is_ignored_without_reading_it_all() {
+    let (v, payload) = sealed(2 * CHUNK, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("p");
+    let mut p = PartialPayload::open(v.clone(), &dest).unwrap();
+    p.accept_chunk(0, &payload[..CHUNK]).unwrap();
+    p.save_record().unwrap();
+    let record = p.record_path().to_owned();
+    drop(p);
+    let mut big = std::fs::read(&record).unwrap();
+    big.resize(64 << 20, 0);
+    std::fs::write(&record, &big).unwrap();
+    let p = PartialPayload::open(v, &dest).unwrap();
+    assert!(!p.resume_info().record_used);
+    assert_eq!(p.have().count(), 1, "the data is still re-verified");
+    assert_clean(&p, &payload);
+}
