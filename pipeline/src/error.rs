@@ -83,8 +83,10 @@ pub enum Error {
     /// The device state file is damaged. It is never reset silently.
     #[error("{path}: corrupt device state file: {source}")]
     CorruptState { path: PathBuf, source: FormatError },
-    /// A download could not be completed.
-    #[error("download failed: {0}")]
+    /// A download could not be completed. Only a network failure (exit 9)
+    /// says "download failed"; data that kept failing verification (exit 3)
+    /// says so instead.
+    #[error("{prefix}{0}", prefix = if .0.kind() == ErrorKind::Network { "download failed: " } else { "" })]
     Fetch(#[from] crate::fetch::FetchError),
     /// A batch input that is not a regular file (FIFO, socket, device,
     /// link to a directory): it cannot be sized or mapped, so it is skipped.

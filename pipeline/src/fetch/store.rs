@@ -333,7 +333,8 @@ fn open_own(path: &Path) -> Result<File> {
             let mut new = OpenOptions::new();
             new.read(true).write(true).create_new(true);
             no_follow(&mut new);
-            new.open(path).map_err(|e| refusal(path).unwrap_or(Error::io(path, e)))
+            new.open(path)
+                .map_err(|e| refusal(path).unwrap_or(Error::io(path, e)))
         }
         Err(e) => Err(refusal(path).unwrap_or(Error::io(path, e))),
     }
