@@ -332,6 +332,29 @@ mod tests {
     }
 
     #[test]
+    fn index_files_are_read_no_further_than_their_header_allows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("batch.index");
+        let bytes = shard_index(1, 1, NAMES, &key(1)).to_bytes();
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(read_index_file(&path).unwrap(), bytes);
+        // Eight entries allow a few KiB of names and a long signature, not
+        // a megabyte: refused before it is read.
+        let mut long = bytes.clone();
+        long.resize(1 << 20, 0);
+        std::fs::write(&path, &long).unwrap();
+        assert!(matches!(
+            read_index_file(&path),
+            Err(Error::TooLarge { .. })
+        ));
+        // Garbage is refused after its first bytes, without reading on.
+        assert!(matches!(
+            read_index_file(Path::new("/dev/zero")),
+            Err(Error::Format(_))
+        ));
+    }
+
+    #[test]
     fn merged_shards_equal_the_whole() {
         let sk = key(1);
         let whole = shard_index(1, 1, NAMES, &sk);
