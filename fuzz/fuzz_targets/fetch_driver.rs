@@ -114,6 +114,7 @@ fuzz_target!(|data: &[u8]| {
         max_request_bytes: 1 + u64::from(max_req) * 4096,
         max_bad: 3,
         retry_delay: Duration::ZERO,
+        ..FetchOptions::default()
     };
     let mut src = Scripted {
         payload: &b.payload,

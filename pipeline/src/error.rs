@@ -83,13 +83,20 @@ pub enum Error {
     /// The device state file is damaged. It is never reset silently.
     #[error("{path}: corrupt device state file: {source}")]
     CorruptState { path: PathBuf, source: FormatError },
-    /// A download could not be completed.
-    #[error("download failed: {0}")]
+    /// A download could not be completed. Only a network failure (exit 9)
+    /// says "download failed"; data that kept failing verification (exit 3)
+    /// says so instead.
+    #[error("{prefix}{0}", prefix = if .0.kind() == ErrorKind::Network { "download failed: " } else { "" })]
     Fetch(#[from] crate::fetch::FetchError),
     /// A batch input that is not a regular file (FIFO, socket, device,
     /// link to a directory): it cannot be sized or mapped, so it is skipped.
     #[error("{path}: not a regular file ({what})")]
     NotRegularFile { path: PathBuf, what: &'static str },
+    /// A file a download keeps (`OUT.part`, its record) that it did not
+    /// make: a symbolic link, a hard link, a FIFO, a device, a directory or
+    /// another user's file. It is neither read nor written.
+    #[error("{path}: refusing to use it: it is {what}")]
+    RefusedFile { path: PathBuf, what: &'static str },
     /// A bundle on disk is not the one a batch index lists.
     #[error("{name}: {what} does not match the batch index")]
     IndexMismatch { name: String, what: &'static str },
@@ -280,7 +287,9 @@ impl Error {
             Self::Refused(_) => ErrorKind::Policy,
             Self::CorruptState { .. } | Self::TooLarge { .. } => ErrorKind::Malformed,
             Self::Fetch(e) => e.kind(),
-            Self::Io { .. } | Self::NotRegularFile { .. } => ErrorKind::Io,
+            Self::Io { .. } | Self::NotRegularFile { .. } | Self::RefusedFile { .. } => {
+                ErrorKind::Io
+            }
             Self::Interrupted => ErrorKind::Interrupted,
             Self::MissingChain
             | Self::MalformedCertificate { .. }

@@ -119,6 +119,7 @@ fn opts(max_request: u64, max_bad: u32) -> FetchOptions {
         max_request_bytes: max_request,
         max_bad,
         retry_delay: Duration::ZERO,
+        ..FetchOptions::default()
     }
 }
 
@@ -385,4 +386,289 @@ proptest! {
         fetch::fetch_missing(&mut clean, &mut p, &o, &mut FetchReport::default()).unwrap();
         finish_and_check(p, &dest, &payload);
     }
+}
+
+/// `OUT.part` and `OUT.part.record` are opened without following links and
+/// only if they are regular files of this user with one name: a link planted
+/// by someone who can write to the directory must not make the download
+/// truncate or overwrite the file it points to, and a FIFO or device must not
+/// hang or flood the reader. Each case is refused before anything is written.
+#[cfg(unix)]
+#[test]
+fn planted_links_and_special_files_are_refused_and_nothing_is_written() {
+    let (v, payload) = sealed(3 * CHUNK + 1, 9);
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    let precious = b"precious bytes that are not a payload".to_vec();
+    std::fs::write(&victim, &precious).unwrap();
+    let dest = dir.path().join("p");
+    let (part, record) = fetch::partial_paths(&dest);
+    let refused = |what: &str| {
+        let err = PartialPayload::open(v.clone(), &dest).unwrap_err();
+        assert!(
+            matches!(err, otaseal::Error::RefusedFile { .. }),
+            "{what}: {err}"
+        );
+        assert_eq!(err.kind(), otaseal::ErrorKind::Io, "{what}");
+        assert_eq!(std::fs::read(&victim).unwrap(), precious, "{what}");
+        err.to_string()
+    };
+
+    std::os::unix::fs::symlink(&victim, &part).unwrap();
+    let msg = refused("symlink as OUT.part");
+    assert!(msg.contains("symbolic link"), "{msg}");
+    assert!(!record.exists(), "nothing written next to a refused file");
+    std::fs::remove_file(&part).unwrap();
+
+    std::os::unix::fs::symlink(&victim, &record).unwrap();
+    let msg = refused("symlink as OUT.part.record");
+    assert!(msg.contains("symbolic link"), "{msg}");
+    assert!(!part.exists(), "nothing written next to a refused file");
+    std::fs::remove_file(&record).unwrap();
+
+    // A link to /dev/zero as the record would otherwise be read forever.
+    std::os::unix::fs::symlink("/dev/zero", &record).unwrap();
+    refused("/dev/zero as OUT.part.record");
+    std::fs::remove_file(&record).unwrap();
+
+    std::fs::hard_link(&victim, &part).unwrap();
+    let msg = refused("hard link as OUT.part");
+    assert!(msg.contains("link"), "{msg}");
+    std::fs::remove_file(&part).unwrap();
+
+    std::fs::create_dir(&part).unwrap();
+    let msg = refused("directory as OUT.part");
+    assert!(msg.contains("directory"), "{msg}");
+    std::fs::remove_dir(&part).unwrap();
+
+    let mkfifo = std::process::Command::new("mkfifo")
+        .arg(&part)
+        .status()
+        .unwrap();
+    assert!(mkfifo.success());
+    let msg = refused("FIFO as OUT.part");
+    assert!(msg.contains("FIFO"), "{msg}");
+    std::fs::remove_file(&part).unwrap();
+
+    // A regular file of another user (only root can make one here).
+    std::fs::write(&part, vec![0u8; payload.len()]).unwrap();
+    if std::os::unix::fs::chown(&part, Some(65534), None).is_ok() {
+        let msg = refused("another user's file as OUT.part");
+        assert!(msg.contains("another user"), "{msg}");
+        assert!(std::fs::read(&part).unwrap().iter().all(|b| *b == 0));
+    }
+    std::fs::remove_file(&part).unwrap();
+
+    // With the plants gone the same download works.
+    let mut p = PartialPayload::open(v, &dest).unwrap();
+    let mut src = MemSource::new(&payload, vec![]);
+    fetch::fetch_missing(
+        &mut src,
+        &mut p,
+        &opts(1 << 20, 1),
+        &mut FetchReport::default(),
+    )
+    .unwrap();
+    finish_and_check(p, &dest, &payload);
+    assert_eq!(std::fs::read(&victim).unwrap(), precious);
+}
+
+/// A record larger than any record of this bundle (a regular file someone
+/// filled) is read no further than that size and ignored as damaged.
+#[test]
+fn an_oversized_record_is_ignored_without_reading_it_all() {
+    let (v, payload) = sealed(2 * CHUNK, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("p");
+    let mut p = PartialPayload::open(v.clone(), &dest).unwrap();
+    p.accept_chunk(0, &payload[..CHUNK]).unwrap();
+    p.save_record().unwrap();
+    let record = p.record_path().to_owned();
+    drop(p);
+    let mut big = std::fs::read(&record).unwrap();
+    big.resize(64 << 20, 0);
+    std::fs::write(&record, &big).unwrap();
+    let p = PartialPayload::open(v, &dest).unwrap();
+    assert!(!p.resume_info().record_used);
+    assert_eq!(p.have().count(), 1, "the data is still re-verified");
+    assert_clean(&p, &payload);
+}
+
+/// A body that sends its first `fast` bytes at once, then one byte per
+/// `every` (a hostile or broken server that keeps the connection alive).
+struct Trickle {
+    body: Vec<u8>,
+    pos: usize,
+    fast: usize,
+    every: Duration,
+}
+
+impl std::io::Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.body.len() || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = if self.pos < self.fast {
+            (self.fast - self.pos).min(buf.len())
+        } else {
+            std::thread::sleep(self.every);
+            1
+        };
+        buf[..n].copy_from_slice(&self.body[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Serves the payload honestly for the first `fast` bytes of its first
+/// response, then trickles (every later response trickles from the start).
+struct TrickleSource {
+    payload: Vec<u8>,
+    fast: usize,
+    requests: u32,
+}
+
+impl Source for TrickleSource {
+    fn get(&mut self, range: Range<u64>) -> Result<Body<'_>, FetchError> {
+        self.requests += 1;
+        Ok(Body {
+            start: range.start,
+            end: range.end,
+            whole: false,
+            reader: Box::new(Trickle {
+                body: self.payload[range.start as usize..range.end as usize].to_vec(),
+                pos: 0,
+                fast: if self.requests == 1 { self.fast } else { 0 },
+                every: Duration::from_millis(20),
+            }),
+        })
+    }
+}
+
+fn limited(min_rate: u64, window_ms: u64, deadline_ms: Option<u64>) -> FetchOptions {
+    let mut o = opts(1 << 20, 2);
+    o.limits = fetch::TransferLimits {
+        min_rate,
+        rate_window: Duration::from_millis(window_ms),
+        deadline: deadline_ms.map(|ms| std::time::Instant::now() + Duration::from_millis(ms)),
+    };
+    o
+}
+
+/// A response slower than the minimum rate over the window is abandoned
+/// like a cut one: retried, then given up as a network failure. What
+/// verified before is kept and recorded.
+#[test]
+fn a_trickling_source_trips_the_minimum_rate() {
+    let (v, payload) = sealed(4 * CHUNK, 11);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("p");
+    let mut p = PartialPayload::open(v.clone(), &dest).unwrap();
+    // The first response brings one chunk at once, then 50 bytes/s.
+    let mut src = TrickleSource {
+        payload: payload.clone(),
+        fast: CHUNK,
+        requests: 0,
+    };
+    let started = std::time::Instant::now();
+    let err = fetch::fetch_missing(
+        &mut src,
+        &mut p,
+        &limited(4096, 300, None),
+        &mut FetchReport::default(),
+    )
+    .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10), "not bounded");
+    assert_eq!(err.kind(), otaseal::ErrorKind::Network, "{err}");
+    assert!(err.to_string().contains("minimum rate"), "{err}");
+    assert!(err.to_string().starts_with("download failed"), "{err}");
+    assert!(p.have().count() >= 1, "the chunks that verified are kept");
+    assert_clean(&p, &payload);
+    drop(p);
+    let p = PartialPayload::open(v, &dest).unwrap();
+    assert!(p.resume_info().record_used && p.have().count() >= 1);
+}
+
+/// The deadline bounds the whole download, even when every response stays
+/// above the minimum rate (here: no minimum at all).
+#[test]
+fn the_deadline_ends_a_slow_download() {
+    let (v, payload) = sealed(4 * CHUNK, 12);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("p");
+    let mut p = PartialPayload::open(v, &dest).unwrap();
+    let mut src = TrickleSource {
+        payload: payload.clone(),
+        fast: CHUNK,
+        requests: 0,
+    };
+    let started = std::time::Instant::now();
+    let err = fetch::fetch_missing(
+        &mut src,
+        &mut p,
+        &limited(0, 1000, Some(500)),
+        &mut FetchReport::default(),
+    )
+    .unwrap_err();
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(500), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        matches!(err, otaseal::Error::Fetch(FetchError::DeadlineExceeded)),
+        "{err}"
+    );
+    assert_eq!(err.kind(), otaseal::ErrorKind::Network);
+    assert_eq!(src.requests, 1, "no request is started after the deadline");
+    assert!(p.have().contains(0));
+    assert_clean(&p, &payload);
+}
+
+/// A chunk counts as failing verification (exit 3) when any of its failed
+/// attempts brought bytes that did not verify, whatever the order of the
+/// failures; only attempts that all failed in transfer are a network
+/// failure (exit 9).
+#[test]
+fn a_chunk_that_once_failed_verification_is_a_verification_failure() {
+    let (v, payload) = sealed(2 * CHUNK, 13);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("p");
+    let mut p = PartialPayload::open(v.clone(), &dest).unwrap();
+    let mut src = MemSource::new(&payload, vec![Fault::Flip(5), Fault::Error, Fault::Error]);
+    let err = fetch::fetch_missing(
+        &mut src,
+        &mut p,
+        &opts(1 << 20, 3),
+        &mut FetchReport::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            otaseal::Error::Fetch(FetchError::TooManyFailures {
+                index: 0,
+                bad_data: true,
+                ..
+            })
+        ),
+        "{err}"
+    );
+    assert_eq!(err.kind(), otaseal::ErrorKind::Verification);
+    assert!(!err.to_string().contains("download failed"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("did not match the signed manifest"),
+        "{err}"
+    );
+    drop(p);
+    let mut p = PartialPayload::open(v, &dest).unwrap();
+    let mut src = MemSource::new(&payload, vec![Fault::Error; 3]);
+    let err = fetch::fetch_missing(
+        &mut src,
+        &mut p,
+        &opts(1 << 20, 3),
+        &mut FetchReport::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), otaseal::ErrorKind::Network, "{err}");
+    assert!(err.to_string().starts_with("download failed"), "{err}");
 }

@@ -496,6 +496,12 @@ fn corrupted_chunk_is_retried_then_refused_and_nothing_bad_is_kept() {
     assert_eq!(plain.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&plain.stderr);
     assert!(stderr.contains("gave up on chunk 5"), "{stderr}");
+    // Exit 3 is not announced as a download failure (that is exit 9).
+    assert!(!stderr.contains("download failed"), "{stderr}");
+    assert!(
+        stderr.contains("did not match the signed manifest"),
+        "{stderr}"
+    );
     // Everything but chunk 5 is kept, chunk 5 is zeros.
     let kept = b.assert_partial_is_clean(&out);
     assert_eq!(kept, len as u64 - CHUNK);
@@ -545,6 +551,7 @@ fn truncated_file_on_the_server_is_refused() {
         err.contains("the server's file is 262144 bytes, the manifest says 524288"),
         "{err}"
     );
+    assert!(err.starts_with("download failed"), "{err}");
     b.assert_partial_is_clean(&out);
 }
 
@@ -654,4 +661,230 @@ fn a_chunk_corrupted_once_is_fetched_again() {
     let reqs = nginx.requests("/good/fw.payload");
     assert_eq!(reqs[1].0, format!("bytes={}-{}", 2 * CHUNK, 3 * CHUNK - 1));
     b.assert_complete(&out);
+}
+
+/// The exit codes of `fetch` as its help states them: 9 for a download
+/// that failed (rerun to resume), 3 for a chunk that kept failing
+/// verification.
+#[test]
+fn fetch_help_states_its_exit_codes() {
+    let out = ok(&otaseal(&["fetch", "--help"])).clone();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains(
+            "9  download failed (network, server, slower than --min-rate, --deadline passed)"
+        ),
+        "{help}"
+    );
+    assert!(help.contains("3  a chunk failed --max-bad times"), "{help}");
+    let out = ok(&otaseal(&["--help"])).clone();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("too slow, deadline"), "{help}");
+}
+
+/// A hostile HTTP server on 127.0.0.1: it answers every request with a
+/// correct `206` for the requested range, sends the first `fast` bytes of
+/// its first response at once, and then one byte every `every`, keeping
+/// each connection open. It stops itself after 60 s, and when dropped.
+struct TrickleServer {
+    port: u16,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl TrickleServer {
+    fn start(payload: Vec<u8>, fast: usize, every: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let payload = Arc::new(payload);
+        std::thread::spawn(move || {
+            let until = Instant::now() + Duration::from_secs(60);
+            let mut served = 0;
+            while !flag.load(Ordering::SeqCst) && Instant::now() < until {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let first = if served == 0 { fast } else { 0 };
+                        served += 1;
+                        let (payload, flag) = (payload.clone(), flag.clone());
+                        std::thread::spawn(move || {
+                            trickle(conn, &payload, first, every, &flag, until)
+                        });
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        Self { port, stop }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/fw.payload", self.port)
+    }
+}
+
+impl Drop for TrickleServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn trickle(
+    mut conn: TcpStream,
+    payload: &[u8],
+    fast: usize,
+    every: Duration,
+    stop: &std::sync::atomic::AtomicBool,
+    until: Instant,
+) {
+    let _ = conn.set_nonblocking(false);
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut req = Vec::new();
+    let mut byte = [0u8; 1];
+    while !req.ends_with(b"\r\n\r\n") {
+        if conn.read(&mut byte).unwrap_or(0) == 0 || req.len() > 8192 {
+            return;
+        }
+        req.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&req).to_ascii_lowercase();
+    let (start, end) = text
+        .lines()
+        .find_map(|l| l.strip_prefix("range: bytes="))
+        .and_then(|r| r.trim().split_once('-'))
+        .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()? + 1)))
+        .unwrap_or((0, payload.len()));
+    let end = end.min(payload.len());
+    let head = format!(
+        "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{}/{}\r\n\
+         Content-Length: {}\r\nContent-Type: application/octet-stream\r\n\
+         Connection: close\r\n\r\n",
+        end - 1,
+        payload.len(),
+        end - start
+    );
+    let fast_end = (start + fast).min(end);
+    if conn.write_all(head.as_bytes()).is_err()
+        || conn.write_all(&payload[start..fast_end]).is_err()
+    {
+        return;
+    }
+    for b in &payload[fast_end..end] {
+        if stop.load(Ordering::SeqCst) || Instant::now() >= until {
+            return;
+        }
+        std::thread::sleep(every);
+        if conn.write_all(std::slice::from_ref(b)).is_err() {
+            return;
+        }
+    }
+}
+
+/// A bundle for the trickle tests (no nginx needed).
+fn trickle_setup(len: usize) -> (tempfile::TempDir, Bundle) {
+    let tmp = tempfile::tempdir().unwrap();
+    let www = tmp.path().join("www");
+    for sub in ["good", "corrupt", "short"] {
+        std::fs::create_dir_all(www.join(sub)).unwrap();
+    }
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let b = Bundle::create(&work, &www, len, 0);
+    (tmp, b)
+}
+
+#[test]
+fn a_trickling_server_trips_the_minimum_rate_and_exits_9() {
+    let (_tmp, b) = trickle_setup(512 * 1024);
+    // One chunk at once, then 20 bytes/s.
+    let server = TrickleServer::start(b.payload.clone(), CHUNK as usize, Duration::from_millis(50));
+    let out = b.dir.join("fw.payload");
+    let started = Instant::now();
+    let r = b.fetch(
+        &server.url(),
+        &out,
+        &[
+            "--min-rate",
+            "1K",
+            "--min-rate-window",
+            "1s",
+            "--max-bad",
+            "2",
+        ],
+    );
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert_eq!(
+        r.status.code(),
+        Some(9),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let j = json(&r);
+    assert_eq!(j["verdict"], "failed");
+    assert_eq!(j["exit_code"], 9);
+    let err = j["error"].as_str().unwrap();
+    assert!(err.starts_with("download failed"), "{err}");
+    assert!(err.contains("minimum rate"), "{err}");
+    // The chunk that arrived in time verified and is kept, and recorded.
+    assert_eq!(b.assert_partial_is_clean(&out), CHUNK);
+    let (_, record) = otaseal::fetch::partial_paths(&out);
+    assert!(record.is_file());
+}
+
+#[test]
+fn the_deadline_ends_a_slow_fetch_with_exit_9() {
+    let (_tmp, b) = trickle_setup(512 * 1024);
+    let server = TrickleServer::start(b.payload.clone(), CHUNK as usize, Duration::from_millis(50));
+    let out = b.dir.join("fw.payload");
+    let started = Instant::now();
+    // No minimum rate: only the deadline ends it.
+    let r = b.fetch(
+        &server.url(),
+        &out,
+        &["--min-rate", "0", "--deadline", "2s"],
+    );
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(2), "took {took:?}");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert_eq!(
+        r.status.code(),
+        Some(9),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let err = json(&r)["error"].as_str().unwrap().to_owned();
+    assert!(err.contains("deadline"), "{err}");
+    assert_eq!(b.assert_partial_is_clean(&out), CHUNK);
+}
+
+/// A local manifest is read no further than the largest manifest accepted:
+/// `/dev/zero` is refused as malformed (exit 4) instead of filling memory.
+#[test]
+fn a_local_manifest_is_read_with_a_cap() {
+    let (_tmp, b) = trickle_setup(16 * 1024);
+    let out = b.dir.join("fw.payload");
+    let r = otaseal(&[
+        "fetch",
+        "--manifest",
+        "/dev/zero",
+        "--payload",
+        "http://127.0.0.1:9/none",
+        "--trust",
+        s(&b.trust),
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(
+        r.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(stderr.contains("limit"), "{stderr}");
 }

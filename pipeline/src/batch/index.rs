@@ -4,7 +4,8 @@
 use super::discover::shard_of;
 use super::io;
 use crate::error::{Error, Result};
-use crate::format::batch_index::{BatchIndex, IndexEntry, ShardId};
+use crate::files;
+use crate::format::batch_index::{self, BatchIndex, IndexEntry, Release, ShardId};
 use crate::keys::Signer;
 use crate::open::{TrustAnchor, verify_manifest};
 use std::path::Path;
@@ -47,7 +48,59 @@ pub fn verify_index(bytes: &[u8], trust: &TrustAnchor) -> Result<BatchIndex> {
             ));
         }
     }
+    check_shard(&index)?;
     Ok(index)
+}
+
+/// A shard index K/N lists only bundles whose name `shard_of` assigns to
+/// shard K (FORMAT.md §15.5); the whole batch (1/1) may list any.
+fn check_shard(index: &BatchIndex) -> Result<()> {
+    let (k, n) = (index.shard.index(), index.shard.count());
+    if n == 1 {
+        return Ok(());
+    }
+    match index.entries.iter().find(|e| shard_of(&e.name, n) != k) {
+        Some(e) => Err(Error::IndexMismatch {
+            name: e.name.to_string(),
+            what: "the shard this name belongs to",
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Reads a batch index file no further than the largest index its header
+/// allows (FORMAT.md §15.4): garbage such as `/dev/zero` is refused after its
+/// first bytes, and a file longer than its declared entries can fill is
+/// refused as too large instead of being read into memory.
+pub fn read_index_file(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = file.take(batch_index::MAX_PREFIX_LEN as u64);
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    let max = batch_index::max_len(&bytes)?;
+    let mut file = reader.into_inner();
+    if file.metadata().is_ok_and(|m| m.is_file() && m.len() > max) {
+        return Err(Error::TooLarge {
+            path: path.to_owned(),
+            what: "a batch index with the entry count it declares",
+            max,
+        });
+    }
+    (&mut file)
+        .take(max.saturating_add(1) - bytes.len() as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > max {
+        return Err(Error::TooLarge {
+            path: path.to_owned(),
+            what: "a batch index with the entry count it declares",
+            max,
+        });
+    }
+    Ok(bytes)
 }
 
 /// Writes the index atomically; with `sync`, the file and the directory are
@@ -163,13 +216,22 @@ pub fn check_bundles(
     index
         .entries
         .par_iter()
-        .map(|e| (e.clone(), check_one(e, dir, trust)))
+        .map(|e| (e.clone(), check_one(e, &index.release, dir, trust)))
         .collect()
 }
 
-fn check_one(e: &IndexEntry, dir: &Path, trust: &TrustAnchor) -> Result<()> {
+fn check_one(e: &IndexEntry, release: &Release, dir: &Path, trust: &TrustAnchor) -> Result<()> {
     let mpath = dir.join(format!("{}.manifest", e.name));
-    let bytes = std::fs::read(&mpath).map_err(|err| Error::io(&mpath, err))?;
+    let mismatch = |what| Error::IndexMismatch {
+        name: e.name.to_string(),
+        what,
+    };
+    // The entry says how long the manifest is: a longer file is a mismatch,
+    // found without reading more than one byte past that length.
+    let bytes = match files::read_capped(&mpath, "a manifest", u64::from(e.manifest_len)) {
+        Err(Error::TooLarge { .. }) => return Err(mismatch("the manifest file")),
+        other => other?,
+    };
     let hash = blake3::hash(&bytes);
     if !bool::from(hash.as_bytes().ct_eq(&e.manifest_hash))
         || bytes.len() as u64 != u64::from(e.manifest_len)
@@ -189,6 +251,20 @@ fn check_one(e: &IndexEntry, dir: &Path, trust: &TrustAnchor) -> Result<()> {
             name: e.name.to_string(),
             what: "the manifest's length, root or bundle id",
         });
+    }
+    // The header states the release every listed bundle belongs to; a
+    // signed index is not allowed to relabel bundles of another one.
+    if m.app_id != release.app_id {
+        return Err(mismatch("the manifest's app id"));
+    }
+    if m.channel != release.channel {
+        return Err(mismatch("the manifest's channel"));
+    }
+    if m.version != release.version {
+        return Err(mismatch("the manifest's version"));
+    }
+    if m.sequence != release.sequence {
+        return Err(mismatch("the manifest's sequence"));
     }
     let ppath = dir.join(format!("{}.payload", e.name));
     let src = io::Source::open(&ppath)?;
@@ -252,6 +328,29 @@ mod tests {
         assert!(matches!(
             verify_index(&bytes, &other),
             Err(Error::UntrustedSigner { .. })
+        ));
+    }
+
+    #[test]
+    fn index_files_are_read_no_further_than_their_header_allows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("batch.index");
+        let bytes = shard_index(1, 1, NAMES, &key(1)).to_bytes();
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(read_index_file(&path).unwrap(), bytes);
+        // Eight entries allow a few KiB of names and a long signature, not
+        // a megabyte: refused before it is read.
+        let mut long = bytes.clone();
+        long.resize(1 << 20, 0);
+        std::fs::write(&path, &long).unwrap();
+        assert!(matches!(
+            read_index_file(&path),
+            Err(Error::TooLarge { .. })
+        ));
+        // Garbage is refused after its first bytes, without reading on.
+        assert!(matches!(
+            read_index_file(Path::new("/dev/zero")),
+            Err(Error::Format(_))
         ));
     }
 

@@ -35,7 +35,7 @@ mod io;
 mod resume;
 
 pub use discover::{Discovered, Discovery, Rejected, discover, filter_shard, shard_of};
-pub use index::{MergeOptions, check_bundles, merge, sign_index, verify_index};
+pub use index::{MergeOptions, check_bundles, merge, read_index_file, sign_index, verify_index};
 
 use crate::error::{Error, Result};
 use crate::format::batch_index::{BatchIndex, IndexEntry, Release, ShardId};

@@ -20,7 +20,8 @@ pub(crate) enum ExitCode {
     Io = 6,
     /// The device policy refused the manifest (downgrade, channel, expiry).
     Policy = 8,
-    /// A download failed (network or server); it can be resumed.
+    /// A download failed (network, server, too slow, deadline); it can be
+    /// resumed. A chunk that keeps failing verification is exit 3 instead.
     Network = 9,
     /// A passphrase or PIN did not unlock a key.
     Unlock = 7,
@@ -56,13 +57,13 @@ Exit codes:
   0  success
   1  some bundles of a batch failed (the others were sealed)
   2  usage error
-  3  verification failed (signature, hash, tag, length)
+  3  verification failed (signature, hash, tag, length; a fetched chunk that kept failing)
   4  malformed manifest or key file
   5  key unusable (not a recipient, invalid, file readable by others)
   6  I/O error
   7  wrong passphrase or PIN (or an altered encrypted key file)
   8  refused by device policy (downgrade, other channel, expired)
-  9  download failed (network or server; rerun to resume)
+  9  download failed (network, server, too slow, deadline; rerun to resume)
   20 certificate chain rejected (expired, not yet valid, channel, usage, untrusted root)
   21 signing key revoked
   22 trust update refused (replayed revocation list, bad root rotation, corrupt trust state)
@@ -151,6 +152,9 @@ impl From<otaseal::Error> for CliError {
             otaseal::Error::Fetch(f) if f.kind() == ErrorKind::Network => {
                 Some("rerun the same command to resume; verified chunks are kept".to_owned())
             }
+            otaseal::Error::Fetch(_) => Some(
+                "the payload served does not match the signed manifest; verified chunks are kept, rerun against a good copy".to_owned(),
+            ),
             _ => None,
         };
         Self {

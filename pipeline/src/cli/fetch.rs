@@ -6,7 +6,7 @@ use super::args::{self, json_opt_path, json_path, print_json};
 use super::policy_args::PolicyArgs;
 use super::{CliError, CliResult, ExitCode};
 use otaseal::fetch::{
-    self, FetchOptions, FetchReport, HttpSource, MAX_MANIFEST_BYTES, PartialPayload,
+    self, FetchOptions, FetchReport, HttpSource, MAX_MANIFEST_BYTES, PartialPayload, TransferLimits,
 };
 use otaseal::files::{self, AtomicFile};
 use otaseal::keys::RecipientSecretKey;
@@ -15,7 +15,20 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
+/// How `fetch` ends, in its `--help` (the same codes as README.md).
+const EXIT_HELP: &str = "\
+Exit codes of fetch:
+  0  the payload is complete and verified (and decrypted, with --decrypt-to)
+  9  download failed (network, server, slower than --min-rate, --deadline passed);
+     the verified chunks are kept: rerun the same command to resume
+  3  a chunk failed --max-bad times and the server sent bytes for it that did not
+     match the signed manifest: the file served is wrong, retrying it will not help;
+     the verified chunks are kept for a rerun against a good copy
+  4  malformed manifest, 6  I/O error (or OUT.part is a link or not this user's file),
+  8  refused by device policy, 20-22 trust (see `otaseal --help`)";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_HELP)]
 pub(crate) struct Args {
     /// The manifest: an http(s) URL or a local file.
     #[arg(long, value_name = "URL_OR_FILE")]
@@ -49,6 +62,19 @@ pub(crate) struct Args {
     /// Pause before the n-th retry of a chunk: n times this many milliseconds (at most 60 s).
     #[arg(long, value_name = "MS", default_value_t = 250)]
     retry_delay_ms: u64,
+    /// Abandon a response that brings fewer bytes per second than this,
+    /// averaged over --min-rate-window (it is retried like a cut one, and
+    /// counts towards --max-bad). 0 disables the check.
+    #[arg(long, value_name = "BYTES_PER_SEC", default_value = "1K", value_parser = args::parse_size)]
+    min_rate: u64,
+    /// The window --min-rate is averaged over, and the grace a response gets
+    /// before it is first measured (e.g. 60s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    min_rate_window: Duration,
+    /// Give up (exit 9, verified chunks kept) when the whole fetch, manifest
+    /// included, has taken this long (e.g. 90s, 30m, 2h) [default: no deadline].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    deadline: Option<Duration>,
     /// Check the device policy (see `verify --state`) before downloading.
     #[command(flatten)]
     policy: PolicyArgs,
@@ -58,6 +84,12 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(a: Args) -> CliResult {
+    // The deadline covers the whole command, manifest download included.
+    let limits = TransferLimits {
+        min_rate: a.min_rate,
+        rate_window: a.min_rate_window,
+        deadline: a.deadline.map(|d| Instant::now() + d),
+    };
     let trust = a.trust.anchor()?;
     let device = a
         .device_key
@@ -67,12 +99,10 @@ pub(crate) fn run(a: Args) -> CliResult {
     let agent = fetch::agent(Duration::from_secs(a.timeout.max(1)));
     let manifest_bytes = if a.manifest.starts_with("http://") || a.manifest.starts_with("https://")
     {
-        fetch::get_bytes(&agent, &a.manifest, MAX_MANIFEST_BYTES).map_err(otaseal::Error::from)?
+        fetch::get_bytes(&agent, &a.manifest, MAX_MANIFEST_BYTES, &limits)
+            .map_err(otaseal::Error::from)?
     } else {
-        std::fs::read(&a.manifest).map_err(|e| otaseal::Error::Io {
-            path: a.manifest.clone().into(),
-            source: e,
-        })?
+        files::read_capped(Path::new(&a.manifest), "a manifest", MAX_MANIFEST_BYTES)?
     };
     let verified = verify_manifest(&manifest_bytes, &trust)?;
     if a.policy.state.is_some() {
@@ -106,8 +136,10 @@ pub(crate) fn run(a: Args) -> CliResult {
         max_request_bytes: a.max_request.max(1),
         max_bad: a.max_bad,
         retry_delay: Duration::from_millis(a.retry_delay_ms),
+        limits,
     };
-    let mut source = HttpSource::new(agent, a.payload.clone(), payload_len);
+    let mut source =
+        HttpSource::new(agent, a.payload.clone(), payload_len).with_deadline(limits.deadline);
     let result = fetch::fetch_missing(&mut source, &mut partial, &opts, &mut report);
     let have = partial.bytes_have();
     let summary = serde_json::json!({
@@ -191,4 +223,52 @@ fn decrypt(
     }
     file.commit(0o600)?;
     Ok(())
+}
+
+/// Parses a duration: a number with an optional unit `ms`, `s` (the
+/// default), `m` or `h`, e.g. `500ms`, `90`, `30m`, `2h`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}`: expected a duration such as 90s, 30m or 2h"))?;
+    let ms = match unit.trim() {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => return Err(format!("`{text}`: unknown unit (use ms, s, m or h)")),
+    }
+    .ok_or_else(|| format!("`{text}`: too long"))?;
+    if ms == 0 {
+        return Err(format!("`{text}`: must be more than zero"));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        for bad in [
+            "",
+            "0",
+            "0s",
+            "s",
+            "-1s",
+            "1d",
+            "1.5s",
+            "99999999999999999h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }

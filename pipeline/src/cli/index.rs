@@ -81,10 +81,7 @@ pub(crate) fn run(a: Args) -> CliResult {
 }
 
 fn read(path: &Path, trust: &TrustAnchor) -> CliResult<BatchIndex> {
-    let bytes = std::fs::read(path).map_err(|e| otaseal::Error::Io {
-        path: path.to_owned(),
-        source: e,
-    })?;
+    let bytes = batch::read_index_file(path)?;
     batch::verify_index(&bytes, trust)
         .map_err(|e| CliError::from(e).context(&path.display().to_string()))
 }

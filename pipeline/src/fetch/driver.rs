@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::io::Read;
 use std::ops::Range;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A response body and where in the payload it starts and ends.
 pub struct Body<'a> {
@@ -43,6 +43,106 @@ pub trait Source {
 /// The longest pause between two attempts at a chunk.
 pub const MAX_RETRY_PAUSE: Duration = Duration::from_secs(60);
 
+/// The default minimum transfer rate: 1 KiB/s, far below any working link
+/// (GPRS moves several KiB/s) and far above a server that stalls on purpose.
+pub const DEFAULT_MIN_RATE: u64 = 1024;
+/// The default window the minimum rate is measured over (and the grace a
+/// response gets before it is first measured).
+pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// How slowly and for how long a download may go on. A per-read timeout
+/// alone does not bound either: a server sending one byte every few seconds
+/// never trips it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransferLimits {
+    /// Bytes per second a response body must average over each
+    /// `rate_window` of its transfer; a slower response is abandoned and
+    /// counts as a failed attempt (it is retried, like a cut response).
+    /// 0 disables the check.
+    pub min_rate: u64,
+    /// The window the rate is measured over: a response is first measured
+    /// `rate_window` after its body started.
+    pub rate_window: Duration,
+    /// When the whole download gives up ([`FetchError::DeadlineExceeded`]),
+    /// whatever the rate. `None`: never.
+    pub deadline: Option<Instant>,
+}
+
+impl Default for TransferLimits {
+    fn default() -> Self {
+        Self {
+            min_rate: DEFAULT_MIN_RATE,
+            rate_window: DEFAULT_RATE_WINDOW,
+            deadline: None,
+        }
+    }
+}
+
+impl TransferLimits {
+    /// Whether the deadline has passed.
+    pub fn expired(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Time left before the deadline (`None`: no deadline).
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+}
+
+/// A reader that enforces [`TransferLimits`] on what it reads: after the
+/// deadline, or when fewer than `min_rate` bytes per second arrived over the
+/// last window, a read fails with [`std::io::ErrorKind::TimedOut`]. The
+/// check runs when the inner reader returns, so a read that blocks is bounded
+/// by the transport's own per-read timeout.
+#[derive(Debug)]
+pub struct Paced<R> {
+    inner: R,
+    limits: TransferLimits,
+    window_start: Instant,
+    window_bytes: u64,
+}
+
+impl<R> Paced<R> {
+    pub fn new(inner: R, limits: TransferLimits) -> Self {
+        Self {
+            inner,
+            limits,
+            window_start: Instant::now(),
+            window_bytes: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Paced<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let timed_out = |msg: String| std::io::Error::new(std::io::ErrorKind::TimedOut, msg);
+        if self.limits.expired() {
+            return Err(timed_out("the download deadline passed".into()));
+        }
+        let n = self.inner.read(buf)?;
+        self.window_bytes += n as u64;
+        let elapsed = self.window_start.elapsed();
+        if self.limits.min_rate > 0 && n > 0 && elapsed >= self.limits.rate_window {
+            // Measured over the time that really passed, which may exceed
+            // the window when a read blocked.
+            let needed = u128::from(self.limits.min_rate) * elapsed.as_millis() / 1000;
+            if u128::from(self.window_bytes) < needed {
+                return Err(timed_out(format!(
+                    "below the minimum rate: {} bytes in {:.1} s, at least {} bytes/s needed",
+                    self.window_bytes,
+                    elapsed.as_secs_f64(),
+                    self.limits.min_rate
+                )));
+            }
+            self.window_start = Instant::now();
+            self.window_bytes = 0;
+        }
+        Ok(n)
+    }
+}
+
 /// How a fetch behaves.
 #[derive(Debug, Clone)]
 pub struct FetchOptions {
@@ -57,6 +157,8 @@ pub struct FetchOptions {
     /// Pause before the n-th retry of a chunk: `retry_delay * n`, at most
     /// [`MAX_RETRY_PAUSE`].
     pub retry_delay: Duration,
+    /// Minimum rate and deadline.
+    pub limits: TransferLimits,
 }
 
 impl Default for FetchOptions {
@@ -65,6 +167,7 @@ impl Default for FetchOptions {
             max_request_bytes: 8 << 20,
             max_bad: 5,
             retry_delay: Duration::from_millis(250),
+            limits: TransferLimits::default(),
         }
     }
 }
@@ -117,6 +220,8 @@ pub fn fetch_missing(
 struct Run<'p> {
     partial: &'p mut PartialPayload,
     opts: &'p FetchOptions,
+    /// Per chunk: failed attempts, the last reason, and whether any attempt
+    /// brought bytes that did not verify.
     failures: HashMap<u32, (u32, String, bool)>,
     report: &'p mut FetchReport,
     buf: Vec<u8>,
@@ -134,10 +239,15 @@ impl Run<'_> {
                 else {
                     continue;
                 };
+                self.check_deadline()?;
                 let attempts = self.failures.get(&first_missing).map_or(0, |f| f.0);
                 if attempts > 0 {
                     let pause = self.opts.retry_delay.saturating_mul(attempts);
-                    std::thread::sleep(pause.min(MAX_RETRY_PAUSE));
+                    let pause = pause.min(MAX_RETRY_PAUSE);
+                    std::thread::sleep(
+                        self.opts.limits.remaining().map_or(pause, |r| r.min(pause)),
+                    );
+                    self.check_deadline()?;
                 }
                 self.report.requests += 1;
                 let before = self.partial.have().count();
@@ -149,11 +259,21 @@ impl Run<'_> {
                     }
                     Ok(body) => self.consume(body, req.chunks.clone())?,
                 };
+                // A response abandoned at the deadline is not an attempt
+                // worth counting: the whole download stops here.
+                self.check_deadline()?;
                 if self.partial.have().count() == before && !failed_in_request {
                     self.report.failed_requests += 1;
                     self.fail(first_missing, "the response brought no chunk".into())?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn check_deadline(&self) -> Result<()> {
+        if self.opts.limits.expired() {
+            return Err(FetchError::DeadlineExceeded.into());
         }
         Ok(())
     }
@@ -166,11 +286,9 @@ impl Run<'_> {
             self.report.whole_responses += 1;
         }
         let Body {
-            start,
-            end,
-            mut reader,
-            ..
+            start, end, reader, ..
         } = body;
+        let mut reader = Paced::new(reader, self.opts.limits);
         let end = end.min(geometry.payload_len);
         let mut failed = false;
         // The last chunk this response can still usefully bring: past it we
@@ -255,13 +373,16 @@ impl Run<'_> {
             .or_insert((0, String::new(), false));
         entry.0 += 1;
         entry.1 = why;
-        entry.2 = bad_data;
+        // Sticky: once the source sent bytes for this chunk that do not
+        // verify, giving up on it is a verification failure, whatever the
+        // later attempts did (FORMAT.md §13.4).
+        entry.2 |= bad_data;
         if entry.0 >= self.opts.max_bad {
             return Err(FetchError::TooManyFailures {
                 index,
                 attempts: entry.0,
                 last: entry.1.clone(),
-                bad_data,
+                bad_data: entry.2,
             }
             .into());
         }

@@ -1,9 +1,10 @@
 //! A [`Source`] over HTTP(S) with `ureq`: one `Range` request per call.
 
 use super::FetchError;
-use super::driver::{Body, Source};
+use super::driver::{Body, Paced, Source, TransferLimits};
+use std::io::Read;
 use std::ops::Range;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Largest manifest accepted from a URL.
 pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
@@ -14,6 +15,7 @@ pub struct HttpSource {
     agent: ureq::Agent,
     url: String,
     payload_len: u64,
+    deadline: Option<Instant>,
 }
 
 /// The agent otaseal uses: no transparent decompression (ranges are of the
@@ -38,8 +40,33 @@ impl HttpSource {
             agent,
             url: url.into(),
             payload_len,
+            deadline: None,
         }
     }
+
+    /// Ends every request, even one blocked in a read, at `deadline`.
+    pub fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+}
+
+/// A GET of `url` whose whole exchange (connect, headers, body) ends at
+/// `deadline` at the latest; an error if the deadline has already passed.
+fn request(
+    agent: &ureq::Agent,
+    url: &str,
+    deadline: Option<Instant>,
+) -> Result<ureq::RequestBuilder<ureq::typestate::WithoutBody>, FetchError> {
+    let req = agent.get(url);
+    let Some(deadline) = deadline else {
+        return Ok(req);
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(FetchError::DeadlineExceeded);
+    }
+    Ok(req.config().timeout_global(Some(left)).build())
 }
 
 impl Source for HttpSource {
@@ -53,9 +80,7 @@ impl Source for HttpSource {
                 reader: Box::new(std::io::empty()),
             });
         }
-        let response = self
-            .agent
-            .get(&self.url)
+        let response = request(&self.agent, &self.url, self.deadline)?
             .header("Range", format!("bytes={}-{}", range.start, range.end - 1))
             .call()
             .map_err(|e| FetchError::Transport {
@@ -136,12 +161,21 @@ pub fn parse_content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
     Some((s, e.checked_add(1)?, total))
 }
 
-/// Reads a whole (small) resource, e.g. a manifest, bounded in size.
-pub fn get_bytes(agent: &ureq::Agent, url: &str, limit: u64) -> Result<Vec<u8>, FetchError> {
-    let mut response = agent.get(url).call().map_err(|e| FetchError::Transport {
+/// Reads a whole (small) resource, e.g. a manifest, bounded in size and,
+/// by `limits`, in rate and time.
+pub fn get_bytes(
+    agent: &ureq::Agent,
+    url: &str,
+    limit: u64,
+    limits: &TransferLimits,
+) -> Result<Vec<u8>, FetchError> {
+    let transport = |message: String| FetchError::Transport {
         url: url.to_owned(),
-        message: e.to_string(),
-    })?;
+        message,
+    };
+    let mut response = request(agent, url, limits.deadline)?
+        .call()
+        .map_err(|e| transport(e.to_string()))?;
     let status = response.status().as_u16();
     if status != 200 {
         return Err(FetchError::Status {
@@ -149,15 +183,14 @@ pub fn get_bytes(agent: &ureq::Agent, url: &str, limit: u64) -> Result<Vec<u8>, 
             status,
         });
     }
-    response
-        .body_mut()
-        .with_config()
-        .limit(limit)
-        .read_to_vec()
-        .map_err(|e| FetchError::Transport {
-            url: url.to_owned(),
-            message: e.to_string(),
-        })
+    let mut out = Vec::new();
+    let reader = response.body_mut().with_config().limit(limit).reader();
+    let result = Paced::new(reader, *limits).read_to_end(&mut out);
+    if limits.expired() {
+        return Err(FetchError::DeadlineExceeded);
+    }
+    result.map_err(|e| transport(e.to_string()))?;
+    Ok(out)
 }
 
 #[cfg(test)]

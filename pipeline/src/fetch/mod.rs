@@ -24,7 +24,10 @@ mod http;
 pub mod plan;
 mod store;
 
-pub use driver::{Body, FetchOptions, FetchReport, MAX_RETRY_PAUSE, Source, fetch_missing};
+pub use driver::{
+    Body, DEFAULT_MIN_RATE, DEFAULT_RATE_WINDOW, FetchOptions, FetchReport, MAX_RETRY_PAUSE, Paced,
+    Source, TransferLimits, fetch_missing,
+};
 pub use http::{HttpSource, MAX_MANIFEST_BYTES, agent, get_bytes, parse_content_range};
 pub use plan::{ChunkSet, FetchRequest, Geometry, plan_requests};
 pub use store::{DEFAULT_RECORD_INTERVAL, PartialPayload, ResumeInfo, partial_paths};
@@ -32,6 +35,13 @@ pub use store::{DEFAULT_RECORD_INTERVAL, PartialPayload, ResumeInfo, partial_pat
 use crate::error::ErrorKind;
 
 /// Why a download failed.
+///
+/// Every failure but one is a *download* failure (network, server, too slow,
+/// deadline: [`ErrorKind::Network`], exit 9; rerunning resumes). The
+/// exception is a chunk given up on after the source sent bytes for it that
+/// did not verify: the file served does not match the signed manifest, which
+/// retrying the same source will not fix ([`ErrorKind::Verification`],
+/// exit 3). FORMAT.md §13.4.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchError {
@@ -42,14 +52,19 @@ pub enum FetchError {
     #[error("{url}: {reason}")]
     BadResponse { url: String, reason: String },
     /// A chunk failed `attempts` times; nothing of it was kept.
-    #[error("gave up on chunk {index} after {attempts} failed attempts (last: {last})")]
+    #[error("gave up on chunk {index} after {attempts} failed attempts{} (last: {last})",
+        if *.bad_data { ", bytes sent for it did not match the signed manifest" } else { "" })]
     TooManyFailures {
         index: u32,
         attempts: u32,
         last: String,
-        /// The last failure was data that did not verify (not a transfer error).
+        /// At least one attempt brought bytes that did not verify (not only
+        /// transfer errors).
         bad_data: bool,
     },
+    /// The download's deadline passed before every chunk arrived.
+    #[error("the deadline passed before the payload was complete")]
+    DeadlineExceeded,
 }
 
 impl FetchError {

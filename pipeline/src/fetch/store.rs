@@ -67,13 +67,14 @@ impl PartialPayload {
         };
         let data_path = with_suffix(dest, ".part");
         let record_path = with_suffix(dest, ".part.record");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&data_path)
-            .map_err(|e| Error::io(&data_path, e))?;
+        // Both files are checked before either is created or written, so a
+        // refused plant leaves nothing behind. The record is read at most to
+        // the length a record of this bundle has.
+        let record = read_own(
+            &record_path,
+            FetchRecord::encoded_len(geometry.chunk_count()),
+        )?;
+        let file = open_own(&data_path)?;
         let existing_len = file.metadata().map_err(|e| Error::io(&data_path, e))?.len();
         if existing_len != geometry.payload_len {
             // A partial file of another length cannot hold this payload's
@@ -95,18 +96,15 @@ impl PartialPayload {
             resume: ResumeInfo::default(),
         };
         if existing_len == geometry.payload_len {
-            p.reverify_from_disk()?;
+            p.reverify_from_disk(record.as_deref())?;
         }
         p.save_record()?;
         Ok(p)
     }
 
-    fn reverify_from_disk(&mut self) -> Result<()> {
+    fn reverify_from_disk(&mut self, record: Option<&[u8]>) -> Result<()> {
         let m = self.verified.manifest();
-        let listed: Vec<bool> = match std::fs::read(&self.record_path)
-            .ok()
-            .and_then(|b| FetchRecord::parse(&b).ok())
-        {
+        let listed: Vec<bool> = match record.and_then(|b| FetchRecord::parse(b).ok()) {
             Some(r)
                 if r.bundle_id == m.bundle_id
                     && r.root == m.root
@@ -263,9 +261,16 @@ impl PartialPayload {
         self.file
             .sync_all()
             .map_err(|e| Error::io(&self.data_path, e))?;
-        {
-            let payload = files::read_input(&self.data_path)?;
-            self.verified.verify_payload(&payload)?;
+        // Read back through the handle that was checked at open, not by
+        // path: what is verified is what was written. Every chunk verifying
+        // against the signed table is the whole payload verifying (the table
+        // was checked against the root when the manifest was).
+        let mut buf = vec![0u8; self.geometry.chunk_size.bytes() as usize];
+        for index in 0..self.have.len() {
+            let r = self.geometry.chunk_range(index);
+            let chunk = &mut buf[..(r.end - r.start) as usize];
+            self.read_at(r.start, chunk)?;
+            self.verified.verify_chunk(index, chunk)?;
         }
         std::fs::rename(&self.data_path, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
         let _ = std::fs::remove_file(&self.record_path);
@@ -307,6 +312,128 @@ impl PartialPayload {
             .and_then(|_| self.file.read_exact(buf))
             .map_err(|e| Error::io(&self.data_path, e))
     }
+}
+
+/// Opens (or creates) the partial payload file for reading and writing
+/// without following a symbolic link, and only if it is a regular file of
+/// this user with a single name: someone who can write to the directory must
+/// not be able to make the download truncate or overwrite another file, or
+/// keep a handle on (or a second name for) the file that becomes `OUT`.
+fn open_own(path: &Path) -> Result<File> {
+    let mut existing = OpenOptions::new();
+    existing.read(true).write(true);
+    no_follow(&mut existing);
+    match existing.open(path) {
+        Ok(file) => {
+            check_own(&file, path)?;
+            Ok(file)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // O_CREAT|O_EXCL never follows a link, even a dangling one.
+            let mut new = OpenOptions::new();
+            new.read(true).write(true).create_new(true);
+            no_follow(&mut new);
+            new.open(path)
+                .map_err(|e| refusal(path).unwrap_or(Error::io(path, e)))
+        }
+        Err(e) => Err(refusal(path).unwrap_or(Error::io(path, e))),
+    }
+}
+
+/// Reads the record at `path` if there is one, under the same rules as the
+/// partial file; a record longer than `max` is not read further and counts
+/// as damaged (`None`), like any record that does not parse.
+fn read_own(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
+    let mut o = OpenOptions::new();
+    o.read(true);
+    no_follow(&mut o);
+    let file = match o.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(refusal(path).unwrap_or(Error::io(path, e))),
+    };
+    check_own(&file, path)?;
+    let mut buf = Vec::new();
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(path, e))?;
+    Ok((buf.len() as u64 <= max).then_some(buf))
+}
+
+/// `O_NOFOLLOW` (a link as the last component fails instead of being
+/// followed) and `O_NONBLOCK` (opening a FIFO does not wait for a writer; it
+/// has no effect on the regular files that are accepted).
+fn no_follow(o: &mut OpenOptions) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    #[cfg(not(unix))]
+    let _ = o;
+}
+
+/// The refusal for whatever non-regular thing sits at `path`, if it is one
+/// (explains an open that failed on a link or a directory).
+fn refusal(path: &Path) -> Option<Error> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    let what = describe(&meta.file_type())?;
+    Some(Error::RefusedFile {
+        path: path.to_owned(),
+        what,
+    })
+}
+
+/// What a non-regular file is, or `None` for a regular file.
+fn describe(t: &std::fs::FileType) -> Option<&'static str> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return Some("a FIFO");
+        }
+        if t.is_socket() {
+            return Some("a socket");
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return Some("a device");
+        }
+    }
+    if t.is_symlink() {
+        Some("a symbolic link")
+    } else if t.is_dir() {
+        Some("a directory")
+    } else if !t.is_file() {
+        Some("not a regular file")
+    } else {
+        None
+    }
+}
+
+/// Checks an opened file: a regular file, one name, owned by this user.
+fn check_own(file: &File, path: &Path) -> Result<()> {
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    let refuse = |what| {
+        Err(Error::RefusedFile {
+            path: path.to_owned(),
+            what,
+        })
+    };
+    if let Some(what) = describe(&meta.file_type()) {
+        return refuse(what);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.nlink() != 1 {
+            return refuse("a hard link (the file has other names)");
+        }
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if meta.uid() != unsafe { libc::geteuid() } {
+            return refuse("owned by another user");
+        }
+    }
+    Ok(())
 }
 
 /// `path` with `suffix` appended to its file name.

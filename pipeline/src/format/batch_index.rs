@@ -250,21 +250,7 @@ impl BatchIndex {
     /// byte after the signature.
     pub fn parse(bytes: &[u8]) -> Result<(Self, usize), FormatError> {
         let mut r = Reader::new(bytes);
-        read_header_and_flags(&mut r, kind::BATCH_INDEX, "batch index")?;
-        let release = Release {
-            app_id: AppId::from_wire(r.bytes8("app_id")?)?,
-            channel: Channel::from_wire(r.bytes8("channel")?)?,
-            version: VersionLabel::from_wire(r.bytes8("version")?)?,
-            sequence: r.u64("sequence")?,
-        };
-        let shard = ShardId::new(r.u32("shard_index")?, r.u32("shard_count")?)?;
-        let count = r.u32("entry_count")?;
-        if count > MAX_ENTRIES {
-            return Err(FormatError::invalid(
-                "entry_count",
-                format!("{count} entries, at most {MAX_ENTRIES}"),
-            ));
-        }
+        let (release, shard, count) = read_prefix(&mut r)?;
         // Every entry takes at least this many bytes, so a hostile count
         // cannot make us allocate more than the input justifies.
         let min_entry = 2 + 1 + ENTRY_FIXED_LEN;
@@ -311,6 +297,44 @@ impl BatchIndex {
     }
 }
 
+/// Bytes before the entries at most: header and flags, three `bytes8`
+/// names, sequence, shard, entry count.
+pub const MAX_PREFIX_LEN: usize = 12 + 3 * (1 + 255) + 8 + 4 + 4 + 4;
+
+/// The most bytes an index can take whose encoding starts with `head` (its
+/// first [`MAX_PREFIX_LEN`] bytes, or all of it if shorter), going by the
+/// `entry_count` it declares: a reader needs no more. Fails, like
+/// [`BatchIndex::parse`], on a header that is already invalid, so garbage
+/// (`/dev/zero`) is refused after a few bytes.
+pub fn max_len(head: &[u8]) -> Result<u64, FormatError> {
+    let mut r = Reader::new(head);
+    let (_, _, count) = read_prefix(&mut r)?;
+    let max_entry = (2 + MAX_NAME_LEN + ENTRY_FIXED_LEN) as u64;
+    // signature_alg, signer_key_id, and a signature of any bytes16 length.
+    let trailer = 1 + 16 + 2 + u64::from(u16::MAX);
+    Ok(r.position() as u64 + u64::from(count) * max_entry + trailer)
+}
+
+/// Reads everything before the entries; checks the entry count's bound.
+fn read_prefix(r: &mut Reader<'_>) -> Result<(Release, ShardId, u32), FormatError> {
+    read_header_and_flags(r, kind::BATCH_INDEX, "batch index")?;
+    let release = Release {
+        app_id: AppId::from_wire(r.bytes8("app_id")?)?,
+        channel: Channel::from_wire(r.bytes8("channel")?)?,
+        version: VersionLabel::from_wire(r.bytes8("version")?)?,
+        sequence: r.u64("sequence")?,
+    };
+    let shard = ShardId::new(r.u32("shard_index")?, r.u32("shard_count")?)?;
+    let count = r.u32("entry_count")?;
+    if count > MAX_ENTRIES {
+        return Err(FormatError::invalid(
+            "entry_count",
+            format!("{count} entries, at most {MAX_ENTRIES}"),
+        ));
+    }
+    Ok((release, shard, count))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -346,6 +370,18 @@ pub(crate) mod tests {
         .unwrap();
         idx.signature = vec![0xaa; 64];
         idx
+    }
+
+    #[test]
+    fn max_len_bounds_every_index_and_refuses_garbage_early() {
+        let bytes = sample().to_bytes();
+        let head = &bytes[..bytes.len().min(MAX_PREFIX_LEN)];
+        let max = max_len(head).unwrap();
+        assert!(bytes.len() as u64 <= max);
+        // Two entries of at most 1024-byte names: a few KiB, not gigabytes.
+        assert!(max < 80 * 1024, "{max}");
+        assert!(max_len(&[0u8; MAX_PREFIX_LEN]).is_err());
+        assert!(max_len(&bytes[..20]).is_err());
     }
 
     #[test]

@@ -53,6 +53,13 @@ impl FetchRecord {
         })
     }
 
+    /// The exact length of the record of a bundle with `chunk_count`
+    /// chunks; a reader needs to read no more than this (FORMAT.md §13.1).
+    pub fn encoded_len(chunk_count: u32) -> u64 {
+        // header 12 + bundle_id 16 + root 32 + payload_len 8 + log2 1 + count 4
+        73 + u64::from(chunk_count).div_ceil(8) + CHECKSUM_LEN as u64
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(112 + self.have.len() / 8);
         write_header_and_flags(&mut w, kind::FETCH_RECORD);
@@ -133,6 +140,7 @@ mod tests {
         let r = sample();
         let bytes = r.to_bytes();
         assert_eq!(FetchRecord::parse(&bytes).unwrap(), r);
+        assert_eq!(bytes.len() as u64, FetchRecord::encoded_len(12));
         for len in 0..bytes.len() {
             assert!(FetchRecord::parse(&bytes[..len]).is_err());
         }
