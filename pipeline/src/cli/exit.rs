@@ -139,6 +139,10 @@ impl From<otaseal::Error> for CliError {
                 "check $OTASEAL_PASSPHRASE or --passphrase-file; the file may also have been altered"
                     .to_owned(),
             ),
+            otaseal::Error::KdfTooCostly { .. } => Some(
+                "if the key file is yours, raise the limit with --max-kdf-memory SIZE or $OTASEAL_MAX_KDF_MEMORY (docs/OPERATIONS.md, Passphrases)"
+                    .to_owned(),
+            ),
             otaseal::Error::PassphraseRequired { .. } => {
                 Some("set $OTASEAL_PASSPHRASE or pass --passphrase-file".to_owned())
             }
