@@ -58,7 +58,7 @@ Exit codes:
   2  usage error
   3  verification failed (signature, hash, tag, length)
   4  malformed manifest or key file
-  5  key unusable (not a recipient, invalid, file readable by others)
+  5  key unusable (not a recipient, invalid, file readable by others, Argon2 cost over the unlock limit)
   6  I/O error
   7  wrong passphrase or PIN (or an altered encrypted key file)
   8  refused by device policy (downgrade, other channel, expired)
