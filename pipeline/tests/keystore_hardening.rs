@@ -362,3 +362,57 @@ fn alert_rules_with_zero_history_days_are_refused() {
         stderr(&o)
     );
 }
+
+/// Item 20: weak public keys are refused when loaded (exit 5), and key text
+/// is read as FORMAT.md §3.3 specifies (exit 4 otherwise).
+#[test]
+fn weak_public_keys_and_loose_key_text_are_refused_at_load() {
+    let dir = workdir();
+    let d = dir.path();
+    plain_signing_key(d);
+    let mut identity = "01".to_owned();
+    identity.push_str(&"00".repeat(31));
+    let zero = "00".repeat(32);
+    for (what, args) in [
+        (
+            "ed25519 identity as --trust",
+            vec![
+                "verify".to_owned(),
+                "x.manifest".to_owned(),
+                "--trust".to_owned(),
+                format!("otaseal1:ed25519-public:{identity}"),
+            ],
+        ),
+        (
+            "all-zero x25519 as --recipient",
+            seal_args("sign.key", "out", &[])
+                .iter()
+                .map(|a| a.replace("device.pub", &format!("otaseal1:x25519-public:{zero}")))
+                .collect(),
+        ),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = otaseal(d, &args, &[]);
+        assert_eq!(code(&o), 5, "{what}: {}", stderr(&o));
+        assert!(stderr(&o).contains("small order"), "{what}: {}", stderr(&o));
+    }
+    // The device public key file with uppercase hex, or a trailing comment.
+    let text = std::fs::read_to_string(d.join("device.pub")).unwrap();
+    let line = text.lines().find(|l| l.starts_with("otaseal1:")).unwrap();
+    let (head, hex) = line.rsplit_once(':').unwrap();
+    for (what, bad) in [
+        ("uppercase hex", format!("{head}:{}\n", hex.to_uppercase())),
+        ("trailing comment", format!("{line}\n# added later\n")),
+    ] {
+        std::fs::write(d.join("bad.pub"), bad).unwrap();
+        let args: Vec<&str> = seal_args("sign.key", "out", &[])
+            .into_iter()
+            .map(|a| if a == "device.pub" { "bad.pub" } else { a })
+            .collect();
+        let o = otaseal(d, &args, &[]);
+        assert_eq!(code(&o), 4, "{what}: {}", stderr(&o));
+    }
+    // CRLF line ends are accepted.
+    std::fs::write(d.join("crlf.pub"), text.replace('\n', "\r\n")).unwrap();
+    ok(otaseal(d, &["keys", "list", "crlf.pub"], &[]));
+}

@@ -45,7 +45,8 @@ impl Unlock {
     fn kdf_limit(&self) -> CliResult<KdfLimit> {
         let bytes = match self.max_kdf_memory {
             Some(b) => b,
-            None => match std::env::var_os(MAX_KDF_MEMORY_ENV) {
+            // An empty variable is unset, as for $OTASEAL_AUDIT_LOG.
+            None => match std::env::var_os(MAX_KDF_MEMORY_ENV).filter(|v| !v.is_empty()) {
                 None => return Ok(KdfLimit::DEFAULT),
                 Some(v) => v
                     .to_str()
@@ -178,11 +179,11 @@ pub(crate) fn load_locked(arg: &str) -> CliResult<KeyFile> {
                 "{arg}: ${name} is too long for a key"
             )));
         }
-        return Ok(parse_key_bytes(value.as_bytes()).map_err(|e| CliError::from(e).context(arg))?);
+        return parse_key_bytes(value.as_bytes()).map_err(|e| CliError::from(e).context(arg));
     }
     if arg == STDIN_KEY {
-        return Ok(parse_key_bytes(&read_stdin_key()?)
-            .map_err(|e| CliError::from(e).context("standard input"))?);
+        return parse_key_bytes(&read_stdin_key()?)
+            .map_err(|e| CliError::from(e).context("standard input"));
     }
     Ok(load_key_file(Path::new(arg))?)
 }
