@@ -290,6 +290,13 @@ fn endless_key_and_passphrase_files_are_refused_quickly() {
             start.elapsed()
         );
     }
+    // `keys list DIR` still skips files too large to be keys, as it skips
+    // other files that are not keys; named explicitly, one is an error.
+    std::fs::write(d.join("big.bin"), vec![0u8; 1 << 20]).unwrap();
+    let list = ok(otaseal(d, &["keys", "list", ".", "--json"], &[]));
+    assert!(json(&list)["errors"].as_array().unwrap().is_empty());
+    let o = otaseal(d, &["keys", "list", "big.bin"], &[]);
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
     // A key from standard input is capped the same way.
     let o = otaseal_stdin(d, &seal_args("-", "out", &[]), &[], &vec![b'#'; 1 << 20]);
     assert_eq!(code(&o), 4, "stdin: {}", stderr(&o));

@@ -445,8 +445,9 @@ fn list(a: &ListArgs) -> CliResult {
         for f in files {
             match load_key_file(&f) {
                 Ok(k) => listed.extend(Listed::from_file(&f, &k)),
-                // Other files in a directory are not keys; skip them quietly.
-                Err(otaseal::Error::Format(_)) if in_dir => {}
+                // Other files in a directory are not keys (nor are files
+                // larger than any key file); skip them quietly.
+                Err(otaseal::Error::Format(_) | otaseal::Error::TooLarge { .. }) if in_dir => {}
                 Err(e) => failures.push((f, e.into())),
             }
         }
