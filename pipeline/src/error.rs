@@ -62,6 +62,19 @@ pub enum Error {
     /// passphrase and an altered file cannot be told apart.
     #[error("wrong passphrase for encrypted key {key_id} (or the key file was altered)")]
     WrongPassphrase { key_id: KeyId },
+    /// An encrypted key file asks for more Argon2id work than this reader's
+    /// limit allows (`keys::keystore::KdfLimit`): refused before deriving
+    /// anything, so a hostile file cannot cost 1 GiB and seconds per try.
+    #[error(
+        "encrypted key {key_id} asks for Argon2id m={m_cost_kib} KiB, t={t_cost}, over the unlock limit of {max_m_cost_kib} KiB and {max_work_kib} KiB x passes"
+    )]
+    KdfTooCostly {
+        key_id: KeyId,
+        m_cost_kib: u32,
+        t_cost: u32,
+        max_m_cost_kib: u64,
+        max_work_kib: u64,
+    },
     /// An encrypted key file was read where no passphrase can be asked for.
     #[error("{path}: key file is encrypted; a passphrase is needed to unlock it")]
     PassphraseRequired { path: PathBuf },
@@ -277,6 +290,7 @@ impl Error {
             | Self::InvalidKey { .. }
             | Self::InsecureKeyFile { .. }
             | Self::PassphraseRequired { .. }
+            | Self::KdfTooCostly { .. }
             | Self::Pkcs11 { .. } => ErrorKind::Key,
             Self::WrongPassphrase { .. } | Self::Pkcs11PinIncorrect { .. } => ErrorKind::Unlock,
             Self::ChunkIndexOutOfRange { .. }

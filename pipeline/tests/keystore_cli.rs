@@ -246,12 +246,13 @@ fn corrupted_keystore_files_are_rejected() {
     let s = setup();
     let good = std::fs::read(s.path("release.key")).unwrap();
     let env = [("OTASEAL_PASSPHRASE", PASS)];
-    let check = |name: &str, bytes: Vec<u8>, want: i32| {
+    let check_any = |name: &str, bytes: Vec<u8>, want: &[i32]| {
         std::fs::write(s.path("release.key"), &bytes).unwrap();
         let o = s.seal("release.key", "out", &env, &[]);
-        assert_eq!(code(&o), want, "{name}: {}", stderr(&o));
+        assert!(want.contains(&code(&o)), "{name}: {}", stderr(&o));
         assert!(!stderr(&o).contains("panicked"), "{name}");
     };
+    let check = |name: &str, bytes: Vec<u8>, want: i32| check_any(name, bytes, &[want]);
     // The header is parsed first (exit 4, malformed); the header is also the
     // AEAD's associated data, so an edit that still parses fails the tag
     // (exit 7). The library test flips every bit; here, one of each kind.
@@ -268,7 +269,9 @@ fn corrupted_keystore_files_are_rejected() {
     check("salt", flip(25), 7);
     check("nonce", flip(40), 7);
     check("role", flip(51), 4);
-    check("public key", flip(60), 7);
+    // The key is random: the flipped public key is either another valid key
+    // (the tag fails, 7) or not a valid one (refused at load, 5).
+    check_any("public key", flip(60), &[5, 7]);
     check("ciphertext", flip(90), 7);
     check("tag", flip(good.len() - 1), 7);
     for len in [0, 7, 20, 52, 84, good.len() - 1] {

@@ -165,10 +165,25 @@ fn rejections(good: &[u8]) -> Vec<(&'static str, Vec<u8>, &'static str, &'static
             "wrong passphrase",
             "root passphrase",
         ),
+        // This flip leaves no valid public key: refused at load (§14.3).
         (
             "public-key-flipped",
             patch(53, &[good[53] ^ 1]),
+            "public_key",
+            "root passphrase",
+        ),
+        // A flip that leaves another valid key: the header is the AEAD's
+        // associated data, so the tag fails.
+        (
+            "public-key-other-point",
+            other_valid_public_key(good),
             "wrong passphrase",
+            "root passphrase",
+        ),
+        (
+            "public-key-small-order",
+            patch(53, &identity_point()),
+            "public_key",
             "root passphrase",
         ),
         (
@@ -213,8 +228,32 @@ fn rejections(good: &[u8]) -> Vec<(&'static str, Vec<u8>, &'static str, &'static
     ]
 }
 
+/// The Ed25519 identity point (small order), encoded.
+fn identity_point() -> [u8; 32] {
+    let mut p = [0u8; 32];
+    p[0] = 1;
+    p
+}
+
+/// `good` (an Ed25519 keystore) with the first one-bit flip of its public
+/// key (offsets 53..85) that still gives a valid public key.
+fn other_valid_public_key(good: &[u8]) -> Vec<u8> {
+    for at in 53..85 {
+        for bit in 0..8 {
+            let mut b = good.to_vec();
+            b[at] ^= 1 << bit;
+            let pk: [u8; 32] = b[53..85].try_into().unwrap();
+            if otaseal::keys::VerifyingKey::from_bytes(&pk).is_ok() {
+                return b;
+            }
+        }
+    }
+    unreachable!("about half of all flips give a valid point")
+}
+
 fn error_name(bytes: &[u8], passphrase: &str) -> String {
     match EncryptedKey::parse(bytes) {
+        Err(Error::InvalidKey { .. }) => "public_key".into(),
         Err(Error::Format(FormatError::InvalidField { field, .. })) => field.to_owned(),
         Err(Error::Format(FormatError::Truncated { .. })) => "truncated".into(),
         Err(Error::Format(FormatError::TrailingBytes { .. })) => "trailing".into(),

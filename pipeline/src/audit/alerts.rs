@@ -54,6 +54,9 @@ impl std::fmt::Display for Level {
     }
 }
 
+/// Largest rules file read: the eight thresholds fit in a few hundred bytes.
+pub const MAX_RULES_LEN: u64 = 64 * 1024;
+
 /// Thresholds, loadable from a JSON rules file (every field optional).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -100,6 +103,11 @@ impl Rules {
         }
         if !(self.hour_rare_fraction.is_finite() && (0.0..1.0).contains(&self.hour_rare_fraction)) {
             return Err("hour_rare_fraction must be in [0, 1)".into());
+        }
+        // The volume rule compares a day with the median of the days before
+        // it: with no earlier day there is no median to compare with.
+        if self.volume_min_history_days == 0 {
+            return Err("volume_min_history_days must be at least 1".into());
         }
         if self.failed_unlocks == 0 || self.failed_verifications == 0 {
             return Err("failure thresholds must be at least 1".into());
@@ -295,7 +303,10 @@ fn signing_patterns(entries: &[Entry], rules: &Rules, alerts: &mut Vec<Alert>) {
             }
             let mut earlier: Vec<u64> = days[..i].iter().map(|(_, (c, _))| *c).collect();
             earlier.sort_unstable();
-            let median = earlier[earlier.len() / 2] as f64;
+            // `validate` refuses a zero history; stay total without it.
+            let Some(median) = earlier.get(earlier.len() / 2).map(|m| *m as f64) else {
+                continue;
+            };
             if *count as f64 > rules.volume_factor * median {
                 alerts.push(Alert {
                     level: Level::Low,
@@ -402,6 +413,73 @@ mod tests {
         assert!(alerts[0].message.contains("laptop stolen"));
         assert_eq!(alerts[1].level, Level::Critical);
         assert_eq!(highest(&alerts), Some(Level::Critical));
+    }
+
+    /// Rule values at their extremes (0 and huge) on a log that exercises
+    /// every rule: signatures on several days (the first day busy enough to
+    /// reach `volume_min_count`), failed unlocks and verifications.
+    fn busy_log() -> Vec<Entry> {
+        let k = KeyId([5; 16]);
+        let mut events: Vec<_> = (0..100)
+            .map(|i| {
+                (
+                    Event::ok(Op::Sign, k),
+                    T0 + (i / 25) * DAY + 3600 * (i % 24),
+                )
+            })
+            .collect();
+        for i in 0..4 {
+            events.push((Event::new(Op::Unlock, Some(k), Outcome::Failed), T0 + i));
+            events.push((Event::new(Op::Verify, Some(k), Outcome::Failed), T0 + i));
+        }
+        log_of(&events)
+    }
+
+    #[test]
+    fn zero_history_days_is_refused_and_never_panics() {
+        // `volume_min_history_days: 0` once indexed the median of an empty
+        // history (index out of bounds).
+        let zero = Rules {
+            volume_min_history_days: 0,
+            volume_min_count: 1,
+            ..Rules::default()
+        };
+        assert!(zero.validate().is_err());
+        // Even unvalidated, evaluation is total.
+        let _ = evaluate(&busy_log(), &zero);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever the thresholds, evaluating never panics.
+        #[test]
+        fn any_rule_values_never_panic(
+            volume_factor in proptest::prop_oneof![proptest::prelude::Just(0.0), proptest::prelude::Just(1.0), proptest::prelude::Just(f64::MAX), 0.0..1e6f64],
+            days in proptest::prop_oneof![proptest::prelude::Just(0usize), proptest::prelude::Just(usize::MAX), 0usize..10],
+            count in proptest::prop_oneof![proptest::prelude::Just(0u64), proptest::prelude::Just(u64::MAX), 0u64..50],
+            fraction in proptest::prop_oneof![proptest::prelude::Just(0.0), proptest::prelude::Just(0.999_999), 0.0..1.0f64],
+            hour_min in proptest::prop_oneof![proptest::prelude::Just(0u64), proptest::prelude::Just(u64::MAX), 0u64..200],
+            fails in proptest::prop_oneof![proptest::prelude::Just(0u64), proptest::prelude::Just(u64::MAX), 0u64..6],
+            window in proptest::prop_oneof![proptest::prelude::Just(0u64), proptest::prelude::Just(u64::MAX), 0u64..10_000],
+        ) {
+            let rules = Rules {
+                volume_factor,
+                volume_min_history_days: days,
+                volume_min_count: count,
+                hour_rare_fraction: fraction,
+                hour_min_history: hour_min,
+                failed_unlocks: fails,
+                failed_verifications: fails,
+                failure_window_seconds: window,
+            };
+            let _ = rules.validate();
+            let _ = evaluate(&BUSY.with(|b| b.clone()), &rules);
+        }
+    }
+
+    thread_local! {
+        static BUSY: Vec<Entry> = busy_log();
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::keys::{KeyId, SigAlg, Signer};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 pub use suspend::Suspensions;
@@ -387,12 +387,68 @@ fn diagnose(
     )
 }
 
+/// One line of a log, read without ever holding more than
+/// `MAX_LINE_LEN + 1` bytes of it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Line {
+    /// A line and its newline (the newline removed).
+    Complete(Vec<u8>),
+    /// The end of the file came before a newline.
+    Torn,
+    /// More than `MAX_LINE_LEN` bytes without a newline.
+    TooLong,
+}
+
+/// Reads the next line of a log; `None` at the end of the file.
+pub(crate) fn next_line(r: &mut impl BufRead) -> std::io::Result<Option<Line>> {
+    let mut buf = Vec::new();
+    // Room for a longest line and its newline, and not one byte more: a
+    // file without line breaks (`/dev/zero`) stops here.
+    let n = r
+        .by_ref()
+        .take(MAX_LINE_LEN as u64 + 1)
+        .read_until(b'\n', &mut buf)?;
+    Ok(match n {
+        0 => None,
+        _ if buf.ends_with(b"\n") => {
+            buf.pop();
+            Some(Line::Complete(buf))
+        }
+        _ if buf.len() > MAX_LINE_LEN => Some(Line::TooLong),
+        _ => Some(Line::Torn),
+    })
+}
+
+/// The bytes of line `n` (1-based) of the log at `path`, read line by line.
+pub fn read_line_at(path: &Path, n: u64) -> Result<Vec<u8>> {
+    let bad = |reason: &str| Error::AuditLog {
+        path: path.to_owned(),
+        line: n,
+        reason: reason.to_owned(),
+    };
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut r = std::io::BufReader::new(file);
+    for i in 1..=n {
+        match next_line(&mut r).map_err(|e| Error::io(path, e))? {
+            Some(Line::Complete(line)) if i == n => return Ok(line),
+            Some(Line::Complete(_)) => {}
+            Some(Line::Torn) => return Err(bad("torn line (no newline)")),
+            Some(Line::TooLong) => return Err(bad("a line is longer than 16 KiB")),
+            None => break,
+        }
+    }
+    Err(bad("the log has fewer lines"))
+}
+
 /// Reads and verifies a whole log, returning its entries. The first bad line
 /// is named in the error: an unparsable, torn or over-long line, or the line
 /// where the hash chain or the sequence breaks (see `docs/FORMAT.md` §16.3
 /// for how edits, deletions, insertions and reorderings are told apart).
+/// The file is read line by line: an over-long line is refused once it
+/// passes the limit, without reading the rest of it.
 pub fn read_verified(path: &Path) -> Result<(Vec<Entry>, Head)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = std::io::BufReader::new(file);
     let bad = |line: u64, reason: String| Error::AuditLog {
         path: path.to_owned(),
         line,
@@ -401,23 +457,22 @@ pub fn read_verified(path: &Path) -> Result<(Vec<Entry>, Head)> {
     let mut entries = Vec::new();
     let mut prev_hash = genesis();
     let mut grandparent = genesis();
-    let mut previous_line: &[u8] = &[];
-    let mut rest: &[u8] = &bytes;
+    let mut previous_line: Vec<u8> = Vec::new();
     let mut index = 0u64;
-    while !rest.is_empty() {
+    while let Some(next) = next_line(&mut reader).map_err(|e| Error::io(path, e))? {
         index += 1;
-        let Some(nl) = rest.iter().position(|b| *b == b'\n') else {
-            return Err(bad(
-                index,
-                "torn last line (no newline): an append was interrupted or the file was cut".into(),
-            ));
+        let line = match next {
+            Line::Complete(line) => line,
+            Line::Torn => {
+                return Err(bad(
+                    index,
+                    "torn last line (no newline): an append was interrupted or the file was cut"
+                        .into(),
+                ));
+            }
+            Line::TooLong => return Err(bad(index, "line is longer than 16 KiB".into())),
         };
-        let line = &rest[..nl];
-        rest = &rest[nl + 1..];
-        if line.len() > MAX_LINE_LEN {
-            return Err(bad(index, "line is longer than 16 KiB".into()));
-        }
-        let entry: Entry = serde_json::from_slice(line)
+        let entry: Entry = serde_json::from_slice(&line)
             .map_err(|e| bad(index, format!("not a valid entry: {e}")))?;
         let mut recorded = [0u8; 32];
         let prev_ok =
@@ -434,7 +489,7 @@ pub fn read_verified(path: &Path) -> Result<(Vec<Entry>, Head)> {
             return Err(bad(line, reason));
         }
         grandparent = prev_hash;
-        prev_hash = line_hash(line);
+        prev_hash = line_hash(&line);
         previous_line = line;
         entries.push(entry);
     }
@@ -707,6 +762,34 @@ mod tests {
         }
         std::fs::write(&path, vec![b'a'; MAX_LINE_LEN + 10]).unwrap();
         assert!(verify(&path).is_err());
+    }
+
+    #[test]
+    fn an_over_long_line_is_refused_at_the_limit() {
+        // A log whose first line never ends (think /dev/zero): the reader
+        // stops one byte past the line limit and names the line, instead of
+        // reading the whole file to find its end.
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_log(dir.path(), 2);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend(std::iter::repeat_n(b'a', 4 << 20));
+        std::fs::write(&path, &bytes).unwrap();
+        let (line, reason) = bad_line(&path);
+        assert_eq!(line, 3);
+        assert!(reason.contains("longer than 16 KiB"), "{reason}");
+        // A longest line and its newline is one read; a byte more is refused.
+        let mut exact = vec![b'x'; MAX_LINE_LEN];
+        exact.push(b'\n');
+        exact.extend_from_slice(b"y");
+        let mut r = &exact[..];
+        assert_eq!(
+            next_line(&mut r).unwrap(),
+            Some(Line::Complete(vec![b'x'; MAX_LINE_LEN]))
+        );
+        assert_eq!(next_line(&mut r).unwrap(), Some(Line::Torn));
+        assert_eq!(next_line(&mut r).unwrap(), None);
+        let over = vec![b'x'; MAX_LINE_LEN + 1];
+        assert_eq!(next_line(&mut &over[..]).unwrap(), Some(Line::TooLong));
     }
 
     #[test]

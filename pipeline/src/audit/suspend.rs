@@ -5,6 +5,11 @@
 //!
 //! A missing file means nothing is suspended. A file that cannot be read or
 //! parsed is an error (signing stops), never an empty list.
+//!
+//! Changes are read-modify-write under an exclusive `flock(2)` on
+//! `<log>.suspended.lock` (the state file itself is replaced by rename, so
+//! it cannot carry the lock): two `keys suspend` runs at once, or a suspend
+//! next to `audit alerts`, each see what the other saved.
 
 use crate::error::{Error, Result};
 use crate::keys::KeyId;
@@ -29,6 +34,36 @@ struct SuspensionFile {
     suspended: Vec<Suspension>,
 }
 
+/// Largest suspension file read: about 40 000 suspensions with short
+/// reasons. A larger file is refused (signing stops), never truncated.
+pub const MAX_STATE_LEN: u64 = 4 << 20;
+
+/// Reads the suspension file at `path` (a missing file is an empty list).
+fn read_entries(path: &Path) -> Result<Vec<Suspension>> {
+    let bad = |reason: String| Error::SuspensionState {
+        path: path.to_owned(),
+        reason,
+    };
+    let bytes = match crate::files::read_capped(path, "a suspension file", MAX_STATE_LEN) {
+        Ok(bytes) => bytes,
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e),
+    };
+    let f: SuspensionFile =
+        serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a suspension file: {e}")))?;
+    if f.version != 1 {
+        return Err(bad(format!("unsupported version {}", f.version)));
+    }
+    for s in &f.suspended {
+        let mut id = [0u8; 16];
+        hex::decode_to_slice(&s.key, &mut id)
+            .map_err(|_| bad(format!("`{}` is not a key id", s.key)))?;
+    }
+    Ok(f.suspended)
+}
+
 /// The suspension state loaded from one file.
 #[derive(Debug, Clone)]
 pub struct Suspensions {
@@ -39,30 +74,9 @@ pub struct Suspensions {
 impl Suspensions {
     /// Loads `path`; a missing file is an empty state.
     pub fn load(path: &Path) -> Result<Self> {
-        let bad = |reason: String| Error::SuspensionState {
-            path: path.to_owned(),
-            reason,
-        };
-        let entries = match std::fs::read(path) {
-            Ok(bytes) => {
-                let f: SuspensionFile = serde_json::from_slice(&bytes)
-                    .map_err(|e| bad(format!("not a suspension file: {e}")))?;
-                if f.version != 1 {
-                    return Err(bad(format!("unsupported version {}", f.version)));
-                }
-                for s in &f.suspended {
-                    let mut id = [0u8; 16];
-                    hex::decode_to_slice(&s.key, &mut id)
-                        .map_err(|_| bad(format!("`{}` is not a key id", s.key)))?;
-                }
-                f.suspended
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(Error::io(path, e)),
-        };
         Ok(Self {
             path: path.to_owned(),
-            entries,
+            entries: read_entries(path)?,
         })
     }
 
@@ -87,26 +101,40 @@ impl Suspensions {
         }
     }
 
-    /// Suspends `key`; returns false if it already was.
+    /// Suspends `key`; returns false if it already was. The file is
+    /// re-read under the lock, so suspensions saved by others since
+    /// [`load`](Self::load) are kept (and `self` is refreshed with them).
     pub fn suspend(&mut self, key: &KeyId, since: u64, reason: &str) -> Result<bool> {
-        if self.get(key).is_some() {
-            return Ok(false);
-        }
-        self.entries.push(Suspension {
-            key: key.to_string(),
-            since,
-            reason: reason.to_owned(),
-        });
-        self.save()?;
-        Ok(true)
+        let hex_id = key.to_string();
+        self.update(|entries| {
+            if entries.iter().any(|s| s.key == hex_id) {
+                return false;
+            }
+            entries.push(Suspension {
+                key: hex_id.clone(),
+                since,
+                reason: reason.to_owned(),
+            });
+            true
+        })
     }
 
     /// Lifts the suspension of `key`; returns false if it was not suspended.
+    /// Read-modify-write under the lock, as [`suspend`](Self::suspend).
     pub fn resume(&mut self, key: &KeyId) -> Result<bool> {
         let hex_id = key.to_string();
-        let before = self.entries.len();
-        self.entries.retain(|s| s.key != hex_id);
-        if self.entries.len() == before {
+        self.update(|entries| {
+            let before = entries.len();
+            entries.retain(|s| s.key != hex_id);
+            entries.len() != before
+        })
+    }
+
+    /// Locks, re-reads, applies `change` and saves if it reports a change.
+    fn update(&mut self, change: impl FnOnce(&mut Vec<Suspension>) -> bool) -> Result<bool> {
+        let _lock = crate::files::lock_beside(&self.path)?;
+        self.entries = read_entries(&self.path)?;
+        if !change(&mut self.entries) {
             return Ok(false);
         }
         self.save()?;
@@ -149,6 +177,54 @@ mod tests {
         assert!(again.resume(&key).unwrap());
         assert!(!again.resume(&key).unwrap());
         Suspensions::load(&path).unwrap().check(&key).unwrap();
+    }
+
+    /// Two `keys suspend` (or `audit alerts`) runs at once: each loaded the
+    /// state before the other saved. Every suspension must survive.
+    #[test]
+    fn concurrent_suspensions_are_all_kept() {
+        const THREADS: u8 = 4;
+        for round in 0..25u8 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("log.suspended");
+            let barrier = std::sync::Barrier::new(THREADS.into());
+            std::thread::scope(|s| {
+                for t in 0..THREADS {
+                    let (path, barrier) = (&path, &barrier);
+                    s.spawn(move || {
+                        let mut state = Suspensions::load(path).unwrap();
+                        barrier.wait();
+                        assert!(state.suspend(&KeyId([t; 16]), 1, "x").unwrap());
+                        barrier.wait();
+                        // A resume also keeps what others added meanwhile.
+                        if t == 0 {
+                            state.resume(&KeyId([0; 16])).unwrap();
+                        }
+                    });
+                }
+            });
+            let after = Suspensions::load(&path).unwrap();
+            for t in 1..THREADS {
+                assert!(
+                    after.get(&KeyId([t; 16])).is_some(),
+                    "round {round}: suspension of key {t} lost: {:?}",
+                    after.entries()
+                );
+            }
+            assert!(after.get(&KeyId([0; 16])).is_none(), "round {round}");
+        }
+    }
+
+    #[test]
+    fn oversized_state_is_refused_before_reading_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.suspended");
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(64 << 20).unwrap();
+        assert!(matches!(
+            Suspensions::load(&path),
+            Err(Error::TooLarge { .. })
+        ));
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use super::{CliError, CliResult};
 use otaseal::keys::events::KeyEventSink;
-use otaseal::keys::file::{AnyKey, KeyFile, load_key_file};
-use otaseal::keys::keystore::{EncryptedKey, Passphrase};
+use otaseal::keys::file::{AnyKey, KeyFile, MAX_KEY_FILE_LEN, load_key_file, parse_key_bytes};
+use otaseal::keys::keystore::{EncryptedKey, KdfLimit, Passphrase};
 use otaseal::keys::pkcs11::{Pkcs11Options, Pkcs11Signer, Pkcs11Uri};
 use otaseal::keys::{
     KemId, KeyRole, RecipientPublicKey, RecipientSecretKey, Signer, SigningKey, VerifyingKey,
@@ -21,6 +21,9 @@ pub(crate) const PKCS11_PIN_ENV: &str = "OTASEAL_PKCS11_PIN";
 /// Environment variable naming the PKCS#11 module when a URI has no `module-path`.
 pub(crate) const PKCS11_MODULE_ENV: &str = "OTASEAL_PKCS11_MODULE";
 
+/// Environment variable with the Argon2 memory limit for unlocking keys.
+pub(crate) const MAX_KDF_MEMORY_ENV: &str = "OTASEAL_MAX_KDF_MEMORY";
+
 /// Where the passphrase of an encrypted key comes from. Never a command-line
 /// value: arguments are visible to every user through `ps` and `/proc`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -29,12 +32,44 @@ pub(crate) struct Unlock {
     /// comes from $OTASEAL_PASSPHRASE, or is asked for on the terminal.
     #[arg(long, value_name = "FILE")]
     pub(crate) passphrase_file: Option<PathBuf>,
+    /// Refuse to unlock an encrypted key whose Argon2id parameters use more memory than
+    /// this, or more than 3 passes' worth of it (default 256M, or $OTASEAL_MAX_KDF_MEMORY;
+    /// 4G accepts every file the format allows).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) max_kdf_memory: Option<u64>,
 }
 
-/// Where key events go: the audit log named by `$OTASEAL_AUDIT_LOG`, if any.
-/// This is the one place the CLI's key operations take their sink from.
-pub(crate) fn key_events() -> Option<Arc<dyn KeyEventSink>> {
-    otaseal::audit::AuditLog::from_env().map(|log| Arc::new(log) as Arc<dyn KeyEventSink>)
+impl Unlock {
+    /// The Argon2 limit: `--max-kdf-memory`, else `$OTASEAL_MAX_KDF_MEMORY`,
+    /// else the library default.
+    fn kdf_limit(&self) -> CliResult<KdfLimit> {
+        let bytes = match self.max_kdf_memory {
+            Some(b) => b,
+            // An empty variable is unset, as for $OTASEAL_AUDIT_LOG.
+            None => match std::env::var_os(MAX_KDF_MEMORY_ENV).filter(|v| !v.is_empty()) {
+                None => return Ok(KdfLimit::DEFAULT),
+                Some(v) => v
+                    .to_str()
+                    .ok_or(())
+                    .and_then(|v| parse_size(v).map_err(drop))
+                    .map_err(|()| {
+                        CliError::usage(format!(
+                            "${MAX_KDF_MEMORY_ENV} is not a size (e.g. 256M, 1G)"
+                        ))
+                    })?,
+            },
+        };
+        Ok(KdfLimit::new(bytes / 1024))
+    }
+}
+
+/// Where key events go: the audit log of `--audit-log` (`audit`), else the
+/// one named by `$OTASEAL_AUDIT_LOG`, if any — resolved by
+/// `trust_args::audit_log`, as for every other audit event, so both ways of
+/// naming the log record the same events. This is the one place the CLI's
+/// key operations take their sink from.
+pub(crate) fn key_events(audit: Option<&Path>) -> Option<Arc<dyn KeyEventSink>> {
+    super::trust_args::audit_log(audit).map(|log| Arc::new(log) as Arc<dyn KeyEventSink>)
 }
 
 /// A passphrase from `file`, else `env`, else the terminal (no echo; asked
@@ -89,31 +124,104 @@ fn unlock_passphrase(unlock: &Unlock, key: &EncryptedKey) -> CliResult<Passphras
     )
 }
 
-/// Decrypts an encrypted key, reporting the attempt.
-pub(crate) fn unlock_key(unlock: &Unlock, key: &EncryptedKey) -> CliResult<AnyKey> {
+/// Decrypts an encrypted key within the Argon2 limit, reporting the attempt
+/// to the audit log `audit` (`--audit-log`) or `$OTASEAL_AUDIT_LOG`.
+pub(crate) fn unlock_key(
+    unlock: &Unlock,
+    key: &EncryptedKey,
+    audit: Option<&Path>,
+) -> CliResult<AnyKey> {
+    // Checked first: an over-limit file fails the same with or without a
+    // passphrase, and no prompt is shown for a key that cannot be unlocked.
+    let limit = unlock.kdf_limit()?;
+    key.check_kdf(limit)?;
     let pass = unlock_passphrase(unlock, key)?;
-    let events = key_events();
-    Ok(key.unlock(&pass, events.as_deref())?)
+    let events = key_events(audit);
+    Ok(key.unlock_within(&pass, limit, events.as_deref())?)
 }
 
-/// A key given inline (`otaseal1:...`) or as a path to a key file, as read:
-/// an encrypted file stays locked.
+/// A key argument that names no file: key text from the environment
+/// variable NAME.
+const ENV_KEY_PREFIX: &str = "env:";
+/// A key argument that names no file: key text (or an encrypted key file's
+/// bytes) on standard input.
+const STDIN_KEY: &str = "-";
+
+/// A key given as a path to a key file, as `env:NAME`, as `-` (standard
+/// input), or inline as public `otaseal1:...` text; as read: an encrypted
+/// key stays locked. Secret key text inline is refused: arguments are
+/// visible to every user through `ps` and `/proc`.
 pub(crate) fn load_locked(arg: &str) -> CliResult<KeyFile> {
-    if arg.starts_with(otaseal::format::keytext::PREFIX) {
+    use otaseal::format::keytext::PREFIX;
+    if let Some(rest) = arg.strip_prefix(PREFIX) {
+        // Decided on the type label alone, so that not even a malformed
+        // secret is parsed, and the message never repeats the argument.
+        let label = rest.split(':').next().unwrap_or_default();
+        if label.ends_with("-secret") {
+            return Err(CliError::usage(format!(
+                "a {label} key was given on the command line, where other users can read it \
+                 (ps, /proc); pass a key file path, `env:NAME` (key text in the environment \
+                 variable NAME), or `-` (key read from standard input)"
+            )));
+        }
         return Ok(KeyFile::Plain(AnyKey::parse(arg)?));
+    }
+    if let Some(name) = arg.strip_prefix(ENV_KEY_PREFIX) {
+        let value = std::env::var_os(name)
+            .ok_or_else(|| CliError::usage(format!("{arg}: ${name} is not set")))?;
+        let value = zeroize::Zeroizing::new(
+            value
+                .into_string()
+                .map_err(|_| CliError::usage(format!("{arg}: ${name} is not UTF-8 key text")))?,
+        );
+        if value.len() as u64 > MAX_KEY_FILE_LEN {
+            return Err(CliError::usage(format!(
+                "{arg}: ${name} is too long for a key"
+            )));
+        }
+        return parse_key_bytes(value.as_bytes()).map_err(|e| CliError::from(e).context(arg));
+    }
+    if arg == STDIN_KEY {
+        return parse_key_bytes(&read_stdin_key()?)
+            .map_err(|e| CliError::from(e).context("standard input"));
     }
     Ok(load_key_file(Path::new(arg))?)
 }
 
-/// A key, unlocking it if it is encrypted.
-fn load_key(arg: &str, unlock: &Unlock) -> CliResult<AnyKey> {
-    unlock_file(arg, load_locked(arg)?, unlock)
+/// Reads a key from standard input, up to the key file limit.
+fn read_stdin_key() -> CliResult<zeroize::Zeroizing<Vec<u8>>> {
+    use std::io::Read;
+    let mut buf = zeroize::Zeroizing::new(Vec::with_capacity(4096));
+    std::io::stdin()
+        .lock()
+        .take(MAX_KEY_FILE_LEN + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| otaseal::Error::io("<standard input>", e))?;
+    if buf.len() as u64 > MAX_KEY_FILE_LEN {
+        return Err(otaseal::Error::TooLarge {
+            path: PathBuf::from("<standard input>"),
+            what: "a key file",
+            max: MAX_KEY_FILE_LEN,
+        }
+        .into());
+    }
+    Ok(buf)
 }
 
-fn unlock_file(arg: &str, file: KeyFile, unlock: &Unlock) -> CliResult<AnyKey> {
+/// A key, unlocking it if it is encrypted.
+fn load_key(arg: &str, unlock: &Unlock, audit: Option<&Path>) -> CliResult<AnyKey> {
+    unlock_file(arg, load_locked(arg)?, unlock, audit)
+}
+
+fn unlock_file(
+    arg: &str,
+    file: KeyFile,
+    unlock: &Unlock,
+    audit: Option<&Path>,
+) -> CliResult<AnyKey> {
     match file {
         KeyFile::Plain(k) => Ok(k),
-        KeyFile::Encrypted(k) => unlock_key(unlock, &k),
+        KeyFile::Encrypted(k) => unlock_key(unlock, &k, audit),
         _ => Err(CliError::usage(format!("{arg}: unsupported key file"))),
     }
 }
@@ -151,8 +259,10 @@ pub(crate) fn recipient(arg: &str) -> CliResult<RecipientPublicKey> {
     }
 }
 
+/// A device secret key. Its unlock events go to `$OTASEAL_AUDIT_LOG`: the
+/// device-side commands have no `--audit-log`.
 pub(crate) fn device_key(arg: &str, unlock: &Unlock) -> CliResult<RecipientSecretKey> {
-    match load_key(arg, unlock)? {
+    match load_key(arg, unlock, None)? {
         AnyKey::RecipientSecret(k) => Ok(k),
         other => Err(wrong_kind(arg, "a device secret key", &other)),
     }
@@ -160,15 +270,19 @@ pub(crate) fn device_key(arg: &str, unlock: &Unlock) -> CliResult<RecipientSecre
 
 /// A signing key file's secret key, for what a PKCS#11 key cannot do here
 /// (certifying). An encrypted file's passphrase comes from
-/// $OTASEAL_PASSPHRASE or the terminal; see [`signing_key_with`].
-#[allow(dead_code)] // certificate issuance (the trust branch) uses it
-pub(crate) fn signing_key(arg: &str) -> CliResult<SigningKey> {
-    signing_key_with(arg, &Unlock::default())
+/// $OTASEAL_PASSPHRASE or the terminal; see [`signing_key_with`]. An unlock
+/// is recorded in `audit` (the command's `--audit-log`) or $OTASEAL_AUDIT_LOG.
+pub(crate) fn signing_key(arg: &str, audit: Option<&Path>) -> CliResult<SigningKey> {
+    signing_key_with(arg, &Unlock::default(), audit)
 }
 
 /// [`signing_key`] with an explicit passphrase source.
-pub(crate) fn signing_key_with(arg: &str, unlock: &Unlock) -> CliResult<SigningKey> {
-    match load_key(arg, unlock)? {
+pub(crate) fn signing_key_with(
+    arg: &str,
+    unlock: &Unlock,
+    audit: Option<&Path>,
+) -> CliResult<SigningKey> {
+    match load_key(arg, unlock, audit)? {
         AnyKey::SigningSecret(k) => Ok(k),
         other => Err(wrong_kind(arg, "a signing secret key", &other)),
     }
@@ -192,11 +306,16 @@ pub(crate) fn pkcs11_options(uri: &Pkcs11Uri) -> CliResult<Pkcs11Options> {
 }
 
 /// A manifest signer and its public key: a `pkcs11:` URI (RFC 7512) naming
-/// a key in a token, or a signing key file (encrypted or not, or inline
-/// `otaseal1:` text). A root key is refused: it certifies, it does not sign
-/// manifests.
-pub(crate) fn signer(arg: &str, unlock: &Unlock) -> CliResult<(Box<dyn Signer>, VerifyingKey)> {
-    let events = key_events();
+/// a key in a token, or a signing key (a file, encrypted or not, `env:NAME`
+/// or `-`). A root key is refused: it certifies, it does not sign
+/// manifests. Unlock events go to `audit` (`--audit-log`) or
+/// $OTASEAL_AUDIT_LOG.
+pub(crate) fn signer(
+    arg: &str,
+    unlock: &Unlock,
+    audit: Option<&Path>,
+) -> CliResult<(Box<dyn Signer>, VerifyingKey)> {
+    let events = key_events(audit);
     let (signer, public): (Box<dyn Signer>, _) = if arg.starts_with(Pkcs11Uri::SCHEME) {
         let uri = Pkcs11Uri::parse(arg)?;
         let opts = pkcs11_options(&uri)?;
@@ -213,7 +332,7 @@ pub(crate) fn signer(arg: &str, unlock: &Unlock) -> CliResult<(Box<dyn Signer>, 
                      sign manifests with a release key"
             )));
         }
-        match unlock_file(arg, file, unlock)? {
+        match unlock_file(arg, file, unlock, audit)? {
             AnyKey::SigningSecret(k) => {
                 let public = k.verifying_key();
                 (Box::new(k), public)

@@ -111,10 +111,14 @@ fn verify(a: VerifyArgs) -> CliResult {
         .collect::<CliResult<Vec<_>>>()?;
     let mut kept = Vec::new();
     for p in &a.checkpoints {
-        let text = std::fs::read_to_string(p).map_err(|e| otaseal::Error::Io {
-            path: p.clone(),
-            source: e,
-        })?;
+        // One log line and its line break (CRLF if it travelled by mail).
+        let bytes = otaseal::files::read_capped(
+            p,
+            "a checkpoint line",
+            otaseal::audit::MAX_LINE_LEN as u64 + 2,
+        )?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| CliError::usage(format!("{}: not UTF-8 text", p.display())))?;
         kept.push(
             parse_checkpoint_line(&text)
                 .map_err(|e| CliError::usage(format!("{}: {e}", p.display())))?,
@@ -183,10 +187,8 @@ fn alerts_cmd(a: AlertsArgs) -> CliResult {
     let rules: Rules = match &a.rules {
         None => Rules::default(),
         Some(p) => {
-            let text = std::fs::read(p).map_err(|e| otaseal::Error::Io {
-                path: p.clone(),
-                source: e,
-            })?;
+            let text =
+                otaseal::files::read_capped(p, "an alert rules file", alerts::MAX_RULES_LEN)?;
             serde_json::from_slice(&text)
                 .map_err(|e| CliError::usage(format!("{}: {e}", p.display())))?
         }
@@ -241,19 +243,13 @@ fn alerts_cmd(a: AlertsArgs) -> CliResult {
 }
 
 fn checkpoint(a: CheckpointArgs) -> CliResult {
-    let key = super::args::signing_key(&a.signing_key)?;
+    let key = super::args::signing_key(&a.signing_key, None)?;
     let log = AuditLog::new(&a.log);
     let (head, line) = append_checkpoint(&log, &key)?;
     if let Some(out) = &a.out {
-        let text = std::fs::read_to_string(&a.log).map_err(|e| otaseal::Error::Io {
-            path: a.log.clone(),
-            source: e,
-        })?;
-        let cp = text
-            .lines()
-            .nth((line - 1) as usize)
-            .ok_or_else(|| CliError::usage("checkpoint line vanished"))?;
-        otaseal::files::write_atomic(out, format!("{cp}\n").as_bytes(), 0o644)?;
+        let mut cp = otaseal::audit::read_line_at(&a.log, line)?;
+        cp.push(b'\n');
+        otaseal::files::write_atomic(out, &cp, 0o644)?;
     }
     println!(
         "checkpoint at line {line}: entries 1..={} head {} signed by {}",

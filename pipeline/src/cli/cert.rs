@@ -59,7 +59,7 @@ pub(crate) fn run(a: Args) -> CliResult {
 }
 
 fn issue(a: IssueArgs) -> CliResult {
-    let issuer = super::args::signing_key(&a.root_key)?;
+    let issuer = super::args::signing_key(&a.root_key, a.audit_log.as_deref())?;
     let subject = signing_public(&a.subject)?;
     let (channels, usage, not_before, not_after) = a.terms.resolve(None)?;
     let cert = issue_certificate(

@@ -59,7 +59,7 @@ Exit codes:
   2  usage error
   3  verification failed (signature, hash, tag, length; a fetched chunk that kept failing)
   4  malformed manifest or key file
-  5  key unusable (not a recipient, invalid, file readable by others)
+  5  key unusable (not a recipient, invalid, file readable by others, Argon2 cost over the unlock limit)
   6  I/O error
   7  wrong passphrase or PIN (or an altered encrypted key file)
   8  refused by device policy (downgrade, other channel, expired)
@@ -138,6 +138,10 @@ impl From<otaseal::Error> for CliError {
             ),
             otaseal::Error::WrongPassphrase { .. } => Some(
                 "check $OTASEAL_PASSPHRASE or --passphrase-file; the file may also have been altered"
+                    .to_owned(),
+            ),
+            otaseal::Error::KdfTooCostly { .. } => Some(
+                "if the key file is yours, raise the limit with --max-kdf-memory SIZE or $OTASEAL_MAX_KDF_MEMORY (docs/OPERATIONS.md, Passphrases)"
                     .to_owned(),
             ),
             otaseal::Error::PassphraseRequired { .. } => {

@@ -87,7 +87,7 @@ fn read(path: &Path, trust: &TrustAnchor) -> CliResult<BatchIndex> {
 }
 
 fn merge(a: MergeArgs) -> CliResult {
-    let (signer, public) = args::signer(&a.signing_key, &a.unlock)?;
+    let (signer, public) = args::signer(&a.signing_key, &a.unlock, None)?;
     let trust = match &a.trust {
         Some(t) => args::trust(t)?,
         None => TrustAnchor::SigningKey(public),

@@ -60,7 +60,7 @@ pub(crate) struct ResumeArgs {
 }
 
 pub(crate) fn rotate(a: RotateArgs) -> CliResult {
-    let root = super::args::signing_key(&a.root_key)?;
+    let root = super::args::signing_key(&a.root_key, a.audit_log.as_deref())?;
     let previous = a.previous.as_deref().map(read_cert).transpose()?;
     let (channels, usage, not_before, not_after) =
         a.terms.resolve(previous.as_ref().map(|(c, _)| c))?;

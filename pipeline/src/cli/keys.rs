@@ -219,7 +219,7 @@ pub(crate) fn generate(a: &GenerateArgs) -> CliResult {
             .into());
         }
     }
-    let events = key_events();
+    let events = key_events(None);
 
     if let Some(uri) = &a.pkcs11 {
         let uri = Pkcs11Uri::parse(uri)?;
@@ -447,8 +447,9 @@ fn list(a: &ListArgs) -> CliResult {
         for f in files {
             match load_key_file(&f) {
                 Ok(k) => listed.extend(Listed::from_file(&f, &k)),
-                // Other files in a directory are not keys; skip them quietly.
-                Err(otaseal::Error::Format(_)) if in_dir => {}
+                // Other files in a directory are not keys (nor are files
+                // larger than any key file); skip them quietly.
+                Err(otaseal::Error::Format(_) | otaseal::Error::TooLarge { .. }) if in_dir => {}
                 Err(e) => failures.push((f, e.into())),
             }
         }
@@ -500,7 +501,7 @@ fn list(a: &ListArgs) -> CliResult {
 fn list_token_key(uri: &str) -> CliResult<Listed> {
     let parsed = Pkcs11Uri::parse(uri)?;
     let opts = args::pkcs11_options(&parsed)?;
-    let signer = Pkcs11Signer::open(&parsed, &opts, key_events().as_deref())?;
+    let signer = Pkcs11Signer::open(&parsed, &opts, key_events(None).as_deref())?;
     Ok(Listed {
         path: PathBuf::from(signer.uri()),
         kind: "signing".into(),
@@ -540,7 +541,11 @@ fn change_passphrase(a: &ChangePassphraseArgs) -> CliResult {
                     k.role()
                 )));
             }
-            (args::unlock_key(&a.unlock, &k)?, k.role(), "encrypted")
+            (
+                args::unlock_key(&a.unlock, &k, None)?,
+                k.role(),
+                "encrypted",
+            )
         }
         KeyFile::Plain(k @ (AnyKey::SigningSecret(_) | AnyKey::RecipientSecret(_))) => {
             let role = match (&k, a.kind) {

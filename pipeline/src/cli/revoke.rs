@@ -35,7 +35,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(a: Args) -> CliResult {
-    let root = super::args::signing_key(&a.root_key)?;
+    let root = super::args::signing_key(&a.root_key, a.audit_log.as_deref())?;
     let mut serials = a.serials.clone();
     let mut keys = a
         .keys

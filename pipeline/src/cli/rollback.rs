@@ -34,7 +34,7 @@ pub(crate) fn run(a: Args) -> CliResult {
     if a.expires_in == 0 {
         return Err(CliError::usage("--expires-in must be at least 1 second"));
     }
-    let key = args::signing_key_with(&a.key, &a.unlock)?;
+    let key = args::signing_key_with(&a.key, &a.unlock, None)?;
     let bytes = std::fs::read(&a.manifest).map_err(|e| otaseal::Error::Io {
         path: a.manifest.clone(),
         source: e,

@@ -105,8 +105,8 @@ fn init(a: InitArgs) -> CliResult {
 }
 
 fn rotate(a: RotateArgs) -> CliResult {
-    let old = super::args::signing_key(&a.old_key)?;
-    let new = super::args::signing_key(&a.new_key)?;
+    let old = super::args::signing_key(&a.old_key, a.audit_log.as_deref())?;
+    let new = super::args::signing_key(&a.new_key, a.audit_log.as_deref())?;
     // Reject a mistyped pair before signing anything.
     signing_public(&a.new_key)?;
     let st = sign_rotation(&old, &new, a.new_version, otaseal::seal::unix_now())?;

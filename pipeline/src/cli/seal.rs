@@ -334,7 +334,7 @@ fn read_list(path: &Path) -> CliResult<Vec<PathBuf>> {
 }
 
 pub(crate) fn run(a: Args) -> CliResult {
-    let (signer, verifier) = args::signer(&a.signing_key, &a.unlock)?;
+    let (signer, verifier) = args::signer(&a.signing_key, &a.unlock, a.audit_log.as_deref())?;
     let recipients = a
         .recipients
         .iter()

@@ -102,15 +102,15 @@ impl KdfParams {
         })
     }
 
-    pub fn m_cost_kib(self) -> u32 {
+    pub const fn m_cost_kib(self) -> u32 {
         self.m_cost_kib
     }
 
-    pub fn t_cost(self) -> u32 {
+    pub const fn t_cost(self) -> u32 {
         self.t_cost
     }
 
-    pub fn p_cost(self) -> u8 {
+    pub const fn p_cost(self) -> u8 {
         self.p_cost
     }
 }

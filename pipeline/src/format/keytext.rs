@@ -1,6 +1,6 @@
 //! Text encoding of key files (FORMAT.md §3.3): one line
 //! `otaseal1:<alg>-<public|secret>:<lowercase hex>`, optionally preceded by
-//! `#` comment lines. Public keys in this form can be pasted on a command line.
+//! `#` comment lines and blank lines. Public keys in this form can be pasted on a command line.
 
 use super::FormatError;
 use zeroize::Zeroizing;
@@ -63,24 +63,47 @@ impl KeyText {
         ))
     }
 
-    /// Decodes the one key line in `text`, skipping blank and `#` lines.
+    /// Decodes a key file (FORMAT.md §3.3): blank and `#` lines, then the
+    /// key line, then at most its line break. Lines end in LF or CRLF. The
+    /// key line has no surrounding whitespace and its hex is lowercase:
+    /// one spelling per key, nothing after it that a reader might take for
+    /// part of it.
     pub fn parse(text: &str) -> Result<Self, FormatError> {
-        let mut lines = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'));
-        let line = lines
-            .next()
-            .ok_or_else(|| FormatError::invalid("key", "no key line"))?;
-        if lines.next().is_some() {
-            return Err(FormatError::invalid("key", "more than one key line"));
-        }
+        let mut rest = text;
+        let line = loop {
+            let (line, after, ended) = match rest.split_once('\n') {
+                Some((line, after)) => (line.strip_suffix('\r').unwrap_or(line), after, true),
+                None => (rest, "", false),
+            };
+            if !line.is_empty() && !line.starts_with('#') {
+                if !after.is_empty() {
+                    return Err(FormatError::invalid(
+                        "key",
+                        "text after the key line (comments and blank lines go before it)",
+                    ));
+                }
+                break line;
+            }
+            if !ended {
+                return Err(FormatError::invalid("key", "no key line"));
+            }
+            rest = after;
+        };
         let rest = line.strip_prefix(PREFIX).ok_or_else(|| {
             FormatError::invalid("key", format!("does not start with `{PREFIX}`"))
         })?;
         let (label, hex_part) = rest
             .split_once(':')
             .ok_or_else(|| FormatError::invalid("key", "missing `:`"))?;
+        if !hex_part
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(FormatError::invalid(
+                "key",
+                "key material must be lowercase hex",
+            ));
+        }
         let bytes = Zeroizing::new(
             hex::decode(hex_part).map_err(|_| FormatError::invalid("key", "invalid hex"))?,
         );
@@ -144,6 +167,36 @@ mod tests {
         }
         let one = KeyText::Ed25519Public([1; 32]).encode();
         assert!(KeyText::parse(&format!("{}\n{}", one.as_str(), one.as_str())).is_err());
+    }
+
+    #[test]
+    fn only_the_specified_form_is_read() {
+        let line = KeyText::Ed25519Public([0xab; 32]).encode();
+        let line = line.as_str();
+        // Accepted: comments and blank lines before; LF or CRLF line ends.
+        for ok in [
+            line.to_owned(),
+            format!("{line}\n"),
+            format!("{line}\r\n"),
+            format!("# c\r\n\r\n{line}\r\n"),
+        ] {
+            assert!(KeyText::parse(&ok).is_ok(), "{ok:?} refused");
+        }
+        // Refused: uppercase hex, anything after the key line, whitespace
+        // around it, a bare CR, more than one line break after it.
+        for bad in [
+            line.to_uppercase()
+                .replace("OTASEAL1:ED25519-PUBLIC", "otaseal1:ed25519-public"),
+            format!("{line}\n# trailing comment\n"),
+            format!("{line}\n\n"),
+            format!(" {line}"),
+            format!("{line} "),
+            format!("{line}\t\n"),
+            format!("{line}\r"),
+            format!("# c\r{line}"),
+        ] {
+            assert!(KeyText::parse(&bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

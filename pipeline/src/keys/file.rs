@@ -75,22 +75,44 @@ pub enum KeyFile {
 }
 
 /// Reads a key file of either kind, refusing secret keys (plain or
-/// encrypted) that group or others can read.
+/// encrypted) that group or others can read, and files over
+/// [`MAX_KEY_FILE_LEN`] (no key file is that large; `/dev/zero` is).
 pub fn load_key_file(path: &Path) -> Result<KeyFile> {
-    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| Error::io(path, e))?);
+    let bytes = Zeroizing::new(crate::files::read_capped(
+        path,
+        "a key file",
+        MAX_KEY_FILE_LEN,
+    )?);
     if KeystoreFile::sniff(&bytes) {
         check_private_permissions(path)?;
         return Ok(KeyFile::Encrypted(
             EncryptedKey::parse(&bytes)?.with_path(path),
         ));
     }
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| FormatError::invalid("key", "neither a key line nor an encrypted key file"))?;
-    let key = KeyText::parse(text)?;
+    let key = parse_text(&bytes)?;
     if key.is_secret() {
         check_private_permissions(path)?;
     }
     Ok(KeyFile::Plain(AnyKey::from_text(&key)?))
+}
+
+/// Largest key file read, of either kind: a key line after 64 KiB of
+/// comments is refused (FORMAT.md §3.3). Keystore files are 133 or 166 bytes.
+pub const MAX_KEY_FILE_LEN: u64 = 64 * 1024;
+
+/// Decodes the contents of a key file that has no file to check the
+/// permissions of (a key from standard input or an environment variable).
+pub fn parse_key_bytes(bytes: &[u8]) -> Result<KeyFile> {
+    if KeystoreFile::sniff(bytes) {
+        return Ok(KeyFile::Encrypted(EncryptedKey::parse(bytes)?));
+    }
+    Ok(KeyFile::Plain(AnyKey::from_text(&parse_text(bytes)?)?))
+}
+
+fn parse_text(bytes: &[u8]) -> Result<KeyText> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| FormatError::invalid("key", "neither a key line nor an encrypted key file"))?;
+    Ok(KeyText::parse(text)?)
 }
 
 /// Reads an unencrypted key file, refusing secret keys that others can
@@ -212,6 +234,20 @@ mod tests {
         // Never overwrites an existing key.
         let again = AnyKey::SigningSecret(SigningKey::generate(&mut rng));
         assert!(write_key_file(&path, &again, "x").is_err());
+    }
+
+    #[test]
+    fn oversized_key_files_are_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.pub");
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+        let key = AnyKey::SigningPublic(SigningKey::generate(&mut rng).verifying_key());
+        // A valid key line after a megabyte of comments: well-formed, but no
+        // key file is that large, so it is refused without reading it all.
+        let mut text = "# padding\n".repeat(100_000);
+        text.push_str(&key.to_text().encode());
+        std::fs::write(&path, text).unwrap();
+        assert!(matches!(load_key_file(&path), Err(Error::TooLarge { .. })));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use super::events::{KeyBackend, KeyEvent, KeyEventSink, report};
 use super::file::AnyKey;
-use super::{KemId, KeyId, RecipientSecretKey, SigningKey};
+use super::{KemId, KeyId, RecipientPublicKey, RecipientSecretKey, SigningKey, VerifyingKey};
 use crate::error::{Error, Result};
 use crate::format::keystore::{
     KdfParams, KeyAlg, KeyRole, KeystoreFile, NONCE_LEN, SALT_LEN, SEALED_LEN, SECRET_LEN,
@@ -33,9 +33,18 @@ impl Passphrase {
         Self(bytes)
     }
 
+    /// Longest passphrase file read. Passphrases are typed or generated
+    /// strings; 64 KiB is far beyond any, and bounds `/dev/zero`.
+    pub const MAX_FILE_LEN: u64 = 64 * 1024;
+
     /// Reads a passphrase file: its contents up to a final line break.
+    /// A file over [`Self::MAX_FILE_LEN`] is refused unread.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let mut bytes = Zeroizing::new(std::fs::read(path).map_err(|e| Error::io(path, e))?);
+        let mut bytes = Zeroizing::new(crate::files::read_capped(
+            path,
+            "a passphrase file",
+            Self::MAX_FILE_LEN,
+        )?);
         if bytes.ends_with(b"\n") {
             bytes.pop();
             if bytes.ends_with(b"\r") {
@@ -66,6 +75,57 @@ impl std::fmt::Debug for Passphrase {
     }
 }
 
+/// The most Argon2id work an unlock will do. The format lets a file ask for
+/// up to 1 GiB and 10 passes (about 7 s and 1 GiB on the development
+/// machine) before the passphrase can be checked; a reader refuses more
+/// than its limit before deriving anything.
+///
+/// One setting, `max_m_cost_kib` (memory): a file may use at most that much
+/// memory, and at most that memory times 3 passes of work (memory ×
+/// passes), 3 being the passes otaseal writes. The default, 256 MiB, is
+/// four times what otaseal writes (64 MiB, 3 passes) in both memory and
+/// work — room for stronger parameters chosen elsewhere, about 1.2 s at
+/// most — while refusing the format's worst case by a factor of 13.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KdfLimit {
+    max_m_cost_kib: u64,
+}
+
+impl KdfLimit {
+    pub const DEFAULT: Self = Self {
+        max_m_cost_kib: 256 * 1024,
+    };
+    /// The passes the work bound allows at full memory.
+    pub const PASSES: u64 = KdfParams::DEFAULT.t_cost() as u64;
+
+    /// A limit of `max_m_cost_kib` KiB of memory (and three times that of
+    /// work). `4 GiB` accepts everything the format allows.
+    pub fn new(max_m_cost_kib: u64) -> Self {
+        Self { max_m_cost_kib }
+    }
+
+    pub fn max_m_cost_kib(self) -> u64 {
+        self.max_m_cost_kib
+    }
+
+    /// The bound on memory (KiB) × passes.
+    pub fn max_work_kib(self) -> u64 {
+        self.max_m_cost_kib.saturating_mul(Self::PASSES)
+    }
+
+    /// Whether an unlock may run Argon2id with `params`.
+    pub fn allows(self, params: KdfParams) -> bool {
+        let m = u64::from(params.m_cost_kib());
+        m <= self.max_m_cost_kib && m * u64::from(params.t_cost()) <= self.max_work_kib()
+    }
+}
+
+impl Default for KdfLimit {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
 /// A secret key still encrypted: its public half, id and role are readable,
 /// the secret needs the passphrase.
 #[derive(Clone)]
@@ -75,12 +135,30 @@ pub struct EncryptedKey {
 }
 
 impl EncryptedKey {
-    /// Decodes an encrypted key file (syntax and parameter bounds only).
+    /// Decodes an encrypted key file: syntax, parameter bounds, and the
+    /// public key, which must be valid for its algorithm (a small-order or
+    /// non-canonical key is refused here, not at first use; FORMAT.md §14.3).
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        Ok(Self {
-            file: KeystoreFile::parse(bytes)?,
-            path: None,
-        })
+        let file = KeystoreFile::parse(bytes)?;
+        match file.alg {
+            KeyAlg::Ed25519 => {
+                let pk: &[u8; 32] =
+                    file.public_key
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| Error::InvalidKey {
+                            what: "ed25519 public key is not 32 bytes",
+                        })?;
+                VerifyingKey::from_bytes(pk)?;
+            }
+            KeyAlg::X25519 => {
+                RecipientPublicKey::from_bytes(KemId::X25519, &file.public_key)?;
+            }
+            KeyAlg::P256 => {
+                RecipientPublicKey::from_bytes(KemId::P256, &file.public_key)?;
+            }
+        }
+        Ok(Self { file, path: None })
     }
 
     /// Remembers where the key was read from, for events and messages.
@@ -163,14 +241,45 @@ impl EncryptedKey {
         KeyId::derive(self.file.alg.code(), &self.file.public_key)
     }
 
-    /// Decrypts the secret key. A wrong passphrase (or any altered byte of
-    /// the sealed secret) gives [`Error::WrongPassphrase`]; the outcome is
-    /// reported to `events`.
+    /// Fails with [`Error::KdfTooCostly`] if unlocking this key would take
+    /// more Argon2 work than `limit` allows (so a caller can refuse before
+    /// even asking for the passphrase).
+    pub fn check_kdf(&self, limit: KdfLimit) -> Result<()> {
+        let kdf = self.file.kdf;
+        if limit.allows(kdf) {
+            return Ok(());
+        }
+        Err(Error::KdfTooCostly {
+            key_id: self.key_id(),
+            m_cost_kib: kdf.m_cost_kib(),
+            t_cost: kdf.t_cost(),
+            max_m_cost_kib: limit.max_m_cost_kib(),
+            max_work_kib: limit.max_work_kib(),
+        })
+    }
+
+    /// Decrypts the secret key under the default [`KdfLimit`]; see
+    /// [`unlock_within`](Self::unlock_within).
     pub fn unlock(
         &self,
         passphrase: &Passphrase,
         events: Option<&dyn KeyEventSink>,
     ) -> Result<AnyKey> {
+        self.unlock_within(passphrase, KdfLimit::DEFAULT, events)
+    }
+
+    /// Decrypts the secret key. Parameters over `limit` give
+    /// [`Error::KdfTooCostly`] before any Argon2 work (not an unlock
+    /// attempt: nothing is reported). A wrong passphrase (or any altered
+    /// byte of the sealed secret) gives [`Error::WrongPassphrase`]; the
+    /// outcome is reported to `events`.
+    pub fn unlock_within(
+        &self,
+        passphrase: &Passphrase,
+        limit: KdfLimit,
+        events: Option<&dyn KeyEventSink>,
+    ) -> Result<AnyKey> {
+        self.check_kdf(limit)?;
         let key_id = self.key_id();
         let path = self.path.as_deref();
         match self.decrypt(passphrase) {
@@ -393,6 +502,9 @@ pub(crate) mod tests {
                 // header is associated data); never a key, never a panic.
                 match EncryptedKey::parse(&bad) {
                     Err(Error::Format(_)) => {}
+                    // A flipped public key byte (offsets 53..85) may leave
+                    // no valid point, or a non-canonical one: refused at load.
+                    Err(Error::InvalidKey { .. }) if (53..85).contains(&i) => {}
                     Ok(k) => {
                         // Raising the Argon2 cost is allowed by the decoder;
                         // keep the test fast by skipping huge ones.
@@ -436,6 +548,84 @@ pub(crate) mod tests {
         assert!(matches!(
             enc.unlock(&pass("pw"), Some(&crate::keys::events::Refusing)),
             Err(Error::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn kdf_limit_bounds_memory_and_work_before_any_argon2() {
+        let p = |m, t| KdfParams::new(m, t, 1).unwrap();
+        let d = KdfLimit::DEFAULT;
+        assert!(d.allows(KdfParams::DEFAULT));
+        assert!(d.allows(KdfParams::OWASP_MINIMUM));
+        assert!(d.allows(p(256 * 1024, 3)));
+        assert!(
+            d.allows(p(64 * 1024, 10)),
+            "less memory, more passes, same work"
+        );
+        assert!(!d.allows(p(256 * 1024 + 1, 1)), "memory over the limit");
+        assert!(!d.allows(p(256 * 1024, 4)), "work over the limit");
+        assert!(!d.allows(p(crate::format::keystore::MAX_M_COST_KIB, 10)));
+        assert!(KdfLimit::new(4 << 20).allows(p(crate::format::keystore::MAX_M_COST_KIB, 10)));
+
+        // Refused unlocks do no Argon2 work and report nothing; a raised
+        // limit unlocks the same file.
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(16);
+        let key = AnyKey::SigningSecret(SigningKey::generate(&mut rng));
+        let params = p(128, 4);
+        let enc =
+            EncryptedKey::encrypt(&key, KeyRole::Release, &pass("pw"), params, &mut rng).unwrap();
+        let sink = Recorded::default();
+        // 127 KiB: memory over; 170 KiB: memory fits, 128 x 4 > 170 x 3.
+        for tight in [KdfLimit::new(127), KdfLimit::new(170)] {
+            assert!(matches!(
+                enc.unlock_within(&pass("pw"), tight, Some(&sink)),
+                Err(Error::KdfTooCostly {
+                    m_cost_kib: 128,
+                    t_cost: 4,
+                    ..
+                })
+            ));
+        }
+        assert!(sink.0.lock().unwrap().is_empty());
+        let back = enc
+            .unlock_within(&pass("pw"), KdfLimit::new(171), Some(&sink))
+            .unwrap();
+        assert_eq!(back.to_text(), key.to_text());
+    }
+
+    #[test]
+    fn oversized_passphrase_files_are_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pass");
+        std::fs::write(&p, "x".repeat(1 << 20)).unwrap();
+        assert!(matches!(
+            Passphrase::from_file(&p),
+            Err(Error::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn weak_public_keys_in_the_header_are_refused_at_load() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(15);
+        let key = AnyKey::SigningSecret(SigningKey::generate(&mut rng));
+        let enc =
+            EncryptedKey::encrypt(&key, KeyRole::Release, &pass("pw"), fast(), &mut rng).unwrap();
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut f = enc.file.clone();
+        f.public_key = identity.to_vec();
+        assert!(matches!(
+            EncryptedKey::parse(&f.to_bytes()),
+            Err(Error::InvalidKey { .. })
+        ));
+        let dev = AnyKey::RecipientSecret(RecipientSecretKey::generate(KemId::X25519, &mut rng));
+        let enc =
+            EncryptedKey::encrypt(&dev, KeyRole::Device, &pass("pw"), fast(), &mut rng).unwrap();
+        let mut f = enc.file.clone();
+        f.public_key = vec![0; 32];
+        assert!(matches!(
+            EncryptedKey::parse(&f.to_bytes()),
+            Err(Error::InvalidKey { .. })
         ));
     }
 

@@ -41,13 +41,21 @@ impl RecipientPublicKey {
         }
     }
 
-    /// Validates the encoding (a P-256 key must be a point on the curve).
+    /// Validates the encoding (FORMAT.md §3.3): a P-256 key must be a point
+    /// on the curve; an X25519 key must be canonical (u < p, top bit clear)
+    /// and not one of the small-order points, whose shared secret is a
+    /// constant every eavesdropper knows (HPKE would refuse it only when
+    /// sealing, after the bundle was half made).
     pub fn from_bytes(kem: KemId, bytes: &[u8]) -> Result<Self, Error> {
         let bad = Error::InvalidKey {
             what: "recipient public key has the wrong length or is not a point",
         };
         match kem {
-            KemId::X25519 => Ok(Self::X25519(bytes.try_into().map_err(|_| bad)?)),
+            KemId::X25519 => {
+                let u: [u8; 32] = bytes.try_into().map_err(|_| bad)?;
+                check_x25519_public(&u)?;
+                Ok(Self::X25519(u))
+            }
             KemId::P256 => {
                 <DhP256HkdfSha256 as hpke::Kem>::PublicKey::from_bytes(bytes).map_err(|_| bad)?;
                 Ok(Self::P256(bytes.to_vec()))
@@ -58,6 +66,51 @@ impl RecipientPublicKey {
     pub fn key_id(&self) -> KeyId {
         KeyId::derive(self.kem().code(), self.as_bytes())
     }
+}
+
+/// The canonical (u < p) little-endian u-coordinates of the X25519 points
+/// of small order, on the curve and its twist: 0, 1, the two points of
+/// order 8, and p - 1 (the list libsodium blocks, less its non-canonical
+/// forms, which the canonical check refuses).
+const X25519_SMALL_ORDER: [[u8; 32]; 5] = [
+    [0; 32],
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0,
+    ],
+    [
+        0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4,
+        0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49,
+        0xb8, 0x00,
+    ],
+    [
+        0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83, 0xef,
+        0x5b, 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f,
+        0x11, 0x57,
+    ],
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+];
+
+fn check_x25519_public(u: &[u8; 32]) -> Result<(), Error> {
+    // u < p = 2^255 - 19 and bit 255 clear: little-endian, so compare from
+    // the top byte down. Every u with the top bit set is >= 2^255 > p.
+    let p_minus_1 = &X25519_SMALL_ORDER[4];
+    let canonical = u.iter().rev().cmp(p_minus_1.iter().rev()) != std::cmp::Ordering::Greater;
+    if !canonical {
+        return Err(Error::InvalidKey {
+            what: "x25519 public key is not canonically encoded (u >= p or top bit set)",
+        });
+    }
+    if X25519_SMALL_ORDER.contains(u) {
+        return Err(Error::InvalidKey {
+            what: "x25519 public key is a point of small order",
+        });
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for RecipientPublicKey {
@@ -242,6 +295,52 @@ pub(crate) fn unwrap_data_key(
 mod tests {
     use super::*;
     use rand_core::SeedableRng;
+
+    #[test]
+    fn small_order_and_non_canonical_x25519_keys_are_refused() {
+        let h = |s: &str| -> [u8; 32] { hex::decode(s).unwrap().try_into().unwrap() };
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(19);
+        let good = RecipientSecretKey::generate(KemId::X25519, &mut rng);
+        let mut high_bit: [u8; 32] = good.public_key().as_bytes().try_into().unwrap();
+        high_bit[31] |= 0x80;
+        for (name, bytes) in [
+            ("zero", [0u8; 32]),
+            (
+                "one",
+                h("0100000000000000000000000000000000000000000000000000000000000000"),
+            ),
+            (
+                "order 8 (a)",
+                h("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+            ),
+            (
+                "order 8 (b)",
+                h("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
+            ),
+            (
+                "p - 1",
+                h("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+            ),
+            (
+                "p",
+                h("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+            ),
+            (
+                "p + 1",
+                h("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+            ),
+            ("top bit set", high_bit),
+        ] {
+            assert!(
+                matches!(
+                    RecipientPublicKey::from_bytes(KemId::X25519, &bytes),
+                    Err(Error::InvalidKey { .. })
+                ),
+                "{name} accepted"
+            );
+        }
+        RecipientPublicKey::from_bytes(KemId::X25519, good.public_key().as_bytes()).unwrap();
+    }
 
     #[test]
     fn wrap_unwrap_both_kems() {

@@ -65,12 +65,28 @@ impl std::fmt::Debug for SigningKey {
 pub struct VerifyingKey(ed25519_dalek::VerifyingKey);
 
 impl VerifyingKey {
+    /// Decodes a public key, refusing (FORMAT.md §3.2) encodings that are
+    /// not a curve point, are not the canonical encoding of their point
+    /// (y >= p, or the sign bit set on x = 0: a second key id for one key),
+    /// or are a point of small order (such a key verifies forged signatures
+    /// under lax verifiers, and never a strict one: it can only be a
+    /// mistake or an attack, so it fails here rather than at first use).
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, Error> {
-        ed25519_dalek::VerifyingKey::from_bytes(bytes)
-            .map(Self)
-            .map_err(|_| Error::InvalidKey {
+        let key =
+            ed25519_dalek::VerifyingKey::from_bytes(bytes).map_err(|_| Error::InvalidKey {
                 what: "ed25519 public key is not a curve point",
-            })
+            })?;
+        if key.to_edwards().compress().to_bytes() != *bytes {
+            return Err(Error::InvalidKey {
+                what: "ed25519 public key is not canonically encoded",
+            });
+        }
+        if key.is_weak() {
+            return Err(Error::InvalidKey {
+                what: "ed25519 public key is a point of small order",
+            });
+        }
+        Ok(Self(key))
     }
 
     pub fn to_bytes(&self) -> [u8; 32] {
@@ -102,6 +118,53 @@ impl std::fmt::Debug for VerifyingKey {
 mod tests {
     use super::*;
     use rand_core::SeedableRng;
+
+    /// `p + d` for a small `d`, little-endian: a non-canonical encoding of y = d.
+    fn p_plus(d: u8) -> [u8; 32] {
+        let mut b = [0xff; 32];
+        b[0] = 0xed + d; // p = 2^255 - 19 = 0x7fff..ffed; d <= 18 does not carry
+        b[31] = 0x7f;
+        b
+    }
+
+    #[test]
+    fn small_order_and_non_canonical_public_keys_are_refused() {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut neg_zero = identity;
+        neg_zero[31] = 0x80; // x = 0 with the sign bit set
+        // y = 0 encoded canonically: a point of order 4.
+        for (name, bytes) in [
+            ("identity", identity),
+            ("identity, x sign bit set", neg_zero),
+            ("order 4", [0u8; 32]),
+            ("identity as y = p + 1", p_plus(1)),
+            ("order 4 as y = p", p_plus(0)),
+        ] {
+            assert!(
+                matches!(
+                    VerifyingKey::from_bytes(&bytes),
+                    Err(Error::InvalidKey { .. })
+                ),
+                "{name} accepted"
+            );
+        }
+        // Large-order points with y < 19 have a second encoding y + p: the
+        // canonical one loads, the other does not.
+        let mut pairs = 0;
+        for d in 2..19u8 {
+            let mut canonical = [0u8; 32];
+            canonical[0] = d;
+            if VerifyingKey::from_bytes(&canonical).is_ok() {
+                pairs += 1;
+                assert!(
+                    VerifyingKey::from_bytes(&p_plus(d)).is_err(),
+                    "y = p + {d} accepted"
+                );
+            }
+        }
+        assert!(pairs > 0, "no large-order point with a small y to test");
+    }
 
     #[test]
     fn sign_verify_and_reject() {
