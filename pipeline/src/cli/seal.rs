@@ -13,7 +13,7 @@ use otaseal::cipher::Backend;
 use otaseal::format::batch_index::ShardId;
 use otaseal::format::{AppId, Channel, ChunkSize, VersionLabel};
 use otaseal::keys::{RecipientPublicKey, Signer};
-use otaseal::seal::{SealOptions, unix_now};
+use otaseal::seal::{Lifetime, SealOptions, unix_now};
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -62,9 +62,11 @@ pub(crate) struct Args {
     /// Payload chunk size: a power of two from 16K to 16M.
     #[arg(long, default_value = "256K", value_parser = args::parse_size)]
     chunk_size: u64,
-    /// Devices refuse the manifest this many seconds after creation.
-    #[arg(long, value_name = "SECONDS")]
-    expires_in: Option<u64>,
+    /// Devices refuse the manifest this long after it is sealed: seconds,
+    /// or a number with a unit s, m, h, d or w (`90d`), or `never` for no
+    /// expiry [default: 90d]. Zero is refused.
+    #[arg(long, value_name = "DURATION|never")]
+    expires_in: Option<Lifetime>,
     /// Directory for payloads, manifests and the batch index.
     #[arg(long, short, default_value = ".")]
     out_dir: PathBuf,
@@ -350,7 +352,10 @@ pub(crate) fn run(a: Args) -> CliResult {
     opts.chunk_size = chunk_size;
     opts.backend = a.backend;
     opts.created = unix_now();
-    opts.expires = a.expires_in.map(|s| opts.created.saturating_add(s.max(1)));
+    opts.expires = a
+        .expires_in
+        .unwrap_or(Lifetime::DEFAULT)
+        .expires(opts.created);
 
     let mut roots = a.inputs.clone();
     if let Some(list) = &a.from_list {
