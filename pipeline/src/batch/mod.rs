@@ -218,6 +218,10 @@ impl BatchReport {
     }
 }
 
+/// Tests: see `Batch::commit_hook`.
+#[cfg(test)]
+type CommitHook<'a> = dyn Fn(&Path, &Path) + Sync + 'a;
+
 /// A batch: options, keys, and the hooks a front end provides.
 pub struct Batch<'a> {
     opts: BatchOptions,
@@ -232,7 +236,7 @@ pub struct Batch<'a> {
     /// Tests: called with (payload, manifest) after every step that changes
     /// a bundle's files on disk, to check what a kill at that instant leaves.
     #[cfg(test)]
-    commit_hook: Option<&'a (dyn Fn(&Path, &Path) + Sync)>,
+    commit_hook: Option<&'a CommitHook<'a>>,
 }
 
 impl std::fmt::Debug for Batch<'_> {
@@ -613,7 +617,7 @@ mod tests {
             bo.threads = 1;
             let mut batch = Batch::new(bo, &recipients, &signer);
             batch.commit_hook = Some(&check);
-            let d = discover(&[input.clone()], Some(&out)).unwrap();
+            let d = discover(std::slice::from_ref(&input), Some(&out)).unwrap();
             let r = batch.run(&d.inputs).unwrap();
             assert_eq!(r.sealed(), 1);
         }
