@@ -90,6 +90,12 @@ pub enum Error {
     /// link to a directory): it cannot be sized or mapped, so it is skipped.
     #[error("{path}: not a regular file ({what})")]
     NotRegularFile { path: PathBuf, what: &'static str },
+    /// Another `seal` run holds the lock on this output directory (the
+    /// same shard, another shard count, or a whole batch against a shard).
+    #[error(
+        "{lock}: another `otaseal seal` run ({holder}) is writing to this output directory; wait for it to end (or stop it), then rerun with --resume"
+    )]
+    OutputBusy { lock: PathBuf, holder: String },
     /// A bundle on disk is not the one a batch index lists.
     #[error("{name}: {what} does not match the batch index")]
     IndexMismatch { name: String, what: &'static str },
@@ -250,6 +256,8 @@ pub enum ErrorKind {
     Suspended,
     /// The audit log is damaged or was tampered with.
     AuditLog,
+    /// Another process is using the resource (a batch output directory).
+    Busy,
 }
 
 impl Error {
@@ -300,6 +308,7 @@ impl Error {
             | Self::TrustState { .. } => ErrorKind::TrustUpdate,
             Self::KeySuspended { .. } | Self::SuspensionState { .. } => ErrorKind::Suspended,
             Self::AuditLog { .. } => ErrorKind::AuditLog,
+            Self::OutputBusy { .. } => ErrorKind::Busy,
         }
     }
 

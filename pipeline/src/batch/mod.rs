@@ -33,10 +33,12 @@
 pub mod discover;
 pub mod index;
 mod io;
+pub mod lock;
 mod resume;
 
 pub use discover::{Discovered, Discovery, Rejected, discover, filter_shard, shard_of};
 pub use index::{MergeOptions, check_bundles, merge, sign_index, verify_index};
+pub use lock::OutDirLock;
 
 use crate::error::{Error, Result};
 use crate::format::batch_index::{BatchIndex, IndexEntry, Release, ShardId};
@@ -320,7 +322,8 @@ impl<'a> Batch<'a> {
             ));
         }
         let start = Instant::now();
-        let bundles = self.seal_all(inputs)?;
+        // Held until the index is written.
+        let (bundles, _lock) = self.seal_all_locked(inputs)?;
         let interrupted = self.cancelled();
         let outputs: Vec<&BundleOutputs> =
             bundles.iter().filter_map(|b| b.status.outputs()).collect();
@@ -366,8 +369,15 @@ impl<'a> Batch<'a> {
 
     /// Seals (or, with resume, verifies) every input, in parallel; no index.
     /// Two inputs with the same name are refused before anything is written
-    /// (their outputs would collide).
+    /// (their outputs would collide), and so is a run into an output
+    /// directory that another run of the same shard holds ([`OutDirLock`]).
     pub fn seal_all(&self, inputs: &[Discovered]) -> Result<Vec<BundleReport>> {
+        self.seal_all_locked(inputs).map(|(reports, _lock)| reports)
+    }
+
+    /// [`seal_all`](Self::seal_all), returning the output directory's lock
+    /// for the caller to hold until its index is written.
+    fn seal_all_locked(&self, inputs: &[Discovered]) -> Result<(Vec<BundleReport>, OutDirLock)> {
         let mut names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
         names.sort_unstable();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
@@ -378,6 +388,8 @@ impl<'a> Batch<'a> {
         }
         std::fs::create_dir_all(&self.opts.out_dir)
             .map_err(|e| Error::io(&self.opts.out_dir, e))?;
+        // Before anything in the directory is touched, temporaries included.
+        let lock = OutDirLock::acquire(&self.opts.out_dir, self.opts.shard)?;
         if self.opts.resume {
             // A run that was killed (not stopped) left its temporaries.
             let outputs: Vec<PathBuf> = inputs
@@ -417,7 +429,7 @@ impl<'a> Batch<'a> {
                 .collect()
         });
         reports.sort_unstable_by_key(|(i, _)| *i);
-        Ok(reports.into_iter().map(|(_, r)| r).collect())
+        Ok((reports.into_iter().map(|(_, r)| r).collect(), lock))
     }
 
     fn pool(&self) -> Result<&rayon::ThreadPool> {

@@ -24,6 +24,8 @@ pub(crate) enum ExitCode {
     Network = 9,
     /// A passphrase or PIN did not unlock a key.
     Unlock = 7,
+    /// Another `seal` run holds the output directory's lock.
+    Busy = 10,
     /// Stopped by SIGINT/SIGTERM; finished bundles were kept.
     Interrupted = 130,
     /// A certificate chain was rejected (expired, not yet valid, wrong
@@ -63,6 +65,7 @@ Exit codes:
   7  wrong passphrase or PIN (or an altered encrypted key file)
   8  refused by device policy (downgrade, other channel, expired)
   9  download failed (network or server; rerun to resume)
+  10 output directory busy: another `seal` run holds its lock (nothing was written)
   20 certificate chain rejected (expired, not yet valid, channel, usage, untrusted root)
   21 signing key revoked
   22 trust update refused (replayed revocation list, bad root rotation, corrupt trust state)
@@ -176,6 +179,7 @@ pub(crate) fn code_for(kind: ErrorKind) -> ExitCode {
         ErrorKind::TrustUpdate => ExitCode::TrustUpdate,
         ErrorKind::Suspended => ExitCode::Suspended,
         ErrorKind::AuditLog => ExitCode::AuditLog,
+        ErrorKind::Busy => ExitCode::Busy,
         _ => ExitCode::Usage,
     }
 }
