@@ -93,6 +93,46 @@ pub fn discover(roots: &[PathBuf], exclude: Option<&Path>) -> Result<Discovery> 
     Ok(d)
 }
 
+/// Most bytes a list of input paths (`seal --from-list`) may hold: 256 MiB,
+/// about two million paths of 128 bytes. A larger list (or `/dev/zero`) is
+/// refused before it fills memory.
+pub const MAX_LIST_BYTES: u64 = 256 << 20;
+
+/// Reads a list of input paths from `reader` (named `path` in errors): one
+/// path per line, `\n` or `\r\n`, empty lines skipped. On Unix a line is
+/// taken byte for byte (paths need not be UTF-8); elsewhere it must be
+/// UTF-8. More than `max` bytes is [`Error::TooLarge`].
+pub fn read_list(reader: impl std::io::Read, path: &Path, max: u64) -> Result<Vec<PathBuf>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    reader
+        .take(max.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(path, e))?;
+    if buf.len() as u64 > max {
+        return Err(Error::TooLarge {
+            path: path.to_owned(),
+            what: "a list of inputs",
+            max,
+        });
+    }
+    let mut out = Vec::new();
+    for line in buf.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        #[cfg(unix)]
+        let p = PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(line));
+        #[cfg(not(unix))]
+        let p = PathBuf::from(std::str::from_utf8(line).map_err(|_| {
+            Error::InvalidRequest(format!("{}: a line is not UTF-8", path.display()))
+        })?);
+        out.push(p);
+    }
+    Ok(out)
+}
+
 fn push_file(path: PathBuf, rel: &Path, d: &mut Discovery) {
     match bundle_name(rel) {
         Ok(name) => d.inputs.push(Discovered { path, name }),
@@ -368,6 +408,32 @@ mod tests {
         assert_eq!(d.rejected.len(), 1, "{:?}", d.rejected);
         // One unit of work per entry, plus the arguments themselves.
         assert!(work <= 4 * (DEPTH + 2), "{work} path components resolved");
+    }
+
+    #[test]
+    fn lists_are_read_line_by_line_up_to_their_limit() {
+        let list = b"a/b.bin\r\n\n/abs/c d.bin\nlast";
+        let got = read_list(&list[..], Path::new("list"), list.len() as u64).unwrap();
+        let want: Vec<PathBuf> = ["a/b.bin", "/abs/c d.bin", "last"]
+            .map(PathBuf::from)
+            .into();
+        assert_eq!(got, want);
+        assert!(matches!(
+            read_list(&list[..], Path::new("list"), list.len() as u64 - 1),
+            Err(Error::TooLarge { max, .. }) if max == list.len() as u64 - 1
+        ));
+        // An endless source costs at most the limit.
+        let zeros = std::io::repeat(0);
+        assert!(matches!(
+            read_list(zeros, Path::new("/dev/zero"), 1 << 20),
+            Err(Error::TooLarge { .. })
+        ));
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let got = read_list(&b"caf\xe9.bin\n"[..], Path::new("list"), 100).unwrap();
+            assert_eq!(got[0].as_os_str().as_bytes(), b"caf\xe9.bin");
+        }
     }
 
     #[test]

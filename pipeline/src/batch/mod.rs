@@ -36,7 +36,9 @@ mod io;
 pub mod lock;
 mod resume;
 
-pub use discover::{Discovered, Discovery, Rejected, discover, filter_shard, shard_of};
+pub use discover::{
+    Discovered, Discovery, MAX_LIST_BYTES, Rejected, discover, filter_shard, read_list, shard_of,
+};
 pub use index::{MergeOptions, check_bundles, merge, sign_index, verify_index};
 pub use lock::OutDirLock;
 

@@ -14,7 +14,7 @@ use otaseal::format::batch_index::ShardId;
 use otaseal::format::{AppId, Channel, ChunkSize, VersionLabel};
 use otaseal::keys::{RecipientPublicKey, Signer};
 use otaseal::seal::{Lifetime, SealOptions, unix_now};
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -310,29 +310,17 @@ fn install_signal_handlers(flag: &Arc<AtomicBool>) -> CliResult<()> {
     Ok(())
 }
 
+/// The paths listed in `path` (`-` is stdin), at most
+/// [`batch::MAX_LIST_BYTES`] of them.
 fn read_list(path: &Path) -> CliResult<Vec<PathBuf>> {
-    let io_err = |e| {
-        CliError::from(otaseal::Error::Io {
-            path: path.to_owned(),
-            source: e,
-        })
-    };
-    let reader: Box<dyn BufRead> = if path == Path::new("-") {
-        Box::new(std::io::stdin().lock())
+    let list = if path == Path::new("-") {
+        batch::read_list(std::io::stdin().lock(), path, batch::MAX_LIST_BYTES)
     } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(path).map_err(io_err)?,
-        ))
+        std::fs::File::open(path)
+            .map_err(|e| otaseal::Error::io(path, e))
+            .and_then(|f| batch::read_list(f, path, batch::MAX_LIST_BYTES))
     };
-    let mut out = Vec::new();
-    for line in reader.lines() {
-        let line = line.map_err(io_err)?;
-        let line = line.trim_end_matches('\r');
-        if !line.is_empty() {
-            out.push(PathBuf::from(line));
-        }
-    }
-    Ok(out)
+    Ok(list?)
 }
 
 pub(crate) fn run(a: Args) -> CliResult {
