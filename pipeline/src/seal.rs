@@ -21,7 +21,9 @@ pub struct SealOptions {
     pub sequence: u64,
     /// Unix seconds; recorded in the manifest.
     pub created: u64,
-    /// Unix seconds after which devices must refuse the manifest.
+    /// Unix seconds after which devices must refuse the manifest. `new`
+    /// leaves it unset; `otaseal seal` sets [`Lifetime::DEFAULT`] (90 days)
+    /// unless told otherwise: see [`Lifetime::expires`].
     pub expires: Option<u64>,
     pub chunk_size: ChunkSize,
     pub backend: Backend,

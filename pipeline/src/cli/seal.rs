@@ -170,8 +170,9 @@ impl Sealed {
 }
 
 /// Seals one file into `out_dir` (outputs named by its file name), each
-/// output flushed before it is renamed. The payload is committed first and
-/// the manifest last, so a manifest on disk always has its complete payload.
+/// output flushed before it is renamed. An old manifest is removed before
+/// the payload is replaced and the new manifest is renamed last, so a
+/// manifest on disk always has its complete, matching payload.
 pub(crate) fn seal_file(
     input: &Path,
     out_dir: &Path,
