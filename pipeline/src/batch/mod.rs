@@ -533,12 +533,15 @@ impl<'a> Batch<'a> {
         // manifest or one that matches its payload: the new manifest is
         // written (under its temporary name) first; an old manifest is
         // removed before the new payload replaces the old one; the new
-        // manifest is renamed into place last. Unless durability is off,
+        // manifest is renamed into place last. With per-bundle durability
         // the removal is made durable before the payload's rename, so that
-        // a power loss cannot undo it while keeping the rename.
+        // a power loss cannot undo it while keeping the rename. (With
+        // `Batch`, a power loss before the index may tear any bundle, and
+        // resume re-verifies them all: a directory fsync per replaced
+        // bundle would buy nothing there.)
         let m = io::PendingFile::create(manifest)?;
         io::write_all_at(m.file(), &sealed.bytes, 0).map_err(|e| Error::io(m.path(), e))?;
-        if io::remove_if_present(manifest)? && self.opts.durability != Durability::None {
+        if io::remove_if_present(manifest)? && sync {
             io::sync_dir(io::parent_dir(manifest))?;
         }
         self.committed_step(payload, manifest);
