@@ -110,6 +110,12 @@ pub enum Error {
     /// another user's file. It is neither read nor written.
     #[error("{path}: refusing to use it: it is {what}")]
     RefusedFile { path: PathBuf, what: &'static str },
+    /// Another `seal` run holds the lock on this output directory (the
+    /// same shard, another shard count, or a whole batch against a shard).
+    #[error(
+        "{lock}: another `otaseal seal` run ({holder}) is writing to this output directory; wait for it to end (or stop it), then rerun with --resume"
+    )]
+    OutputBusy { lock: PathBuf, holder: String },
     /// A bundle on disk is not the one a batch index lists.
     #[error("{name}: {what} does not match the batch index")]
     IndexMismatch { name: String, what: &'static str },
@@ -271,6 +277,8 @@ pub enum ErrorKind {
     Suspended,
     /// The audit log is damaged or was tampered with.
     AuditLog,
+    /// Another process is using the resource (a batch output directory).
+    Busy,
 }
 
 impl Error {
@@ -324,6 +332,7 @@ impl Error {
             | Self::TrustState { .. } => ErrorKind::TrustUpdate,
             Self::KeySuspended { .. } | Self::SuspensionState { .. } => ErrorKind::Suspended,
             Self::AuditLog { .. } => ErrorKind::AuditLog,
+            Self::OutputBusy { .. } => ErrorKind::Busy,
         }
     }
 

@@ -159,15 +159,65 @@ pub fn lock_beside(path: &Path) -> Result<File> {
     let mut name = path.as_os_str().to_owned();
     name.push(".lock");
     let lock_path = PathBuf::from(name);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.create(true).truncate(false).write(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let file = opts
-        .open(&lock_path)
-        .map_err(|e| Error::io(&lock_path, e))?;
+    let file = open_lock_file(&lock_path)?;
     lock_exclusive(&file).map_err(|e| Error::io(&lock_path, e))?;
     Ok(file)
+}
+
+/// Which lock [`try_lock`] takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockKind {
+    /// Any number of holders, none of them exclusive.
+    Shared,
+    /// One holder.
+    Exclusive,
+}
+
+/// Takes a `flock(2)` on `file` without waiting. `Ok(false)` when another
+/// process (or another open of the same file) holds a conflicting lock.
+/// Closing the file releases it. Always `Ok(true)` where `flock` does not
+/// exist.
+pub fn try_lock(file: &File, kind: LockKind) -> std::io::Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let op = match kind {
+            LockKind::Shared => libc::LOCK_SH,
+            LockKind::Exclusive => libc::LOCK_EX,
+        } | libc::LOCK_NB;
+        loop {
+            // SAFETY: flock takes only the descriptor number; `file` is open
+            // for the whole call.
+            if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+                return Ok(true);
+            }
+            let err = std::io::Error::last_os_error();
+            match err.kind() {
+                std::io::ErrorKind::Interrupted => {}
+                std::io::ErrorKind::WouldBlock => return Ok(false),
+                _ => return Err(err),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, kind);
+        Ok(true)
+    }
+}
+
+/// Opens (creating it, mode 0600, never truncating) a file used only for
+/// its lock, for reading and writing: NFS grants shared and exclusive
+/// locks only on files open for reading and writing respectively.
+pub fn open_lock_file(path: &Path) -> Result<File> {
+    let mut oo = std::fs::OpenOptions::new();
+    oo.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        oo.mode(0o600);
+    }
+    oo.open(path).map_err(|e| Error::io(path, e))
 }
 
 /// Temporaries are named `.<destination file name>.<TEMP_RANDOM_LEN
@@ -288,6 +338,29 @@ mod tests {
             read_capped(Path::new("/dev/zero"), "a test", 1 << 20),
             Err(Error::TooLarge { .. })
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn try_lock_refuses_a_conflicting_lock_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l");
+        let (a, b) = (
+            open_lock_file(&path).unwrap(),
+            open_lock_file(&path).unwrap(),
+        );
+        assert!(try_lock(&a, LockKind::Shared).unwrap());
+        assert!(try_lock(&b, LockKind::Shared).unwrap());
+        let c = open_lock_file(&path).unwrap();
+        assert!(!try_lock(&c, LockKind::Exclusive).unwrap());
+        drop((a, b));
+        assert!(try_lock(&c, LockKind::Exclusive).unwrap());
+        let d = open_lock_file(&path).unwrap();
+        assert!(!try_lock(&d, LockKind::Shared).unwrap());
+        assert!(!try_lock(&d, LockKind::Exclusive).unwrap());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

@@ -97,3 +97,50 @@ fn quiet_prints_nothing_and_text_summary_otherwise() {
         "no progress bar without a terminal: {o:?}"
     );
 }
+
+/// The manifest of bundle `name` in `out`, parsed (not verified).
+fn manifest(out: &std::path::Path, name: &str) -> otaseal::format::Manifest {
+    let bytes = std::fs::read(out.join(format!("{name}.manifest"))).unwrap();
+    otaseal::format::Manifest::parse(&bytes).unwrap().0
+}
+
+#[test]
+fn manifests_expire_after_90_days_by_default_and_never_only_when_asked() {
+    let env = Env::new();
+    let input = env.inputs("in", &[("a.bin", 100)]);
+    let seal = |out: &str, extra: &[&str]| {
+        let out = env.path(out);
+        let (o, _) = run({
+            let mut c = env.seal_cmd(&out);
+            c.arg(&input).args(extra);
+            c
+        });
+        assert!(o.status.success(), "{o:?}");
+        manifest(&out, "a.bin")
+    };
+    let m = seal("default", &[]);
+    assert_eq!(m.expires, Some(m.created + 90 * 86_400), "default lifetime");
+    let m = seal("hours", &["--expires-in", "12h"]);
+    assert_eq!(m.expires, Some(m.created + 12 * 3_600));
+    let m = seal("seconds", &["--expires-in", "3600"]);
+    assert_eq!(m.expires, Some(m.created + 3_600));
+    let m = seal("never", &["--expires-in", "never"]);
+    assert_eq!(m.expires, None);
+
+    // Zero is a usage error (exit 2), never a manifest valid for a second.
+    for zero in ["0", "0d"] {
+        let out = env.path("zero");
+        let o = env
+            .seal_cmd(&out)
+            .arg(&input)
+            .args(["--expires-in", zero])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{o:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("never"),
+            "{o:?}"
+        );
+        assert!(!out.join("a.bin.manifest").exists());
+    }
+}

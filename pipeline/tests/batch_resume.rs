@@ -131,4 +131,16 @@ fn resume_keeps_what_verifies_and_redoes_the_rest() {
     });
     assert!(o.status.success());
     assert_eq!(other["sealed"], FILES.len(), "{other}");
+
+    // Another lifetime (the default is 90 days): nothing may be reused,
+    // and once redone, an unchanged resume keeps everything.
+    for (expected, sealed) in [("30d", FILES.len()), ("30d", 0)] {
+        let (o, j) = run({
+            let mut c = env.seal_cmd_with(&out, "10", "16K");
+            c.arg(&input).args(["--resume", "--expires-in", expected]);
+            c
+        });
+        assert!(o.status.success(), "{o:?}");
+        assert_eq!(j["sealed"], sealed, "{j}");
+    }
 }

@@ -105,9 +105,9 @@ impl Device {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        if let Some(e) = expires_in {
-            args.extend(["--expires-in".to_owned(), e.to_string()]);
-        }
+        // `None`: no expiry at all (seal's default is 90 days).
+        let e = expires_in.map_or("never".to_owned(), |e| e.to_string());
+        args.extend(["--expires-in".to_owned(), e]);
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         ok(run(&refs));
         out.join("fw.bin.manifest").to_str().unwrap().to_owned()

@@ -269,6 +269,16 @@ impl PendingFile {
 
 pub(crate) use crate::files::{parent_dir, remove_stale_temporaries};
 
+/// Deletes `path` if it exists; returns whether it did. Anything but "not
+/// found" is an error (e.g. a directory in the way).
+pub(crate) fn remove_if_present(path: &Path) -> Result<bool> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
 /// Makes renames in `dir` durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]

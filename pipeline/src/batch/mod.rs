@@ -7,8 +7,9 @@
 //!     page-aligned buffer (small inputs: pread into it, encrypt in place)
 //!     -> BLAKE3 subtree CV while hot -> pwrite at the same offset in the
 //!        temporary payload file
-//!   per bundle: merge CVs, wrap the data key, sign -> rename payload,
-//!               then write + rename the manifest (its presence = complete)
+//!   per bundle: merge CVs, wrap the data key, sign -> write the manifest
+//!               temporary, remove an old manifest, rename payload, then
+//!               rename the manifest (its presence = complete and matching)
 //! -> durability point (syncfs) -> signed batch index, written last.
 //! ```
 //!
@@ -32,10 +33,14 @@
 pub mod discover;
 pub mod index;
 mod io;
+pub mod lock;
 mod resume;
 
-pub use discover::{Discovered, Discovery, Rejected, discover, filter_shard, shard_of};
+pub use discover::{
+    Discovered, Discovery, MAX_LIST_BYTES, Rejected, discover, filter_shard, read_list, shard_of,
+};
 pub use index::{MergeOptions, check_bundles, merge, read_index_file, sign_index, verify_index};
+pub use lock::OutDirLock;
 
 use crate::error::{Error, Result};
 use crate::format::batch_index::{BatchIndex, IndexEntry, Release, ShardId};
@@ -217,6 +222,10 @@ impl BatchReport {
     }
 }
 
+/// Tests: see `Batch::commit_hook`.
+#[cfg(test)]
+type CommitHook<'a> = dyn Fn(&Path, &Path) + Sync + 'a;
+
 /// A batch: options, keys, and the hooks a front end provides.
 pub struct Batch<'a> {
     opts: BatchOptions,
@@ -228,6 +237,10 @@ pub struct Batch<'a> {
     /// Worker threads, started on first use and kept for later runs (their
     /// chunk buffers are freed when the batch is dropped).
     pool: std::sync::OnceLock<rayon::ThreadPool>,
+    /// Tests: called with (payload, manifest) after every step that changes
+    /// a bundle's files on disk, to check what a kill at that instant leaves.
+    #[cfg(test)]
+    commit_hook: Option<&'a CommitHook<'a>>,
 }
 
 impl std::fmt::Debug for Batch<'_> {
@@ -254,6 +267,16 @@ impl<'a> Batch<'a> {
             cancel: None,
             progress: &NoProgress,
             pool: std::sync::OnceLock::new(),
+            #[cfg(test)]
+            commit_hook: None,
+        }
+    }
+
+    /// Calls the test hook, if any (nothing outside tests).
+    fn committed_step(&self, _payload: &Path, _manifest: &Path) {
+        #[cfg(test)]
+        if let Some(hook) = self.commit_hook {
+            hook(_payload, _manifest);
         }
     }
 
@@ -301,7 +324,8 @@ impl<'a> Batch<'a> {
             ));
         }
         let start = Instant::now();
-        let bundles = self.seal_all(inputs)?;
+        // Held until the index is written.
+        let (bundles, _lock) = self.seal_all_locked(inputs)?;
         let interrupted = self.cancelled();
         let outputs: Vec<&BundleOutputs> =
             bundles.iter().filter_map(|b| b.status.outputs()).collect();
@@ -347,8 +371,15 @@ impl<'a> Batch<'a> {
 
     /// Seals (or, with resume, verifies) every input, in parallel; no index.
     /// Two inputs with the same name are refused before anything is written
-    /// (their outputs would collide).
+    /// (their outputs would collide), and so is a run into an output
+    /// directory that another run of the same shard holds ([`OutDirLock`]).
     pub fn seal_all(&self, inputs: &[Discovered]) -> Result<Vec<BundleReport>> {
+        self.seal_all_locked(inputs).map(|(reports, _lock)| reports)
+    }
+
+    /// [`seal_all`](Self::seal_all), returning the output directory's lock
+    /// for the caller to hold until its index is written.
+    fn seal_all_locked(&self, inputs: &[Discovered]) -> Result<(Vec<BundleReport>, OutDirLock)> {
         let mut names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
         names.sort_unstable();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
@@ -359,6 +390,8 @@ impl<'a> Batch<'a> {
         }
         std::fs::create_dir_all(&self.opts.out_dir)
             .map_err(|e| Error::io(&self.opts.out_dir, e))?;
+        // Before anything in the directory is touched, temporaries included.
+        let lock = OutDirLock::acquire(&self.opts.out_dir, self.opts.shard)?;
         if self.opts.resume {
             // A run that was killed (not stopped) left its temporaries.
             let outputs: Vec<PathBuf> = inputs
@@ -398,7 +431,7 @@ impl<'a> Batch<'a> {
                 .collect()
         });
         reports.sort_unstable_by_key(|(i, _)| *i);
-        Ok(reports.into_iter().map(|(_, r)| r).collect())
+        Ok((reports.into_iter().map(|(_, r)| r).collect(), lock))
     }
 
     fn pool(&self) -> Result<&rayon::ThreadPool> {
@@ -496,10 +529,26 @@ impl<'a> Batch<'a> {
             return Err(Error::Interrupted);
         }
         let sync = self.opts.durability == Durability::Bundle;
-        out.commit(sync)?;
+        // Commit order, so that a kill at any instant leaves either no
+        // manifest or one that matches its payload: the new manifest is
+        // written (under its temporary name) first; an old manifest is
+        // removed before the new payload replaces the old one; the new
+        // manifest is renamed into place last. With per-bundle durability
+        // the removal is made durable before the payload's rename, so that
+        // a power loss cannot undo it while keeping the rename. (With
+        // `Batch`, a power loss before the index may tear any bundle, and
+        // resume re-verifies them all: a directory fsync per replaced
+        // bundle would buy nothing there.)
         let m = io::PendingFile::create(manifest)?;
         io::write_all_at(m.file(), &sealed.bytes, 0).map_err(|e| Error::io(m.path(), e))?;
+        if io::remove_if_present(manifest)? && sync {
+            io::sync_dir(io::parent_dir(manifest))?;
+        }
+        self.committed_step(payload, manifest);
+        out.commit(sync)?;
+        self.committed_step(payload, manifest);
         m.commit(sync)?;
+        self.committed_step(payload, manifest);
         if sync {
             io::sync_dir(io::parent_dir(manifest))?;
         }
@@ -534,7 +583,65 @@ fn manifest_len(len: usize) -> Result<u32> {
 
 #[cfg(test)]
 mod tests {
-    use super::largest_first;
+    use super::*;
+    use crate::keys::{KemId, RecipientSecretKey, SigningKey};
+    use std::sync::Mutex;
+
+    /// A kill -9 at any instant while a changed input is sealed again over
+    /// its old outputs must leave either no manifest or a manifest whose
+    /// root is its payload's hash: never the old manifest beside the new
+    /// payload. The hook runs after every step that changes the files.
+    #[test]
+    fn resealing_never_shows_a_manifest_beside_another_payload() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("a.bin");
+        let out = dir.path().join("out");
+        let mut rng = keys::os_rng();
+        let signer = SigningKey::generate(&mut rng);
+        let dev = RecipientSecretKey::generate(KemId::X25519, &mut rng);
+        let recipients = [dev.public_key().clone()];
+        let opts = SealOptions::new(
+            "com.example.app".parse().unwrap(),
+            "stable".parse().unwrap(),
+            "1".parse().unwrap(),
+            1,
+        );
+        let violations = Mutex::new(Vec::new());
+        let steps = Mutex::new(0);
+        let check = |payload: &Path, manifest: &Path| {
+            *steps.lock().unwrap() += 1;
+            let Ok(m) = std::fs::read(manifest) else {
+                return; // no manifest: the bundle is simply absent
+            };
+            let m = crate::format::Manifest::parse(&m).unwrap().0;
+            let p = std::fs::read(payload).unwrap_or_default();
+            if m.root != *blake3::hash(&p).as_bytes() {
+                violations.lock().unwrap().push(format!(
+                    "step {}: manifest root does not match the payload",
+                    steps.lock().unwrap()
+                ));
+            }
+        };
+        for (durability, len) in [
+            (Durability::None, 1000),
+            (Durability::None, 70_000),
+            (Durability::Bundle, 5),
+            (Durability::Batch, 300_000),
+        ] {
+            std::fs::write(&input, vec![len as u8; len]).unwrap();
+            let mut bo = BatchOptions::new(opts.clone(), &out);
+            bo.durability = durability;
+            bo.threads = 1;
+            let mut batch = Batch::new(bo, &recipients, &signer);
+            batch.commit_hook = Some(&check);
+            let d = discover(std::slice::from_ref(&input), Some(&out)).unwrap();
+            let r = batch.run(&d.inputs).unwrap();
+            assert_eq!(r.sealed(), 1);
+        }
+        assert!(*steps.lock().unwrap() >= 8, "the hook did not run");
+        let v = violations.into_inner().unwrap();
+        assert!(v.is_empty(), "{v:?}");
+    }
 
     #[test]
     fn bundles_start_largest_first_and_ties_keep_input_order() {

@@ -25,6 +25,8 @@ pub(crate) enum ExitCode {
     Network = 9,
     /// A passphrase or PIN did not unlock a key.
     Unlock = 7,
+    /// Another `seal` run holds the output directory's lock.
+    Busy = 10,
     /// Stopped by SIGINT/SIGTERM; finished bundles were kept.
     Interrupted = 130,
     /// A certificate chain was rejected (expired, not yet valid, wrong
@@ -64,6 +66,7 @@ Exit codes:
   7  wrong passphrase or PIN (or an altered encrypted key file)
   8  refused by device policy (downgrade, other channel, expired)
   9  download failed (network, server, too slow, deadline; rerun to resume)
+  10 output directory busy: another `seal` run holds its lock (nothing was written)
   20 certificate chain rejected (expired, not yet valid, channel, usage, untrusted root)
   21 signing key revoked
   22 trust update refused (replayed revocation list, bad root rotation, corrupt trust state)
@@ -184,6 +187,7 @@ pub(crate) fn code_for(kind: ErrorKind) -> ExitCode {
         ErrorKind::TrustUpdate => ExitCode::TrustUpdate,
         ErrorKind::Suspended => ExitCode::Suspended,
         ErrorKind::AuditLog => ExitCode::AuditLog,
+        ErrorKind::Busy => ExitCode::Busy,
         ErrorKind::Request => ExitCode::Usage,
     }
 }
@@ -195,7 +199,7 @@ mod tests {
 
     /// Every exit code. The match below stops compiling when a variant is
     /// added, which is the reminder to list it here (and document it).
-    const ALL: [ExitCode; 20] = {
+    const ALL: [ExitCode; 21] = {
         use ExitCode::*;
         [
             Ok,
@@ -218,6 +222,7 @@ mod tests {
             AlertHigh,
             AlertCritical,
             Interrupted,
+            Busy,
         ]
     };
 
@@ -226,7 +231,7 @@ mod tests {
         match c {
             Ok | Partial | Usage | Verification | Malformed | Key | Io | Unlock | Policy
             | Network | Trust | Revoked | TrustUpdate | Suspended | AuditLog | AlertLow
-            | AlertMedium | AlertHigh | AlertCritical | Interrupted => ALL.contains(&c),
+            | AlertMedium | AlertHigh | AlertCritical | Interrupted | Busy => ALL.contains(&c),
         }
     }
 
@@ -279,7 +284,7 @@ mod tests {
     #[test]
     fn every_error_kind_has_its_own_code() {
         use ErrorKind::*;
-        const KINDS: [ErrorKind; 14] = [
+        const KINDS: [ErrorKind; 15] = [
             Verification,
             Malformed,
             Key,
@@ -294,11 +299,12 @@ mod tests {
             TrustUpdate,
             Suspended,
             AuditLog,
+            Busy,
         ];
         // As for `ALL`: a new kind stops this match compiling until it is listed.
         let listed = |k| match k {
             Verification | Malformed | Key | Request | Unlock | Io | Policy | Network
-            | Interrupted | Trust | Revoked | TrustUpdate | Suspended | AuditLog => {
+            | Interrupted | Trust | Revoked | TrustUpdate | Suspended | AuditLog | Busy => {
                 KINDS.contains(&k)
             }
         };

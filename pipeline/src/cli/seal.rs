@@ -13,8 +13,8 @@ use otaseal::cipher::Backend;
 use otaseal::format::batch_index::ShardId;
 use otaseal::format::{AppId, Channel, ChunkSize, VersionLabel};
 use otaseal::keys::{RecipientPublicKey, Signer};
-use otaseal::seal::{SealOptions, unix_now};
-use std::io::{BufRead, IsTerminal};
+use otaseal::seal::{Lifetime, SealOptions, unix_now};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -62,9 +62,11 @@ pub(crate) struct Args {
     /// Payload chunk size: a power of two from 16K to 16M.
     #[arg(long, default_value = "256K", value_parser = args::parse_size)]
     chunk_size: u64,
-    /// Devices refuse the manifest this many seconds after creation.
-    #[arg(long, value_name = "SECONDS")]
-    expires_in: Option<u64>,
+    /// Devices refuse the manifest this long after it is sealed: seconds,
+    /// or a number with a unit s, m, h, d or w (`90d`), or `never` for no
+    /// expiry [default: 90d]. Zero is refused.
+    #[arg(long, value_name = "DURATION|never")]
+    expires_in: Option<Lifetime>,
     /// Directory for payloads, manifests and the batch index.
     #[arg(long, short, default_value = ".")]
     out_dir: PathBuf,
@@ -168,8 +170,9 @@ impl Sealed {
 }
 
 /// Seals one file into `out_dir` (outputs named by its file name), each
-/// output flushed before it is renamed. The payload is committed first and
-/// the manifest last, so a manifest on disk always has its complete payload.
+/// output flushed before it is renamed. An old manifest is removed before
+/// the payload is replaced and the new manifest is renamed last, so a
+/// manifest on disk always has its complete, matching payload.
 pub(crate) fn seal_file(
     input: &Path,
     out_dir: &Path,
@@ -308,29 +311,17 @@ fn install_signal_handlers(flag: &Arc<AtomicBool>) -> CliResult<()> {
     Ok(())
 }
 
+/// The paths listed in `path` (`-` is stdin), at most
+/// [`batch::MAX_LIST_BYTES`] of them.
 fn read_list(path: &Path) -> CliResult<Vec<PathBuf>> {
-    let io_err = |e| {
-        CliError::from(otaseal::Error::Io {
-            path: path.to_owned(),
-            source: e,
-        })
-    };
-    let reader: Box<dyn BufRead> = if path == Path::new("-") {
-        Box::new(std::io::stdin().lock())
+    let list = if path == Path::new("-") {
+        batch::read_list(std::io::stdin().lock(), path, batch::MAX_LIST_BYTES)
     } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(path).map_err(io_err)?,
-        ))
+        std::fs::File::open(path)
+            .map_err(|e| otaseal::Error::io(path, e))
+            .and_then(|f| batch::read_list(f, path, batch::MAX_LIST_BYTES))
     };
-    let mut out = Vec::new();
-    for line in reader.lines() {
-        let line = line.map_err(io_err)?;
-        let line = line.trim_end_matches('\r');
-        if !line.is_empty() {
-            out.push(PathBuf::from(line));
-        }
-    }
-    Ok(out)
+    Ok(list?)
 }
 
 pub(crate) fn run(a: Args) -> CliResult {
@@ -350,7 +341,10 @@ pub(crate) fn run(a: Args) -> CliResult {
     opts.chunk_size = chunk_size;
     opts.backend = a.backend;
     opts.created = unix_now();
-    opts.expires = a.expires_in.map(|s| opts.created.saturating_add(s.max(1)));
+    opts.expires = a
+        .expires_in
+        .unwrap_or(Lifetime::DEFAULT)
+        .expires(opts.created);
 
     let mut roots = a.inputs.clone();
     if let Some(list) = &a.from_list {
