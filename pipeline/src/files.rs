@@ -151,6 +151,25 @@ pub fn lock_exclusive(file: &File) -> std::io::Result<()> {
     }
 }
 
+/// Opens `<path>.lock` and takes [`lock_exclusive`] on it: the lock a
+/// read-modify-write of a state file (device state, trust state) holds from
+/// before the read until after the save. The lock file is created 0600 and
+/// left in place: one that is deleted and re-created excludes no one.
+pub fn lock_beside(path: &Path) -> Result<File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let file = opts
+        .open(&lock_path)
+        .map_err(|e| Error::io(&lock_path, e))?;
+    lock_exclusive(&file).map_err(|e| Error::io(&lock_path, e))?;
+    Ok(file)
+}
+
 /// Temporaries are named `.<destination file name>.<TEMP_RANDOM_LEN
 /// alphanumerics>.partial`, beside their destination: hidden (batch
 /// discovery skips them), never mistaken for a finished file, and

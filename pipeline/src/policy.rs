@@ -24,7 +24,7 @@
 
 use crate::error::{Error, Result};
 use crate::files;
-use crate::format::device_state::{AppState, ChannelRecord, MAX_APPS, MAX_CHANNELS};
+use crate::format::device_state::{self, AppState, ChannelRecord, MAX_APPS, MAX_CHANNELS};
 use crate::format::rollback::{RollbackAuthorisation, RollbackFields};
 use crate::format::{AppId, Channel, Manifest, SignerInfo};
 use crate::keys::{KeyId, Signer, VerifyingKey};
@@ -419,29 +419,12 @@ pub struct StateFile {
     _lock: std::fs::File,
 }
 
-/// Opens and locks `<path>.lock` (created 0600 and left in place: a lock file
-/// that is deleted and re-created does not exclude anyone).
-fn lock_state(path: &Path) -> Result<std::fs::File> {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    let lock_path = PathBuf::from(name);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.create(true).truncate(false).write(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let file = opts
-        .open(&lock_path)
-        .map_err(|e| Error::io(&lock_path, e))?;
-    files::lock_exclusive(&file).map_err(|e| Error::io(&lock_path, e))?;
-    Ok(file)
-}
-
 impl StateFile {
     /// Loads an existing state file. A missing, unreadable or corrupt file is
     /// an error; it is never replaced by an empty state.
     pub fn load(path: &Path) -> Result<Self> {
-        let lock = lock_state(path)?;
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let lock = files::lock_beside(path)?;
+        let bytes = files::read_capped(path, "device state", device_state::MAX_LEN)?;
         let state = DeviceState::parse(&bytes).map_err(|source| Error::CorruptState {
             path: path.to_owned(),
             source,
@@ -455,7 +438,7 @@ impl StateFile {
 
     /// Creates a new state file; fails if `path` already exists.
     pub fn create(path: &Path, state: DeviceState) -> Result<Self> {
-        let lock = lock_state(path)?;
+        let lock = files::lock_beside(path)?;
         if path.symlink_metadata().is_ok() {
             return Err(Error::io(
                 path,

@@ -5,7 +5,7 @@
 use otaseal::format::cert::{CertificateFields, ChannelScope, KeyUsage};
 use otaseal::keys::trust::{
     CertifiedSigner, Clock, RevocationOutcome, RootTrust, RotationOutcome, TrustState,
-    issue_certificate, issue_revocation_list, sign_rotation,
+    TrustStateFile, issue_certificate, issue_revocation_list, sign_rotation,
 };
 use otaseal::keys::{KemId, KeyId, RecipientSecretKey, SigAlg, Signer, SigningKey};
 use otaseal::open::{TrustAnchor, verify_manifest};
@@ -575,6 +575,69 @@ fn trust_state_persists_and_corruption_is_an_error() {
     std::fs::write(&path, b"").unwrap();
     assert!(matches!(
         TrustState::load(&path),
+        Err(Error::TrustState { .. })
+    ));
+}
+
+/// Two trust updates at once: one brings a newer revocation list, the other
+/// none, and the second read the state before the first saved. Without one
+/// lock over load+apply+save the slow one saves its stale copy last and the
+/// revoked key verifies again (issue 9, item 2).
+#[test]
+fn concurrent_trust_updates_never_lose_a_revocation() {
+    let root = key(1);
+    let rel = release(&root, 2, 77);
+    let m = manifest_by(&rel, "stable", T0 + 1);
+    let list = issue_revocation_list(&root, 1, T0, vec![77], vec![])
+        .unwrap()
+        .to_bytes();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.trust");
+    let vk = root.verifying_key();
+    TrustStateFile::update(&path, Some(&vk), |_| Ok(())).unwrap();
+
+    let (loaded_tx, loaded_rx) = std::sync::mpsc::channel();
+    let (p, k) = (path.clone(), vk.clone());
+    let slow = std::thread::spawn(move || {
+        TrustStateFile::update(&p, Some(&k), |_| {
+            // The slow update has read the state; hold it while the other runs.
+            loaded_tx.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            Ok(())
+        })
+        .unwrap();
+    });
+    loaded_rx.recv().unwrap();
+    let (state, outcome) =
+        TrustStateFile::update(&path, Some(&vk), |s| s.apply_revocation_list(&list)).unwrap();
+    assert_eq!(outcome, RevocationOutcome::Accepted { sequence: 1 });
+    assert_eq!(state.revocation_sequence(), 1);
+    slow.join().unwrap();
+
+    let saved = TrustState::load(&path).unwrap();
+    assert_eq!(saved.revocation_sequence(), 1);
+    let e = verify(&m, &saved, T0 + 2).unwrap_err();
+    assert!(matches!(e, Error::KeyRevoked { serial: 77, .. }), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Revoked);
+}
+
+#[test]
+fn trust_state_file_pins_once_and_refuses_a_foreign_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.trust");
+    // Neither a file nor a root to pin: nothing to trust.
+    assert!(matches!(
+        TrustStateFile::update(&path, None, |_| Ok(())),
+        Err(Error::Io { .. })
+    ));
+    let root = key(1);
+    let (state, ()) =
+        TrustStateFile::update(&path, Some(&root.verifying_key()), |_| Ok(())).unwrap();
+    assert_eq!(state.root().key_id(), root.key_id());
+    // The file now pins the root; no --root is needed, another root is refused.
+    TrustStateFile::update(&path, None, |_| Ok(())).unwrap();
+    assert!(matches!(
+        TrustStateFile::update(&path, Some(&key(9).verifying_key()), |_| Ok(())),
         Err(Error::TrustState { .. })
     ));
 }

@@ -39,10 +39,7 @@ pub(crate) struct OpenTarget {
 
 /// Reads a manifest file and verifies it against `trust`.
 pub(crate) fn read_verified(manifest: &Path, trust: &TrustAnchor) -> CliResult<VerifiedManifest> {
-    let bytes = std::fs::read(manifest).map_err(|e| otaseal::Error::Io {
-        path: manifest.to_owned(),
-        source: e,
-    })?;
+    let bytes = files::read_capped(manifest, "manifest", otaseal::format::manifest::MAX_LEN)?;
     Ok(verify_manifest(&bytes, trust)?)
 }
 

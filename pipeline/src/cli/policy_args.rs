@@ -2,7 +2,7 @@
 
 use super::CliResult;
 use super::args;
-use otaseal::format::Channel;
+use otaseal::format::{Channel, rollback};
 use otaseal::open::{TrustAnchor, VerifiedManifest};
 use otaseal::policy::{self, Approval, PolicyOptions, RollbackTrust, StateFile, VerifiedRollback};
 use std::path::PathBuf;
@@ -47,10 +47,7 @@ impl PolicyArgs {
             return Ok(None);
         };
         let key = args::signing_public(key)?;
-        let bytes = std::fs::read(path).map_err(|e| otaseal::Error::Io {
-            path: path.clone(),
-            source: e,
-        })?;
+        let bytes = otaseal::files::read_capped(path, "rollback authorisation", rollback::MAX_LEN)?;
         Ok(Some(policy::verify_rollback(
             &bytes,
             &RollbackTrust::Key(key),

@@ -5,11 +5,13 @@
 
 use super::{CliError, CliResult};
 use otaseal::audit::{AuditLog, AuditedSigner, Event, Op, Outcome};
-use otaseal::format::cert::{Certificate, ChannelScope, KeyUsage};
+use otaseal::files;
+use otaseal::format::cert::{self, Certificate, ChannelScope, KeyUsage};
 use otaseal::format::{Channel, Manifest};
+use otaseal::format::{manifest, revocation, rotation};
 use otaseal::keys::file::{AnyKey, KeyFile};
 use otaseal::keys::trust::{
-    CertifiedSigner, RevocationOutcome, RootTrust, RotationOutcome, TrustState,
+    CertifiedSigner, RevocationOutcome, RootTrust, RotationOutcome, TrustState, TrustStateFile,
 };
 use otaseal::keys::{KeyId, RecipientPublicKey, Signer};
 use otaseal::open::TrustAnchor;
@@ -36,14 +38,6 @@ pub(crate) struct TrustArgs {
     trust_state: Option<PathBuf>,
 }
 
-fn io_err(path: &Path, e: std::io::Error) -> CliError {
-    otaseal::Error::Io {
-        path: path.to_owned(),
-        source: e,
-    }
-    .into()
-}
-
 impl TrustArgs {
     /// Builds the trust anchor. With `--root`/`--trust-state`: loads or pins
     /// the state, follows rotation statements, applies the revocation list,
@@ -58,51 +52,65 @@ impl TrustArgs {
             .as_deref()
             .map(super::args::signing_public)
             .transpose()?;
-        let mut state = match (&self.trust_state, pinned) {
-            (Some(path), pinned) if path.exists() => {
-                let state = TrustState::load(path)?;
-                if let Some(root) = pinned
-                    && !state.knows_root(&root.key_id())
-                {
-                    return Err(otaseal::Error::TrustState {
-                        path: path.clone(),
-                        reason: format!(
-                            "it pins root {}, which is not --root {} nor a root it superseded",
-                            state.root().key_id(),
-                            root.key_id()
-                        ),
-                    }
-                    .into());
+        // Read every update before the state is locked: the lock is held
+        // only for load + apply + save.
+        let rotations = self
+            .rotations
+            .iter()
+            .map(|p| {
+                Ok(files::read_capped(
+                    p,
+                    "root rotation statement",
+                    rotation::MAX_LEN,
+                )?)
+            })
+            .collect::<CliResult<Vec<_>>>()?;
+        let revocations = self
+            .revocations
+            .as_deref()
+            .map(|p| files::read_capped(p, "revocation list", revocation::MAX_LEN))
+            .transpose()?;
+        let apply = |state: &mut TrustState| -> otaseal::Result<Option<u64>> {
+            for bytes in &rotations {
+                match state.apply_rotation(bytes)? {
+                    RotationOutcome::Rotated { from, to, version } => eprintln!(
+                        "otaseal: followed root rotation {from} -> {to} (root version {version})"
+                    ),
+                    RotationOutcome::AlreadyApplied => {}
+                }
+            }
+            Ok(match &revocations {
+                Some(bytes) => match state.apply_revocation_list(bytes)? {
+                    RevocationOutcome::Accepted { sequence } => Some(sequence),
+                    RevocationOutcome::AlreadyCurrent => None,
+                },
+                None => None,
+            })
+        };
+        let state = match (&self.trust_state, pinned) {
+            (Some(path), pinned) => {
+                if pinned.is_none() && path.symlink_metadata().is_err() {
+                    return Err(CliError::usage(
+                        "say what to trust: --trust KEY, --root ROOT.pub, or an existing --trust-state FILE",
+                    ));
+                }
+                let (state, accepted) = TrustStateFile::update(path, pinned.as_ref(), apply)?;
+                if let Some(sequence) = accepted {
+                    eprintln!("otaseal: accepted revocation list {sequence}");
                 }
                 state
             }
-            (_, Some(root)) => TrustState::new(root),
-            (_, None) => {
+            (None, Some(root)) => {
+                let mut state = TrustState::new(root);
+                apply(&mut state)?;
+                state
+            }
+            (None, None) => {
                 return Err(CliError::usage(
                     "say what to trust: --trust KEY, --root ROOT.pub, or an existing --trust-state FILE",
                 ));
             }
         };
-        for path in &self.rotations {
-            let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
-            match state.apply_rotation(&bytes)? {
-                RotationOutcome::Rotated { from, to, version } => eprintln!(
-                    "otaseal: followed root rotation {from} -> {to} (root version {version})"
-                ),
-                RotationOutcome::AlreadyApplied => {}
-            }
-        }
-        if let Some(path) = &self.revocations {
-            let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
-            if let RevocationOutcome::Accepted { sequence } = state.apply_revocation_list(&bytes)? {
-                if self.trust_state.is_some() {
-                    eprintln!("otaseal: accepted revocation list {sequence}");
-                }
-            }
-        }
-        if let Some(path) = &self.trust_state {
-            state.save(path)?;
-        }
         Ok(TrustAnchor::Root(RootTrust::new(state)))
     }
 }
@@ -125,7 +133,7 @@ pub(crate) fn key_id_arg(arg: &str) -> CliResult<KeyId> {
 
 /// Reads and decodes a certificate file.
 pub(crate) fn read_cert(path: &Path) -> CliResult<(Certificate, Vec<u8>)> {
-    let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
+    let bytes = files::read_capped(path, "certificate", cert::MAX_LEN)?;
     let (cert, _) = Certificate::parse(&bytes).map_err(otaseal::Error::from)?;
     Ok((cert, bytes))
 }
@@ -176,7 +184,7 @@ pub(crate) fn record_verify(
     let Some(log) = audit_log(audit) else {
         return Ok(());
     };
-    let key = std::fs::read(manifest)
+    let key = files::read_capped(manifest, "manifest", manifest::MAX_LEN)
         .ok()
         .and_then(|b| Manifest::parse(&b).ok())
         .map(|(m, _)| m.signer.key_id);

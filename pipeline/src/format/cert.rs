@@ -14,6 +14,12 @@ use crate::keys::{KeyId, SigAlg};
 /// Most channels one certificate may list.
 pub const MAX_CERT_CHANNELS: usize = 32;
 
+/// Largest certificate file a reader accepts: the per-certificate limit of
+/// a manifest's chain (FORMAT.md §4.1, 64 KiB), which every valid
+/// certificate fits several times over (at most 32 channels of 64 bytes and
+/// 32 apps of 128 bytes: under 7 KiB).
+pub const MAX_LEN: u64 = super::manifest::MAX_CERT_LEN as u64;
+
 /// Length of a public key of `alg` on the wire.
 pub(crate) fn public_key_len(alg: SigAlg) -> usize {
     match alg {

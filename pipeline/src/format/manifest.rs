@@ -20,6 +20,13 @@ pub const MAX_CERT_LEN: usize = 64 * 1024;
 pub const CHUNK_ENTRY_LEN: usize = 48;
 /// Length of a wrapped data key: 32 bytes of ciphertext and a 16-byte tag.
 pub const WRAPPED_KEY_LEN: usize = 48;
+/// Largest manifest a reader accepts (64 MiB). The format bounds every field
+/// but the chunk table, whose `u32` count allows a 200 GiB table; this cap
+/// admits 1.39 million chunks (350 GiB of payload at the default 256 KiB
+/// chunk size, 21 GiB at the smallest) plus 1,024 recipients and a full
+/// chain, and keeps `/dev/zero` or a hostile server given as a manifest
+/// from filling memory (FORMAT.md §4.4).
+pub const MAX_LEN: u64 = 64 << 20;
 
 /// One row of the chunk table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
