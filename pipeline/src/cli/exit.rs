@@ -18,7 +18,7 @@ pub(crate) enum ExitCode {
     Key = 5,
     /// Reading or writing a file failed.
     Io = 6,
-    /// The device policy refused the manifest (downgrade, channel, expiry).
+    /// The device policy refused the manifest (downgrade, app, channel, expiry).
     Policy = 8,
     /// A download failed (network or server); it can be resumed.
     Network = 9,
@@ -61,9 +61,9 @@ Exit codes:
   5  key unusable (not a recipient, invalid, file readable by others)
   6  I/O error
   7  wrong passphrase or PIN (or an altered encrypted key file)
-  8  refused by device policy (downgrade, other channel, expired)
+  8  refused by device policy (downgrade, other app or channel, expired)
   9  download failed (network or server; rerun to resume)
-  20 certificate chain rejected (expired, not yet valid, channel, usage, untrusted root)
+  20 certificate chain rejected (expired, not yet valid, channel, app, usage, untrusted root)
   21 signing key revoked
   22 trust update refused (replayed revocation list, bad root rotation, corrupt trust state)
   23 key suspended (run `otaseal keys resume` after investigating)
