@@ -57,9 +57,7 @@ pub enum PolicyViolation {
     },
     #[error("{app} is not installed on this device; name its channel to provision it")]
     NotProvisioned { app: AppId },
-    #[error(
-        "manifest is for application `{offered}` but this install is for `{expected}`"
-    )]
+    #[error("manifest is for application `{offered}` but this install is for `{expected}`")]
     WrongApp { expected: AppId, offered: AppId },
     #[error("manifest expired at {expires} (now {now})")]
     Expired { expires: u64, now: u64 },
@@ -679,18 +677,15 @@ mod tests {
             .apps
             .insert(other.app.clone(), state.apps[&app].clone());
         let newer = f.manifest("stable", 6, None);
-        let wrong = Err(PolicyViolation::WrongApp {
+        let wrong = PolicyViolation::WrongApp {
             expected: other.app.clone(),
             offered: app,
-        });
-        assert_eq!(evaluate(&state, &newer, None, &other), wrong);
+        };
+        assert_eq!(evaluate(&state, &newer, None, &other), Err(wrong.clone()));
         // A channel switch (which provisions) does not open the door either.
         other.switch_channel = Some("stable".parse().unwrap());
-        assert_eq!(evaluate(&state, &newer, None, &other), wrong);
-        assert_eq!(
-            Error::from(wrong.unwrap_err()).kind(),
-            crate::ErrorKind::Policy
-        );
+        assert_eq!(evaluate(&state, &newer, None, &other), Err(wrong.clone()));
+        assert_eq!(Error::from(wrong).kind(), crate::ErrorKind::Policy);
         // The expected application still installs.
         assert!(evaluate(&state, &newer, None, &opts()).is_ok());
     }

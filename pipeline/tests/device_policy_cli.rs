@@ -323,13 +323,28 @@ fn expired_manifests_are_refused() {
 fn a_bundle_for_another_app_is_refused() {
     let d = Device::new();
     ok(run(&["state", "init", d.state.to_str().unwrap()]));
-    ok(d.install(&d.seal("fw1", "stable", 1, None), &["--switch-channel", "stable"]));
+    ok(d.install(
+        &d.seal("fw1", "stable", 1, None),
+        &["--switch-channel", "stable"],
+    ));
     let maps = d.seal_app("maps1", "com.example.maps", "stable", 1, None);
     let maps_install = |extra: &[&str]| {
         let payload = maps.replace(".manifest", ".payload");
         let mut args = vec![
-            "install-check", &maps, "--payload", &payload, "--trust", "", "--device-key", "",
-            "--out", "", "--state", d.state.to_str().unwrap(), "--switch-channel", "stable",
+            "install-check",
+            &maps,
+            "--payload",
+            &payload,
+            "--trust",
+            "",
+            "--device-key",
+            "",
+            "--out",
+            "",
+            "--state",
+            d.state.to_str().unwrap(),
+            "--switch-channel",
+            "stable",
         ];
         let (trust, key, out) = (d.p("sign.pub"), d.p("device.key"), d.p("installed.bin"));
         args[5] = &trust;
@@ -356,7 +371,14 @@ fn a_bundle_for_another_app_is_refused() {
     }
     assert_eq!(std::fs::read(&d.state).unwrap(), before);
     // Without state, --app is still checked.
-    let r = run(&["verify", &newer_maps, "--trust", &d.p("sign.pub"), "--app", "com.example.fw"]);
+    let r = run(&[
+        "verify",
+        &newer_maps,
+        "--trust",
+        &d.p("sign.pub"),
+        "--app",
+        "com.example.fw",
+    ]);
     assert_eq!(code(&r), 8, "{}", text(&r));
     // --state without --app does not guess.
     let r = maps_install(&[]);
@@ -375,14 +397,42 @@ fn expiry_is_checked_without_state_too() {
     let payload = m.replace(".manifest", ".payload");
     let later = (otaseal::seal::unix_now() + 3601).to_string();
     let (trust, key, out) = (d.p("sign.pub"), d.p("device.key"), d.p("opened.bin"));
-    let verify = ["verify", &m, "--trust", &trust, "--payload", &payload, "--now", &later];
+    let verify = [
+        "verify",
+        &m,
+        "--trust",
+        &trust,
+        "--payload",
+        &payload,
+        "--now",
+        &later,
+    ];
     let open = [
-        "open", &m, "--payload", &payload, "--trust", &trust, "--device-key", &key, "--out",
-        &out, "--now", &later,
+        "open",
+        &m,
+        "--payload",
+        &payload,
+        "--trust",
+        &trust,
+        "--device-key",
+        &key,
+        "--out",
+        &out,
+        "--now",
+        &later,
     ];
     let fetch = [
-        "fetch", "--manifest", &m, "--payload", "http://127.0.0.1:9/never", "--trust", &trust,
-        "--out", &out, "--now", &later,
+        "fetch",
+        "--manifest",
+        &m,
+        "--payload",
+        "http://127.0.0.1:9/never",
+        "--trust",
+        &trust,
+        "--out",
+        &out,
+        "--now",
+        &later,
     ];
     for cmd in [&verify[..], &open[..], &fetch[..]] {
         let r = run(cmd);

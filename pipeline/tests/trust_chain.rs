@@ -2,7 +2,7 @@
 //! usage, revocation (and replay), root rotation (and its refusals), and the
 //! persisted trust state. Each bad input must fail with its own error.
 
-use otaseal::format::cert::{CertificateFields, ChannelScope, KeyUsage};
+use otaseal::format::cert::{AppScope, CertificateFields, ChannelScope, KeyUsage};
 use otaseal::keys::trust::{
     CertifiedSigner, Clock, RevocationOutcome, RootTrust, RotationOutcome, TrustState,
     TrustStateFile, issue_certificate, issue_revocation_list, sign_rotation,
@@ -32,7 +32,12 @@ fn fields(subject: &SigningKey, serial: u64) -> CertificateFields {
         not_after: T0 + 1000,
         usage: KeyUsage::SIGN_MANIFESTS,
         channels: ChannelScope::only(vec!["stable".parse().unwrap()]).unwrap(),
+        apps: AppScope::Any,
     }
+}
+
+fn only_apps(names: &[&str]) -> AppScope {
+    AppScope::only(names.iter().map(|n| n.parse().unwrap()).collect()).unwrap()
 }
 
 /// A certified release key: the key and its chain (leaf first).
@@ -176,6 +181,104 @@ fn certificate_for_another_channel_is_rejected() {
         key: key_w,
     };
     verify(&manifest_by(&wild, "beta", T0 + 1), &state, T0 + 2).unwrap();
+}
+
+/// Issue 9 item 1: a certificate restricted to some applications (a
+/// version 2 certificate) does not vouch for a manifest of another one,
+/// wherever it sits in the chain.
+#[test]
+fn certificate_for_another_app_is_rejected() {
+    let root = key(1);
+    let state = TrustState::new(root.verifying_key());
+    let k = key(2);
+    let mut f = fields(&k, 90);
+    f.apps = only_apps(&["com.example.maps", "com.example.zzz"]);
+    let rel = Release {
+        chain: vec![issue_certificate(&root, f.clone()).unwrap().to_bytes()],
+        key: SigningKey::from_bytes(&k.to_secret_bytes()),
+    };
+    let e = verify(&manifest_by(&rel, "stable", T0 + 1), &state, T0 + 2).unwrap_err();
+    assert!(
+        matches!(&e, Error::CertWrongApp { serial: 90, app, .. } if app == "com.example.app"),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("allowed: com.example.maps,com.example.zzz"),
+        "{e}"
+    );
+    assert_eq!(e.kind(), ErrorKind::Trust);
+    // Listing the manifest's application allows it.
+    f.apps = only_apps(&["com.example.app", "com.example.maps"]);
+    let rel = Release {
+        chain: vec![issue_certificate(&root, f).unwrap().to_bytes()],
+        key: k,
+    };
+    verify(&manifest_by(&rel, "stable", T0 + 1), &state, T0 + 2).unwrap();
+
+    // An intermediate restricted to another application restricts its leaves.
+    let (inter, leaf) = (key(10), key(11));
+    let mut fi = fields(&inter, 91);
+    fi.usage = KeyUsage::ISSUE_CERTIFICATES;
+    fi.apps = only_apps(&["com.example.maps"]);
+    let rel = Release {
+        key: SigningKey::from_bytes(&leaf.to_secret_bytes()),
+        chain: vec![
+            issue_certificate(&inter, fields(&leaf, 92))
+                .unwrap()
+                .to_bytes(),
+            issue_certificate(&root, fi).unwrap().to_bytes(),
+        ],
+    };
+    let e = verify(&manifest_by(&rel, "stable", T0 + 1), &state, T0 + 2).unwrap_err();
+    assert!(matches!(e, Error::CertWrongApp { serial: 91, .. }), "{e}");
+}
+
+/// Issue 9 item 16: a sealer checks its own chain with the devices' rules
+/// before signing: validity at `created`, channel, application, usage.
+#[test]
+fn certified_signer_refuses_terms_every_device_would_refuse() {
+    let root = key(1);
+    let k = key(2);
+    let signer = |f: CertificateFields| {
+        CertifiedSigner::new(
+            Box::new(SigningKey::from_bytes(&k.to_secret_bytes())),
+            vec![issue_certificate(&root, f).unwrap().to_bytes()],
+        )
+        .unwrap()
+    };
+    let (app, other_app) = (
+        "com.example.app".parse().unwrap(),
+        "com.example.other".parse().unwrap(),
+    );
+    let (stable, beta) = ("stable".parse().unwrap(), "beta".parse().unwrap());
+    let mut f = fields(&k, 95);
+    f.apps = only_apps(&["com.example.app"]);
+    let s = signer(f.clone());
+    s.check_terms(&app, &stable, T0 + 1).unwrap();
+    let cases = [
+        (s.check_terms(&app, &stable, T0 + 1001), "expired"),
+        (s.check_terms(&app, &stable, T0 - 1), "not valid before"),
+        (s.check_terms(&app, &beta, T0 + 1), "channel"),
+        (s.check_terms(&other_app, &stable, T0 + 1), "application"),
+    ];
+    for (r, what) in cases {
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Trust, "{what}: {e}");
+        assert!(e.to_string().contains(what), "{what}: {e}");
+    }
+    f.usage = KeyUsage::AUTHORISE_ROLLBACK;
+    let e = signer(f).check_terms(&app, &stable, T0 + 1).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::UsageNotAllowed {
+                needed: "sign-manifests",
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -597,7 +700,7 @@ fn concurrent_trust_updates_never_lose_a_revocation() {
     TrustStateFile::update(&path, Some(&vk), |_| Ok(())).unwrap();
 
     let (loaded_tx, loaded_rx) = std::sync::mpsc::channel();
-    let (p, k) = (path.clone(), vk.clone());
+    let (p, k) = (path.clone(), vk);
     let slow = std::thread::spawn(move || {
         TrustStateFile::update(&p, Some(&k), |_| {
             // The slow update has read the state; hold it while the other runs.

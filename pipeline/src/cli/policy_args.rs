@@ -1,8 +1,8 @@
 //! Device-policy arguments shared by `verify`, `fetch` and `install-check`,
 //! and the expiry check every verifying command makes (`open` too).
 
-use super::{CliError, CliResult};
 use super::args;
+use super::{CliError, CliResult};
 use otaseal::format::{AppId, Channel, rollback};
 use otaseal::open::{TrustAnchor, VerifiedManifest};
 use otaseal::policy::{self, Approval, PolicyOptions, RollbackTrust, StateFile, VerifiedRollback};

@@ -6,14 +6,16 @@
 use super::{CliError, CliResult};
 use otaseal::audit::{AuditLog, AuditedSigner, Event, Op, Outcome};
 use otaseal::files;
-use otaseal::format::cert::{self, Certificate, ChannelScope, KeyUsage};
-use otaseal::format::{Channel, Manifest};
+use otaseal::format::cert::{
+    self, AppScope, Certificate, CertificateFields, ChannelScope, KeyUsage,
+};
+use otaseal::format::{AppId, Channel, Manifest};
 use otaseal::format::{manifest, revocation, rotation};
 use otaseal::keys::file::{AnyKey, KeyFile};
 use otaseal::keys::trust::{
     CertifiedSigner, RevocationOutcome, RootTrust, RotationOutcome, TrustState, TrustStateFile,
 };
-use otaseal::keys::{KeyId, RecipientPublicKey, Signer};
+use otaseal::keys::{KeyId, RecipientPublicKey, Signer, VerifyingKey};
 use otaseal::open::TrustAnchor;
 use std::path::{Path, PathBuf};
 
@@ -151,21 +153,34 @@ pub(crate) fn record(log: Option<&AuditLog>, event: &Event) -> CliResult<()> {
     Ok(())
 }
 
+/// What a run seals: the application, channel and `created` time every
+/// certificate of its chain must allow.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SealTerms<'a> {
+    pub app: &'a AppId,
+    pub channel: &'a Channel,
+    pub created: u64,
+}
+
 /// The signer `seal` uses: the key, with its certificate chain (`--cert`,
-/// leaf first) if given, and — when an audit log is configured — refusing
-/// to sign while suspended and recording every wrap and signature.
+/// leaf first) if given — refused (exit 20) before anything is sealed if
+/// it does not allow `terms` — and, when an audit log is configured,
+/// refusing to sign while suspended and recording every wrap and signature.
 pub(crate) fn seal_signer(
     mut signer: Box<dyn Signer>,
     certs: &[PathBuf],
     audit: Option<&Path>,
     recipients: &[RecipientPublicKey],
+    terms: SealTerms<'_>,
 ) -> CliResult<Box<dyn Signer>> {
     if !certs.is_empty() {
         let chain = certs
             .iter()
             .map(|p| read_cert(p).map(|(_, bytes)| bytes))
             .collect::<CliResult<Vec<_>>>()?;
-        signer = Box::new(CertifiedSigner::new(signer, chain)?);
+        let certified = CertifiedSigner::new(signer, chain)?;
+        certified.check_terms(terms.app, terms.channel, terms.created)?;
+        signer = Box::new(certified);
     }
     if let Some(log) = audit_log(audit) {
         let ids = recipients.iter().map(RecipientPublicKey::key_id).collect();
@@ -246,6 +261,14 @@ pub(crate) struct CertTerms {
     /// Allow every channel.
     #[arg(long, conflicts_with = "channels")]
     pub any_channel: bool,
+    /// Application the key may sign for; repeat for several (a version 2
+    /// certificate). Default: every application, or the previous
+    /// certificate's applications when rotating.
+    #[arg(long = "app", value_name = "APP")]
+    pub apps: Vec<AppId>,
+    /// Allow every application (a version 1 certificate).
+    #[arg(long, conflicts_with = "apps")]
+    pub any_app: bool,
     /// Start of validity: Unix seconds or `now` (default: now).
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub not_before: Option<u64>,
@@ -266,13 +289,36 @@ pub(crate) struct CertTerms {
 
 pub(crate) const DEFAULT_VALIDITY: u64 = 90 * 86_400;
 
+/// Certificate terms with every default applied.
+#[derive(Debug, Clone)]
+pub(crate) struct Terms {
+    pub channels: ChannelScope,
+    pub apps: AppScope,
+    pub usage: KeyUsage,
+    pub not_before: u64,
+    pub not_after: u64,
+}
+
+impl Terms {
+    /// The fields of a certificate with these terms for an Ed25519 `subject`.
+    pub(crate) fn fields(self, serial: u64, subject: &VerifyingKey) -> CertificateFields {
+        CertificateFields {
+            serial,
+            subject_alg: otaseal::keys::SigAlg::Ed25519,
+            subject_public_key: subject.to_bytes().to_vec(),
+            not_before: self.not_before,
+            not_after: self.not_after,
+            usage: self.usage,
+            channels: self.channels,
+            apps: self.apps,
+        }
+    }
+}
+
 impl CertTerms {
     /// The scope, usage and window, falling back to `previous` (a rotated
     /// key's old certificate) for anything not given.
-    pub(crate) fn resolve(
-        &self,
-        previous: Option<&Certificate>,
-    ) -> CliResult<(ChannelScope, KeyUsage, u64, u64)> {
+    pub(crate) fn resolve(&self, previous: Option<&Certificate>) -> CliResult<Terms> {
         let channels = if self.any_channel {
             ChannelScope::Any
         } else if !self.channels.is_empty() {
@@ -283,6 +329,15 @@ impl CertTerms {
             return Err(CliError::usage(
                 "say which channels the key may sign for: --channel NAME (repeatable) or --any-channel",
             ));
+        };
+        let apps = if self.any_app {
+            AppScope::Any
+        } else if !self.apps.is_empty() {
+            AppScope::only(self.apps.clone()).map_err(|e| CliError::usage(e.to_string()))?
+        } else if let Some(p) = previous {
+            p.apps.clone()
+        } else {
+            AppScope::Any
         };
         let usage = if !self.usage.is_empty() {
             let mut u = KeyUsage::default();
@@ -311,7 +366,13 @@ impl CertTerms {
         if not_after <= not_before {
             return Err(CliError::usage("--not-after must be after --not-before"));
         }
-        Ok((channels, usage, not_before, not_after))
+        Ok(Terms {
+            channels,
+            apps,
+            usage,
+            not_before,
+            not_after,
+        })
     }
 }
 
@@ -337,6 +398,8 @@ pub(crate) fn cert_json(c: &Certificate) -> serde_json::Value {
         "not_after": c.not_after,
         "usage": c.usage.names(),
         "channels": c.channels.to_string(),
+        "apps": c.apps.to_string(),
+        "version": c.version(),
     })
 }
 
