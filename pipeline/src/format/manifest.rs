@@ -418,5 +418,17 @@ mod tests {
         m.signer.chain.clear();
         assert_eq!(m.encoded_len(), 196_920);
         assert_eq!(Manifest::parse(&m.to_bytes()).unwrap().0, m);
+        // FORMAT.md §4.4: `recipient_count` once, then 99 bytes per X25519
+        // and 132 per P-256 recipient.
+        for (kem, enc_len, id) in [(KemId::X25519, 32, 10), (KemId::P256, 65, 11)] {
+            m.recipients.push(RecipientStanza {
+                kem,
+                recipient: KeyId([id; 16]),
+                enc: vec![5; enc_len],
+                wrapped_key: [6; 48],
+            });
+        }
+        assert_eq!(m.encoded_len(), 196_920 + 99 + 132);
+        assert_eq!(m.to_bytes().len(), m.encoded_len());
     }
 }
