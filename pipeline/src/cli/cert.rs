@@ -105,6 +105,7 @@ fn show(a: ShowArgs) -> CliResult {
             cert.not_before, cert.not_after
         );
         println!("  channels {}", cert.channels);
+        println!("  apps     {} (version {})", cert.apps, cert.version());
         println!("  usage    {}", cert.usage);
     }
     Ok(ExitCode::Ok)
