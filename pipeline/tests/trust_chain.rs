@@ -743,6 +743,19 @@ fn trust_state_file_pins_once_and_refuses_a_foreign_root() {
         TrustStateFile::update(&path, Some(&key(9).verifying_key()), |_| Ok(())),
         Err(Error::TrustState { .. })
     ));
+    // `create` never overwrites an existing state.
+    let before = std::fs::read(&path).unwrap();
+    assert!(matches!(
+        TrustStateFile::create(&path, key(9).verifying_key()),
+        Err(Error::Io { .. })
+    ));
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    let fresh = dir.path().join("fresh.trust");
+    let created = TrustStateFile::create(&fresh, key(9).verifying_key()).unwrap();
+    assert_eq!(
+        TrustState::load(&fresh).unwrap().root().key_id(),
+        created.root().key_id()
+    );
 }
 
 mod fuzz {

@@ -358,6 +358,24 @@ impl TrustState {
 pub struct TrustStateFile;
 
 impl TrustStateFile {
+    /// Creates a trust state file pinning `root`, under the lock; fails if
+    /// `path` already exists (a trust state is never overwritten).
+    pub fn create(path: &Path, root: VerifyingKey) -> Result<TrustState> {
+        let _lock = crate::files::lock_beside(path)?;
+        if path.symlink_metadata().is_ok() {
+            return Err(Error::io(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "a trust state already exists; it is never overwritten",
+                ),
+            ));
+        }
+        let state = TrustState::new(root);
+        state.save(path)?;
+        Ok(state)
+    }
+
     /// Under the lock: loads `path` (if it does not exist, pins `pin` as a
     /// fresh state), runs `apply` (rotations, a revocation list), checks
     /// the stored revocation sequence did not go down, saves, and returns
