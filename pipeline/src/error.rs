@@ -166,6 +166,12 @@ pub enum Error {
         channel: String,
         allowed: String,
     },
+    #[error("certificate {serial} does not allow application `{app}` (allowed: {allowed})")]
+    CertWrongApp {
+        serial: u64,
+        app: String,
+        allowed: String,
+    },
     #[error("certificate {serial} does not allow `{needed}` (allowed: {allowed})")]
     UsageNotAllowed {
         serial: u64,
@@ -321,6 +327,7 @@ impl Error {
             | Self::CertExpired { .. }
             | Self::CertNotYetValid { .. }
             | Self::CertWrongChannel { .. }
+            | Self::CertWrongApp { .. }
             | Self::UsageNotAllowed { .. } => ErrorKind::Trust,
             Self::KeyRevoked { .. } => ErrorKind::Revoked,
             Self::RevocationReplay { .. }

@@ -151,10 +151,10 @@ pub fn lock_exclusive(file: &File) -> std::io::Result<()> {
     }
 }
 
-/// Opens `<path>.lock` (created 0600, never deleted: a lock file that is
-/// removed and re-created excludes no one) and takes [`lock_exclusive`] on
-/// it, for state files that are replaced by rename and so cannot hold a
-/// lock themselves. The lock lasts until the returned file is dropped.
+/// Opens `<path>.lock` and takes [`lock_exclusive`] on it: the lock a
+/// read-modify-write of a state file (device state, trust state) holds from
+/// before the read until after the save. The lock file is created 0600 and
+/// left in place: one that is deleted and re-created excludes no one.
 pub fn lock_beside(path: &Path) -> Result<File> {
     let mut name = path.as_os_str().to_owned();
     name.push(".lock");

@@ -69,6 +69,15 @@ impl VerifiedManifest {
         &self.manifest
     }
 
+    /// Refuses the manifest at or after its `expires`, by the verifier's
+    /// clock `now`: every verifier checks it, with device state or without
+    /// (FORMAT.md §7 step 3), under the one rule of
+    /// [`crate::policy::check_fresh`].
+    pub fn check_fresh(&self, now: u64) -> Result<()> {
+        crate::policy::check_fresh(&self.manifest, now, None)?;
+        Ok(())
+    }
+
     /// Size of the encoded manifest in bytes.
     pub fn encoded_len(&self) -> usize {
         self.bytes_len

@@ -24,7 +24,7 @@
 
 use crate::error::{Error, Result};
 use crate::files;
-use crate::format::device_state::{AppState, ChannelRecord, MAX_APPS, MAX_CHANNELS};
+use crate::format::device_state::{self, AppState, ChannelRecord, MAX_APPS, MAX_CHANNELS};
 use crate::format::rollback::{RollbackAuthorisation, RollbackFields};
 use crate::format::{AppId, Channel, Manifest, SignerInfo};
 use crate::keys::{KeyId, Signer, VerifyingKey};
@@ -57,6 +57,8 @@ pub enum PolicyViolation {
     },
     #[error("{app} is not installed on this device; name its channel to provision it")]
     NotProvisioned { app: AppId },
+    #[error("manifest is for application `{offered}` but this install is for `{expected}`")]
+    WrongApp { expected: AppId, offered: AppId },
     #[error("manifest expired at {expires} (now {now})")]
     Expired { expires: u64, now: u64 },
     #[error("manifest has no expiry and this device requires one")]
@@ -147,9 +149,55 @@ pub fn authorise_rollback(
     Ok(auth.to_bytes())
 }
 
+/// The manifest must be for `app`, the application the install names.
+pub fn check_app(m: &Manifest, app: &AppId) -> Result<(), PolicyViolation> {
+    if m.app_id == *app {
+        Ok(())
+    } else {
+        Err(PolicyViolation::WrongApp {
+            expected: app.clone(),
+            offered: m.app_id.clone(),
+        })
+    }
+}
+
+/// The one expiry rule (FORMAT.md §7, §11.5 rule 2), for every verifier,
+/// with or without device state: a manifest with an `expires` is refused at
+/// and after it, by the verifier's clock `now`. A stale but validly signed
+/// manifest replayed to hold a device on an old release (a freeze attack)
+/// fails here. The exception: a verified rollback authorisation naming this
+/// exact bundle (application, channel, sequence, bundle id) and itself
+/// unexpired is a fresh signed statement, so it vouches for the old
+/// manifest past its own expiry.
+pub fn check_fresh(
+    m: &Manifest,
+    now: u64,
+    rollback: Option<&VerifiedRollback>,
+) -> Result<(), PolicyViolation> {
+    let Some(expires) = m.expires else {
+        return Ok(());
+    };
+    let vouched = rollback.is_some_and(|r| {
+        let a = &r.0;
+        a.app_id == m.app_id
+            && a.channel == m.channel
+            && a.target_sequence == m.sequence
+            && a.bundle_id == m.bundle_id
+            && now < a.expires
+    });
+    if now >= expires && !vouched {
+        return Err(PolicyViolation::Expired { expires, now });
+    }
+    Ok(())
+}
+
 /// How the device is configured for one check.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PolicyOptions {
+    /// The application this install is for. A device state records several
+    /// applications; without naming the one expected, a validly signed
+    /// bundle of another application would install in its place.
+    pub app: AppId,
     /// The current time, Unix seconds (injected so tests control the clock).
     pub now: u64,
     /// The channel the device should follow from now on. `None`: stay on the
@@ -161,6 +209,20 @@ pub struct PolicyOptions {
     /// (a signing key: its id; a root: the current root and every root it
     /// superseded). A pinned state requires its pin to be among them.
     pub anchors: Vec<KeyId>,
+}
+
+impl PolicyOptions {
+    /// Options for an install of `app` at `now`: stay on the recorded
+    /// channel, accept manifests without an expiry, no trust pin anchors.
+    pub fn new(app: AppId, now: u64) -> Self {
+        Self {
+            app,
+            now,
+            switch_channel: None,
+            require_expiry: false,
+            anchors: Vec::new(),
+        }
+    }
 }
 
 /// Why a manifest was accepted.
@@ -234,25 +296,10 @@ pub fn evaluate(
             });
         }
     }
-    // An applicable rollback authorisation is a fresh signed statement naming
-    // this exact bundle, so it also vouches for an old manifest past its expiry.
-    let rollback_for_this = rollback.filter(|r| {
-        let a = &r.0;
-        a.app_id == m.app_id
-            && a.channel == m.channel
-            && a.target_sequence == m.sequence
-            && a.bundle_id == m.bundle_id
-            && opts.now < a.expires
-    });
-    match m.expires {
-        Some(expires) if opts.now >= expires && rollback_for_this.is_none() => {
-            return Err(PolicyViolation::Expired {
-                expires,
-                now: opts.now,
-            });
-        }
-        None if opts.require_expiry => return Err(PolicyViolation::NoExpiry),
-        _ => {}
+    check_app(m, &opts.app)?;
+    check_fresh(m, opts.now, rollback)?;
+    if m.expires.is_none() && opts.require_expiry {
+        return Err(PolicyViolation::NoExpiry);
     }
 
     let app_state = state.apps.get(&m.app_id);
@@ -419,29 +466,12 @@ pub struct StateFile {
     _lock: std::fs::File,
 }
 
-/// Opens and locks `<path>.lock` (created 0600 and left in place: a lock file
-/// that is deleted and re-created does not exclude anyone).
-fn lock_state(path: &Path) -> Result<std::fs::File> {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    let lock_path = PathBuf::from(name);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.create(true).truncate(false).write(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let file = opts
-        .open(&lock_path)
-        .map_err(|e| Error::io(&lock_path, e))?;
-    files::lock_exclusive(&file).map_err(|e| Error::io(&lock_path, e))?;
-    Ok(file)
-}
-
 impl StateFile {
     /// Loads an existing state file. A missing, unreadable or corrupt file is
     /// an error; it is never replaced by an empty state.
     pub fn load(path: &Path) -> Result<Self> {
-        let lock = lock_state(path)?;
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let lock = files::lock_beside(path)?;
+        let bytes = files::read_capped(path, "device state", device_state::MAX_LEN)?;
         let state = DeviceState::parse(&bytes).map_err(|source| Error::CorruptState {
             path: path.to_owned(),
             source,
@@ -455,7 +485,7 @@ impl StateFile {
 
     /// Creates a new state file; fails if `path` already exists.
     pub fn create(path: &Path, state: DeviceState) -> Result<Self> {
-        let lock = lock_state(path)?;
+        let lock = files::lock_beside(path)?;
         if path.symlink_metadata().is_ok() {
             return Err(Error::io(
                 path,
@@ -547,10 +577,7 @@ mod tests {
     }
 
     fn opts() -> PolicyOptions {
-        PolicyOptions {
-            now: NOW,
-            ..Default::default()
-        }
+        PolicyOptions::new("com.example.app".parse().unwrap(), NOW)
     }
 
     fn switch(ch: &str) -> PolicyOptions {
@@ -631,6 +658,36 @@ mod tests {
         // A switch to one channel refuses manifests of the current one.
         let beta4 = f.manifest("beta", 4, None);
         assert!(evaluate(&state, &beta4, None, &switch("stable")).is_err());
+    }
+
+    /// Issue 9 item 1: with two applications installed (or a channel
+    /// switch), a validly signed bundle of application A must not install
+    /// where the device expected application B.
+    #[test]
+    fn a_manifest_for_another_app_is_refused() {
+        let mut f = Fixture::new();
+        let mut state = DeviceState::default();
+        let m = f.manifest("stable", 5, None);
+        install(&mut state, &m, &switch("stable"));
+        let app = m.manifest().app_id.clone();
+        // The device runs a second application on the same channel.
+        let mut other = opts();
+        other.app = "com.example.other".parse().unwrap();
+        state
+            .apps
+            .insert(other.app.clone(), state.apps[&app].clone());
+        let newer = f.manifest("stable", 6, None);
+        let wrong = PolicyViolation::WrongApp {
+            expected: other.app.clone(),
+            offered: app,
+        };
+        assert_eq!(evaluate(&state, &newer, None, &other), Err(wrong.clone()));
+        // A channel switch (which provisions) does not open the door either.
+        other.switch_channel = Some("stable".parse().unwrap());
+        assert_eq!(evaluate(&state, &newer, None, &other), Err(wrong.clone()));
+        assert_eq!(Error::from(wrong).kind(), crate::ErrorKind::Policy);
+        // The expected application still installs.
+        assert!(evaluate(&state, &newer, None, &opts()).is_ok());
     }
 
     #[test]

@@ -312,6 +312,85 @@ fn bad_inputs_get_distinct_exit_codes_and_leave_no_output() {
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&input).unwrap());
 }
 
+/// Issue 9 item 12: every document is read with its format's cap. A
+/// manifest that is `/dev/zero` is refused at once as too large (exit 4)
+/// instead of being read until memory runs out; so are oversized revocation
+/// lists, rotation statements, certificates and rollback authorisations.
+#[test]
+fn oversized_documents_are_refused_before_they_are_read() {
+    let t = Setup::new();
+    let started = std::time::Instant::now();
+    for cmd in [
+        vec!["verify", "/dev/zero", "--trust", &t.p("sign.pub")],
+        vec![
+            "open",
+            "/dev/zero",
+            "--payload",
+            "/dev/null",
+            "--trust",
+            &t.p("sign.pub"),
+            "--device-key",
+            &t.p("dev.key"),
+            "--out",
+            &t.p("never"),
+        ],
+    ] {
+        let out = otaseal(&cmd);
+        assert_eq!(
+            code(&out),
+            4,
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("limit for manifest"), "{cmd:?}: {err}");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert!(!Path::new(&t.p("never")).exists());
+
+    // Sparse files one byte over each limit: refused by size, not by parsing.
+    let big = |name: &str, len: u64| {
+        let f = std::fs::File::create(t.p(name)).unwrap();
+        f.set_len(len).unwrap();
+        t.p(name)
+    };
+    let (rev, rot, cert) = (
+        big("big.rvkl", otaseal::format::revocation::MAX_LEN + 1),
+        big("big.rrot", otaseal::format::rotation::MAX_LEN + 1),
+        big("big.cert", otaseal::format::cert::MAX_LEN + 1),
+    );
+    for (what, cmd) in [
+        (
+            "revocation list",
+            vec![
+                "verify",
+                "/dev/null",
+                "--root",
+                &t.p("sign.pub"),
+                "--revocations",
+                &rev,
+            ],
+        ),
+        (
+            "root rotation statement",
+            vec![
+                "verify",
+                "/dev/null",
+                "--root",
+                &t.p("sign.pub"),
+                "--rotation",
+                &rot,
+            ],
+        ),
+        ("certificate", vec!["cert", "show", &cert]),
+    ] {
+        let out = otaseal(&cmd);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code(&out), 4, "{cmd:?}: {err}");
+        assert!(err.contains(&format!("limit for {what}")), "{cmd:?}: {err}");
+    }
+}
+
 #[test]
 fn verify_json_reports_failures_too() {
     let t = Setup::new();

@@ -82,6 +82,18 @@ impl Device {
 
     /// Seals fw.bin as `name` for (channel, sequence); returns the manifest path.
     fn seal(&self, name: &str, channel: &str, seq: u64, expires_in: Option<u64>) -> String {
+        self.seal_app(name, "com.example.fw", channel, seq, expires_in)
+    }
+
+    /// [`seal`](Self::seal) for another application.
+    fn seal_app(
+        &self,
+        name: &str,
+        app: &str,
+        channel: &str,
+        seq: u64,
+        expires_in: Option<u64>,
+    ) -> String {
         let out = self.dir.join(name);
         std::fs::create_dir_all(&out).unwrap();
         let mut args: Vec<String> = [
@@ -92,7 +104,7 @@ impl Device {
             "--recipient",
             &self.p("device.pub"),
             "--app",
-            "com.example.fw",
+            app,
             "--channel",
             channel,
             "--version",
@@ -134,6 +146,8 @@ impl Device {
             &out,
             "--state",
             &state,
+            "--app",
+            "com.example.fw",
         ];
         args.extend_from_slice(extra);
         run(&args)
@@ -141,7 +155,16 @@ impl Device {
 
     fn verify(&self, manifest: &str, extra: &[&str]) -> Output {
         let (trust, state) = (self.p("sign.pub"), self.state.to_str().unwrap().to_owned());
-        let mut args = vec!["verify", manifest, "--trust", &trust, "--state", &state];
+        let mut args = vec![
+            "verify",
+            manifest,
+            "--trust",
+            &trust,
+            "--state",
+            &state,
+            "--app",
+            "com.example.fw",
+        ];
         args.extend_from_slice(extra);
         run(&args)
     }
@@ -234,6 +257,8 @@ fn state_changes_only_after_a_fully_verified_open() {
         &d.p("installed.bin"),
         "--state",
         st,
+        "--app",
+        "com.example.fw",
         "--switch-channel",
         "stable",
     ]);
@@ -289,6 +314,145 @@ fn expired_manifests_are_refused() {
     );
     assert_eq!(code(&r), 8);
     assert!(text(&r).contains("no expiry"));
+}
+
+/// Issue 9 item 1: a device running two applications is told which one an
+/// install is for; a validly signed bundle of the other is refused (exit 8),
+/// also with a channel switch, and `--state` without `--app` is a usage error.
+#[test]
+fn a_bundle_for_another_app_is_refused() {
+    let d = Device::new();
+    ok(run(&["state", "init", d.state.to_str().unwrap()]));
+    ok(d.install(
+        &d.seal("fw1", "stable", 1, None),
+        &["--switch-channel", "stable"],
+    ));
+    let maps = d.seal_app("maps1", "com.example.maps", "stable", 1, None);
+    let maps_install = |extra: &[&str]| {
+        let payload = maps.replace(".manifest", ".payload");
+        let mut args = vec![
+            "install-check",
+            &maps,
+            "--payload",
+            &payload,
+            "--trust",
+            "",
+            "--device-key",
+            "",
+            "--out",
+            "",
+            "--state",
+            d.state.to_str().unwrap(),
+            "--switch-channel",
+            "stable",
+        ];
+        let (trust, key, out) = (d.p("sign.pub"), d.p("device.key"), d.p("installed.bin"));
+        args[5] = &trust;
+        args[7] = &key;
+        args[9] = &out;
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    ok(maps_install(&["--app", "com.example.maps"]));
+    let before = std::fs::read(&d.state).unwrap();
+    // The firmware install step is offered the maps bundle.
+    let newer_maps = d.seal_app("maps2", "com.example.maps", "stable", 2, None);
+    for r in [
+        d.install(&newer_maps, &[]),
+        d.install(&newer_maps, &["--switch-channel", "stable"]),
+        d.verify(&newer_maps, &[]),
+    ] {
+        assert_eq!(code(&r), 8, "{}", text(&r));
+        assert!(
+            text(&r).contains("is for application `com.example.maps`"),
+            "{}",
+            text(&r)
+        );
+    }
+    assert_eq!(std::fs::read(&d.state).unwrap(), before);
+    // Without state, --app is still checked.
+    let r = run(&[
+        "verify",
+        &newer_maps,
+        "--trust",
+        &d.p("sign.pub"),
+        "--app",
+        "com.example.fw",
+    ]);
+    assert_eq!(code(&r), 8, "{}", text(&r));
+    // --state without --app does not guess.
+    let r = maps_install(&[]);
+    assert_eq!(code(&r), 2, "{}", text(&r));
+    assert!(text(&r).contains("--app"), "{}", text(&r));
+}
+
+/// Issue 9 item 18: an expired manifest is refused by every verifying
+/// command with the local clock, with or without a device state (exit 8),
+/// before anything is decrypted or downloaded; `--ignore-expiry` lets
+/// `verify` and `open` inspect it.
+#[test]
+fn expiry_is_checked_without_state_too() {
+    let d = Device::new();
+    let m = d.seal("e1", "stable", 1, Some(3600));
+    let payload = m.replace(".manifest", ".payload");
+    let later = (otaseal::seal::unix_now() + 3601).to_string();
+    let (trust, key, out) = (d.p("sign.pub"), d.p("device.key"), d.p("opened.bin"));
+    let verify = [
+        "verify",
+        &m,
+        "--trust",
+        &trust,
+        "--payload",
+        &payload,
+        "--now",
+        &later,
+    ];
+    let open = [
+        "open",
+        &m,
+        "--payload",
+        &payload,
+        "--trust",
+        &trust,
+        "--device-key",
+        &key,
+        "--out",
+        &out,
+        "--now",
+        &later,
+    ];
+    let fetch = [
+        "fetch",
+        "--manifest",
+        &m,
+        "--payload",
+        "http://127.0.0.1:9/never",
+        "--trust",
+        &trust,
+        "--out",
+        &out,
+        "--now",
+        &later,
+    ];
+    for cmd in [&verify[..], &open[..], &fetch[..]] {
+        let r = run(cmd);
+        assert_eq!(code(&r), 8, "{cmd:?}: {}", text(&r));
+        assert!(text(&r).contains("expired"), "{}", text(&r));
+        assert!(!Path::new(&out).exists());
+    }
+    // The same manifest before its expiry, and for forensics after it.
+    ok(run(&verify[..6]));
+    let mut forensic = verify.to_vec();
+    forensic.push("--ignore-expiry");
+    ok(run(&forensic));
+    let mut forensic = open.to_vec();
+    forensic.push("--ignore-expiry");
+    ok(run(&forensic));
+    assert_eq!(std::fs::read(&out).unwrap(), vec![7u8; 70_000]);
+    // Skipping the check is not a device install option.
+    ok(run(&["state", "init", d.state.to_str().unwrap()]));
+    let r = d.install(&m, &["--switch-channel", "stable", "--ignore-expiry"]);
+    assert_eq!(code(&r), 2, "{}", text(&r));
 }
 
 #[test]
@@ -463,6 +627,8 @@ fn install_check_with_a_root_of_trust() {
             "installed.bin",
             "--state",
             state,
+            "--app",
+            "com.example.fw",
         ];
         let payload = manifest.replace(".manifest", ".payload");
         args[3] = &payload;

@@ -152,6 +152,8 @@ fn non_utf8_paths_are_encoded_losslessly_and_nothing_fails_after_the_work() {
         os(&state),
         s("--switch-channel"),
         s("stable"),
+        s("--app"),
+        s("com.example.app"),
     ]);
     assert_eq!(decode(&i["state"]), state);
     assert_eq!(decode(&i["out"]), installed);

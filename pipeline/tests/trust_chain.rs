@@ -2,10 +2,10 @@
 //! usage, revocation (and replay), root rotation (and its refusals), and the
 //! persisted trust state. Each bad input must fail with its own error.
 
-use otaseal::format::cert::{CertificateFields, ChannelScope, KeyUsage};
+use otaseal::format::cert::{AppScope, CertificateFields, ChannelScope, KeyUsage};
 use otaseal::keys::trust::{
     CertifiedSigner, Clock, RevocationOutcome, RootTrust, RotationOutcome, TrustState,
-    issue_certificate, issue_revocation_list, sign_rotation,
+    TrustStateFile, issue_certificate, issue_revocation_list, sign_rotation,
 };
 use otaseal::keys::{KemId, KeyId, RecipientSecretKey, SigAlg, Signer, SigningKey};
 use otaseal::open::{TrustAnchor, verify_manifest};
@@ -32,7 +32,12 @@ fn fields(subject: &SigningKey, serial: u64) -> CertificateFields {
         not_after: T0 + 1000,
         usage: KeyUsage::SIGN_MANIFESTS,
         channels: ChannelScope::only(vec!["stable".parse().unwrap()]).unwrap(),
+        apps: AppScope::Any,
     }
+}
+
+fn only_apps(names: &[&str]) -> AppScope {
+    AppScope::only(names.iter().map(|n| n.parse().unwrap()).collect()).unwrap()
 }
 
 /// A certified release key: the key and its chain (leaf first).
@@ -176,6 +181,104 @@ fn certificate_for_another_channel_is_rejected() {
         key: key_w,
     };
     verify(&manifest_by(&wild, "beta", T0 + 1), &state, T0 + 2).unwrap();
+}
+
+/// Issue 9 item 1: a certificate restricted to some applications (a
+/// version 2 certificate) does not vouch for a manifest of another one,
+/// wherever it sits in the chain.
+#[test]
+fn certificate_for_another_app_is_rejected() {
+    let root = key(1);
+    let state = TrustState::new(root.verifying_key());
+    let k = key(2);
+    let mut f = fields(&k, 90);
+    f.apps = only_apps(&["com.example.maps", "com.example.zzz"]);
+    let rel = Release {
+        chain: vec![issue_certificate(&root, f.clone()).unwrap().to_bytes()],
+        key: SigningKey::from_bytes(&k.to_secret_bytes()),
+    };
+    let e = verify(&manifest_by(&rel, "stable", T0 + 1), &state, T0 + 2).unwrap_err();
+    assert!(
+        matches!(&e, Error::CertWrongApp { serial: 90, app, .. } if app == "com.example.app"),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("allowed: com.example.maps,com.example.zzz"),
+        "{e}"
+    );
+    assert_eq!(e.kind(), ErrorKind::Trust);
+    // Listing the manifest's application allows it.
+    f.apps = only_apps(&["com.example.app", "com.example.maps"]);
+    let rel = Release {
+        chain: vec![issue_certificate(&root, f).unwrap().to_bytes()],
+        key: k,
+    };
+    verify(&manifest_by(&rel, "stable", T0 + 1), &state, T0 + 2).unwrap();
+
+    // An intermediate restricted to another application restricts its leaves.
+    let (inter, leaf) = (key(10), key(11));
+    let mut fi = fields(&inter, 91);
+    fi.usage = KeyUsage::ISSUE_CERTIFICATES;
+    fi.apps = only_apps(&["com.example.maps"]);
+    let rel = Release {
+        key: SigningKey::from_bytes(&leaf.to_secret_bytes()),
+        chain: vec![
+            issue_certificate(&inter, fields(&leaf, 92))
+                .unwrap()
+                .to_bytes(),
+            issue_certificate(&root, fi).unwrap().to_bytes(),
+        ],
+    };
+    let e = verify(&manifest_by(&rel, "stable", T0 + 1), &state, T0 + 2).unwrap_err();
+    assert!(matches!(e, Error::CertWrongApp { serial: 91, .. }), "{e}");
+}
+
+/// Issue 9 item 16: a sealer checks its own chain with the devices' rules
+/// before signing: validity at `created`, channel, application, usage.
+#[test]
+fn certified_signer_refuses_terms_every_device_would_refuse() {
+    let root = key(1);
+    let k = key(2);
+    let signer = |f: CertificateFields| {
+        CertifiedSigner::new(
+            Box::new(SigningKey::from_bytes(&k.to_secret_bytes())),
+            vec![issue_certificate(&root, f).unwrap().to_bytes()],
+        )
+        .unwrap()
+    };
+    let (app, other_app) = (
+        "com.example.app".parse().unwrap(),
+        "com.example.other".parse().unwrap(),
+    );
+    let (stable, beta) = ("stable".parse().unwrap(), "beta".parse().unwrap());
+    let mut f = fields(&k, 95);
+    f.apps = only_apps(&["com.example.app"]);
+    let s = signer(f.clone());
+    s.check_terms(&app, &stable, T0 + 1).unwrap();
+    let cases = [
+        (s.check_terms(&app, &stable, T0 + 1001), "expired"),
+        (s.check_terms(&app, &stable, T0 - 1), "not valid before"),
+        (s.check_terms(&app, &beta, T0 + 1), "channel"),
+        (s.check_terms(&other_app, &stable, T0 + 1), "application"),
+    ];
+    for (r, what) in cases {
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Trust, "{what}: {e}");
+        assert!(e.to_string().contains(what), "{what}: {e}");
+    }
+    f.usage = KeyUsage::AUTHORISE_ROLLBACK;
+    let e = signer(f).check_terms(&app, &stable, T0 + 1).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::UsageNotAllowed {
+                needed: "sign-manifests",
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -577,6 +680,82 @@ fn trust_state_persists_and_corruption_is_an_error() {
         TrustState::load(&path),
         Err(Error::TrustState { .. })
     ));
+}
+
+/// Two trust updates at once: one brings a newer revocation list, the other
+/// none, and the second read the state before the first saved. Without one
+/// lock over load+apply+save the slow one saves its stale copy last and the
+/// revoked key verifies again (issue 9, item 2).
+#[test]
+fn concurrent_trust_updates_never_lose_a_revocation() {
+    let root = key(1);
+    let rel = release(&root, 2, 77);
+    let m = manifest_by(&rel, "stable", T0 + 1);
+    let list = issue_revocation_list(&root, 1, T0, vec![77], vec![])
+        .unwrap()
+        .to_bytes();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.trust");
+    let vk = root.verifying_key();
+    TrustStateFile::update(&path, Some(&vk), |_| Ok(())).unwrap();
+
+    let (loaded_tx, loaded_rx) = std::sync::mpsc::channel();
+    let (p, k) = (path.clone(), vk);
+    let slow = std::thread::spawn(move || {
+        TrustStateFile::update(&p, Some(&k), |_| {
+            // The slow update has read the state; hold it while the other runs.
+            loaded_tx.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            Ok(())
+        })
+        .unwrap();
+    });
+    loaded_rx.recv().unwrap();
+    let (state, outcome) =
+        TrustStateFile::update(&path, Some(&vk), |s| s.apply_revocation_list(&list)).unwrap();
+    assert_eq!(outcome, RevocationOutcome::Accepted { sequence: 1 });
+    assert_eq!(state.revocation_sequence(), 1);
+    slow.join().unwrap();
+
+    let saved = TrustState::load(&path).unwrap();
+    assert_eq!(saved.revocation_sequence(), 1);
+    let e = verify(&m, &saved, T0 + 2).unwrap_err();
+    assert!(matches!(e, Error::KeyRevoked { serial: 77, .. }), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Revoked);
+}
+
+#[test]
+fn trust_state_file_pins_once_and_refuses_a_foreign_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.trust");
+    // Neither a file nor a root to pin: nothing to trust.
+    assert!(matches!(
+        TrustStateFile::update(&path, None, |_| Ok(())),
+        Err(Error::Io { .. })
+    ));
+    let root = key(1);
+    let (state, ()) =
+        TrustStateFile::update(&path, Some(&root.verifying_key()), |_| Ok(())).unwrap();
+    assert_eq!(state.root().key_id(), root.key_id());
+    // The file now pins the root; no --root is needed, another root is refused.
+    TrustStateFile::update(&path, None, |_| Ok(())).unwrap();
+    assert!(matches!(
+        TrustStateFile::update(&path, Some(&key(9).verifying_key()), |_| Ok(())),
+        Err(Error::TrustState { .. })
+    ));
+    // `create` never overwrites an existing state.
+    let before = std::fs::read(&path).unwrap();
+    assert!(matches!(
+        TrustStateFile::create(&path, key(9).verifying_key()),
+        Err(Error::Io { .. })
+    ));
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    let fresh = dir.path().join("fresh.trust");
+    let created = TrustStateFile::create(&fresh, key(9).verifying_key()).unwrap();
+    assert_eq!(
+        TrustState::load(&fresh).unwrap().root().key_id(),
+        created.root().key_id()
+    );
 }
 
 mod fuzz {

@@ -313,11 +313,16 @@ fn cert_for(e: &Env, name: &str, extra: &[&str]) {
     e.ok(&args);
 }
 
+/// Issue 9 item 16: `seal` refuses (exit 20), before sealing anything, a
+/// certificate every device would reject: expired or not yet valid at the
+/// seal's `created` time, for another channel or application, or without
+/// the sign-manifests usage. (Devices' own refusals of such chains are
+/// covered by `trust_chain.rs`.)
 #[test]
 fn bad_certificates_exit_20() {
     let e = Env::new();
     e.setup();
-    for name in ["expired", "future", "beta"] {
+    for name in ["expired", "future", "beta", "maps", "rollback-only"] {
         e.ok(&["keygen", "signing", "--out", name]);
     }
     cert_for(
@@ -345,20 +350,61 @@ fn bad_certificates_exit_20() {
         ],
     );
     cert_for(&e, "beta", &["--channel", "beta"]);
+    cert_for(
+        &e,
+        "maps",
+        &["--channel", "stable", "--app", "com.example.maps"],
+    );
+    cert_for(
+        &e,
+        "rollback-only",
+        &["--channel", "stable", "--usage", "authorise-rollback"],
+    );
     let cases = [
         ("expired", "expired at 2000"),
         ("future", "not valid before 4000000000"),
         ("beta", "does not allow channel `stable`"),
+        ("maps", "does not allow application `com.example.app`"),
+        ("rollback-only", "does not allow `sign-manifests`"),
     ];
     for (name, message) in cases {
         let cert = format!("{name}.cert");
         let out = format!("out-{name}");
         let r = e.seal(name, "fw-2.bin", &out, &["--cert", &cert]);
-        assert_eq!(r.code, 0, "{}", r.stderr);
-        let manifest = format!("{out}/fw-2.bin.manifest");
-        let r = e.expect(20, &["verify", &manifest, "--root", "root.pub"]);
+        assert_eq!(r.code, 20, "{name}: {}", r.stderr);
         assert!(r.stderr.contains(message), "{name}: {}", r.stderr);
+        let left = std::fs::read_dir(e.path(&out)).map_or(0, |d| d.count());
+        assert_eq!(left, 0, "{name}: seal left files in {out}");
     }
+    // The app-scoped certificate seals its own application.
+    e.ok(&[
+        "seal",
+        "fw-2.bin",
+        "--signing-key",
+        "maps.key",
+        "--cert",
+        "maps.cert",
+        "--recipient",
+        "dev.pub",
+        "--app",
+        "com.example.maps",
+        "--version",
+        "1.0",
+        "--sequence",
+        "1",
+        "--out-dir",
+        "out-maps-ok",
+    ]);
+    e.ok(&[
+        "verify",
+        "out-maps-ok/fw-2.bin.manifest",
+        "--root",
+        "root.pub",
+    ]);
+    let shown = e.ok(&["cert", "show", "maps.cert", "--json"]);
+    let shown: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(shown["apps"], "com.example.maps");
+    assert_eq!(shown["version"], 2);
     // A chain signed by a root the device does not pin.
     e.ok(&["root", "init", "--out", "rogue"]);
     e.ok(&["keygen", "signing", "--out", "r"]);

@@ -9,7 +9,7 @@
 
 use otaseal::audit::{AuditLog, Event, Op, Outcome};
 use otaseal::format::FormatError;
-use otaseal::format::cert::{Certificate, CertificateFields, ChannelScope, KeyUsage};
+use otaseal::format::cert::{AppScope, Certificate, CertificateFields, ChannelScope, KeyUsage};
 use otaseal::format::revocation::RevocationList;
 use otaseal::format::rotation::RotationStatement;
 use otaseal::keys::trust::{
@@ -42,6 +42,26 @@ fn generate() -> Value {
             usage: KeyUsage::SIGN_MANIFESTS,
             channels: ChannelScope::only(vec!["stable".parse().unwrap(), "beta".parse().unwrap()])
                 .unwrap(),
+            apps: AppScope::Any,
+        },
+    )
+    .unwrap();
+    // Version 2: the same key restricted to two applications (§10.2.1).
+    let cert_v2 = issue_certificate(
+        &root,
+        CertificateFields {
+            serial: 0x0fed_cba9_8765_4321,
+            subject_alg: SigAlg::Ed25519,
+            subject_public_key: release.verifying_key().to_bytes().to_vec(),
+            not_before: 1_767_225_600,
+            not_after: 1_798_761_600,
+            usage: KeyUsage::SIGN_MANIFESTS,
+            channels: ChannelScope::only(vec!["stable".parse().unwrap()]).unwrap(),
+            apps: AppScope::only(vec![
+                "com.example.maps".parse().unwrap(),
+                "com.example.fw".parse().unwrap(),
+            ])
+            .unwrap(),
         },
     )
     .unwrap();
@@ -144,6 +164,46 @@ fn generate() -> Value {
         st,
         "invalid field `checksum`",
     );
+    // Version 2 (app-scoped) certificates.
+    let c2 = cert_v2.to_bytes();
+    let apps_at = cert_v2.signed_bytes().len() - (2 + 14 + 1 + 16 + 1);
+    let mut b = c2.clone();
+    b[apps_at] = 1;
+    add(
+        "cert_v2_app_scope_any",
+        "certificate",
+        b,
+        "invalid field `app_scope`",
+    );
+    let mut unsorted = cert_v2.clone();
+    unsorted.apps = AppScope::Only(vec![
+        "com.example.maps".parse().unwrap(),
+        "com.example.fw".parse().unwrap(),
+    ]);
+    add(
+        "cert_v2_apps_unsorted",
+        "certificate",
+        unsorted.to_bytes(),
+        "invalid field `app_id`",
+    );
+    let mut b = c.clone();
+    b[9] = 2;
+    // Read as version 2, the signature's length prefix 00 40 becomes
+    // app_scope 0 and app_count 64.
+    add(
+        "cert_v1_relabelled_v2",
+        "certificate",
+        b,
+        "invalid field `app_count`",
+    );
+    let mut b = c2.clone();
+    b[9] = 3;
+    add(
+        "cert_version_3",
+        "certificate",
+        b,
+        "unsupported format version 3",
+    );
 
     json!({
         "description": "otaseal root-of-trust vectors; see docs/FORMAT.md §10.7 and docs/FORMAT.md §16.6",
@@ -163,6 +223,13 @@ fn generate() -> Value {
             "usage": cert.usage.bits(), "channels": ["beta", "stable"],
             "signed_len": cert.signed_bytes().len(),
             "hex": hex::encode(cert.to_bytes()),
+        },
+        "certificate_v2": {
+            "serial": cert_v2.serial, "not_before": cert_v2.not_before, "not_after": cert_v2.not_after,
+            "usage": cert_v2.usage.bits(), "channels": ["stable"],
+            "apps": ["com.example.fw", "com.example.maps"],
+            "signed_len": cert_v2.signed_bytes().len(),
+            "hex": hex::encode(cert_v2.to_bytes()),
         },
         "revocation_list": {
             "sequence": list.sequence, "issued_at": list.issued_at,
@@ -224,6 +291,32 @@ fn checked_in_vectors_verify() {
         &cert.signature,
     )
     .unwrap();
+
+    // The version 2 certificate: the v1 fields, then the app list.
+    let v2_bytes = h(&v["certificate_v2"]["hex"]);
+    let (cert_v2, signed_len) = Certificate::parse(&v2_bytes).unwrap();
+    assert_eq!(&v2_bytes[8..10], &[0, 2]);
+    assert_eq!(cert_v2.version(), 2);
+    assert_eq!(
+        signed_len as u64,
+        v["certificate_v2"]["signed_len"].as_u64().unwrap()
+    );
+    let apps: Vec<String> = v["certificate_v2"]["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(cert_v2.apps.to_string(), apps.join(","));
+    assert_eq!(cert_v2.subject_public_key, h(&v["keys"]["release_public"]));
+    verify_signature(
+        SigAlg::Ed25519,
+        &root_pk,
+        &v2_bytes[..signed_len],
+        &cert_v2.signature,
+    )
+    .unwrap();
+    assert_eq!(cert.version(), 1);
 
     let list_bytes = h(&v["revocation_list"]["hex"]);
     let (list, signed_len) = RevocationList::parse(&list_bytes).unwrap();

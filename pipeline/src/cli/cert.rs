@@ -4,9 +4,8 @@ use super::args::{json_path, print_json, signing_public};
 use super::trust_args::{CertTerms, audit_log, cert_json, random_serial, read_cert, record};
 use super::{CliResult, ExitCode};
 use otaseal::audit::{Event, Op};
-use otaseal::format::cert::CertificateFields;
+use otaseal::keys::Signer;
 use otaseal::keys::trust::issue_certificate;
-use otaseal::keys::{SigAlg, Signer};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -18,7 +17,7 @@ pub(crate) struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum CertCommand {
     /// The root (or an intermediate) certifies a release key.
-    Issue(IssueArgs),
+    Issue(Box<IssueArgs>),
     /// Print a certificate.
     Show(ShowArgs),
 }
@@ -53,7 +52,7 @@ struct ShowArgs {
 
 pub(crate) fn run(a: Args) -> CliResult {
     match a.command {
-        CertCommand::Issue(a) => issue(a),
+        CertCommand::Issue(a) => issue(*a),
         CertCommand::Show(a) => show(a),
     }
 }
@@ -61,19 +60,9 @@ pub(crate) fn run(a: Args) -> CliResult {
 fn issue(a: IssueArgs) -> CliResult {
     let issuer = super::args::signing_key(&a.root_key, a.audit_log.as_deref())?;
     let subject = signing_public(&a.subject)?;
-    let (channels, usage, not_before, not_after) = a.terms.resolve(None)?;
-    let cert = issue_certificate(
-        &issuer,
-        CertificateFields {
-            serial: a.terms.serial.unwrap_or_else(random_serial),
-            subject_alg: SigAlg::Ed25519,
-            subject_public_key: subject.to_bytes().to_vec(),
-            not_before,
-            not_after,
-            usage,
-            channels,
-        },
-    )?;
+    let terms = a.terms.resolve(None)?;
+    let serial = a.terms.serial.unwrap_or_else(random_serial);
+    let cert = issue_certificate(&issuer, terms.fields(serial, &subject))?;
     otaseal::files::write_atomic(&a.out, &cert.to_bytes(), 0o644)?;
     record(
         audit_log(a.audit_log.as_deref()).as_ref(),
@@ -81,6 +70,7 @@ fn issue(a: IssueArgs) -> CliResult {
             .detail("subject", cert.subject_key_id.to_string())
             .detail("serial", cert.serial)
             .detail("channels", cert.channels.to_string())
+            .detail("apps", cert.apps.to_string())
             .detail("not_after", cert.not_after),
     )?;
     if a.json {
@@ -95,8 +85,8 @@ fn issue(a: IssueArgs) -> CliResult {
             a.out.display()
         );
         println!(
-            "  channels {}, usage {}, valid {}..{}",
-            cert.channels, cert.usage, cert.not_before, cert.not_after
+            "  channels {}, apps {}, usage {}, valid {}..{}",
+            cert.channels, cert.apps, cert.usage, cert.not_before, cert.not_after
         );
     }
     Ok(ExitCode::Ok)
@@ -115,6 +105,7 @@ fn show(a: ShowArgs) -> CliResult {
             cert.not_before, cert.not_after
         );
         println!("  channels {}", cert.channels);
+        println!("  apps     {} (version {})", cert.apps, cert.version());
         println!("  usage    {}", cert.usage);
     }
     Ok(ExitCode::Ok)

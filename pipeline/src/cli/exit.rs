@@ -18,7 +18,7 @@ pub(crate) enum ExitCode {
     Key = 5,
     /// Reading or writing a file failed.
     Io = 6,
-    /// The device policy refused the manifest (downgrade, channel, expiry).
+    /// The device policy refused the manifest (downgrade, app, channel, expiry).
     Policy = 8,
     /// A download failed (network, server, too slow, deadline); it can be
     /// resumed. A chunk that keeps failing verification is exit 3 instead.
@@ -64,10 +64,10 @@ Exit codes:
   5  key unusable (not a recipient, invalid, file readable by others, Argon2 cost over the unlock limit)
   6  I/O error
   7  wrong passphrase or PIN (or an altered encrypted key file)
-  8  refused by device policy (downgrade, other channel, expired)
+  8  refused by device policy (downgrade, other app or channel, expired)
   9  download failed (network, server, too slow, deadline; rerun to resume)
   10 output directory busy: another `seal` run holds its lock (nothing was written)
-  20 certificate chain rejected (expired, not yet valid, channel, usage, untrusted root)
+  20 certificate chain rejected (expired, not yet valid, channel, app, usage, untrusted root)
   21 signing key revoked
   22 trust update refused (replayed revocation list, bad root rotation, corrupt trust state)
   23 key suspended (run `otaseal keys resume` after investigating)

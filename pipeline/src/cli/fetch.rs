@@ -105,9 +105,8 @@ pub(crate) fn run(a: Args) -> CliResult {
         files::read_capped(Path::new(&a.manifest), "a manifest", MAX_MANIFEST_BYTES)?
     };
     let verified = verify_manifest(&manifest_bytes, &trust)?;
-    if a.policy.state.is_some() {
-        a.policy.evaluate(&verified, &trust)?;
-    }
+    // Expiry (and, with --app/--state, the device policy) before any download.
+    a.policy.evaluate(&verified, &trust)?;
     let payload_len = verified.payload_len();
     let started = Instant::now();
     // A rerun after success: a complete, verifying OUT needs no download.

@@ -8,10 +8,9 @@ use super::trust_args::{
 };
 use super::{CliError, CliResult, ExitCode};
 use otaseal::audit::{AuditLog, Event, Op, Suspensions};
-use otaseal::format::cert::CertificateFields;
 use otaseal::keys::events::KeyEventSink;
 use otaseal::keys::trust::issue_certificate;
-use otaseal::keys::{KeyRole, SigAlg, Signer};
+use otaseal::keys::{KeyRole, Signer};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -62,8 +61,7 @@ pub(crate) struct ResumeArgs {
 pub(crate) fn rotate(a: RotateArgs) -> CliResult {
     let root = super::args::signing_key(&a.root_key, a.audit_log.as_deref())?;
     let previous = a.previous.as_deref().map(read_cert).transpose()?;
-    let (channels, usage, not_before, not_after) =
-        a.terms.resolve(previous.as_ref().map(|(c, _)| c))?;
+    let terms = a.terms.resolve(previous.as_ref().map(|(c, _)| c))?;
     let cert_path = with_suffix(&a.out, "cert");
     if cert_path.exists() {
         return Err(CliError::usage(format!(
@@ -79,18 +77,8 @@ pub(crate) fn rotate(a: RotateArgs) -> CliResult {
         log.as_ref().map(|l| l as &dyn KeyEventSink),
     )?;
     let new_id = vk.key_id();
-    let cert = issue_certificate(
-        &root,
-        CertificateFields {
-            serial: a.terms.serial.unwrap_or_else(random_serial),
-            subject_alg: SigAlg::Ed25519,
-            subject_public_key: vk.to_bytes().to_vec(),
-            not_before,
-            not_after,
-            usage,
-            channels,
-        },
-    )?;
+    let serial = a.terms.serial.unwrap_or_else(random_serial);
+    let cert = issue_certificate(&root, terms.fields(serial, &vk))?;
     otaseal::files::write_atomic(&cert_path, &cert.to_bytes(), 0o644)?;
     record(
         log.as_ref(),
@@ -98,6 +86,7 @@ pub(crate) fn rotate(a: RotateArgs) -> CliResult {
             .detail("subject", new_id.to_string())
             .detail("serial", cert.serial)
             .detail("channels", cert.channels.to_string())
+            .detail("apps", cert.apps.to_string())
             .detail("not_after", cert.not_after),
     )?;
     let mut rotate_event = Event::ok(Op::Rotate, new_id);

@@ -15,6 +15,8 @@ pub(crate) struct Args {
     /// Print a JSON object instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    fresh: super::policy_args::FreshnessArgs,
 }
 
 /// What to open and with which keys: shared by `open` and `install-check`.
@@ -39,10 +41,7 @@ pub(crate) struct OpenTarget {
 
 /// Reads a manifest file and verifies it against `trust`.
 pub(crate) fn read_verified(manifest: &Path, trust: &TrustAnchor) -> CliResult<VerifiedManifest> {
-    let bytes = std::fs::read(manifest).map_err(|e| otaseal::Error::Io {
-        path: manifest.to_owned(),
-        source: e,
-    })?;
+    let bytes = files::read_capped(manifest, "manifest", otaseal::format::manifest::MAX_LEN)?;
     Ok(verify_manifest(&bytes, trust)?)
 }
 
@@ -79,10 +78,17 @@ pub(crate) fn open_files(
 }
 
 pub(crate) fn run(a: Args) -> CliResult {
-    let Args { target: a, json } = a;
+    let Args {
+        target: a,
+        json,
+        fresh,
+    } = a;
     let trust = a.trust.anchor()?;
     let device = args::device_key(&a.device_key, &a.unlock)?;
-    let (len, root) = open_files(&a.manifest, &a.payload, &trust, &device, &a.out)?;
+    let verified = read_verified(&a.manifest, &trust)?;
+    fresh.check(&verified)?;
+    decrypt_to_file(&verified, &a.payload, &device, &a.out)?;
+    let (len, root) = (verified.payload_len(), verified.manifest().root);
     if json {
         print_json(&serde_json::json!({
             "manifest": json_path(&a.manifest), "payload": json_path(&a.payload), "out": json_path(&a.out),

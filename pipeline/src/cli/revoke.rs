@@ -49,7 +49,11 @@ pub(crate) fn run(a: Args) -> CliResult {
     }
     let added = (serials.clone(), keys.clone());
     let mut sequence = 1;
-    match std::fs::read(&a.list) {
+    match otaseal::files::read_capped(
+        &a.list,
+        "revocation list",
+        otaseal::format::revocation::MAX_LEN,
+    ) {
         Ok(bytes) => {
             let previous = verify_revocation_list(&bytes, &root.verifying_key())?;
             sequence = previous
@@ -59,14 +63,10 @@ pub(crate) fn run(a: Args) -> CliResult {
             serials.extend(previous.serials);
             keys.extend(previous.key_ids);
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(otaseal::Error::Io {
-                path: a.list.clone(),
-                source: e,
-            }
-            .into());
+        // No list yet: this one is the first.
+        Err(otaseal::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
         }
+        Err(e) => return Err(e.into()),
     }
     let list = issue_revocation_list(&root, sequence, otaseal::seal::unix_now(), serials, keys)?;
     otaseal::files::write_atomic(&a.list, &list.to_bytes(), 0o644)?;

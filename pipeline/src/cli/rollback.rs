@@ -35,10 +35,7 @@ pub(crate) fn run(a: Args) -> CliResult {
         return Err(CliError::usage("--expires-in must be at least 1 second"));
     }
     let key = args::signing_key_with(&a.key, &a.unlock, None)?;
-    let bytes = std::fs::read(&a.manifest).map_err(|e| otaseal::Error::Io {
-        path: a.manifest.clone(),
-        source: e,
-    })?;
+    let bytes = files::read_capped(&a.manifest, "manifest", otaseal::format::manifest::MAX_LEN)?;
     // Only the manifest's identifying fields are copied; the publisher signs
     // for a bundle it names, so the manifest's own signature is not needed.
     let (m, _) = Manifest::parse(&bytes).map_err(otaseal::Error::from)?;

@@ -9,7 +9,7 @@ use super::{CliError, CliResult, ExitCode};
 use otaseal::audit::{Event, Op};
 use otaseal::keys::KeyRole;
 use otaseal::keys::events::KeyEventSink;
-use otaseal::keys::trust::{TrustState, sign_rotation};
+use otaseal::keys::trust::{TrustStateFile, sign_rotation};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -89,7 +89,9 @@ fn init(a: InitArgs) -> CliResult {
                 path.display()
             )));
         }
-        TrustState::new(vk).save(path)?;
+        // Under the trust state's lock, so a verifier creating it at the
+        // same moment cannot be overwritten.
+        TrustStateFile::create(path, vk)?;
     }
     if a.json {
         print_json(&serde_json::json!({

@@ -333,14 +333,25 @@ pub(crate) fn run(a: Args) -> CliResult {
         .collect::<CliResult<Vec<_>>>()?;
     // Resume checks existing outputs against the bare key (`verifier`): a
     // chain, if any, vouches for that same key.
-    let signer =
-        super::trust_args::seal_signer(signer, &a.certs, a.audit_log.as_deref(), &recipients)?;
+    let created = unix_now();
+    let terms = super::trust_args::SealTerms {
+        app: &a.app,
+        channel: &a.channel,
+        created,
+    };
+    let signer = super::trust_args::seal_signer(
+        signer,
+        &a.certs,
+        a.audit_log.as_deref(),
+        &recipients,
+        terms,
+    )?;
     let chunk_size =
         ChunkSize::from_bytes(a.chunk_size).map_err(|e| CliError::usage(e.to_string()))?;
     let mut opts = SealOptions::new(a.app, a.channel, a.version, a.sequence);
     opts.chunk_size = chunk_size;
     opts.backend = a.backend;
-    opts.created = unix_now();
+    opts.created = created;
     opts.expires = a
         .expires_in
         .unwrap_or(Lifetime::DEFAULT)

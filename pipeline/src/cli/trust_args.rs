@@ -5,13 +5,17 @@
 
 use super::{CliError, CliResult};
 use otaseal::audit::{AuditLog, AuditedSigner, Event, Op, Outcome};
-use otaseal::format::cert::{Certificate, ChannelScope, KeyUsage};
-use otaseal::format::{Channel, Manifest};
+use otaseal::files;
+use otaseal::format::cert::{
+    self, AppScope, Certificate, CertificateFields, ChannelScope, KeyUsage,
+};
+use otaseal::format::{AppId, Channel, Manifest};
+use otaseal::format::{manifest, revocation, rotation};
 use otaseal::keys::file::{AnyKey, KeyFile};
 use otaseal::keys::trust::{
-    CertifiedSigner, RevocationOutcome, RootTrust, RotationOutcome, TrustState,
+    CertifiedSigner, RevocationOutcome, RootTrust, RotationOutcome, TrustState, TrustStateFile,
 };
-use otaseal::keys::{KeyId, RecipientPublicKey, Signer};
+use otaseal::keys::{KeyId, RecipientPublicKey, Signer, VerifyingKey};
 use otaseal::open::TrustAnchor;
 use std::path::{Path, PathBuf};
 
@@ -36,14 +40,6 @@ pub(crate) struct TrustArgs {
     trust_state: Option<PathBuf>,
 }
 
-fn io_err(path: &Path, e: std::io::Error) -> CliError {
-    otaseal::Error::Io {
-        path: path.to_owned(),
-        source: e,
-    }
-    .into()
-}
-
 impl TrustArgs {
     /// Builds the trust anchor. With `--root`/`--trust-state`: loads or pins
     /// the state, follows rotation statements, applies the revocation list,
@@ -58,51 +54,65 @@ impl TrustArgs {
             .as_deref()
             .map(super::args::signing_public)
             .transpose()?;
-        let mut state = match (&self.trust_state, pinned) {
-            (Some(path), pinned) if path.exists() => {
-                let state = TrustState::load(path)?;
-                if let Some(root) = pinned
-                    && !state.knows_root(&root.key_id())
-                {
-                    return Err(otaseal::Error::TrustState {
-                        path: path.clone(),
-                        reason: format!(
-                            "it pins root {}, which is not --root {} nor a root it superseded",
-                            state.root().key_id(),
-                            root.key_id()
-                        ),
-                    }
-                    .into());
+        // Read every update before the state is locked: the lock is held
+        // only for load + apply + save.
+        let rotations = self
+            .rotations
+            .iter()
+            .map(|p| {
+                Ok(files::read_capped(
+                    p,
+                    "root rotation statement",
+                    rotation::MAX_LEN,
+                )?)
+            })
+            .collect::<CliResult<Vec<_>>>()?;
+        let revocations = self
+            .revocations
+            .as_deref()
+            .map(|p| files::read_capped(p, "revocation list", revocation::MAX_LEN))
+            .transpose()?;
+        let apply = |state: &mut TrustState| -> otaseal::Result<Option<u64>> {
+            for bytes in &rotations {
+                match state.apply_rotation(bytes)? {
+                    RotationOutcome::Rotated { from, to, version } => eprintln!(
+                        "otaseal: followed root rotation {from} -> {to} (root version {version})"
+                    ),
+                    RotationOutcome::AlreadyApplied => {}
+                }
+            }
+            Ok(match &revocations {
+                Some(bytes) => match state.apply_revocation_list(bytes)? {
+                    RevocationOutcome::Accepted { sequence } => Some(sequence),
+                    RevocationOutcome::AlreadyCurrent => None,
+                },
+                None => None,
+            })
+        };
+        let state = match (&self.trust_state, pinned) {
+            (Some(path), pinned) => {
+                if pinned.is_none() && path.symlink_metadata().is_err() {
+                    return Err(CliError::usage(
+                        "say what to trust: --trust KEY, --root ROOT.pub, or an existing --trust-state FILE",
+                    ));
+                }
+                let (state, accepted) = TrustStateFile::update(path, pinned.as_ref(), apply)?;
+                if let Some(sequence) = accepted {
+                    eprintln!("otaseal: accepted revocation list {sequence}");
                 }
                 state
             }
-            (_, Some(root)) => TrustState::new(root),
-            (_, None) => {
+            (None, Some(root)) => {
+                let mut state = TrustState::new(root);
+                apply(&mut state)?;
+                state
+            }
+            (None, None) => {
                 return Err(CliError::usage(
                     "say what to trust: --trust KEY, --root ROOT.pub, or an existing --trust-state FILE",
                 ));
             }
         };
-        for path in &self.rotations {
-            let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
-            match state.apply_rotation(&bytes)? {
-                RotationOutcome::Rotated { from, to, version } => eprintln!(
-                    "otaseal: followed root rotation {from} -> {to} (root version {version})"
-                ),
-                RotationOutcome::AlreadyApplied => {}
-            }
-        }
-        if let Some(path) = &self.revocations {
-            let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
-            if let RevocationOutcome::Accepted { sequence } = state.apply_revocation_list(&bytes)? {
-                if self.trust_state.is_some() {
-                    eprintln!("otaseal: accepted revocation list {sequence}");
-                }
-            }
-        }
-        if let Some(path) = &self.trust_state {
-            state.save(path)?;
-        }
         Ok(TrustAnchor::Root(RootTrust::new(state)))
     }
 }
@@ -125,7 +135,7 @@ pub(crate) fn key_id_arg(arg: &str) -> CliResult<KeyId> {
 
 /// Reads and decodes a certificate file.
 pub(crate) fn read_cert(path: &Path) -> CliResult<(Certificate, Vec<u8>)> {
-    let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
+    let bytes = files::read_capped(path, "certificate", cert::MAX_LEN)?;
     let (cert, _) = Certificate::parse(&bytes).map_err(otaseal::Error::from)?;
     Ok((cert, bytes))
 }
@@ -143,21 +153,34 @@ pub(crate) fn record(log: Option<&AuditLog>, event: &Event) -> CliResult<()> {
     Ok(())
 }
 
+/// What a run seals: the application, channel and `created` time every
+/// certificate of its chain must allow.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SealTerms<'a> {
+    pub app: &'a AppId,
+    pub channel: &'a Channel,
+    pub created: u64,
+}
+
 /// The signer `seal` uses: the key, with its certificate chain (`--cert`,
-/// leaf first) if given, and — when an audit log is configured — refusing
-/// to sign while suspended and recording every wrap and signature.
+/// leaf first) if given — refused (exit 20) before anything is sealed if
+/// it does not allow `terms` — and, when an audit log is configured,
+/// refusing to sign while suspended and recording every wrap and signature.
 pub(crate) fn seal_signer(
     mut signer: Box<dyn Signer>,
     certs: &[PathBuf],
     audit: Option<&Path>,
     recipients: &[RecipientPublicKey],
+    terms: SealTerms<'_>,
 ) -> CliResult<Box<dyn Signer>> {
     if !certs.is_empty() {
         let chain = certs
             .iter()
             .map(|p| read_cert(p).map(|(_, bytes)| bytes))
             .collect::<CliResult<Vec<_>>>()?;
-        signer = Box::new(CertifiedSigner::new(signer, chain)?);
+        let certified = CertifiedSigner::new(signer, chain)?;
+        certified.check_terms(terms.app, terms.channel, terms.created)?;
+        signer = Box::new(certified);
     }
     if let Some(log) = audit_log(audit) {
         let ids = recipients.iter().map(RecipientPublicKey::key_id).collect();
@@ -176,7 +199,7 @@ pub(crate) fn record_verify(
     let Some(log) = audit_log(audit) else {
         return Ok(());
     };
-    let key = std::fs::read(manifest)
+    let key = files::read_capped(manifest, "manifest", manifest::MAX_LEN)
         .ok()
         .and_then(|b| Manifest::parse(&b).ok())
         .map(|(m, _)| m.signer.key_id);
@@ -238,6 +261,14 @@ pub(crate) struct CertTerms {
     /// Allow every channel.
     #[arg(long, conflicts_with = "channels")]
     pub any_channel: bool,
+    /// Application the key may sign for; repeat for several (a version 2
+    /// certificate). Default: every application, or the previous
+    /// certificate's applications when rotating.
+    #[arg(long = "app", value_name = "APP")]
+    pub apps: Vec<AppId>,
+    /// Allow every application (a version 1 certificate).
+    #[arg(long, conflicts_with = "apps")]
+    pub any_app: bool,
     /// Start of validity: Unix seconds or `now` (default: now).
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub not_before: Option<u64>,
@@ -258,13 +289,36 @@ pub(crate) struct CertTerms {
 
 pub(crate) const DEFAULT_VALIDITY: u64 = 90 * 86_400;
 
+/// Certificate terms with every default applied.
+#[derive(Debug, Clone)]
+pub(crate) struct Terms {
+    pub channels: ChannelScope,
+    pub apps: AppScope,
+    pub usage: KeyUsage,
+    pub not_before: u64,
+    pub not_after: u64,
+}
+
+impl Terms {
+    /// The fields of a certificate with these terms for an Ed25519 `subject`.
+    pub(crate) fn fields(self, serial: u64, subject: &VerifyingKey) -> CertificateFields {
+        CertificateFields {
+            serial,
+            subject_alg: otaseal::keys::SigAlg::Ed25519,
+            subject_public_key: subject.to_bytes().to_vec(),
+            not_before: self.not_before,
+            not_after: self.not_after,
+            usage: self.usage,
+            channels: self.channels,
+            apps: self.apps,
+        }
+    }
+}
+
 impl CertTerms {
     /// The scope, usage and window, falling back to `previous` (a rotated
     /// key's old certificate) for anything not given.
-    pub(crate) fn resolve(
-        &self,
-        previous: Option<&Certificate>,
-    ) -> CliResult<(ChannelScope, KeyUsage, u64, u64)> {
+    pub(crate) fn resolve(&self, previous: Option<&Certificate>) -> CliResult<Terms> {
         let channels = if self.any_channel {
             ChannelScope::Any
         } else if !self.channels.is_empty() {
@@ -275,6 +329,15 @@ impl CertTerms {
             return Err(CliError::usage(
                 "say which channels the key may sign for: --channel NAME (repeatable) or --any-channel",
             ));
+        };
+        let apps = if self.any_app {
+            AppScope::Any
+        } else if !self.apps.is_empty() {
+            AppScope::only(self.apps.clone()).map_err(|e| CliError::usage(e.to_string()))?
+        } else if let Some(p) = previous {
+            p.apps.clone()
+        } else {
+            AppScope::Any
         };
         let usage = if !self.usage.is_empty() {
             let mut u = KeyUsage::default();
@@ -303,7 +366,13 @@ impl CertTerms {
         if not_after <= not_before {
             return Err(CliError::usage("--not-after must be after --not-before"));
         }
-        Ok((channels, usage, not_before, not_after))
+        Ok(Terms {
+            channels,
+            apps,
+            usage,
+            not_before,
+            not_after,
+        })
     }
 }
 
@@ -329,6 +398,8 @@ pub(crate) fn cert_json(c: &Certificate) -> serde_json::Value {
         "not_after": c.not_after,
         "usage": c.usage.names(),
         "channels": c.channels.to_string(),
+        "apps": c.apps.to_string(),
+        "version": c.version(),
     })
 }
 

@@ -45,10 +45,7 @@ pub(crate) fn verify_files(
     trust: &TrustAnchor,
     check: &PayloadCheck,
 ) -> CliResult<(VerifiedManifest, u32)> {
-    let bytes = std::fs::read(manifest).map_err(|e| otaseal::Error::Io {
-        path: manifest.to_owned(),
-        source: e,
-    })?;
+    let bytes = files::read_capped(manifest, "manifest", otaseal::format::manifest::MAX_LEN)?;
     let verified = verify_manifest(&bytes, trust)?;
     let chunks = match check {
         PayloadCheck::None => 0,

@@ -6,8 +6,8 @@ use std::io::Read;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-/// Largest manifest accepted from a URL.
-pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+/// Largest manifest accepted from a URL: the format's cap, as for a file.
+pub const MAX_MANIFEST_BYTES: u64 = crate::format::manifest::MAX_LEN;
 
 /// Fetches payload byte ranges from one URL.
 #[derive(Debug)]

@@ -3,16 +3,31 @@
 //! key, for some channels, for a time window, for some uses.
 //!
 //! One canonical encoding: fixed field order, fixed-width big-endian integers,
-//! channel names sorted and unique, so the signed bytes are the parsed bytes.
+//! channel and app names sorted and unique, so the signed bytes are the
+//! parsed bytes. A certificate for every application is version 1 (the
+//! original layout, byte for byte); one restricted to some applications is
+//! version 2, the version 1 layout followed by its app list, so a decoder
+//! that knows only version 1 refuses it instead of ignoring the restriction.
 
 use super::{
-    Channel, FormatError, Reader, Writer, kind, read_final_signature, read_header_and_flags,
-    with_signature, write_header_and_flags,
+    AppId, Channel, FormatError, MAGIC, Reader, Writer, kind, read_final_signature, with_signature,
 };
 use crate::keys::{KeyId, SigAlg};
 
 /// Most channels one certificate may list.
 pub const MAX_CERT_CHANNELS: usize = 32;
+/// Most applications one certificate may list.
+pub const MAX_CERT_APPS: usize = 32;
+/// A certificate for every application (`docs/FORMAT.md` §10.2.1).
+pub const VERSION_ANY_APP: u16 = 1;
+/// A certificate restricted to listed applications (§10.2.1).
+pub const VERSION_APP_SCOPED: u16 = 2;
+
+/// Largest certificate file a reader accepts: the per-certificate limit of
+/// a manifest's chain (FORMAT.md §4.1, 64 KiB), which every valid
+/// certificate fits several times over (at most 32 channels of 64 bytes and
+/// 32 apps of 128 bytes: under 7 KiB).
+pub const MAX_LEN: u64 = super::manifest::MAX_CERT_LEN as u64;
 
 /// Length of a public key of `alg` on the wire.
 pub(crate) fn public_key_len(alg: SigAlg) -> usize {
@@ -144,6 +159,50 @@ impl std::fmt::Display for ChannelScope {
     }
 }
 
+/// The applications a certified key may sign for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AppScope {
+    /// Every application: a version 1 certificate.
+    #[default]
+    Any,
+    /// Only these, sorted and unique: a version 2 certificate.
+    Only(Vec<AppId>),
+}
+
+impl AppScope {
+    /// Builds a listed scope, sorting and de-duplicating.
+    pub fn only(mut apps: Vec<AppId>) -> Result<Self, FormatError> {
+        apps.sort();
+        apps.dedup();
+        if apps.is_empty() || apps.len() > MAX_CERT_APPS {
+            return Err(FormatError::invalid(
+                "app_count",
+                format!("{} apps, need 1..={MAX_CERT_APPS}", apps.len()),
+            ));
+        }
+        Ok(Self::Only(apps))
+    }
+
+    pub fn allows(&self, app: &AppId) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Only(list) => list.binary_search(app).is_ok(),
+        }
+    }
+}
+
+impl std::fmt::Display for AppScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Any => f.write_str("*"),
+            Self::Only(list) => {
+                let names: Vec<&str> = list.iter().map(AppId::as_str).collect();
+                f.write_str(&names.join(","))
+            }
+        }
+    }
+}
+
 /// A decoded certificate. Decoding checks syntax and internal consistency
 /// (the subject key id is the hash of the subject key); the issuer's
 /// signature is checked by `keys::trust`.
@@ -162,6 +221,8 @@ pub struct Certificate {
     pub not_after: u64,
     pub usage: KeyUsage,
     pub channels: ChannelScope,
+    /// `Any` in a version 1 certificate; listed in version 2.
+    pub apps: AppScope,
     pub signature: Vec<u8>,
 }
 
@@ -175,9 +236,18 @@ pub struct CertificateFields {
     pub not_after: u64,
     pub usage: KeyUsage,
     pub channels: ChannelScope,
+    pub apps: AppScope,
 }
 
 impl Certificate {
+    /// The encoding version: 1 for every application, 2 when restricted.
+    pub fn version(&self) -> u16 {
+        match self.apps {
+            AppScope::Any => VERSION_ANY_APP,
+            AppScope::Only(_) => VERSION_APP_SCOPED,
+        }
+    }
+
     /// An unsigned certificate from `fields`, to be signed by the issuer.
     /// Checks what the decoder checks, so an issued certificate always parses.
     pub fn unsigned(
@@ -202,6 +272,9 @@ impl Certificate {
         if let ChannelScope::Only(list) = &fields.channels {
             ChannelScope::only(list.clone())?;
         }
+        if let AppScope::Only(list) = &fields.apps {
+            AppScope::only(list.clone())?;
+        }
         Ok(Self {
             serial: fields.serial,
             subject_alg: fields.subject_alg,
@@ -216,6 +289,7 @@ impl Certificate {
             not_after: fields.not_after,
             usage: fields.usage,
             channels: fields.channels,
+            apps: fields.apps,
             signature: Vec::new(),
         })
     }
@@ -223,7 +297,10 @@ impl Certificate {
     /// The bytes the issuer signs: everything before the signature field.
     pub fn signed_bytes(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(160);
-        write_header_and_flags(&mut w, kind::CERTIFICATE);
+        w.put(&MAGIC);
+        w.put(&kind::CERTIFICATE);
+        w.u16(self.version());
+        w.u16(0);
         w.u64(self.serial);
         w.u8(self.subject_alg.code());
         w.put(&self.subject_key_id.0);
@@ -246,6 +323,13 @@ impl Certificate {
                 }
             }
         }
+        if let AppScope::Only(list) = &self.apps {
+            w.u8(0);
+            w.u8(u8::try_from(list.len()).expect("at most 32 apps"));
+            for a in list {
+                w.bytes8(a.as_str().as_bytes());
+            }
+        }
         w.buf
     }
 
@@ -256,17 +340,34 @@ impl Certificate {
 
     /// Decodes a certificate, returning it and the length of its signed prefix.
     ///
-    /// Rejects (FORMAT.md §10.2.3): bad magic, another kind, any version but 1,
-    /// non-zero flags, unknown algorithms, a public key of the wrong length,
+    /// Rejects (FORMAT.md §10.2.3): bad magic, another kind, a version other
+    /// than 1 or 2, non-zero flags, unknown algorithms, a public key of the wrong length,
     /// a subject key id that is not the hash of the subject key, `not_after`
     /// not after `not_before`, zero or unknown usage bits, an unknown channel
     /// scope, an `any` scope with channels, a listed scope with 0 or more than
     /// 32 channels or channels not strictly ascending, invalid channel names,
-    /// a signature of the wrong length for the issuer algorithm, and any byte
-    /// after the signature.
+    /// in version 2 an `app_scope` other than 0, 0 or more than 32 apps,
+    /// invalid or not strictly ascending app ids, a signature of the wrong
+    /// length for the issuer algorithm, and any byte after the signature.
     pub fn parse(bytes: &[u8]) -> Result<(Self, usize), FormatError> {
         let mut r = Reader::new(bytes);
-        read_header_and_flags(&mut r, kind::CERTIFICATE, "certificate")?;
+        if r.array::<4>("magic")? != MAGIC {
+            return Err(FormatError::BadMagic);
+        }
+        let found = r.array::<4>("kind")?;
+        if found != kind::CERTIFICATE {
+            return Err(FormatError::WrongKind {
+                expected: "certificate",
+                found: String::from_utf8_lossy(&found).into_owned(),
+            });
+        }
+        let version = r.u16("version")?;
+        if version != VERSION_ANY_APP && version != VERSION_APP_SCOPED {
+            return Err(FormatError::UnsupportedVersion { found: version });
+        }
+        if r.u16("flags")? != 0 {
+            return Err(FormatError::invalid("flags", "reserved bits are set"));
+        }
         let serial = r.u64("serial")?;
         let subject_alg = SigAlg::from_code(r.u8("subject_alg")?)?;
         let subject_key_id = KeyId(r.array("subject_key_id")?);
@@ -332,6 +433,11 @@ impl Certificate {
                 ));
             }
         };
+        let apps = if version == VERSION_APP_SCOPED {
+            read_app_scope(&mut r)?
+        } else {
+            AppScope::Any
+        };
         let (signed_len, signature) = read_final_signature(&mut r, issuer_alg)?;
         Ok((
             Self {
@@ -345,11 +451,46 @@ impl Certificate {
                 not_after,
                 usage,
                 channels,
+                apps,
                 signature: signature.to_vec(),
             },
             signed_len,
         ))
     }
+}
+
+/// The version 2 app list: `app_scope` (0 = listed; "any" is written as
+/// version 1, so one meaning has one encoding), `app_count` 1..=32, and the
+/// app ids strictly ascending.
+fn read_app_scope(r: &mut Reader<'_>) -> Result<AppScope, FormatError> {
+    match r.u8("app_scope")? {
+        0 => {}
+        other => {
+            return Err(FormatError::invalid(
+                "app_scope",
+                format!("scope {other}: a version 2 certificate lists its apps (0)"),
+            ));
+        }
+    }
+    let count = r.u8("app_count")? as usize;
+    if count == 0 || count > MAX_CERT_APPS {
+        return Err(FormatError::invalid(
+            "app_count",
+            format!("{count} apps, need 1..={MAX_CERT_APPS}"),
+        ));
+    }
+    let mut list: Vec<AppId> = Vec::with_capacity(count);
+    for _ in 0..count {
+        let a = AppId::from_wire(r.bytes8("app_id")?)?;
+        if list.last().is_some_and(|prev| *prev >= a) {
+            return Err(FormatError::invalid(
+                "app_id",
+                "apps are not strictly ascending",
+            ));
+        }
+        list.push(a);
+    }
+    Ok(AppScope::Only(list))
 }
 
 #[cfg(test)]
@@ -370,6 +511,7 @@ pub(crate) mod tests {
                     "beta".parse().unwrap(),
                 ])
                 .unwrap(),
+                apps: AppScope::Any,
             },
             SigAlg::Ed25519,
             KeyId([0x22; 16]),
@@ -377,6 +519,80 @@ pub(crate) mod tests {
         .unwrap();
         c.signature = vec![0x33; 64];
         c
+    }
+
+    pub(crate) fn sample_v2() -> Certificate {
+        let mut c = sample();
+        c.apps = AppScope::only(vec![
+            "com.example.maps".parse().unwrap(),
+            "com.example.fw".parse().unwrap(),
+        ])
+        .unwrap();
+        c
+    }
+
+    /// Issue 9 item 1: an app-scoped certificate is version 2 (v1 layout +
+    /// app list); an any-app one keeps the version 1 bytes exactly.
+    #[test]
+    fn app_scope_is_version_2_and_any_app_stays_version_1() {
+        let v1 = sample();
+        let v1_bytes = v1.to_bytes();
+        assert_eq!(&v1_bytes[8..10], &[0, 1]);
+        let c = sample_v2();
+        let bytes = c.to_bytes();
+        assert_eq!(&bytes[8..10], &[0, 2]);
+        let (back, signed_len) = Certificate::parse(&bytes).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(&bytes[..signed_len], &c.signed_bytes()[..]);
+        assert_eq!(c.apps.to_string(), "com.example.fw,com.example.maps");
+        assert!(c.apps.allows(&"com.example.fw".parse().unwrap()));
+        assert!(!c.apps.allows(&"com.example.other".parse().unwrap()));
+        // The v2 bytes are the v1 signed bytes (header version aside)
+        // followed by scope 0, count 2 and the two app ids.
+        let v1_signed = v1.signed_bytes();
+        let v2_signed = c.signed_bytes();
+        assert_eq!(v2_signed[10..v1_signed.len()], v1_signed[10..]);
+        assert_eq!(
+            &v2_signed[v1_signed.len()..],
+            b"\x00\x02\x0ecom.example.fw\x10com.example.maps"
+        );
+        for len in 0..bytes.len() {
+            assert!(Certificate::parse(&bytes[..len]).is_err(), "prefix {len}");
+        }
+    }
+
+    #[test]
+    fn version_2_decoder_rejections() {
+        let c = sample_v2();
+        let good = c.to_bytes();
+        let apps_at = sample().signed_bytes().len();
+        let mut scope = good.clone();
+        scope[apps_at] = 1;
+        assert_eq!(field_err(&scope), "app_scope");
+        let mut count = good.clone();
+        count[apps_at + 1] = 0;
+        assert_eq!(field_err(&count), "app_count");
+        count[apps_at + 1] = 33;
+        assert_eq!(field_err(&count), "app_count");
+        let mut unsorted = c.clone();
+        unsorted.apps = AppScope::Only(vec![
+            "com.example.maps".parse().unwrap(),
+            "com.example.fw".parse().unwrap(),
+        ]);
+        assert_eq!(field_err(&unsorted.to_bytes()), "app_id");
+        let mut bad_name = good.clone();
+        bad_name[apps_at + 3] = b' ';
+        assert_eq!(field_err(&bad_name), "app_id");
+        // A v1 certificate relabelled version 2 lacks its app list.
+        let mut relabelled = sample().to_bytes();
+        relabelled[9] = 2;
+        assert!(Certificate::parse(&relabelled).is_err());
+        let mut v3 = good;
+        v3[9] = 3;
+        assert_eq!(
+            Certificate::parse(&v3),
+            Err(FormatError::UnsupportedVersion { found: 3 })
+        );
     }
 
     #[test]
@@ -475,6 +691,7 @@ pub(crate) mod tests {
             not_after: 2,
             usage: KeyUsage::SIGN_MANIFESTS,
             channels: ChannelScope::Any,
+            apps: AppScope::Any,
         };
         assert!(Certificate::unsigned(f.clone(), SigAlg::Ed25519, KeyId([0; 16])).is_err());
         let mut g = f;

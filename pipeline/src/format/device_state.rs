@@ -25,6 +25,25 @@ pub const MAX_CHANNELS: usize = 64;
 pub use super::CHECKSUM_LEN;
 /// BLAKE3 `derive_key` context of the checksum.
 pub const CHECKSUM_CONTEXT: &str = "otaseal v1 device state checksum";
+/// Largest device state (FORMAT.md §11.1), about 11 MiB: header, flags,
+/// revocation sequence and trust pin 12 + 8 + 17, then 1,024 apps, each
+/// with the longest app id and current channel and 64 channel records of
+/// at most 1 + 64 + 8 + 1 + 64 + 16 + 8 + 8 bytes, and the checksum.
+pub const MAX_LEN: u64 = 12
+    + 8
+    + 17
+    + 2
+    + MAX_APPS as u64
+        * ((1 + AppId::MAX_LEN as u64)
+            + (1 + Channel::MAX_LEN as u64)
+            + 2
+            + MAX_CHANNELS as u64
+                * ((1 + Channel::MAX_LEN as u64)
+                    + 8
+                    + (1 + VersionLabel::MAX_LEN as u64)
+                    + 16
+                    + 16))
+    + CHECKSUM_LEN as u64;
 
 /// What is installed from one channel of one application.
 #[derive(Debug, Clone, PartialEq, Eq)]

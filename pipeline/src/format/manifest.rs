@@ -20,6 +20,13 @@ pub const MAX_CERT_LEN: usize = 64 * 1024;
 pub const CHUNK_ENTRY_LEN: usize = 48;
 /// Length of a wrapped data key: 32 bytes of ciphertext and a 16-byte tag.
 pub const WRAPPED_KEY_LEN: usize = 48;
+/// Largest manifest a reader accepts (64 MiB). The format bounds every field
+/// but the chunk table, whose `u32` count allows a 200 GiB table; this cap
+/// admits 1.39 million chunks (350 GiB of payload at the default 256 KiB
+/// chunk size, 21 GiB at the smallest) plus 1,024 recipients and a full
+/// chain, and keeps `/dev/zero` or a hostile server given as a manifest
+/// from filling memory (FORMAT.md §4.4).
+pub const MAX_LEN: u64 = 64 << 20;
 
 /// One row of the chunk table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -411,5 +418,17 @@ mod tests {
         m.signer.chain.clear();
         assert_eq!(m.encoded_len(), 196_920);
         assert_eq!(Manifest::parse(&m.to_bytes()).unwrap().0, m);
+        // FORMAT.md §4.4: `recipient_count` once, then 99 bytes per X25519
+        // and 132 per P-256 recipient.
+        for (kem, enc_len, id) in [(KemId::X25519, 32, 10), (KemId::P256, 65, 11)] {
+            m.recipients.push(RecipientStanza {
+                kem,
+                recipient: KeyId([id; 16]),
+                enc: vec![5; enc_len],
+                wrapped_key: [6; 48],
+            });
+        }
+        assert_eq!(m.encoded_len(), 196_920 + 99 + 132);
+        assert_eq!(m.to_bytes().len(), m.encoded_len());
     }
 }

@@ -11,6 +11,12 @@ use crate::keys::{KeyId, SigAlg};
 /// Most serials, and most key ids, one list may carry.
 pub const MAX_REVOKED: usize = 65_536;
 
+/// Largest revocation list (FORMAT.md §10.3.1): header and flags 12, issuer
+/// 1 + 16, sequence and issued_at 16, two `u32` counts, 65,536 serials of 8
+/// bytes and 65,536 key ids of 16, an Ed25519 signature 2 + 64.
+pub const MAX_LEN: u64 =
+    12 + 17 + 16 + 4 + 8 * MAX_REVOKED as u64 + 4 + 16 * MAX_REVOKED as u64 + 66;
+
 /// A decoded revocation list; its signature is checked by `keys::trust`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

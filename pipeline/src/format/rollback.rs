@@ -9,11 +9,25 @@
 //! through that chain; today verifiers trust a dedicated rollback key directly
 //! and require the chain to be empty.
 
-use super::manifest::MAX_CHAIN_LEN;
+use super::manifest::{MAX_CERT_LEN, MAX_CHAIN_LEN};
 use super::{
     AppId, Channel, FormatError, Reader, SignerInfo, Writer, kind, read_final_signature,
     read_header_and_flags, with_signature, write_header_and_flags,
 };
+
+/// Largest rollback authorisation (FORMAT.md §12.1): header and flags 12,
+/// app id and channel with their lengths, sequence 8, bundle id 16, issued
+/// and expires 16, signer 1 + 16 + 1 and a full chain of 8 certificates of
+/// 64 KiB with their `u32` lengths, an Ed25519 signature 2 + 64.
+pub const MAX_LEN: u64 = 12
+    + (1 + AppId::MAX_LEN as u64)
+    + (1 + Channel::MAX_LEN as u64)
+    + 8
+    + 16
+    + 16
+    + 18
+    + MAX_CHAIN_LEN as u64 * (4 + MAX_CERT_LEN as u64)
+    + 66;
 
 /// A decoded rollback authorisation. Decoding checks syntax only; nothing in
 /// it is trusted until `policy::verify_rollback` has checked the signature.

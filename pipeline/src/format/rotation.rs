@@ -7,6 +7,11 @@ use super::cert::public_key_len;
 use super::{FormatError, Reader, Writer, kind, read_header_and_flags, write_header_and_flags};
 use crate::keys::{KeyId, SigAlg};
 
+/// Largest rotation statement (FORMAT.md §10.4.1) with Ed25519 roots, the
+/// only algorithm: header and flags 12, two keys of 1 + 2 + 32, version and
+/// issued_at 16, two signatures of 2 + 64.
+pub const MAX_LEN: u64 = 12 + 2 * 35 + 16 + 2 * 66;
+
 /// A decoded rotation statement; its two signatures are checked by
 /// `keys::trust`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,6 +14,19 @@ use crate::keys::{KeyId, SigAlg};
 /// Most superseded roots a state remembers.
 pub const MAX_SUPERSEDED: usize = 1024;
 
+/// Largest trust state (FORMAT.md §10.5): header and flags 12, root version
+/// 8, an Ed25519 root 1 + 2 + 32, 1,024 superseded entries of 40 bytes after
+/// their `u16` count, the largest revocation list after its `u32` length,
+/// and the checksum.
+pub const MAX_LEN: u64 = 12
+    + 8
+    + 35
+    + 2
+    + 40 * MAX_SUPERSEDED as u64
+    + 4
+    + super::revocation::MAX_LEN
+    + super::CHECKSUM_LEN as u64;
+
 /// A root this state has moved past, and the root that replaced it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SupersededRoot {

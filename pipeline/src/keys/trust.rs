@@ -6,16 +6,16 @@
 //! certificate chain (leaf first); [`RootTrust::verify_signer`] checks it up to
 //! the pinned root, then the manifest's signature with the leaf key, then
 //! revocation, usage, validity (at the manifest's creation time *and* at the
-//! verifier's clock) and channel, in that order.
+//! verifier's clock), channel and application, in that order.
 
 use super::{KeyId, SigAlg, Signer, SigningKey, VerifyingKey};
 use crate::error::{Error, Result};
-use crate::format::Manifest;
 use crate::format::cert::{Certificate, CertificateFields, KeyUsage};
 use crate::format::manifest::MAX_CHAIN_LEN;
 use crate::format::revocation::RevocationList;
 use crate::format::rotation::RotationStatement;
-use crate::format::trust_state::{MAX_SUPERSEDED, SupersededRoot, TrustStateDoc};
+use crate::format::trust_state::{self, MAX_SUPERSEDED, SupersededRoot, TrustStateDoc};
+use crate::format::{AppId, Channel, Manifest};
 use std::path::Path;
 
 /// Verifies `signature` over `message` by the `alg` public key `public_key`.
@@ -334,7 +334,7 @@ impl TrustState {
     /// Loads a state file. A missing, unreadable or corrupt file is an error:
     /// the state is never silently reset.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::files::read_capped(path, "trust state", trust_state::MAX_LEN)?;
         Self::from_bytes(&bytes).map_err(|e| Error::TrustState {
             path: path.to_owned(),
             reason: e.to_string(),
@@ -344,6 +344,91 @@ impl TrustState {
     /// Writes the state atomically (temporary file, fsync, rename).
     pub fn save(&self, path: &Path) -> Result<()> {
         crate::files::write_atomic(path, &self.to_bytes(), 0o644)
+    }
+}
+
+/// A verifier's trust state file. Every change is one read-modify-write
+/// under an exclusive lock of `<file>.lock` (the lock of the device state
+/// file, §11.4), so two verifications that update it at once run one after
+/// the other: the second sees the first's revocation list and can only
+/// replace it with a newer one. Without the lock, an update that read the
+/// state before another saved would write its stale copy back, and a key
+/// revoked in between would verify again.
+#[derive(Debug)]
+pub struct TrustStateFile;
+
+impl TrustStateFile {
+    /// Creates a trust state file pinning `root`, under the lock; fails if
+    /// `path` already exists (a trust state is never overwritten).
+    pub fn create(path: &Path, root: VerifyingKey) -> Result<TrustState> {
+        let _lock = crate::files::lock_beside(path)?;
+        if path.symlink_metadata().is_ok() {
+            return Err(Error::io(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "a trust state already exists; it is never overwritten",
+                ),
+            ));
+        }
+        let state = TrustState::new(root);
+        state.save(path)?;
+        Ok(state)
+    }
+
+    /// Under the lock: loads `path` (if it does not exist, pins `pin` as a
+    /// fresh state), runs `apply` (rotations, a revocation list), checks
+    /// the stored revocation sequence did not go down, saves, and returns
+    /// the state saved and what `apply` returned. If `apply` fails nothing
+    /// is saved. `pin` given with an existing file must be its root or one
+    /// it superseded; a missing file and no `pin` is an I/O error (not found).
+    pub fn update<T>(
+        path: &Path,
+        pin: Option<&VerifyingKey>,
+        apply: impl FnOnce(&mut TrustState) -> Result<T>,
+    ) -> Result<(TrustState, T)> {
+        // Held until this function returns, i.e. until after the save.
+        let _lock = crate::files::lock_beside(path)?;
+        let mut state = match (path.symlink_metadata().is_ok(), pin) {
+            (true, pin) => {
+                let state = TrustState::load(path)?;
+                if let Some(root) = pin
+                    && !state.knows_root(&root.key_id())
+                {
+                    return Err(Error::TrustState {
+                        path: path.to_owned(),
+                        reason: format!(
+                            "it pins root {}, which is not the given root {} nor a root it superseded",
+                            state.root().key_id(),
+                            root.key_id()
+                        ),
+                    });
+                }
+                state
+            }
+            (false, Some(root)) => TrustState::new(*root),
+            (false, None) => {
+                return Err(Error::io(
+                    path,
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no trust state file, and no root given to pin",
+                    ),
+                ));
+            }
+        };
+        let stored = state.revocation_sequence();
+        let out = apply(&mut state)?;
+        // `apply_revocation_list` already refuses older lists; this keeps
+        // the invariant whatever `apply` did.
+        if state.revocation_sequence() < stored {
+            return Err(Error::RevocationReplay {
+                found: state.revocation_sequence(),
+                current: stored,
+            });
+        }
+        state.save(path)?;
+        Ok((state, out))
     }
 }
 
@@ -405,8 +490,8 @@ impl RootTrust {
     /// signed prefix). Order (FORMAT.md §10.6): decode and link the chain; the top
     /// certificate's issuer is the pinned root; issuer signatures top-down;
     /// the manifest signature by the leaf key; then revocation, usage,
-    /// validity at the manifest's `created` and at the verifier's clock, and
-    /// the channel, for every certificate.
+    /// validity at the manifest's `created` and at the verifier's clock, the
+    /// channel and the application, for every certificate.
     pub fn verify_signer(&self, manifest: &Manifest, signed: &[u8]) -> Result<VerifiedChain> {
         let raw = &manifest.signer.chain;
         if raw.is_empty() {
@@ -486,48 +571,80 @@ impl RootTrust {
                 });
             }
         }
-        if !leaf.usage.contains(KeyUsage::SIGN_MANIFESTS) {
-            return Err(Error::UsageNotAllowed {
-                serial: leaf.serial,
-                needed: "sign-manifests",
-                allowed: leaf.usage.to_string(),
-            });
-        }
-        let now = self.clock.now();
-        for cert in &certs {
-            for (clock, at) in [
+        check_chain_terms(
+            &certs,
+            &manifest.app_id,
+            &manifest.channel,
+            &[
                 ("the manifest's creation time", manifest.created),
-                ("the verifier's clock", now),
-            ] {
-                if at < cert.not_before {
-                    return Err(Error::CertNotYetValid {
-                        serial: cert.serial,
-                        not_before: cert.not_before,
-                        clock,
-                        at,
-                    });
-                }
-                if at > cert.not_after {
-                    return Err(Error::CertExpired {
-                        serial: cert.serial,
-                        not_after: cert.not_after,
-                        clock,
-                        at,
-                    });
-                }
-            }
-            if !cert.channels.allows(&manifest.channel) {
-                return Err(Error::CertWrongChannel {
-                    serial: cert.serial,
-                    channel: manifest.channel.to_string(),
-                    allowed: cert.channels.to_string(),
-                });
-            }
-        }
+                ("the verifier's clock", self.clock.now()),
+            ],
+        )?;
         Ok(VerifiedChain {
             certificates: certs,
         })
     }
+}
+
+/// The terms every certificate of a chain (leaf first) must allow a manifest
+/// (FORMAT.md §10.6 steps 7–10): the leaf has the `sign-manifests` usage;
+/// then, certificate by certificate, each time in `times` (a label and Unix
+/// seconds) is within its validity window, and it allows `channel` and
+/// `app`. Devices check a chain with this after its signatures verified;
+/// `seal` checks its own chain with it before signing anything
+/// ([`CertifiedSigner::check_terms`]), so it never produces a bundle every
+/// device would refuse.
+pub fn check_chain_terms(
+    certs: &[Certificate],
+    app: &AppId,
+    channel: &Channel,
+    times: &[(&'static str, u64)],
+) -> Result<()> {
+    let Some(leaf) = certs.first() else {
+        return Err(Error::MissingChain);
+    };
+    if !leaf.usage.contains(KeyUsage::SIGN_MANIFESTS) {
+        return Err(Error::UsageNotAllowed {
+            serial: leaf.serial,
+            needed: "sign-manifests",
+            allowed: leaf.usage.to_string(),
+        });
+    }
+    for cert in certs {
+        for &(clock, at) in times {
+            if at < cert.not_before {
+                return Err(Error::CertNotYetValid {
+                    serial: cert.serial,
+                    not_before: cert.not_before,
+                    clock,
+                    at,
+                });
+            }
+            if at > cert.not_after {
+                return Err(Error::CertExpired {
+                    serial: cert.serial,
+                    not_after: cert.not_after,
+                    clock,
+                    at,
+                });
+            }
+        }
+        if !cert.channels.allows(channel) {
+            return Err(Error::CertWrongChannel {
+                serial: cert.serial,
+                channel: channel.to_string(),
+                allowed: cert.channels.to_string(),
+            });
+        }
+        if !cert.apps.allows(app) {
+            return Err(Error::CertWrongApp {
+                serial: cert.serial,
+                app: app.to_string(),
+                allowed: cert.apps.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Decodes a chain (leaf first) and checks that it links up: each
@@ -568,6 +685,7 @@ pub fn parse_chain(raw: &[Vec<u8>]) -> Result<Vec<Certificate>> {
 pub struct CertifiedSigner {
     inner: Box<dyn Signer>,
     chain: Vec<Vec<u8>>,
+    certs: Vec<Certificate>,
 }
 
 impl std::fmt::Debug for CertifiedSigner {
@@ -597,7 +715,25 @@ impl CertifiedSigner {
                 ),
             });
         }
-        Ok(Self { inner, chain })
+        Ok(Self {
+            inner,
+            chain,
+            certs,
+        })
+    }
+
+    /// Refuses to seal what every device would reject: checks the chain's
+    /// terms (the leaf's `sign-manifests` usage, validity at `created`, the
+    /// channel and the application) with the devices' own
+    /// [`check_chain_terms`]. Signatures and revocation need the root and
+    /// the current list, which the sealer may not hold; devices check those.
+    pub fn check_terms(&self, app: &AppId, channel: &Channel, created: u64) -> Result<()> {
+        check_chain_terms(
+            &self.certs,
+            app,
+            channel,
+            &[("the manifest's creation time", created)],
+        )
     }
 }
 
