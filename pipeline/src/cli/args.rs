@@ -391,6 +391,49 @@ pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
+/// Parses a positive duration: a whole number with an optional unit `ms`,
+/// `s` (the default), `m`, `h`, `d`, `w` or `y` (365 days): `500ms`, `90`,
+/// `2h`, `90d`. The one duration syntax of every flag that takes one.
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}`: expected a duration such as 500ms, 90s, 2h or 90d"))?;
+    let ms_per_unit: u64 = match unit {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        "y" => 365 * 86_400_000,
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit `{unit}` (use ms, s, m, h, d, w or y)"
+            ));
+        }
+    };
+    let ms = n
+        .checked_mul(ms_per_unit)
+        .ok_or_else(|| format!("`{text}`: too long"))?;
+    if ms == 0 {
+        return Err(format!("`{text}`: must be more than zero"));
+    }
+    Ok(std::time::Duration::from_millis(ms))
+}
+
+/// [`parse_duration`] in whole seconds, for times stored in seconds.
+pub(crate) fn parse_seconds(text: &str) -> Result<u64, String> {
+    let d = parse_duration(text)?;
+    if d.subsec_millis() != 0 {
+        return Err(format!("`{text}`: whole seconds only"));
+    }
+    Ok(d.as_secs())
+}
+
 /// Parses a half-open byte range `A-B` (bytes A..B; B exclusive).
 pub(crate) fn parse_range(s: &str) -> Result<Range<u64>, String> {
     let (a, b) = s
@@ -433,6 +476,35 @@ pub(crate) fn print_json(value: &serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_seconds("90d"), Ok(90 * 86_400));
+        assert_eq!(parse_seconds("1w"), Ok(604_800));
+        assert_eq!(parse_seconds("1y"), Ok(365 * 86_400));
+        for bad in [
+            "",
+            "0",
+            "0s",
+            "0d",
+            "s",
+            "d",
+            "-1s",
+            " 1",
+            "1 s",
+            "1q",
+            "1.5s",
+            "99999999999999999y",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} parsed");
+        }
+        assert!(parse_seconds("1500ms").is_err());
+    }
 
     #[test]
     fn sizes_and_ranges() {

@@ -69,11 +69,11 @@ pub(crate) struct Args {
     min_rate: u64,
     /// The window --min-rate is averaged over, and the grace a response gets
     /// before it is first measured (e.g. 60s, 2m).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = args::parse_duration)]
     min_rate_window: Duration,
     /// Give up (exit 9, verified chunks kept) when the whole fetch, manifest
     /// included, has taken this long (e.g. 90s, 30m, 2h) [default: no deadline].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = args::parse_duration)]
     deadline: Option<Duration>,
     /// Check the device policy (see `verify --state`) before downloading.
     #[command(flatten)]
@@ -222,52 +222,4 @@ fn decrypt(
     }
     file.commit(0o600)?;
     Ok(())
-}
-
-/// Parses a duration: a number with an optional unit `ms`, `s` (the
-/// default), `m` or `h`, e.g. `500ms`, `90`, `30m`, `2h`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}`: expected a duration such as 90s, 30m or 2h"))?;
-    let ms = match unit.trim() {
-        "ms" => Some(n),
-        "" | "s" => n.checked_mul(1000),
-        "m" => n.checked_mul(60_000),
-        "h" => n.checked_mul(3_600_000),
-        _ => return Err(format!("`{text}`: unknown unit (use ms, s, m or h)")),
-    }
-    .ok_or_else(|| format!("`{text}`: too long"))?;
-    if ms == 0 {
-        return Err(format!("`{text}`: must be more than zero"));
-    }
-    Ok(Duration::from_millis(ms))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        for bad in [
-            "",
-            "0",
-            "0s",
-            "s",
-            "-1s",
-            "1d",
-            "1.5s",
-            "99999999999999999h",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
 }

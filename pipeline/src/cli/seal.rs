@@ -63,9 +63,9 @@ pub(crate) struct Args {
     #[arg(long, default_value = "256K", value_parser = args::parse_size)]
     chunk_size: u64,
     /// Devices refuse the manifest this long after it is sealed: seconds,
-    /// or a number with a unit s, m, h, d or w (`90d`), or `never` for no
+    /// or a number with a unit s, m, h, d, w or y (`90d`), or `never` for no
     /// expiry [default: 90d]. Zero is refused.
-    #[arg(long, value_name = "DURATION|never")]
+    #[arg(long, value_name = "DURATION|never", value_parser = parse_lifetime)]
     expires_in: Option<Lifetime>,
     /// Directory for payloads, manifests and the batch index.
     #[arg(long, short, default_value = ".")]
@@ -494,4 +494,41 @@ fn summary_json(
         "index": json_path(&r.index_path),
         "index_entries": r.index.entries.len(),
     })
+}
+
+/// `never`, or a duration in whole seconds (never zero).
+fn parse_lifetime(text: &str) -> Result<Lifetime, String> {
+    if text == "never" {
+        return Ok(Lifetime::Never);
+    }
+    args::parse_seconds(text)
+        .ok()
+        .and_then(Lifetime::from_secs)
+        .ok_or_else(|| format!("`{text}`: expected `never` or a duration such as 90d (never zero)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_parse_with_units_and_refuse_zero() {
+        let secs = |n| Lifetime::from_secs(n).unwrap();
+        assert_eq!(parse_lifetime("never"), Ok(Lifetime::Never));
+        assert_eq!(parse_lifetime("3600"), Ok(secs(3600)));
+        assert_eq!(parse_lifetime("12h"), Ok(secs(43_200)));
+        assert_eq!(parse_lifetime("90d"), Ok(Lifetime::DEFAULT));
+        for bad in [
+            "0",
+            "0d",
+            "",
+            "d",
+            "-1",
+            "1.5d",
+            "500ms",
+            "99999999999999999999w",
+        ] {
+            assert!(parse_lifetime(bad).is_err(), "{bad:?} parsed");
+        }
+    }
 }

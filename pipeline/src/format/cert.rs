@@ -116,87 +116,120 @@ impl std::fmt::Display for KeyUsage {
     }
 }
 
-/// The channels a certified key may sign for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChannelScope {
-    /// Every channel (`channel_scope = 1`).
-    Any,
-    /// Only these, sorted and unique (`channel_scope = 0`).
-    Only(Vec<Channel>),
+/// A name a certificate can be scoped to: channels (§10.2.1 `channels`) and,
+/// in version 2, applications (`apps`). Both scopes are one shape: every
+/// name, or a sorted list of 1..=32 unique names.
+pub trait ScopeName: Clone + Ord + std::fmt::Debug {
+    /// The wire field of the count, e.g. `channel_count`.
+    const COUNT_FIELD: &'static str;
+    /// The wire field of one name, e.g. `channel`.
+    const ITEM_FIELD: &'static str;
+    /// Most names one certificate may list.
+    const MAX: usize;
+    fn as_str(&self) -> &str;
+    fn from_wire(bytes: &[u8]) -> Result<Self, FormatError>;
 }
 
-impl ChannelScope {
-    /// Builds a listed scope, sorting and de-duplicating.
-    pub fn only(mut channels: Vec<Channel>) -> Result<Self, FormatError> {
-        channels.sort();
-        channels.dedup();
-        if channels.is_empty() || channels.len() > MAX_CERT_CHANNELS {
-            return Err(FormatError::invalid(
-                "channel_count",
-                format!("{} channels, need 1..={MAX_CERT_CHANNELS}", channels.len()),
-            ));
-        }
-        Ok(Self::Only(channels))
+impl ScopeName for Channel {
+    const COUNT_FIELD: &'static str = "channel_count";
+    const ITEM_FIELD: &'static str = "channel";
+    const MAX: usize = MAX_CERT_CHANNELS;
+    fn as_str(&self) -> &str {
+        Channel::as_str(self)
     }
-
-    pub fn allows(&self, channel: &Channel) -> bool {
-        match self {
-            Self::Any => true,
-            Self::Only(list) => list.binary_search(channel).is_ok(),
-        }
+    fn from_wire(bytes: &[u8]) -> Result<Self, FormatError> {
+        Channel::from_wire(bytes)
     }
 }
 
-impl std::fmt::Display for ChannelScope {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Any => f.write_str("*"),
-            Self::Only(list) => {
-                let names: Vec<&str> = list.iter().map(Channel::as_str).collect();
-                f.write_str(&names.join(","))
-            }
-        }
+impl ScopeName for AppId {
+    const COUNT_FIELD: &'static str = "app_count";
+    const ITEM_FIELD: &'static str = "app_id";
+    const MAX: usize = MAX_CERT_APPS;
+    fn as_str(&self) -> &str {
+        AppId::as_str(self)
+    }
+    fn from_wire(bytes: &[u8]) -> Result<Self, FormatError> {
+        AppId::from_wire(bytes)
     }
 }
 
-/// The applications a certified key may sign for.
+/// What a certified key may sign for: every name, or only the listed ones.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum AppScope {
-    /// Every application: a version 1 certificate.
+pub enum Scope<T> {
+    /// Every name.
     #[default]
     Any,
-    /// Only these, sorted and unique: a version 2 certificate.
-    Only(Vec<AppId>),
+    /// Only these, sorted and unique.
+    Only(Vec<T>),
 }
 
-impl AppScope {
+/// The channels a certified key may sign for (`channel_scope` 1 = any,
+/// 0 = listed).
+pub type ChannelScope = Scope<Channel>;
+/// The applications a certified key may sign for: any in a version 1
+/// certificate, listed in a version 2 one.
+pub type AppScope = Scope<AppId>;
+
+impl<T: ScopeName> Scope<T> {
     /// Builds a listed scope, sorting and de-duplicating.
-    pub fn only(mut apps: Vec<AppId>) -> Result<Self, FormatError> {
-        apps.sort();
-        apps.dedup();
-        if apps.is_empty() || apps.len() > MAX_CERT_APPS {
-            return Err(FormatError::invalid(
-                "app_count",
-                format!("{} apps, need 1..={MAX_CERT_APPS}", apps.len()),
-            ));
-        }
-        Ok(Self::Only(apps))
+    pub fn only(mut names: Vec<T>) -> Result<Self, FormatError> {
+        names.sort();
+        names.dedup();
+        check_count::<T>(names.len())?;
+        Ok(Self::Only(names))
     }
 
-    pub fn allows(&self, app: &AppId) -> bool {
+    pub fn allows(&self, name: &T) -> bool {
         match self {
             Self::Any => true,
-            Self::Only(list) => list.binary_search(app).is_ok(),
+            Self::Only(list) => list.binary_search(name).is_ok(),
         }
+    }
+
+    /// Writes `count` and the names of a listed scope.
+    fn write_list(list: &[T], w: &mut Writer) {
+        w.u8(u8::try_from(list.len()).expect("at most 32 names, checked when built"));
+        for n in list {
+            w.bytes8(n.as_str().as_bytes());
+        }
+    }
+
+    /// Reads `count` (1..=MAX) and that many names, strictly ascending.
+    fn read_list(r: &mut Reader<'_>) -> Result<Self, FormatError> {
+        let count = r.u8(T::COUNT_FIELD)? as usize;
+        check_count::<T>(count)?;
+        let mut list: Vec<T> = Vec::with_capacity(count);
+        for _ in 0..count {
+            let n = T::from_wire(r.bytes8(T::ITEM_FIELD)?)?;
+            if list.last().is_some_and(|prev| *prev >= n) {
+                return Err(FormatError::invalid(
+                    T::ITEM_FIELD,
+                    "names are not strictly ascending",
+                ));
+            }
+            list.push(n);
+        }
+        Ok(Self::Only(list))
     }
 }
 
-impl std::fmt::Display for AppScope {
+fn check_count<T: ScopeName>(count: usize) -> Result<(), FormatError> {
+    if count == 0 || count > T::MAX {
+        return Err(FormatError::invalid(
+            T::COUNT_FIELD,
+            format!("{count} names, need 1..={}", T::MAX),
+        ));
+    }
+    Ok(())
+}
+
+impl<T: ScopeName> std::fmt::Display for Scope<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Any => f.write_str("*"),
             Self::Only(list) => {
-                let names: Vec<&str> = list.iter().map(AppId::as_str).collect();
+                let names: Vec<&str> = list.iter().map(T::as_str).collect();
                 f.write_str(&names.join(","))
             }
         }
@@ -317,18 +350,12 @@ impl Certificate {
             }
             ChannelScope::Only(list) => {
                 w.u8(0);
-                w.u8(u8::try_from(list.len()).expect("at most 32 channels"));
-                for c in list {
-                    w.bytes8(c.as_str().as_bytes());
-                }
+                ChannelScope::write_list(list, &mut w);
             }
         }
         if let AppScope::Only(list) = &self.apps {
             w.u8(0);
-            w.u8(u8::try_from(list.len()).expect("at most 32 apps"));
-            for a in list {
-                w.bytes8(a.as_str().as_bytes());
-            }
+            AppScope::write_list(list, &mut w);
         }
         w.buf
     }
@@ -396,36 +423,15 @@ impl Certificate {
             return Err(FormatError::invalid("not_after", "not after `not_before`"));
         }
         let usage = KeyUsage::from_bits(r.u16("usage")?)?;
-        let scope = r.u8("channel_scope")?;
-        let count = r.u8("channel_count")? as usize;
-        let channels = match scope {
-            1 if count == 0 => ChannelScope::Any,
+        let channels = match r.u8("channel_scope")? {
+            1 if r.u8("channel_count")? == 0 => ChannelScope::Any,
             1 => {
                 return Err(FormatError::invalid(
                     "channel_count",
                     "an `any` scope lists no channels",
                 ));
             }
-            0 => {
-                if count == 0 || count > MAX_CERT_CHANNELS {
-                    return Err(FormatError::invalid(
-                        "channel_count",
-                        format!("{count} channels, need 1..={MAX_CERT_CHANNELS}"),
-                    ));
-                }
-                let mut list: Vec<Channel> = Vec::with_capacity(count);
-                for _ in 0..count {
-                    let c = Channel::from_wire(r.bytes8("channel")?)?;
-                    if list.last().is_some_and(|prev| *prev >= c) {
-                        return Err(FormatError::invalid(
-                            "channel",
-                            "channels are not strictly ascending",
-                        ));
-                    }
-                    list.push(c);
-                }
-                ChannelScope::Only(list)
-            }
+            0 => ChannelScope::read_list(&mut r)?,
             other => {
                 return Err(FormatError::invalid(
                     "channel_scope",
@@ -472,25 +478,7 @@ fn read_app_scope(r: &mut Reader<'_>) -> Result<AppScope, FormatError> {
             ));
         }
     }
-    let count = r.u8("app_count")? as usize;
-    if count == 0 || count > MAX_CERT_APPS {
-        return Err(FormatError::invalid(
-            "app_count",
-            format!("{count} apps, need 1..={MAX_CERT_APPS}"),
-        ));
-    }
-    let mut list: Vec<AppId> = Vec::with_capacity(count);
-    for _ in 0..count {
-        let a = AppId::from_wire(r.bytes8("app_id")?)?;
-        if list.last().is_some_and(|prev| *prev >= a) {
-            return Err(FormatError::invalid(
-                "app_id",
-                "apps are not strictly ascending",
-            ));
-        }
-        list.push(a);
-    }
-    Ok(AppScope::Only(list))
+    AppScope::read_list(r)
 }
 
 #[cfg(test)]
