@@ -32,7 +32,10 @@ impl std::ops::Deref for Input {
 }
 
 /// Opens `path` for reading, memory-mapping regular files of 64 KiB or more.
-pub fn read_input(path: &Path) -> Result<Input> {
+/// What is read rather than mapped (small files, FIFOs, devices) stops after
+/// `expected_len + 1` bytes: enough for the caller's length check to see the
+/// input is too long, without reading `/dev/zero` forever.
+pub fn read_input(path: &Path, expected_len: u64) -> Result<Input> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     if meta.is_file() && meta.len() >= MMAP_THRESHOLD {
@@ -47,8 +50,10 @@ pub fn read_input(path: &Path) -> Result<Input> {
         let _ = map.advise(memmap2::Advice::Sequential);
         return Ok(Input::Mapped(map));
     }
-    let mut buf = Vec::with_capacity(meta.len() as usize);
-    std::io::Read::read_to_end(&mut file, &mut buf).map_err(|e| Error::io(path, e))?;
+    let limit = expected_len.saturating_add(1);
+    let mut buf = Vec::with_capacity(usize::try_from(meta.len().min(limit)).unwrap_or(0));
+    std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, limit), &mut buf)
+        .map_err(|e| Error::io(path, e))?;
     Ok(Input::Read(buf))
 }
 
@@ -416,11 +421,23 @@ mod tests {
             let p = dir.path().join(format!("f{len}"));
             let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
             std::fs::write(&p, &data).unwrap();
-            assert_eq!(&*read_input(&p).unwrap(), &data[..]);
+            assert_eq!(&*read_input(&p, len as u64).unwrap(), &data[..]);
         }
         assert!(matches!(
-            read_input(&dir.path().join("missing")),
+            read_input(&dir.path().join("missing"), 0),
             Err(Error::Io { .. })
         ));
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn endless_inputs_are_read_one_byte_past_the_expected_length() {
+        let endless = read_input(Path::new("/dev/zero"), 1 << 20).unwrap();
+        assert_eq!(endless.len(), (1 << 20) + 1);
+        // A short file is read whole: its length check is the caller's.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("short");
+        std::fs::write(&p, b"abc").unwrap();
+        assert_eq!(&*read_input(&p, 100).unwrap(), b"abc");
     }
 }

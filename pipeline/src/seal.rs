@@ -130,7 +130,16 @@ impl BundleSealer {
             ));
         }
         let chunk_count = u32::try_from(opts.chunk_size.chunk_count(plaintext_len))
-            .map_err(|_| Error::InvalidRequest("bundle has more than 2^32-1 chunks".into()))?;
+            .ok()
+            .filter(|n| *n <= crate::format::manifest::MAX_CHUNKS)
+            .ok_or_else(|| {
+                Error::InvalidRequest(format!(
+                    "a {plaintext_len}-byte bundle needs more than {} chunks of {} bytes, so its manifest would exceed the {}-byte limit readers apply; use a larger chunk size",
+                    crate::format::manifest::MAX_CHUNKS,
+                    opts.chunk_size.bytes(),
+                    crate::format::manifest::MAX_LEN
+                ))
+            })?;
         let key = DataKey::generate(rng);
         let mut bundle_id = [0u8; 16];
         rng.fill_bytes(&mut bundle_id);
@@ -353,6 +362,25 @@ pub fn seal_with_rng(
 mod tests {
     use super::*;
     use rand_core::SeedableRng;
+
+    #[test]
+    fn bundles_whose_manifest_would_be_unreadable_are_refused() {
+        use crate::format::manifest::MAX_CHUNKS;
+        let mut o = SealOptions::new(
+            "com.example.app".parse().unwrap(),
+            "stable".parse().unwrap(),
+            "1".parse().unwrap(),
+            1,
+        );
+        o.chunk_size = ChunkSize::from_log2(14).unwrap();
+        let chunk = o.chunk_size.bytes();
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        assert!(BundleSealer::new(&o, u64::from(MAX_CHUNKS) * chunk, &mut rng).is_ok());
+        assert!(matches!(
+            BundleSealer::new(&o, u64::from(MAX_CHUNKS) * chunk + 1, &mut rng),
+            Err(Error::InvalidRequest(_))
+        ));
+    }
 
     #[test]
     fn lifetimes() {

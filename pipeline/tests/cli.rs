@@ -392,6 +392,47 @@ fn oversized_documents_are_refused_before_they_are_read() {
 }
 
 #[test]
+fn an_endless_payload_is_read_no_further_than_the_manifest_says() {
+    let t = Setup::new();
+    let input = t.write("fw.bin", 5000);
+    let report = t.seal(&[&input]);
+    let manifest = report["bundles"][0]["manifest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let started = std::time::Instant::now();
+    for cmd in [
+        vec![
+            "verify",
+            &manifest,
+            "--trust",
+            &t.p("sign.pub"),
+            "--payload",
+            "/dev/zero",
+        ],
+        vec![
+            "open",
+            &manifest,
+            "--payload",
+            "/dev/zero",
+            "--trust",
+            &t.p("sign.pub"),
+            "--device-key",
+            &t.p("dev.key"),
+            "--out",
+            &t.p("never"),
+        ],
+    ] {
+        let out = otaseal(&cmd);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code(&out), 3, "{cmd:?}: {err}");
+        assert!(err.contains("manifest says 5000"), "{cmd:?}: {err}");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert!(!Path::new(&t.p("never")).exists());
+}
+
+#[test]
 fn verify_json_reports_failures_too() {
     let t = Setup::new();
     let input = t.write("x.bin", 10);

@@ -37,6 +37,7 @@ enum AuditCommand {
 struct CheckpointArgs {
     log: PathBuf,
     /// The auditor's secret signing key.
+    /// A file, `env:NAME` or `-` (standard input); secret key text is never taken inline.
     #[arg(long, value_name = "FILE")]
     signing_key: String,
     /// Also write the checkpoint line here, to keep off the host.

@@ -25,6 +25,7 @@ enum CertCommand {
 #[derive(Debug, clap::Args)]
 struct IssueArgs {
     /// The issuer's secret key (the root, or an intermediate).
+    /// A file, `env:NAME` or `-` (standard input); secret key text is never taken inline.
     #[arg(long, value_name = "FILE")]
     root_key: String,
     /// The key to certify: its public key file or `otaseal1:` text.

@@ -43,6 +43,7 @@ pub(crate) struct Args {
     #[arg(long, short, value_name = "FILE")]
     out: PathBuf,
     /// This device's secret key, to decrypt the payload once it is complete.
+    /// A file, `env:NAME` or `-` (standard input); secret key text is never taken inline.
     #[arg(long, value_name = "FILE", requires = "decrypt_to")]
     device_key: Option<String>,
     #[command(flatten)]
@@ -111,7 +112,8 @@ pub(crate) fn run(a: Args) -> CliResult {
     let started = Instant::now();
     // A rerun after success: a complete, verifying OUT needs no download.
     let done = a.out.is_file()
-        && files::read_input(&a.out).is_ok_and(|p| verified.verify_payload(&p).is_ok());
+        && files::read_input(&a.out, payload_len)
+            .is_ok_and(|p| verified.verify_payload(&p).is_ok());
     if done {
         if let (Some(device), Some(dest)) = (&device, &a.decrypt_to) {
             decrypt(&verified, device, &a.out, dest)?;
@@ -210,7 +212,7 @@ fn decrypt(
     payload: &Path,
     dest: &Path,
 ) -> CliResult<()> {
-    let payload = files::read_input(payload)?;
+    let payload = files::read_input(payload, verified.payload_len())?;
     let opener = verified.opener(device)?;
     let mut file = AtomicFile::create(dest)?;
     let mut buf = Zeroizing::new(vec![0u8; verified.manifest().chunk_size.bytes() as usize]);

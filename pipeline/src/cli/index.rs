@@ -31,7 +31,7 @@ struct MergeArgs {
     /// Shard index files (`batch-shard-K-of-N.index`).
     #[arg(required = true)]
     shards: Vec<PathBuf>,
-    /// Signing key (file or `pkcs11:` URI): verifies the shards and signs the result.
+    /// Signing key (file, `env:NAME`, `-` or `pkcs11:` URI): verifies the shards and signs the result.
     #[arg(long, value_name = "FILE|URI")]
     signing_key: String,
     #[command(flatten)]

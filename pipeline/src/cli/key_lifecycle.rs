@@ -16,6 +16,7 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 pub(crate) struct RotateArgs {
     /// The root's (or an intermediate's) secret key.
+    /// A file, `env:NAME` or `-` (standard input); secret key text is never taken inline.
     #[arg(long, value_name = "FILE")]
     root_key: String,
     /// The previous key's certificate: channels, usage and validity length

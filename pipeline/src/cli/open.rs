@@ -30,6 +30,7 @@ pub(crate) struct OpenTarget {
     #[command(flatten)]
     pub(crate) trust: super::trust_args::TrustArgs,
     /// This device's secret key file (encrypted or not).
+    /// A file, `env:NAME` or `-` (standard input); secret key text is never taken inline.
     #[arg(long, value_name = "FILE")]
     pub(crate) device_key: String,
     #[command(flatten)]
@@ -54,7 +55,7 @@ pub(crate) fn decrypt_to_file(
     device: &RecipientSecretKey,
     out: &Path,
 ) -> CliResult<()> {
-    let payload = files::read_input(payload)?;
+    let payload = files::read_input(payload, verified.payload_len())?;
     verified.verify_payload(&payload)?;
     let opener = verified.opener(device)?;
     let mut file = AtomicFile::create(out)?;

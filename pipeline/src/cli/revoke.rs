@@ -12,6 +12,7 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The root's secret key.
+    /// A file, `env:NAME` or `-` (standard input); secret key text is never taken inline.
     #[arg(long, value_name = "FILE")]
     root_key: String,
     /// The revocation list: read as the previous list if it exists, then

@@ -15,6 +15,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "FILE")]
     manifest: PathBuf,
     /// The rollback signing key (secret key file, encrypted or not).
+    /// A file, `env:NAME` or `-` (standard input); secret key text is never taken inline.
     #[arg(long, value_name = "FILE")]
     key: String,
     #[command(flatten)]

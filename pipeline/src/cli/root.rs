@@ -48,9 +48,11 @@ struct InitArgs {
 #[derive(Debug, clap::Args)]
 struct RotateArgs {
     /// The current root's secret key.
+    /// A file, `env:NAME` or `-` (standard input); secret key text is never taken inline.
     #[arg(long, value_name = "FILE")]
     old_key: String,
     /// The new root's secret key (create it with `otaseal root init`).
+    /// A file, `env:NAME` or `-` (standard input); secret key text is never taken inline.
     #[arg(long, value_name = "FILE")]
     new_key: String,
     /// Version the new root becomes: the old root's version + 1 (the first root is 1).

@@ -30,8 +30,9 @@ pub(crate) struct Args {
     /// Read more input paths from FILE, one per line (`-` for stdin).
     #[arg(long, value_name = "FILE|-")]
     from_list: Option<PathBuf>,
-    /// Signing key: a secret key file (encrypted or not), or an RFC 7512
-    /// `pkcs11:` URI naming a key in a token.
+    /// Signing key: a secret key file (encrypted or not), `env:NAME`, `-`
+    /// (standard input), or an RFC 7512 `pkcs11:` URI naming a key in a
+    /// token. Secret key text is never taken inline.
     #[arg(long, value_name = "FILE|URI")]
     signing_key: String,
     /// Certificate of the signing key, then its issuers (leaf first); repeatable.

@@ -50,11 +50,12 @@ pub(crate) fn verify_files(
     let chunks = match check {
         PayloadCheck::None => 0,
         PayloadCheck::Whole(p) => {
-            verified.verify_payload(&files::read_input(p)?)?;
+            verified.verify_payload(&files::read_input(p, verified.payload_len())?)?;
             verified.chunk_count()
         }
         PayloadCheck::Range(p, r) => {
-            let covered = verified.verify_range(&files::read_input(p)?, r.clone())?;
+            let payload = files::read_input(p, verified.payload_len())?;
+            let covered = verified.verify_range(&payload, r.clone())?;
             covered.end - covered.start
         }
     };

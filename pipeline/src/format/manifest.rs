@@ -28,6 +28,17 @@ pub const WRAPPED_KEY_LEN: usize = 48;
 /// from filling memory (FORMAT.md §4.4).
 pub const MAX_LEN: u64 = 64 << 20;
 
+/// Most chunks a manifest may have so that, with the largest header, 1,024
+/// P-256 recipients and a full chain of 64 KiB certificates, it still fits
+/// [`MAX_LEN`]: 1,384,352. Writers refuse larger bundles (use a larger
+/// chunk size), so every manifest they make can be read back.
+pub const MAX_CHUNKS: u32 = {
+    let header = 4 + 4 + 2 + 2 + 16 + (1 + 128) + (1 + 64) + (1 + 64) + 8 * 4 + 1 + 4 + 32;
+    let recipients = 2 + MAX_RECIPIENTS * (2 + 16 + 1 + 65 + WRAPPED_KEY_LEN);
+    let signer = 1 + 16 + 1 + MAX_CHAIN_LEN * (4 + MAX_CERT_LEN) + 2 + 64;
+    ((MAX_LEN as usize - header - recipients - signer) / CHUNK_ENTRY_LEN) as u32
+};
+
 /// One row of the chunk table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkEntry {
@@ -430,5 +441,34 @@ mod tests {
         }
         assert_eq!(m.encoded_len(), 196_920 + 99 + 132);
         assert_eq!(m.to_bytes().len(), m.encoded_len());
+    }
+
+    /// The largest manifest a writer may make fits what readers accept, and
+    /// one chunk more would not (FORMAT.md §4.4).
+    #[test]
+    fn max_chunks_is_the_most_that_fits_max_len() {
+        let mut m = sample();
+        m.app_id = "a".repeat(128).parse().unwrap();
+        m.channel = "c".repeat(64).parse().unwrap();
+        m.version = "v".repeat(64).parse().unwrap();
+        m.chunks = vec![
+            ChunkEntry {
+                cv: [0; 32],
+                tag: [0; 16]
+            };
+            MAX_CHUNKS as usize
+        ];
+        m.recipients = (0..MAX_RECIPIENTS)
+            .map(|i| RecipientStanza {
+                kem: KemId::P256,
+                recipient: KeyId((i as u128).to_be_bytes()),
+                enc: vec![4; 65],
+                wrapped_key: [6; 48],
+            })
+            .collect();
+        m.signer.chain = vec![vec![0; MAX_CERT_LEN]; MAX_CHAIN_LEN];
+        let len = m.encoded_len() as u64;
+        assert!(len <= MAX_LEN, "{len}");
+        assert!(len + CHUNK_ENTRY_LEN as u64 > MAX_LEN, "{len}");
     }
 }
