@@ -36,7 +36,7 @@ impl SealOptions {
             channel,
             version,
             sequence,
-            created: unix_now(),
+            created: crate::clock::Clock::System.now(),
             expires: None,
             chunk_size: ChunkSize::DEFAULT,
             backend: Backend::default(),
@@ -85,13 +85,6 @@ impl Lifetime {
     pub fn of(created: u64, expires: Option<u64>) -> Option<u64> {
         expires.map(|e| e.saturating_sub(created))
     }
-}
-
-/// Seconds since the Unix epoch (0 if the clock is before it).
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Seals the chunks of one bundle. Shared by reference between worker

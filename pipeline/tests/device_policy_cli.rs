@@ -303,7 +303,7 @@ fn expired_manifests_are_refused() {
     ok(run(&["state", "init", d.state.to_str().unwrap()]));
     let m = d.seal("e1", "stable", 1, Some(3600));
     ok(d.verify(&m, &["--switch-channel", "stable"]));
-    let later = (otaseal::seal::unix_now() + 3601).to_string();
+    let later = (otaseal::clock::Clock::System.now() + 3601).to_string();
     let r = d.verify(&m, &["--switch-channel", "stable", "--now", &later]);
     assert_eq!(code(&r), 8, "{}", text(&r));
     assert!(text(&r).contains("expired"));
@@ -395,7 +395,7 @@ fn expiry_is_checked_without_state_too() {
     let d = Device::new();
     let m = d.seal("e1", "stable", 1, Some(3600));
     let payload = m.replace(".manifest", ".payload");
-    let later = (otaseal::seal::unix_now() + 3601).to_string();
+    let later = (otaseal::clock::Clock::System.now() + 3601).to_string();
     let (trust, key, out) = (d.p("sign.pub"), d.p("device.key"), d.p("opened.bin"));
     let verify = [
         "verify",
@@ -491,7 +491,7 @@ fn rollback_needs_an_authorisation_from_the_rollback_key() {
     assert_eq!(code(&r), 8);
     assert!(text(&r).contains("target sequence differs"), "{}", text(&r));
     // After its expiry.
-    let late = (otaseal::seal::unix_now() + 601).to_string();
+    let late = (otaseal::clock::Clock::System.now() + 601).to_string();
     let r = d.install(
         &m3,
         &[

@@ -2,10 +2,11 @@
 //! usage, revocation (and replay), root rotation (and its refusals), and the
 //! persisted trust state. Each bad input must fail with its own error.
 
+use otaseal::clock::Clock;
 use otaseal::format::cert::{AppScope, CertificateFields, ChannelScope, KeyUsage};
 use otaseal::keys::trust::{
-    CertifiedSigner, Clock, RevocationOutcome, RootTrust, RotationOutcome, TrustState,
-    TrustStateFile, issue_certificate, issue_revocation_list, sign_rotation,
+    CertifiedSigner, RevocationOutcome, RootTrust, RotationOutcome, TrustState, TrustStateFile,
+    issue_certificate, issue_revocation_list, sign_rotation,
 };
 use otaseal::keys::{KemId, KeyId, RecipientSecretKey, SigAlg, Signer, SigningKey};
 use otaseal::open::{TrustAnchor, verify_manifest};

@@ -28,7 +28,7 @@ pub fn append_checkpoint(log: &AuditLog, signer: &dyn Signer) -> Result<(Head, u
     // Never vouch for a log that does not verify.
     super::verify(log.path())?;
     let mut signed = None;
-    let written = log.append_with(crate::seal::unix_now(), |head| {
+    let written = log.append_with(log.clock.now(), |head| {
         // Under the lock: `head` is the last line, entries appended since
         // the verification above are covered by the chain up to it.
         let signature = signer.sign(&checkpoint_message(head))?;

@@ -16,6 +16,7 @@ pub mod alerts;
 pub mod checkpoint;
 pub mod suspend;
 
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::keys::{KeyId, SigAlg, Signer};
 use serde::{Deserialize, Serialize};
@@ -132,6 +133,18 @@ impl Event {
     }
 }
 
+/// What an operator reports (`otaseal audit mark`); the alert rules read
+/// these entries (§16.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorReport {
+    /// A key is compromised (alert level high).
+    Compromised(KeyId),
+    /// The root is compromised (alert level critical).
+    RootCompromised(Option<KeyId>),
+    /// An active exploit is under way (alert level critical).
+    Exploit(Option<KeyId>),
+}
+
 /// The on-disk form of one line. Field order is fixed by this struct.
 #[derive(Serialize)]
 struct EntryOut<'a> {
@@ -185,11 +198,23 @@ pub struct Head {
 #[derive(Debug, Clone)]
 pub struct AuditLog {
     path: PathBuf,
+    /// Stamps each entry's `ts` (and a suspension's `since`).
+    clock: Clock,
 }
 
 impl AuditLog {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self {
+            path: path.into(),
+            clock: Clock::System,
+        }
+    }
+
+    /// The same log, with entries stamped by `clock` (tests).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The log named by the `OTASEAL_AUDIT_LOG` environment variable, if set.
@@ -210,9 +235,9 @@ impl AuditLog {
         PathBuf::from(s)
     }
 
-    /// Appends `event` stamped with the current time.
+    /// Appends `event` stamped with the log's clock.
     pub fn append(&self, event: &Event) -> Result<Head> {
-        self.append_at(event, crate::seal::unix_now())
+        self.append_at(event, self.clock.now())
     }
 
     /// Appends `event` stamped `ts` (Unix seconds). The file is created
@@ -260,6 +285,26 @@ impl AuditLog {
             entries: head.entries + 1,
             hash,
         })
+    }
+
+    /// Records an operator's report, with `note` unless it is empty. A
+    /// compromised key is also suspended (and the suspension recorded): it
+    /// signs nothing more until it is resumed.
+    pub fn mark(&self, report: OperatorReport, note: &str) -> Result<()> {
+        let (op, key) = match report {
+            OperatorReport::Compromised(k) => (Op::Compromised, Some(k)),
+            OperatorReport::RootCompromised(k) => (Op::RootCompromised, k),
+            OperatorReport::Exploit(k) => (Op::Exploit, k),
+        };
+        let mut event = Event::new(op, key, Outcome::Ok);
+        if !note.is_empty() {
+            event = event.detail("note", note);
+        }
+        self.append(&event)?;
+        if let OperatorReport::Compromised(k) = report {
+            self.suspend_keys([(k, "marked compromised".to_owned())])?;
+        }
+        Ok(())
     }
 
     fn bad(&self, line: u64, reason: impl std::fmt::Display) -> Error {
@@ -586,30 +631,86 @@ impl Signer for AuditedSigner {
     }
 }
 
-/// The audit log is where key events go: generation and every unlock
-/// attempt. Signatures are recorded by [`AuditedSigner`], which also
-/// enforces suspension.
+/// The audit log is where key events go: generation, every unlock attempt,
+/// certification, rotation, revocation and verification. This is the one
+/// place that decides what each event's entry holds. Signatures are
+/// recorded by [`AuditedSigner`], which also enforces suspension.
 impl crate::keys::events::KeyEventSink for AuditLog {
     fn record(&self, event: &crate::keys::events::KeyEvent<'_>) -> Result<()> {
-        use crate::keys::events::KeyEvent;
-        let event = match *event {
-            KeyEvent::Generated {
-                key_id,
-                alg,
-                role,
-                backend,
-                ..
-            } => Event::ok(Op::Generate, key_id)
-                .detail("alg", alg.to_string())
-                .detail("role", role.to_string())
-                .detail("backend", backend.as_str()),
-            KeyEvent::UnlockOk { key_id, .. } => Event::ok(Op::Unlock, key_id),
-            KeyEvent::UnlockFailed {
-                key_id, backend, ..
-            } => Event::new(Op::Unlock, Some(key_id), Outcome::Failed)
-                .detail("backend", backend.as_str()),
-        };
-        self.append(&event).map(|_| ())
+        self.append(&entry_for(event)).map(|_| ())
+    }
+}
+
+/// The entry a key event is written as (`docs/FORMAT.md` §16.2).
+fn entry_for(event: &crate::keys::events::KeyEvent<'_>) -> Event {
+    use crate::keys::events::KeyEvent;
+    match *event {
+        KeyEvent::Generated {
+            key_id,
+            alg,
+            role,
+            backend,
+            ..
+        } => Event::ok(Op::Generate, key_id)
+            .detail("alg", alg.to_string())
+            .detail("role", role.to_string())
+            .detail("backend", backend.as_str()),
+        KeyEvent::UnlockOk { key_id, .. } => Event::ok(Op::Unlock, key_id),
+        KeyEvent::UnlockFailed {
+            key_id, backend, ..
+        } => Event::new(Op::Unlock, Some(key_id), Outcome::Failed)
+            .detail("backend", backend.as_str()),
+        KeyEvent::Certified {
+            issuer,
+            certificate: cert,
+        } => Event::ok(Op::Certify, issuer)
+            .detail("subject", cert.subject_key_id.to_string())
+            .detail("serial", cert.serial)
+            .detail("channels", cert.channels.to_string())
+            .detail("apps", cert.apps.to_string())
+            .detail("not_after", cert.not_after),
+        KeyEvent::Rotated { key, previous } => {
+            let event = Event::ok(Op::Rotate, key);
+            match previous {
+                Some(p) => event
+                    .detail("previous", p.subject_key_id.to_string())
+                    .detail("previous_serial", p.serial),
+                None => event,
+            }
+        }
+        KeyEvent::RootRotated { from, to, version } => Event::ok(Op::RootRotate, from)
+            .detail("new_root", to.to_string())
+            .detail("new_version", version),
+        KeyEvent::KeyRevoked {
+            key,
+            root,
+            sequence,
+        } => Event::ok(Op::Revoke, key)
+            .detail("root", root.to_string())
+            .detail("list_sequence", sequence),
+        KeyEvent::SerialRevoked {
+            serial,
+            root,
+            sequence,
+        } => Event::ok(Op::Revoke, root)
+            .detail("serial", serial)
+            .detail("list_sequence", sequence),
+        KeyEvent::Verified {
+            signer,
+            manifest,
+            error,
+        } => {
+            let outcome = match error {
+                Some(_) => Outcome::Failed,
+                None => Outcome::Ok,
+            };
+            let event = Event::new(Op::Verify, signer, outcome)
+                .detail("manifest", manifest.display().to_string());
+            match error {
+                Some(e) => event.detail("error", e),
+                None => event,
+            }
+        }
     }
 }
 
@@ -790,6 +891,171 @@ mod tests {
         assert_eq!(next_line(&mut r).unwrap(), None);
         let over = vec![b'x'; MAX_LINE_LEN + 1];
         assert_eq!(next_line(&mut &over[..]).unwrap(), Some(Line::TooLong));
+    }
+
+    /// Every key event is written as the entry `docs/FORMAT.md` §16.2
+    /// describes: these op names, outcomes and details are what the alert
+    /// rules and operators read, so they are pinned here.
+    #[test]
+    fn key_events_are_written_as_their_entries() {
+        use crate::format::cert::{AppScope, CertificateFields, ChannelScope, KeyUsage};
+        use crate::keys::events::{KeyBackend, KeyEvent, KeyEventSink};
+        use crate::keys::{KeyAlg, KeyRole};
+        use rand_core::SeedableRng;
+        let issuer =
+            crate::keys::SigningKey::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(4));
+        let cert = crate::keys::trust::issue_certificate(
+            &issuer,
+            CertificateFields {
+                serial: 9,
+                subject_alg: SigAlg::Ed25519,
+                subject_public_key: vec![7; 32],
+                not_before: 1,
+                not_after: 100,
+                usage: KeyUsage::SIGN_MANIFESTS,
+                channels: ChannelScope::Any,
+                apps: AppScope::Any,
+            },
+        )
+        .unwrap();
+        let (i, k, s) = (issuer.key_id(), KeyId([1; 16]), cert.subject_key_id);
+        let path = Path::new("m.manifest");
+        let cases: Vec<(
+            KeyEvent<'_>,
+            &str,
+            Option<KeyId>,
+            Outcome,
+            serde_json::Value,
+        )> = vec![
+            (
+                KeyEvent::Generated {
+                    key_id: k,
+                    alg: KeyAlg::Ed25519,
+                    role: KeyRole::Release,
+                    backend: KeyBackend::EncryptedFile,
+                    path: None,
+                },
+                "generate",
+                Some(k),
+                Outcome::Ok,
+                serde_json::json!({"alg": "ed25519", "role": "release", "backend": "encrypted-file"}),
+            ),
+            (
+                KeyEvent::UnlockFailed {
+                    key_id: k,
+                    path: None,
+                    backend: KeyBackend::Pkcs11,
+                },
+                "unlock",
+                Some(k),
+                Outcome::Failed,
+                serde_json::json!({"backend": "pkcs11"}),
+            ),
+            (
+                KeyEvent::Certified {
+                    issuer: i,
+                    certificate: &cert,
+                },
+                "certify",
+                Some(i),
+                Outcome::Ok,
+                serde_json::json!({"subject": s.to_string(), "serial": 9, "channels": "*",
+                    "apps": "*", "not_after": 100}),
+            ),
+            (
+                KeyEvent::Rotated {
+                    key: k,
+                    previous: Some(&cert),
+                },
+                "rotate",
+                Some(k),
+                Outcome::Ok,
+                serde_json::json!({"previous": s.to_string(), "previous_serial": 9}),
+            ),
+            (
+                KeyEvent::Rotated {
+                    key: k,
+                    previous: None,
+                },
+                "rotate",
+                Some(k),
+                Outcome::Ok,
+                serde_json::json!({}),
+            ),
+            (
+                KeyEvent::RootRotated {
+                    from: i,
+                    to: k,
+                    version: 3,
+                },
+                "root_rotate",
+                Some(i),
+                Outcome::Ok,
+                serde_json::json!({"new_root": k.to_string(), "new_version": 3}),
+            ),
+            (
+                KeyEvent::KeyRevoked {
+                    key: k,
+                    root: i,
+                    sequence: 2,
+                },
+                "revoke",
+                Some(k),
+                Outcome::Ok,
+                serde_json::json!({"root": i.to_string(), "list_sequence": 2}),
+            ),
+            (
+                KeyEvent::SerialRevoked {
+                    serial: 5,
+                    root: i,
+                    sequence: 2,
+                },
+                "revoke",
+                Some(i),
+                Outcome::Ok,
+                serde_json::json!({"serial": 5, "list_sequence": 2}),
+            ),
+            (
+                KeyEvent::Verified {
+                    signer: Some(k),
+                    manifest: path,
+                    error: Some("bad signature"),
+                },
+                "verify",
+                Some(k),
+                Outcome::Failed,
+                serde_json::json!({"manifest": "m.manifest", "error": "bad signature"}),
+            ),
+            (
+                KeyEvent::Verified {
+                    signer: None,
+                    manifest: path,
+                    error: None,
+                },
+                "verify",
+                None,
+                Outcome::Ok,
+                serde_json::json!({"manifest": "m.manifest"}),
+            ),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::new(dir.path().join("a.log")).with_clock(Clock::Fixed(1_234));
+        for (event, ..) in &cases {
+            log.record(event).unwrap();
+        }
+        let (entries, _) = read_verified(log.path()).unwrap();
+        assert_eq!(entries.len(), cases.len());
+        for (entry, (event, op, key, outcome, detail)) in entries.iter().zip(&cases) {
+            assert_eq!(entry.op, *op, "{event:?}");
+            assert_eq!(entry.key_id(), *key, "{event:?}");
+            assert_eq!(entry.outcome, *outcome, "{event:?}");
+            assert_eq!(
+                serde_json::Value::Object(entry.detail.clone()),
+                *detail,
+                "{event:?}"
+            );
+            assert_eq!(entry.ts, 1_234);
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! it cannot carry the lock): two `keys suspend` runs at once, or a suspend
 //! next to `audit alerts`, each see what the other saved.
 
+use super::{AuditLog, Event, Op};
 use crate::error::{Error, Result};
 use crate::keys::KeyId;
 use serde::{Deserialize, Serialize};
@@ -154,6 +155,37 @@ impl Suspensions {
     }
 }
 
+/// Suspension as an operator or an alert rule changes it: the state next
+/// to the log, and an entry in the log for every change.
+impl AuditLog {
+    /// Suspends each key for its reason and records a `suspend` entry for
+    /// each one that was not suspended yet; returns those. The state is read
+    /// first, so an unreadable state fails even with nothing to suspend.
+    pub fn suspend_keys(
+        &self,
+        keys: impl IntoIterator<Item = (KeyId, String)>,
+    ) -> Result<Vec<KeyId>> {
+        let mut state = Suspensions::load(&self.suspension_path())?;
+        let mut suspended = Vec::new();
+        for (key, reason) in keys {
+            if state.suspend(&key, self.clock.now(), &reason)? {
+                self.append(&Event::ok(Op::Suspend, key).detail("reason", reason))?;
+                suspended.push(key);
+            }
+        }
+        Ok(suspended)
+    }
+
+    /// Lifts the suspension of `key`; returns whether it was suspended. The
+    /// `resume` entry is recorded either way: it also marks the point after
+    /// which the key's earlier failures no longer count towards alerts.
+    pub fn resume_key(&self, key: &KeyId) -> Result<bool> {
+        let was = Suspensions::load(&self.suspension_path())?.resume(key)?;
+        self.append(&Event::ok(Op::Resume, *key).detail("was_suspended", was))?;
+        Ok(was)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +245,45 @@ mod tests {
             }
             assert!(after.get(&KeyId([0; 16])).is_none(), "round {round}");
         }
+    }
+
+    /// Each change is in the state and in the log, stamped by the log's clock.
+    #[test]
+    fn suspend_and_resume_through_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::new(dir.path().join("audit.log"))
+            .with_clock(crate::clock::Clock::Fixed(1_700_000_000));
+        let (a, b) = (KeyId([1; 16]), KeyId([2; 16]));
+        let done = log
+            .suspend_keys([(a, "first".into()), (a, "again".into()), (b, "x".into())])
+            .unwrap();
+        assert_eq!(done, [a, b]);
+        let state = Suspensions::load(&log.suspension_path()).unwrap();
+        assert_eq!(state.get(&a).unwrap().since, 1_700_000_000);
+        assert_eq!(state.get(&a).unwrap().reason, "first");
+        assert!(log.resume_key(&a).unwrap());
+        assert!(!log.resume_key(&a).unwrap());
+        let (entries, _) = super::super::read_verified(log.path()).unwrap();
+        let seen: Vec<_> = entries
+            .iter()
+            .map(|e| (e.op.as_str(), e.key_id(), e.ts, e.detail.clone()))
+            .collect();
+        let detail =
+            |k: &str, v: serde_json::Value| serde_json::Map::from_iter([(k.to_owned(), v)]);
+        let ts = 1_700_000_000;
+        assert_eq!(
+            seen,
+            [
+                ("suspend", Some(a), ts, detail("reason", "first".into())),
+                ("suspend", Some(b), ts, detail("reason", "x".into())),
+                ("resume", Some(a), ts, detail("was_suspended", true.into())),
+                ("resume", Some(a), ts, detail("was_suspended", false.into())),
+            ]
+        );
+        // An unreadable state stops the suspension before anything is logged.
+        std::fs::write(log.suspension_path(), b"garbage").unwrap();
+        assert!(log.suspend_keys([]).is_err());
+        assert_eq!(super::super::verify(log.path()).unwrap().entries, 4);
     }
 
     #[test]

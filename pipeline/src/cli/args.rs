@@ -65,9 +65,9 @@ impl Unlock {
 
 /// Where key events go: the audit log of `--audit-log` (`audit`), else the
 /// one named by `$OTASEAL_AUDIT_LOG`, if any — resolved by
-/// `trust_args::audit_log`, as for every other audit event, so both ways of
-/// naming the log record the same events. This is the one place the CLI's
-/// key operations take their sink from.
+/// `trust_args::audit_log`, so both ways of naming the log record the same
+/// events. Commands pass this sink to the library operations, which record
+/// their own events; the CLI records none itself.
 pub(crate) fn key_events(audit: Option<&Path>) -> Option<Arc<dyn KeyEventSink>> {
     super::trust_args::audit_log(audit).map(|log| Arc::new(log) as Arc<dyn KeyEventSink>)
 }

@@ -10,7 +10,7 @@ use otaseal::audit::alerts::{self, Level, Rules};
 use otaseal::audit::checkpoint::{
     append_checkpoint, parse_checkpoint_line, verify_with_checkpoints,
 };
-use otaseal::audit::{AuditLog, Event, Op, Suspensions, read_verified};
+use otaseal::audit::{AuditLog, OperatorReport, read_verified};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -200,21 +200,18 @@ fn alerts_cmd(a: AlertsArgs) -> CliResult {
     let (entries, _) = read_verified(&a.log)?;
     let found = alerts::evaluate(&entries, &rules);
     let log = AuditLog::new(&a.log);
-    let mut suspended = Vec::new();
-    if !a.no_act {
-        let mut state = Suspensions::load(&log.suspension_path())?;
-        for alert in found.iter().filter(|x| x.suspends()) {
+    let suspended = if a.no_act {
+        Vec::new()
+    } else {
+        log.suspend_keys(found.iter().filter(|x| x.suspends()).map(|alert| {
             let key = alert.key.expect("suspending alerts name a key");
             let reason = format!(
                 "{} alert `{}` at log line {}",
                 alert.level, alert.rule, alert.line
             );
-            if state.suspend(&key, otaseal::seal::unix_now(), &reason)? {
-                log.append(&Event::ok(Op::Suspend, key).detail("reason", reason.as_str()))?;
-                suspended.push(key);
-            }
-        }
-    }
+            (key, reason)
+        }))?
+    };
     let top = alerts::highest(&found);
     if a.json {
         print_json(&serde_json::json!({
@@ -263,25 +260,16 @@ fn checkpoint(a: CheckpointArgs) -> CliResult {
 
 fn mark(a: MarkArgs) -> CliResult {
     let key = a.key.as_deref().map(key_id_arg).transpose()?;
-    let op = match a.what {
-        Mark::Compromised => Op::Compromised,
-        Mark::RootCompromised => Op::RootCompromised,
-        Mark::Exploit => Op::Exploit,
-    };
-    if matches!(a.what, Mark::Compromised) && key.is_none() {
-        return Err(CliError::usage("--as compromised needs --key"));
-    }
-    let log = AuditLog::new(&a.log);
-    let mut event = Event::new(op, key, otaseal::audit::Outcome::Ok);
-    if !a.note.is_empty() {
-        event = event.detail("note", a.note.as_str());
-    }
-    log.append(&event)?;
-    if let (Mark::Compromised, Some(k)) = (a.what, key) {
-        let mut state = Suspensions::load(&log.suspension_path())?;
-        if state.suspend(&k, otaseal::seal::unix_now(), "marked compromised")? {
-            log.append(&Event::ok(Op::Suspend, k).detail("reason", "marked compromised"))?;
+    let report = match (a.what, key) {
+        (Mark::Compromised, Some(k)) => OperatorReport::Compromised(k),
+        (Mark::Compromised, None) => {
+            return Err(CliError::usage("--as compromised needs --key"));
         }
+        (Mark::RootCompromised, key) => OperatorReport::RootCompromised(key),
+        (Mark::Exploit, key) => OperatorReport::Exploit(key),
+    };
+    AuditLog::new(&a.log).mark(report, &a.note)?;
+    if let OperatorReport::Compromised(k) = report {
         println!("key {k} marked compromised and suspended; rotate now and revoke it");
     } else {
         println!("recorded; run `otaseal audit alerts {}`", a.log.display());

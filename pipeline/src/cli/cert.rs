@@ -1,11 +1,9 @@
 //! `otaseal cert issue` and `otaseal cert show`: release-key certificates.
 
-use super::args::{json_path, print_json, signing_public};
-use super::trust_args::{CertTerms, audit_log, cert_json, random_serial, read_cert, record};
+use super::args::{json_path, key_events, print_json, signing_public};
+use super::trust_args::{CertTerms, cert_json, random_serial, read_cert};
 use super::{CliResult, ExitCode};
-use otaseal::audit::{Event, Op};
-use otaseal::keys::Signer;
-use otaseal::keys::trust::issue_certificate;
+use otaseal::keys::lifecycle::certify;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -63,17 +61,9 @@ fn issue(a: IssueArgs) -> CliResult {
     let subject = signing_public(&a.subject)?;
     let terms = a.terms.resolve(None)?;
     let serial = a.terms.serial.unwrap_or_else(random_serial);
-    let cert = issue_certificate(&issuer, terms.fields(serial, &subject))?;
+    let events = key_events(a.audit_log.as_deref());
+    let cert = certify(&issuer, terms.fields(serial, &subject), events.as_deref())?;
     otaseal::files::write_atomic(&a.out, &cert.to_bytes(), 0o644)?;
-    record(
-        audit_log(a.audit_log.as_deref()).as_ref(),
-        &Event::ok(Op::Certify, issuer.key_id())
-            .detail("subject", cert.subject_key_id.to_string())
-            .detail("serial", cert.serial)
-            .detail("channels", cert.channels.to_string())
-            .detail("apps", cert.apps.to_string())
-            .detail("not_after", cert.not_after),
-    )?;
     if a.json {
         let mut j = cert_json(&cert);
         j["out"] = json_path(&a.out);

@@ -1,16 +1,13 @@
 //! `otaseal keys rotate|suspend|resume`: rotate a release key, and the
 //! suspension switch the audit alerts flip.
 
-use super::args::{json_path, print_json, with_suffix};
+use super::args::{json_path, key_events, print_json, with_suffix};
 use super::keys::{NewKeyProtection, new_signing_key_pair};
-use super::trust_args::{
-    CertTerms, audit_log, cert_json, key_id_arg, random_serial, read_cert, record,
-};
+use super::trust_args::{CertTerms, audit_log, cert_json, key_id_arg, random_serial, read_cert};
 use super::{CliError, CliResult, ExitCode};
-use otaseal::audit::{AuditLog, Event, Op, Suspensions};
-use otaseal::keys::events::KeyEventSink;
-use otaseal::keys::trust::issue_certificate;
-use otaseal::keys::{KeyRole, Signer};
+use otaseal::audit::AuditLog;
+use otaseal::keys::KeyRole;
+use otaseal::keys::lifecycle::certify_successor;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -70,33 +67,18 @@ pub(crate) fn rotate(a: RotateArgs) -> CliResult {
             cert_path.display()
         )));
     }
-    let log = audit_log(a.audit_log.as_deref());
-    let (vk, secret, public) = new_signing_key_pair(
-        &a.out,
-        KeyRole::Release,
-        &a.protection,
-        log.as_ref().map(|l| l as &dyn KeyEventSink),
-    )?;
+    let events = key_events(a.audit_log.as_deref());
+    let (vk, secret, public) =
+        new_signing_key_pair(&a.out, KeyRole::Release, &a.protection, events.as_deref())?;
     let new_id = vk.key_id();
     let serial = a.terms.serial.unwrap_or_else(random_serial);
-    let cert = issue_certificate(&root, terms.fields(serial, &vk))?;
-    otaseal::files::write_atomic(&cert_path, &cert.to_bytes(), 0o644)?;
-    record(
-        log.as_ref(),
-        &Event::ok(Op::Certify, root.key_id())
-            .detail("subject", new_id.to_string())
-            .detail("serial", cert.serial)
-            .detail("channels", cert.channels.to_string())
-            .detail("apps", cert.apps.to_string())
-            .detail("not_after", cert.not_after),
+    let cert = certify_successor(
+        &root,
+        terms.fields(serial, &vk),
+        previous.as_ref().map(|(p, _)| p),
+        events.as_deref(),
     )?;
-    let mut rotate_event = Event::ok(Op::Rotate, new_id);
-    if let Some((p, _)) = &previous {
-        rotate_event = rotate_event
-            .detail("previous", p.subject_key_id.to_string())
-            .detail("previous_serial", p.serial);
-    }
-    record(log.as_ref(), &rotate_event)?;
+    otaseal::files::write_atomic(&cert_path, &cert.to_bytes(), 0o644)?;
     if a.json {
         let mut j = cert_json(&cert);
         j["secret"] = json_path(&secret);
@@ -136,9 +118,7 @@ fn required_log(arg: Option<&std::path::Path>) -> CliResult<AuditLog> {
 pub(crate) fn suspend(a: SuspendArgs) -> CliResult {
     let key = key_id_arg(&a.key)?;
     let log = required_log(a.audit_log.as_deref())?;
-    let mut s = Suspensions::load(&log.suspension_path())?;
-    if s.suspend(&key, otaseal::seal::unix_now(), &a.reason)? {
-        log.append(&Event::ok(Op::Suspend, key).detail("reason", a.reason.as_str()))?;
+    if !log.suspend_keys([(key, a.reason.clone())])?.is_empty() {
         println!("key {key} suspended: {}", a.reason);
     } else {
         println!("key {key} was already suspended");
@@ -149,12 +129,7 @@ pub(crate) fn suspend(a: SuspendArgs) -> CliResult {
 pub(crate) fn resume(a: ResumeArgs) -> CliResult {
     let key = key_id_arg(&a.key)?;
     let log = required_log(a.audit_log.as_deref())?;
-    let mut s = Suspensions::load(&log.suspension_path())?;
-    // The resume event is logged even if the key was not suspended: it also
-    // marks the point after which earlier failures no longer count.
-    let was = s.resume(&key)?;
-    log.append(&Event::ok(Op::Resume, key).detail("was_suspended", was))?;
-    if was {
+    if log.resume_key(&key)? {
         println!("key {key} resumed");
     } else {
         println!("key {key} was not suspended (resume recorded)");

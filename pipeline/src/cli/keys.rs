@@ -10,12 +10,12 @@ use super::args::{
 };
 use super::key_lifecycle::{ResumeArgs, RotateArgs, SuspendArgs};
 use super::{CliError, CliResult, ExitCode};
-use otaseal::keys::events::{KeyBackend, KeyEvent, KeyEventSink, report};
+use otaseal::keys::events::{KeyBackend, KeyEventSink};
 use otaseal::keys::file::{
-    AnyKey, KeyFile, load_key_file, replace_with_encrypted_key_file, write_encrypted_key_file,
-    write_key_file,
+    AnyKey, KeyFile, load_key_file, replace_with_encrypted_key_file, write_key_file,
 };
 use otaseal::keys::keystore::{EncryptedKey, Passphrase};
+use otaseal::keys::lifecycle::save_new_secret_key;
 use otaseal::keys::pkcs11::{Pkcs11Signer, Pkcs11Uri};
 use otaseal::keys::{
     KdfParams, KemId, KeyAlg, KeyId, KeyRole, RecipientSecretKey, SigningKey, VerifyingKey, os_rng,
@@ -74,9 +74,9 @@ pub(crate) struct NewKeyProtection {
     pub(crate) passphrase_file: Option<PathBuf>,
 }
 
-/// Writes a new secret key (0600, never overwriting) as `protection` says,
-/// and reports its generation to `events` (the audit log). Returns how the
-/// key is protected.
+/// Writes a new secret key (0600, never overwriting) as `protection` says;
+/// the library reports its generation to `events` (the audit log). Returns
+/// how the key is protected.
 pub(crate) fn write_new_secret_key(
     path: &Path,
     secret: &AnyKey,
@@ -84,37 +84,21 @@ pub(crate) fn write_new_secret_key(
     protection: &NewKeyProtection,
     events: Option<&dyn KeyEventSink>,
 ) -> CliResult<&'static str> {
-    let (label, backend) = if protection.unencrypted {
-        write_key_file(
-            path,
-            secret,
-            &format!(
-                "otaseal {role} secret key {key_id}\nUNENCRYPTED: for tests only; keep private"
-            ),
-        )?;
-        ("none", KeyBackend::PlainFile)
+    let pass = if protection.unencrypted {
+        None
     } else {
-        let pass = args::passphrase(
+        Some(args::passphrase(
             protection.passphrase_file.as_deref(),
             PASSPHRASE_ENV,
             &format!("Passphrase for the new {role} key"),
             true,
-        )?;
-        let enc = EncryptedKey::encrypt(secret, role, &pass, KdfParams::DEFAULT, &mut os_rng())?;
-        write_encrypted_key_file(path, &enc)?;
-        ("passphrase", KeyBackend::EncryptedFile)
+        )?)
     };
-    report(
-        events,
-        KeyEvent::Generated {
-            key_id,
-            alg,
-            role,
-            backend,
-            path: Some(path),
-        },
-    )?;
-    Ok(label)
+    let backend = save_new_secret_key(path, secret, (role, alg, key_id), pass.as_ref(), events)?;
+    Ok(match backend {
+        KeyBackend::EncryptedFile => "passphrase",
+        _ => "none",
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

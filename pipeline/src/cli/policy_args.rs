@@ -48,7 +48,7 @@ pub(crate) struct FreshnessArgs {
 impl FreshnessArgs {
     /// The one clock every check of a run reads.
     pub(crate) fn now(&self) -> u64 {
-        self.now.unwrap_or_else(otaseal::seal::unix_now)
+        otaseal::clock::Clock::fixed_or_system(self.now).now()
     }
 
     /// Refuses (exit 8) a manifest at or past its `expires`, unless

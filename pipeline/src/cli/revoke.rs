@@ -1,12 +1,11 @@
 //! `otaseal revoke`: the root issues the next revocation list, adding
 //! certificates, serials or keys to everything the previous list revoked.
 
-use super::args::{json_path, print_json};
-use super::trust_args::{audit_log, key_id_arg, read_cert, record};
-use super::{CliError, CliResult, ExitCode};
-use otaseal::audit::{Event, Op};
-use otaseal::keys::Signer;
-use otaseal::keys::trust::{issue_revocation_list, verify_revocation_list};
+use super::args::{json_path, key_events, print_json};
+use super::trust_args::{key_id_arg, read_cert};
+use super::{CliResult, ExitCode};
+use otaseal::clock::Clock;
+use otaseal::keys::lifecycle::revoke;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -48,46 +47,29 @@ pub(crate) fn run(a: Args) -> CliResult {
         serials.push(cert.serial);
         keys.push(cert.subject_key_id);
     }
-    let added = (serials.clone(), keys.clone());
-    let mut sequence = 1;
-    match otaseal::files::read_capped(
+    let previous = match otaseal::files::read_capped(
         &a.list,
         "revocation list",
         otaseal::format::revocation::MAX_LEN,
     ) {
-        Ok(bytes) => {
-            let previous = verify_revocation_list(&bytes, &root.verifying_key())?;
-            sequence = previous
-                .sequence
-                .checked_add(1)
-                .ok_or_else(|| CliError::usage("revocation sequence exhausted"))?;
-            serials.extend(previous.serials);
-            keys.extend(previous.key_ids);
-        }
+        Ok(bytes) => Some(bytes),
         // No list yet: this one is the first.
         Err(otaseal::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            None
         }
         Err(e) => return Err(e.into()),
-    }
-    let list = issue_revocation_list(&root, sequence, otaseal::seal::unix_now(), serials, keys)?;
+    };
+    let events = key_events(a.audit_log.as_deref());
+    let list = revoke(
+        &root,
+        previous.as_deref(),
+        &serials,
+        &keys,
+        Clock::System,
+        events.as_deref(),
+    )?;
+    let sequence = list.sequence;
     otaseal::files::write_atomic(&a.list, &list.to_bytes(), 0o644)?;
-    let log = audit_log(a.audit_log.as_deref());
-    for k in &added.1 {
-        record(
-            log.as_ref(),
-            &Event::ok(Op::Revoke, *k)
-                .detail("root", root.key_id().to_string())
-                .detail("list_sequence", sequence),
-        )?;
-    }
-    for s in &added.0 {
-        record(
-            log.as_ref(),
-            &Event::ok(Op::Revoke, root.key_id())
-                .detail("serial", *s)
-                .detail("list_sequence", sequence),
-        )?;
-    }
     if a.json {
         print_json(&serde_json::json!({
             "list": json_path(&a.list), "sequence": sequence,

@@ -3,10 +3,10 @@
 
 use super::args::{self, json_path, print_json};
 use super::{CliError, CliResult, ExitCode};
+use otaseal::clock::Clock;
 use otaseal::files;
 use otaseal::format::Manifest;
 use otaseal::policy::authorise_rollback;
-use otaseal::seal::unix_now;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -40,7 +40,7 @@ pub(crate) fn run(a: Args) -> CliResult {
     // Only the manifest's identifying fields are copied; the publisher signs
     // for a bundle it names, so the manifest's own signature is not needed.
     let (m, _) = Manifest::parse(&bytes).map_err(otaseal::Error::from)?;
-    let issued = unix_now();
+    let issued = Clock::System.now();
     let expires = issued.saturating_add(a.expires_in);
     let auth = authorise_rollback(&m, issued, expires, &key)?;
     files::write_atomic(&a.out, &auth, 0o644)?;

@@ -2,14 +2,13 @@
 //! certifies release keys, and the statement that hands trust to a new root.
 
 use super::args::signing_public;
-use super::args::{json_opt_path, json_path, print_json};
+use super::args::{json_opt_path, json_path, key_events, print_json};
 use super::keys::{NewKeyProtection, new_signing_key_pair};
-use super::trust_args::{audit_log, record};
 use super::{CliError, CliResult, ExitCode};
-use otaseal::audit::{Event, Op};
+use otaseal::clock::Clock;
 use otaseal::keys::KeyRole;
-use otaseal::keys::events::KeyEventSink;
-use otaseal::keys::trust::{TrustStateFile, sign_rotation};
+use otaseal::keys::lifecycle::rotate_root;
+use otaseal::keys::trust::TrustStateFile;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -76,13 +75,9 @@ pub(crate) fn run(a: Args) -> CliResult {
 }
 
 fn init(a: InitArgs) -> CliResult {
-    let log = audit_log(a.audit_log.as_deref());
-    let (vk, secret, public) = new_signing_key_pair(
-        &a.out,
-        KeyRole::Root,
-        &a.protection,
-        log.as_ref().map(|l| l as &dyn KeyEventSink),
-    )?;
+    let events = key_events(a.audit_log.as_deref());
+    let (vk, secret, public) =
+        new_signing_key_pair(&a.out, KeyRole::Root, &a.protection, events.as_deref())?;
     let id = vk.key_id();
     if let Some(path) = &a.trust_state {
         if path.exists() {
@@ -113,15 +108,10 @@ fn rotate(a: RotateArgs) -> CliResult {
     let new = super::args::signing_key(&a.new_key, a.audit_log.as_deref())?;
     // Reject a mistyped pair before signing anything.
     signing_public(&a.new_key)?;
-    let st = sign_rotation(&old, &new, a.new_version, otaseal::seal::unix_now())?;
+    let events = key_events(a.audit_log.as_deref());
+    let st = rotate_root(&old, &new, a.new_version, Clock::System, events.as_deref())?;
     otaseal::files::write_atomic(&a.out, &st.to_bytes(), 0o644)?;
     let (from, to) = (st.old_key_id(), st.new_key_id());
-    record(
-        audit_log(a.audit_log.as_deref()).as_ref(),
-        &Event::ok(Op::RootRotate, from)
-            .detail("new_root", to.to_string())
-            .detail("new_version", a.new_version),
-    )?;
     if a.json {
         print_json(&serde_json::json!({
             "old_root": from.to_string(), "new_root": to.to_string(),

@@ -13,7 +13,7 @@ use otaseal::cipher::Backend;
 use otaseal::format::batch_index::ShardId;
 use otaseal::format::{AppId, Channel, ChunkSize, VersionLabel};
 use otaseal::keys::{RecipientPublicKey, Signer};
-use otaseal::seal::{Lifetime, SealOptions, unix_now};
+use otaseal::seal::{Lifetime, SealOptions};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -334,7 +334,7 @@ pub(crate) fn run(a: Args) -> CliResult {
         .collect::<CliResult<Vec<_>>>()?;
     // Resume checks existing outputs against the bare key (`verifier`): a
     // chain, if any, vouches for that same key.
-    let created = unix_now();
+    let created = otaseal::clock::Clock::System.now();
     let terms = super::trust_args::SealTerms {
         app: &a.app,
         channel: &a.channel,

@@ -4,13 +4,14 @@
 //! chain, suspension check, audit events), key and time arguments.
 
 use super::{CliError, CliResult};
-use otaseal::audit::{AuditLog, AuditedSigner, Event, Op, Outcome};
+use otaseal::audit::{AuditLog, AuditedSigner};
+use otaseal::clock::Clock;
 use otaseal::files;
 use otaseal::format::cert::{
     self, AppScope, Certificate, CertificateFields, ChannelScope, KeyUsage,
 };
-use otaseal::format::{AppId, Channel, Manifest};
-use otaseal::format::{manifest, revocation, rotation};
+use otaseal::format::{AppId, Channel};
+use otaseal::format::{revocation, rotation};
 use otaseal::keys::file::{AnyKey, KeyFile};
 use otaseal::keys::trust::{
     CertifiedSigner, RevocationOutcome, RootTrust, RotationOutcome, TrustState, TrustStateFile,
@@ -140,17 +141,11 @@ pub(crate) fn read_cert(path: &Path) -> CliResult<(Certificate, Vec<u8>)> {
     Ok((cert, bytes))
 }
 
-/// The audit log from `--audit-log`, else from `OTASEAL_AUDIT_LOG`.
+/// The audit log from `--audit-log`, else from `OTASEAL_AUDIT_LOG`: the
+/// one place a command's log is chosen. Commands pass it down (as a key
+/// event sink, `args::key_events`); the library records every event.
 pub(crate) fn audit_log(arg: Option<&Path>) -> Option<AuditLog> {
     arg.map(AuditLog::new).or_else(AuditLog::from_env)
-}
-
-/// Appends `event` if an audit log is configured.
-pub(crate) fn record(log: Option<&AuditLog>, event: &Event) -> CliResult<()> {
-    if let Some(log) = log {
-        log.append(event)?;
-    }
-    Ok(())
 }
 
 /// What a run seals: the application, channel and `created` time every
@@ -189,38 +184,10 @@ pub(crate) fn seal_signer(
     Ok(signer)
 }
 
-/// Records a verification in the audit log (if configured): failures of
-/// bundles claiming a key count towards that key's medium alert.
-pub(crate) fn record_verify(
-    audit: Option<&Path>,
-    manifest: &Path,
-    error: Option<&str>,
-) -> CliResult<()> {
-    let Some(log) = audit_log(audit) else {
-        return Ok(());
-    };
-    let key = files::read_capped(manifest, "manifest", manifest::MAX_LEN)
-        .ok()
-        .and_then(|b| Manifest::parse(&b).ok())
-        .map(|(m, _)| m.signer.key_id);
-    let outcome = if error.is_some() {
-        Outcome::Failed
-    } else {
-        Outcome::Ok
-    };
-    let mut event =
-        Event::new(Op::Verify, key, outcome).detail("manifest", manifest.display().to_string());
-    if let Some(e) = error {
-        event = event.detail("error", e);
-    }
-    log.append(&event)?;
-    Ok(())
-}
-
 /// Parses a point in time: Unix seconds, or `now`.
 pub(crate) fn parse_time(s: &str) -> Result<u64, String> {
     if s == "now" {
-        return Ok(otaseal::seal::unix_now());
+        return Ok(Clock::System.now());
     }
     s.parse()
         .map_err(|_| format!("`{s}`: expected Unix seconds or `now`"))
@@ -326,7 +293,7 @@ impl CertTerms {
         } else {
             KeyUsage::SIGN_MANIFESTS
         };
-        let not_before = self.not_before.unwrap_or_else(otaseal::seal::unix_now);
+        let not_before = self.not_before.unwrap_or_else(|| Clock::System.now());
         let length = self
             .valid_for
             .or_else(|| previous.map(|p| p.not_after - p.not_before))

@@ -79,7 +79,12 @@ pub(crate) fn run(a: Args) -> CliResult {
         }
     }
     let failure = result.as_ref().err().map(|e| e.message().to_owned());
-    super::trust_args::record_verify(a.audit_log.as_deref(), &a.manifest, failure.as_deref())?;
+    // Failures of bundles claiming a key count towards that key's alert.
+    otaseal::keys::events::report_verification(
+        args::key_events(a.audit_log.as_deref()).as_deref(),
+        &a.manifest,
+        failure.as_deref(),
+    )?;
     if a.json {
         let mut report = report_json(&a.manifest, &check, &result);
         if let Some(p) = &policy {

@@ -1,13 +1,16 @@
 //! Key-use events, for an audit log to record.
 //!
-//! The key code does not write logs. Operations that generate or unlock a
-//! key take an `Option<&dyn KeyEventSink>` and report one [`KeyEvent`] per
-//! operation; the audit log is the sink (`audit::AuditLog`). Signatures are
-//! recorded by `audit::AuditedSigner`, which also enforces suspension.
-//! Events carry identifiers only, never secret material.
+//! The key code does not write logs. Every library operation that uses a
+//! key — generating, unlocking, certifying, rotating, revoking, verifying a
+//! manifest — takes an `Option<&dyn KeyEventSink>` and reports its own
+//! [`KeyEvent`]; the audit log is the sink (`audit::AuditLog`, which also
+//! decides how each event is written). Callers only choose the sink.
+//! Signatures are recorded by `audit::AuditedSigner`, which also enforces
+//! suspension. Events carry identifiers only, never secret material.
 
 use super::KeyId;
 use crate::Error;
+use crate::format::cert::Certificate;
 use crate::format::keystore::{KeyAlg, KeyRole};
 use std::path::Path;
 
@@ -61,6 +64,45 @@ pub enum KeyEvent<'a> {
         path: Option<&'a Path>,
         backend: KeyBackend,
     },
+    /// `issuer` signed `certificate` (`keys::lifecycle::certify`).
+    Certified {
+        issuer: KeyId,
+        certificate: &'a Certificate,
+    },
+    /// The release key `key` was certified as the successor of `previous`
+    /// (the rotated-out key's certificate, when known).
+    Rotated {
+        key: KeyId,
+        previous: Option<&'a Certificate>,
+    },
+    /// The root `from` handed trust to `to`, which becomes root `version`.
+    RootRotated {
+        from: KeyId,
+        to: KeyId,
+        version: u64,
+    },
+    /// Revocation list `sequence`, signed by `root`, newly revokes every
+    /// certificate of `key`.
+    KeyRevoked {
+        key: KeyId,
+        root: KeyId,
+        sequence: u64,
+    },
+    /// Revocation list `sequence`, signed by `root`, newly revokes the
+    /// certificate `serial`.
+    SerialRevoked {
+        serial: u64,
+        root: KeyId,
+        sequence: u64,
+    },
+    /// A manifest was checked; `error` says why it failed. `signer` is the
+    /// key the manifest claims (if it could be read): failures against a
+    /// key are what an alert rule counts.
+    Verified {
+        signer: Option<KeyId>,
+        manifest: &'a Path,
+        error: Option<&'a str>,
+    },
 }
 
 /// Receives key events. Implementations must not block for long: signing
@@ -81,6 +123,29 @@ pub fn report(sink: Option<&dyn KeyEventSink>, event: KeyEvent<'_>) -> Result<()
         Some(sink) => sink.record(&event),
         None => Ok(()),
     }
+}
+
+/// Reports a manifest check to `sink`: `error` says why it failed. The
+/// signer the event names is read from the manifest file itself, and only
+/// when there is a sink; a manifest that cannot be read or parsed names no
+/// key.
+pub fn report_verification(
+    sink: Option<&dyn KeyEventSink>,
+    manifest: &Path,
+    error: Option<&str>,
+) -> Result<(), Error> {
+    let Some(sink) = sink else {
+        return Ok(());
+    };
+    let signer = crate::files::read_capped(manifest, "manifest", crate::format::manifest::MAX_LEN)
+        .ok()
+        .and_then(|b| crate::format::Manifest::parse(&b).ok())
+        .map(|(m, _)| m.signer.key_id);
+    sink.record(&KeyEvent::Verified {
+        signer,
+        manifest,
+        error,
+    })
 }
 
 /// A sink that keeps events in memory as text, for tests.

@@ -4,6 +4,7 @@
 pub mod events;
 pub mod file;
 pub mod keystore;
+pub mod lifecycle;
 pub mod pkcs11;
 mod recipient;
 mod signing;

@@ -9,6 +9,7 @@
 //! verifier's clock), channel and application, in that order.
 
 use super::{KeyId, SigAlg, Signer, SigningKey, VerifyingKey};
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::format::cert::{Certificate, CertificateFields, KeyUsage};
 use crate::format::manifest::MAX_CHAIN_LEN;
@@ -429,26 +430,6 @@ impl TrustStateFile {
         }
         state.save(path)?;
         Ok((state, out))
-    }
-}
-
-/// Where "now" comes from when checking certificate validity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Clock {
-    /// The system clock.
-    #[default]
-    System,
-    /// A fixed time in Unix seconds (tests, or a device with a trusted clock
-    /// source of its own).
-    Fixed(u64),
-}
-
-impl Clock {
-    pub fn now(self) -> u64 {
-        match self {
-            Self::System => crate::seal::unix_now(),
-            Self::Fixed(t) => t,
-        }
     }
 }
 
