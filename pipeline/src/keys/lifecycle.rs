@@ -253,8 +253,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(two.sequence, 2);
-        assert_eq!(two.serials, [6, 5]);
-        assert_eq!(two.key_ids, [b, a]);
+        assert_eq!(two.serials, [5, 6]);
+        assert_eq!(two.key_ids, [a, b]);
         let seen = events(&r);
         assert_eq!(seen.len(), 2, "{seen:?}");
         assert!(seen.iter().all(|e| e.contains("sequence: 2")), "{seen:?}");
