@@ -488,7 +488,7 @@ impl<'a> Batch<'a> {
         if let Some(dir) = payload.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        let out = io::PendingFile::create(payload)?;
+        let out = io::create_output(payload)?;
         let early_writeback = self.opts.durability == Durability::Batch;
         let chunk = |i: u32| -> Result<crate::format::ChunkEntry> {
             if self.cancelled() {
@@ -539,15 +539,15 @@ impl<'a> Batch<'a> {
         // `Batch`, a power loss before the index may tear any bundle, and
         // resume re-verifies them all: a directory fsync per replaced
         // bundle would buy nothing there.)
-        let m = io::PendingFile::create(manifest)?;
-        io::write_all_at(m.file(), &sealed.bytes, 0).map_err(|e| Error::io(m.path(), e))?;
+        let mut m = io::create_output(manifest)?;
+        m.write_all(&sealed.bytes)?;
         if io::remove_if_present(manifest)? && sync {
             io::sync_dir(io::parent_dir(manifest))?;
         }
         self.committed_step(payload, manifest);
-        out.commit(sync)?;
+        out.rename_into_place(sync)?;
         self.committed_step(payload, manifest);
-        m.commit(sync)?;
+        m.rename_into_place(sync)?;
         self.committed_step(payload, manifest);
         if sync {
             io::sync_dir(io::parent_dir(manifest))?;
