@@ -563,6 +563,36 @@ impl<'a> Batch<'a> {
     }
 }
 
+/// Seals one file into `out_dir`, named by its file name as [`discover`]
+/// names a file argument, without a batch index: each output is flushed
+/// before it is renamed ([`Durability::Bundle`]), and the commit order is
+/// the batch's, so a manifest on disk always has its complete, matching
+/// payload. The report's status is [`BundleStatus::Sealed`]; a failure is
+/// the error.
+pub fn seal_file(
+    input: &Path,
+    out_dir: &Path,
+    opts: &SealOptions,
+    recipients: &[RecipientPublicKey],
+    signer: &dyn Signer,
+) -> Result<BundleReport> {
+    let name = input
+        .file_name()
+        .ok_or_else(|| Error::InvalidRequest(format!("{}: not a file name", input.display())))?;
+    let one = Discovered {
+        path: input.to_owned(),
+        name: discover::bundle_name(Path::new(name))?,
+    };
+    let mut bo = BatchOptions::new(opts.clone(), out_dir);
+    bo.durability = Durability::Bundle;
+    let mut reports = Batch::new(bo, recipients, signer).seal_all(std::slice::from_ref(&one))?;
+    let report = reports.pop().expect("one input, one report");
+    match report.status {
+        BundleStatus::Failed(e) => Err(e),
+        _ => Ok(report),
+    }
+}
+
 /// The order bundles are started in: largest first (ties in input order).
 ///
 /// Every `write` into a file holds that file's inode lock, so two workers
