@@ -674,6 +674,41 @@ mod tests {
     }
 
     #[test]
+    fn a_file_sealed_alone_opens_from_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("fw.img");
+        let plain: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+        std::fs::write(&input, &plain).unwrap();
+        let out = dir.path().join("out");
+        let mut rng = keys::os_rng();
+        let signer = SigningKey::generate(&mut rng);
+        let dev = RecipientSecretKey::generate(KemId::P256, &mut rng);
+        let opts = SealOptions::new(
+            "com.example.app".parse().unwrap(),
+            "stable".parse().unwrap(),
+            "1".parse().unwrap(),
+            1,
+        );
+        let to = [dev.public_key().clone()];
+        let r = seal_file(&input, &out, &opts, &to, &signer).unwrap();
+        let o = r.status.outputs().expect("sealed");
+        assert_eq!(o.payload, out.join("fw.img.payload"));
+        assert_eq!(o.entry.plaintext_len, plain.len() as u64);
+        assert!(o.manifest.is_file());
+        // No index for a single file.
+        assert!(!out.join(default_index_name(ShardId::WHOLE)).exists());
+        let trust = crate::open::TrustAnchor::SigningKey(signer.verifying_key());
+        let v = crate::open::verify_manifest_file(&o.manifest, &trust).unwrap();
+        let opened = dir.path().join("opened");
+        v.decrypt_file(&o.payload, &dev, &opened).unwrap();
+        assert_eq!(std::fs::read(&opened).unwrap(), plain);
+        assert!(matches!(
+            seal_file(&dir.path().join("missing"), &out, &opts, &to, &signer),
+            Err(Error::Io { .. })
+        ));
+    }
+
+    #[test]
     fn bundles_start_largest_first_and_ties_keep_input_order() {
         assert_eq!(largest_first(&[5, 9, 0, 9, 7]), [1, 3, 4, 0, 2]);
         assert!(largest_first(&[]).is_empty());

@@ -55,3 +55,75 @@ impl VerifiedManifest {
         file.commit(0o600)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use crate::format::ChunkSize;
+    use crate::keys::{self, KemId, SigningKey};
+    use crate::seal::{SealOptions, seal};
+
+    #[test]
+    fn payload_files_verify_and_open_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let mut rng = keys::os_rng();
+        let signer = SigningKey::generate(&mut rng);
+        let device = RecipientSecretKey::generate(KemId::X25519, &mut rng);
+        let mut opts = SealOptions::new(
+            "com.example.app".parse().unwrap(),
+            "stable".parse().unwrap(),
+            "1".parse().unwrap(),
+            1,
+        );
+        opts.chunk_size = ChunkSize::from_log2(14).unwrap();
+        // Over the mapping threshold, so the payload is mapped.
+        let plain: Vec<u8> = (0..files::MMAP_THRESHOLD + 1000)
+            .map(|i| (i * 13) as u8)
+            .collect();
+        let sealed = seal(&plain, &opts, &[device.public_key().clone()], &signer).unwrap();
+        let (manifest, payload) = (d.join("b.manifest"), d.join("b.payload"));
+        std::fs::write(&manifest, &sealed.manifest_bytes).unwrap();
+        std::fs::write(&payload, &sealed.payload).unwrap();
+        let trust = TrustAnchor::SigningKey(signer.verifying_key());
+
+        let v = verify_manifest_file(&manifest, &trust).unwrap();
+        v.verify_payload_file(&payload).unwrap();
+        let out = d.join("out");
+        v.decrypt_file(&payload, &device, &out).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), plain);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+
+        // One flipped byte in chunk 3: the whole payload fails, a range
+        // before it still verifies, and decrypting leaves no file at all.
+        let mut bad = sealed.payload.clone();
+        bad[3 * 16_384 + 7] ^= 1;
+        let tampered = d.join("tampered.payload");
+        std::fs::write(&tampered, &bad).unwrap();
+        assert!(matches!(
+            v.verify_payload_file(&tampered),
+            Err(Error::ChunkHashMismatch { index: 3 })
+        ));
+        assert_eq!(v.verify_range_file(&tampered, 0..3 * 16_384).unwrap(), 0..3);
+        let entries = std::fs::read_dir(d).unwrap().count();
+        assert!(matches!(
+            v.decrypt_file(&tampered, &device, &d.join("out2")),
+            Err(Error::ChunkHashMismatch { index: 3 })
+        ));
+        assert_eq!(std::fs::read_dir(d).unwrap().count(), entries);
+
+        // A truncated payload is refused by length before any chunk.
+        std::fs::write(&tampered, &sealed.payload[..plain.len() - 1]).unwrap();
+        assert!(matches!(
+            v.decrypt_file(&tampered, &device, &d.join("out2")),
+            Err(Error::PayloadLength { .. })
+        ));
+        assert!(!d.join("out2").exists());
+    }
+}
