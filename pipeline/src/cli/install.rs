@@ -3,7 +3,7 @@
 //! then record the new release in the state file.
 
 use super::args::{self, json_path, print_json};
-use super::open::{OpenTarget, decrypt_to_file, read_verified};
+use super::open::OpenTarget;
 use super::policy_args::PolicyArgs;
 use super::{CliError, CliResult, ExitCode};
 
@@ -26,13 +26,13 @@ pub(crate) fn run(a: Args) -> CliResult {
     let trust = t.trust.anchor()?;
     let device = args::device_key(&t.device_key, &t.unlock)?;
     // Policy first, so a refused bundle is not even decrypted...
-    let verified = read_verified(&t.manifest, &trust)?;
+    let verified = otaseal::open::verify_manifest_file(&t.manifest, &trust)?;
     let Some(mut decision) = a.policy.evaluate(&verified, &trust)? else {
         unreachable!("--state was checked above");
     };
     // ...then the full verified open of this same manifest; the state
     // changes only if every chunk verifies and decrypts.
-    decrypt_to_file(&verified, &t.payload, &device, &t.out)?;
+    verified.decrypt_file(&t.payload, &device, &t.out)?;
     let (len, root) = (verified.payload_len(), verified.manifest().root);
     decision
         .state
