@@ -59,15 +59,10 @@ impl TrustStateFile {
     /// `path` already exists (a trust state is never overwritten).
     pub fn create(path: &Path, root: VerifyingKey) -> Result<TrustState> {
         let _lock = files::lock_beside(path)?;
-        if path.symlink_metadata().is_ok() {
-            return Err(Error::io(
-                path,
-                std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    "a trust state already exists; it is never overwritten",
-                ),
-            ));
-        }
+        refuse_existing(
+            path,
+            "a trust state already exists; it is never overwritten",
+        )?;
         let state = TrustState::new(root);
         Self::save(path, &state)?;
         Ok(state)
@@ -145,6 +140,19 @@ impl TrustStateFile {
     fn save(path: &Path, state: &TrustState) -> Result<()> {
         files::write_atomic(path, &state.to_bytes(), 0o644)
     }
+}
+
+/// A state file is created once and never overwritten (overwriting would
+/// reset what it records): refuses `path` if anything, even a dangling
+/// link, is there. Called under the file's lock.
+fn refuse_existing(path: &Path, message: &'static str) -> Result<()> {
+    if path.symlink_metadata().is_ok() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::AlreadyExists, message),
+        ));
+    }
+    Ok(())
 }
 
 /// Trust updates a verifier was handed: root rotation statements (oldest
@@ -259,15 +267,10 @@ impl StateFile {
     /// Creates a new state file; fails if `path` already exists.
     pub fn create(path: &Path, state: DeviceState) -> Result<Self> {
         let lock = files::lock_beside(path)?;
-        if path.symlink_metadata().is_ok() {
-            return Err(Error::io(
-                path,
-                std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    "a state file already exists; it is never overwritten by `init`",
-                ),
-            ));
-        }
+        refuse_existing(
+            path,
+            "a state file already exists; it is never overwritten by `init`",
+        )?;
         let f = Self {
             path: path.to_owned(),
             state,
