@@ -451,14 +451,20 @@ mod tests {
         second.join().unwrap()
     }
 
+    /// The policy fixture and an empty device state file in a temporary
+    /// directory (kept while the returned guard lives).
+    fn empty_state() -> (Fixture, tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        drop(StateFile::create(&path, DeviceState::default()).unwrap());
+        (Fixture::new(), dir, path)
+    }
+
     /// Decide, then commit: nothing changes until the commit, a dropped
     /// decision changes nothing, and the decision holds the lock.
     #[test]
     fn an_install_is_recorded_only_when_committed() {
-        let mut f = Fixture::new();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state");
-        drop(StateFile::create(&path, DeviceState::default()).unwrap());
+        let (mut f, _dir, path) = empty_state();
         let trust = TrustAnchor::SigningKey(f.signer.verifying_key());
         let m3 = f.manifest("stable", 3, None);
         assert!(matches!(
@@ -504,10 +510,7 @@ mod tests {
     /// older list (or none) is refused before anything else.
     #[test]
     fn the_revocation_floor_only_rises() {
-        let mut f = Fixture::new();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state");
-        drop(StateFile::create(&path, DeviceState::default()).unwrap());
+        let (mut f, _dir, path) = empty_state();
         let root = key(1);
         let list = |seq| {
             issue_revocation_list(&root, seq, NOW, vec![], vec![])
