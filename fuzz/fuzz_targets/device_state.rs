@@ -8,7 +8,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use otaseal::format::device_state::CHECKSUM_CONTEXT;
-use otaseal::policy::{DeviceState, PolicyOptions, evaluate};
+use otaseal::device::DeviceState;
+use otaseal::policy::{PolicyOptions, evaluate};
 use otaseal_fuzz::{fixture, with_checksum};
 
 fuzz_target!(|data: &[u8]| {

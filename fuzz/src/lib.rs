@@ -163,7 +163,8 @@ pub fn fixture() -> &'static Fixture {
         .unwrap()
         .manifest_bytes;
         let root_trust = TrustAnchor::Root(
-            trust::RootTrust::new(state.clone()).with_clock(otaseal::clock::Clock::Fixed(1_700_000_200)),
+            trust::RootTrust::new(state.clone())
+                .with_clock(otaseal::clock::Clock::Fixed(1_700_000_200)),
         );
         verify_manifest(&chained_manifest, &root_trust).unwrap();
         Fixture {

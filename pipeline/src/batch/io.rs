@@ -145,10 +145,11 @@ pub(crate) fn write_all_at(f: &File, mut buf: &[u8], mut offset: u64) -> std::io
     Ok(())
 }
 
-/// A page-aligned, zeroized-on-drop chunk buffer. Page alignment matters:
-/// copies into an unaligned buffer run at a fraction of the speed (measured
-/// when the batch was written, not repeated in docs/PERFORMANCE.md: `read()`
-/// into a page-aligned buffer at 7.3 GB/s, into an unaligned one at 2.0).
+/// A page-aligned, zeroized-on-drop chunk buffer. Page alignment matters
+/// because the kernel copies between the page cache and whole pages of the
+/// buffer: `read()`/`pwrite()` on an unaligned buffer measured several times
+/// slower when the batch was first written (not re-measured since; the
+/// `batch` criterion bench is where to check it).
 struct ChunkBuf {
     ptr: std::ptr::NonNull<u8>,
     layout: std::alloc::Layout,

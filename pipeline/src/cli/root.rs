@@ -6,9 +6,9 @@ use super::args::{json_opt_path, json_path, key_events, print_json};
 use super::keys::{NewKeyProtection, new_signing_key_pair};
 use super::{CliError, CliResult, ExitCode};
 use otaseal::clock::Clock;
+use otaseal::device::TrustStateFile;
 use otaseal::keys::KeyRole;
 use otaseal::keys::lifecycle::rotate_root;
-use otaseal::keys::trust::TrustStateFile;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]

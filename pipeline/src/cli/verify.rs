@@ -71,7 +71,7 @@ pub(crate) fn run(a: Args) -> CliResult {
     let mut policy = None;
     if let Ok((v, _)) = &result {
         match a.policy.evaluate(v, &trust) {
-            Ok(d) => policy = d.map(|d| d.approval.to_string()),
+            Ok(d) => policy = d.map(|d| d.approval().to_string()),
             Err(e) => result = Err(e),
         }
     }
