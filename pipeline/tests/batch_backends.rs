@@ -3,7 +3,8 @@
 //! with either opens to the same plaintext.
 
 mod batch_util;
-use batch_util::*;
+mod common;
+use crate::batch_util::*;
 use otaseal::cipher::Backend;
 use otaseal::keys::{KemId, RecipientSecretKey, SigningKey};
 use otaseal::seal::{SealOptions, seal_with_rng};

@@ -3,30 +3,10 @@
 //! device policy".
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_otaseal");
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: Output) -> Output {
-    assert!(o.status.success(), "failed: {}", text(&o));
-    o
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap()
-}
+use crate::common::cmd::{code, json, ok, otaseal, run, text};
+use std::process::Output;
 
 struct Device {
     dir: PathBuf,
@@ -176,7 +156,7 @@ impl Device {
             self.state.to_str().unwrap(),
             "--json",
         ]));
-        serde_json::from_slice(&o.stdout).unwrap()
+        json(&o)
     }
 }
 
@@ -551,13 +531,10 @@ fn install_check_with_a_root_of_trust() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let run_in = |args: &[&str]| {
-        Command::new(BIN)
-            .args(args)
+        otaseal(args)
             .current_dir(dir)
-            .env_remove("OTASEAL_AUDIT_LOG")
             .env("OTASEAL_PASSPHRASE", "device tests")
             .output()
-            .unwrap()
     };
     std::fs::write(dir.join("fw.bin"), vec![3u8; 5000]).unwrap();
     ok(run_in(&[

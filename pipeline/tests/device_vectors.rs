@@ -4,6 +4,9 @@
 //! drift from `pipeline/tests/vectors/device/vectors.json`; regenerate with
 //! `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test device_vectors`.
 
+mod common;
+
+use crate::common::vectors::{check_vectors, load_vectors};
 use otaseal::format::device_state::{AppState, ChannelRecord};
 use otaseal::format::fetch_record::FetchRecord;
 use otaseal::format::rollback::RollbackAuthorisation;
@@ -12,12 +15,8 @@ use otaseal::keys::{KeyId, SigningKey};
 use otaseal::policy::{DeviceState, RollbackTrust, verify_rollback};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::Path;
 
-const FILE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/vectors/device/vectors.json"
-);
+const VECTORS: &str = "device/vectors.json";
 
 fn device_state() -> DeviceState {
     let mut s = DeviceState::new(Some(KeyId([0x11; 16])));
@@ -226,26 +225,12 @@ fn build() -> Value {
 
 #[test]
 fn checked_in_vectors_are_up_to_date() {
-    let fresh = build();
-    if std::env::var_os("OTASEAL_REGEN_VECTORS").is_some() {
-        let text = serde_json::to_string_pretty(&fresh).unwrap() + "\n";
-        std::fs::write(Path::new(FILE), text).unwrap();
-        return;
-    }
-    let stored: Value = serde_json::from_str(
-        &std::fs::read_to_string(FILE)
-            .expect("vectors.json missing; run with OTASEAL_REGEN_VECTORS=1"),
-    )
-    .unwrap();
-    assert_eq!(
-        stored, fresh,
-        "device vectors are stale; regenerate with OTASEAL_REGEN_VECTORS=1 and review the diff"
-    );
+    check_vectors(VECTORS, &build());
 }
 
 #[test]
 fn checked_in_vectors_decode_as_specified() {
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(FILE).unwrap()).unwrap();
+    let v = load_vectors(VECTORS);
     let bytes = |x: &Value| hex::decode(x.as_str().unwrap()).unwrap();
     assert_eq!(
         DeviceState::parse(&bytes(&v["device_state"]["one_app_two_channels"])).unwrap(),

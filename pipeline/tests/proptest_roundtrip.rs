@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Fixture, pattern};
+use crate::common::{Fixture, pattern};
 use otaseal::open::verify_manifest;
 use proptest::prelude::*;
 

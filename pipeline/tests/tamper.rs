@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Fixture, error_name, pattern};
+use crate::common::{Fixture, error_name, pattern};
 use otaseal::Error;
 use otaseal::open::verify_manifest;
 

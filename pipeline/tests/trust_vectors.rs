@@ -7,6 +7,9 @@
 //! checked-in file differs (stale vectors or an unintended format change).
 //! Regenerate with `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test trust_vectors`.
 
+mod common;
+
+use crate::common::vectors::{check_vectors, load_vectors};
 use otaseal::audit::{AuditLog, Event, Op, Outcome};
 use otaseal::format::FormatError;
 use otaseal::format::cert::{AppScope, Certificate, CertificateFields, ChannelScope, KeyUsage};
@@ -18,10 +21,7 @@ use otaseal::keys::trust::{
 use otaseal::keys::{KeyId, SigAlg, SigningKey};
 use serde_json::{Value, json};
 
-const PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/vectors/certificates/vectors.json"
-);
+const VECTORS: &str = "certificates/vectors.json";
 
 fn seeded(byte: u8) -> SigningKey {
     SigningKey::from_bytes(&[byte; 32])
@@ -253,16 +253,7 @@ fn generate() -> Value {
 
 #[test]
 fn checked_in_vectors_are_up_to_date() {
-    let fresh = serde_json::to_string_pretty(&generate()).unwrap() + "\n";
-    if std::env::var_os("OTASEAL_REGEN_VECTORS").is_some() {
-        std::fs::write(PATH, &fresh).unwrap();
-        return;
-    }
-    let stored = std::fs::read_to_string(PATH).expect("vectors.json missing: regenerate");
-    assert!(
-        stored == fresh,
-        "{PATH} is stale; rerun with OTASEAL_REGEN_VECTORS=1 and review the diff"
-    );
+    check_vectors(VECTORS, &generate());
 }
 
 fn h(v: &Value) -> Vec<u8> {
@@ -272,7 +263,7 @@ fn h(v: &Value) -> Vec<u8> {
 /// Checks the stored vectors on their own, as another implementation would.
 #[test]
 fn checked_in_vectors_verify() {
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(PATH).unwrap()).unwrap();
+    let v = load_vectors(VECTORS);
     let root_pk = h(&v["keys"]["root_public"]);
     let new_pk = h(&v["keys"]["new_root_public"]);
 
