@@ -2,8 +2,6 @@
 //! they produce byte-identical payloads and manifests, and a batch sealed
 //! with either opens to the same plaintext.
 
-mod batch_util;
-mod common;
 use crate::batch_util::*;
 use otaseal::cipher::Backend;
 use otaseal::keys::{KemId, RecipientSecretKey, SigningKey};

@@ -2,8 +2,6 @@
 //! others are sealed, the exit code is 1 and the index lists the good ones.
 //! Tests run as root, so the failures used are ones root cannot bypass.
 
-mod batch_util;
-mod common;
 use crate::batch_util::*;
 use crate::common::cmd::stdout;
 

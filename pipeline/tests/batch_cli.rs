@@ -2,8 +2,6 @@
 //! directory arguments, the per-bundle JSON fields, `--quiet`, and payloads
 //! whose plain BLAKE3 hash is the root the JSON and the index report.
 
-mod batch_util;
-mod common;
 use crate::batch_util::*;
 use crate::common::cmd::{otaseal, stderr, stdout};
 use std::io::Write;

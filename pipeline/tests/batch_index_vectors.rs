@@ -2,10 +2,8 @@
 //! `docs/FORMAT.md` §15.6): fixed inputs -> exact bytes, and corrupted
 //! encodings, each with the error a decoder must report.
 //!
-//! Regenerate with `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test
-//! batch_index_vectors`; without it a stale file fails the test.
-
-mod common;
+//! Regenerate with `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test tests
+//! batch_index_vectors::`; without it a stale file fails the test.
 
 use crate::common::cmd::{run, stderr};
 use crate::common::vectors::{check_vectors, load_vectors};

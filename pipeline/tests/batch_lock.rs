@@ -4,8 +4,6 @@
 //! temporaries of the live run included; shards of one count still share a
 //! directory (tests/batch_shards.rs).
 
-mod batch_util;
-mod common;
 use crate::batch_util::*;
 use crate::common::cmd::{otaseal, stderr};
 use otaseal::batch::OutDirLock;

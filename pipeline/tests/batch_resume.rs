@@ -3,8 +3,6 @@
 //! input, other release) is sealed again, and the index covers them all;
 //! temporaries a killed run left behind are removed.
 
-mod batch_util;
-mod common;
 use crate::batch_util::*;
 use crate::common::cmd::stdout;
 

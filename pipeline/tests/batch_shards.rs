@@ -2,8 +2,6 @@
 //! `index merge`, give exactly the index a single run writes for the same
 //! bundles; shards partition the inputs.
 
-mod batch_util;
-mod common;
 use crate::batch_util::*;
 use crate::common::cmd::{otaseal, stderr};
 

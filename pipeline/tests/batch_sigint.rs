@@ -2,8 +2,6 @@
 //! temporaries left), finished ones are kept and listed in the index, the
 //! exit code is 130, and `--resume` then finishes the job.
 
-mod batch_util;
-mod common;
 use crate::batch_util::*;
 use crate::common::cmd::{stderr, stdout};
 use std::process::Stdio;

@@ -1,8 +1,6 @@
 //! The `otaseal` binary end to end: keys, seal, verify, open, demo, and the
 //! exit code and message each bad input gets.
 
-mod common;
-
 use crate::common::cmd::{code, json, otaseal, run, stderr, stdout};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

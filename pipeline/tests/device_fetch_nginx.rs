@@ -8,12 +8,10 @@
 //! /usr/sbin). Each test starts its own nginx on a free port in a temp dir
 //! and stops it when done.
 
+use crate::common::cmd::{json, ok, otaseal, run, stderr, stdout};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-mod common;
-
-use crate::common::cmd::{json, ok, otaseal, run, stderr, stdout};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

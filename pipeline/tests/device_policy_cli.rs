@@ -2,10 +2,8 @@
 //! `install-check`, `authorize-rollback`. Exit code 8 means "refused by
 //! device policy".
 
-use std::path::{Path, PathBuf};
-mod common;
-
 use crate::common::cmd::{code, json, ok, otaseal, run, text};
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 struct Device {

@@ -2,9 +2,7 @@
 //! rollback authorisation, fetch record): fixed inputs -> exact bytes, and
 //! bad inputs -> the field the decoder must reject. Fails when the encoders
 //! drift from `pipeline/tests/vectors/device/vectors.json`; regenerate with
-//! `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test device_vectors`.
-
-mod common;
+//! `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test tests device_vectors::`.
 
 use crate::common::vectors::{check_vectors, load_vectors};
 use otaseal::format::device_state::{AppState, ChannelRecord};

@@ -5,8 +5,6 @@
 //! already been saved.
 #![cfg(unix)]
 
-mod common;
-
 use crate::common::cmd::{self, otaseal};
 use serde_json::Value;
 use std::ffi::{OsStr, OsString};

@@ -3,8 +3,6 @@
 //! (wrong passphrase, corrupted file, world-readable file, hostile Argon2
 //! parameters), each with its own error and exit code.
 
-mod common;
-
 use crate::common::cmd::{code, json, ok, run_in, stderr};
 use crate::common::seal_args;
 use std::path::{Path, PathBuf};

@@ -4,8 +4,6 @@
 //! Argon2 before "wrong passphrase", key and passphrase files were read
 //! without bound, and a zero in the alert rules panicked.
 
-mod common;
-
 use crate::common::cmd::{code, json, ok, otaseal, run_in, stderr};
 use crate::common::seal_args;
 use serde_json::Value;

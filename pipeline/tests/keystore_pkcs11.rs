@@ -7,8 +7,6 @@
 //! Needs the Debian package `softhsm2` (`scripts/test.sh` installs it). The
 //! test fails, naming the package, when it is missing.
 
-mod common;
-
 use crate::common::cmd::{json, ok, otaseal, stderr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -4,9 +4,7 @@
 //!
 //! The checked-in `tests/vectors/keystore/vectors.json` must equal what this
 //! build produces. Regenerate with `OTASEAL_REGEN_VECTORS=1 cargo test -p
-//! otaseal --test keystore_vectors` after a deliberate format change.
-
-mod common;
+//! otaseal --test tests keystore_vectors::` after a deliberate format change.
 
 use crate::common::vectors::{check_vectors, load_vectors};
 use otaseal::Error;

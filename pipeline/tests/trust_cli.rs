@@ -1,8 +1,6 @@
 //! Root of trust and audit from the command line: the full rotation
 //! scenario, and every bad input rejected with its own exit code.
 
-mod common;
-
 use crate::common::cmd::{code, otaseal, stderr, stdout};
 use std::path::{Path, PathBuf};
 

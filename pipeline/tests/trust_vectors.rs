@@ -5,9 +5,7 @@
 //!
 //! The vectors are regenerated from fixed seeds; the test fails when the
 //! checked-in file differs (stale vectors or an unintended format change).
-//! Regenerate with `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test trust_vectors`.
-
-mod common;
+//! Regenerate with `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test tests trust_vectors::`.
 
 use crate::common::vectors::{check_vectors, load_vectors};
 use otaseal::audit::{AuditLog, Event, Op, Outcome};

@@ -3,9 +3,7 @@
 //! each name the error a decoder must produce.
 //!
 //! The checked-in file is regenerated with `OTASEAL_REGEN_VECTORS=1 cargo test
-//! -p otaseal --test vectors`; without it, a stale file fails the test.
-
-mod common;
+//! -p otaseal --test tests vectors::`; without it, a stale file fails the test.
 
 use crate::common::vectors::{check_vectors, load_vectors};
 use crate::common::{error_name, pattern, rng};

@@ -3,8 +3,8 @@
 //! `test_checked_in_vectors_up_to_date` does, so a format change cannot
 //! leave the vectors another implementation reads silently stale.
 //!
-//! `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal` rewrites them instead;
-//! review the diff before committing it.
+//! `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test tests vectors` rewrites
+//! them all instead; review the diff before committing it.
 
 use serde_json::Value;
 use std::path::PathBuf;
