@@ -409,7 +409,7 @@ fn index_cli_exit_codes_for_mismatches_and_endless_files() {
         signed(release(), ShardId::WHOLE, entries.clone()).to_bytes(),
     )
     .unwrap();
-    let out = run(&["index", "verify", p, "--trust", &trust]);
+    let out = run(["index", "verify", p, "--trust", &trust]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     let other = Release {
@@ -421,7 +421,7 @@ fn index_cli_exit_codes_for_mismatches_and_endless_files() {
         signed(other, ShardId::WHOLE, entries.clone()).to_bytes(),
     )
     .unwrap();
-    let out = run(&["index", "verify", p, "--trust", &trust]);
+    let out = run(["index", "verify", p, "--trust", &trust]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("the manifest's sequence"), "{stderr}");
@@ -432,7 +432,7 @@ fn index_cli_exit_codes_for_mismatches_and_endless_files() {
     )
     .unwrap();
     for cmd in ["verify", "show"] {
-        let out = run(&["index", cmd, p, "--trust", &trust]);
+        let out = run(["index", cmd, p, "--trust", &trust]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(3), "{cmd}: {stderr}");
         assert!(
@@ -442,7 +442,7 @@ fn index_cli_exit_codes_for_mismatches_and_endless_files() {
     }
 
     for cmd in ["verify", "show"] {
-        let out = run(&["index", cmd, "/dev/zero", "--trust", &trust]);
+        let out = run(["index", cmd, "/dev/zero", "--trust", &trust]);
         assert_eq!(
             out.status.code(),
             Some(4),

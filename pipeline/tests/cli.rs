@@ -18,9 +18,9 @@ impl Setup {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let me = Self { dir };
-        otaseal(&["keygen", "signing", "--unencrypted", "--out", &me.p("sign")]).ok();
-        otaseal(&["keygen", "device", "--unencrypted", "--out", &me.p("dev")]).ok();
-        otaseal(&[
+        otaseal(["keygen", "signing", "--unencrypted", "--out", &me.p("sign")]).ok();
+        otaseal(["keygen", "device", "--unencrypted", "--out", &me.p("dev")]).ok();
+        otaseal([
             "keygen",
             "device",
             "--unencrypted",
@@ -82,7 +82,7 @@ fn key_files_have_the_right_modes_and_are_never_overwritten() {
     assert_eq!(mode("sign.key"), 0o600);
     assert_eq!(mode("dev.key"), 0o600);
     assert_eq!(mode("sign.pub"), 0o644);
-    let again = run(&["keygen", "signing", "--unencrypted", "--out", &t.p("sign")]);
+    let again = run(["keygen", "signing", "--unencrypted", "--out", &t.p("sign")]);
     assert_eq!(code(&again), 6, "overwriting a key must fail as I/O");
     let secret = std::fs::read_to_string(t.p("sign.key")).unwrap();
     assert!(!stderr(&again).contains(secret.lines().last().unwrap()));
@@ -118,7 +118,7 @@ fn seal_verify_open_round_trip_and_b3sum_agrees() {
             .unwrap();
         assert_eq!(stdout(&b3).trim(), root, "b3sum of {payload}");
         let v: Value = json(
-            &otaseal(&[
+            &otaseal([
                 "verify",
                 manifest,
                 "--trust",
@@ -139,7 +139,7 @@ fn seal_verify_open_round_trip_and_b3sum_agrees() {
                 "{}.{dev}.out",
                 input.file_name().unwrap().to_str().unwrap()
             ));
-            otaseal(&[
+            otaseal([
                 "open",
                 manifest,
                 "--payload",
@@ -172,7 +172,7 @@ fn range_verification_checks_only_the_covering_chunks() {
     std::fs::write(payload, &bytes).unwrap();
     let trust = t.p("sign.pub");
     let verify_range = |range: &str| {
-        run(&[
+        run([
             "verify",
             manifest,
             "--trust",
@@ -207,7 +207,7 @@ fn bad_inputs_get_distinct_exit_codes_and_leave_no_output() {
     let trust = &t.p("sign.pub");
     let out = t.p("plain.out");
     let open = |manifest: &str, payload: &str, key: &str| {
-        run(&[
+        run([
             "open",
             manifest,
             "--payload",
@@ -248,7 +248,7 @@ fn bad_inputs_get_distinct_exit_codes_and_leave_no_output() {
     assert_eq!(code(&r), 4);
     assert!(stderr(&r).contains("unsupported format version 2"));
 
-    otaseal(&[
+    otaseal([
         "keygen",
         "device",
         "--unencrypted",
@@ -260,8 +260,8 @@ fn bad_inputs_get_distinct_exit_codes_and_leave_no_output() {
     assert_eq!(code(&r), 5);
     assert!(stderr(&r).contains("not a recipient"));
 
-    otaseal(&["keygen", "signing", "--unencrypted", "--out", &t.p("other")]).ok();
-    let r = run(&["verify", manifest, "--trust", &t.p("other.pub")]);
+    otaseal(["keygen", "signing", "--unencrypted", "--out", &t.p("other")]).ok();
+    let r = run(["verify", manifest, "--trust", &t.p("other.pub")]);
     assert_eq!(code(&r), 3);
     assert!(stderr(&r).contains("not trusted"));
 
@@ -274,8 +274,8 @@ fn bad_inputs_get_distinct_exit_codes_and_leave_no_output() {
     assert!(stderr(&r).contains("chmod 600"));
 
     assert_eq!(code(&open(manifest, &t.p("missing.payload"), dev)), 6);
-    assert_eq!(code(&run(&["verify"])), 2);
-    assert_eq!(code(&run(&["seal", "--chunk-size", "1000", "x"])), 2);
+    assert_eq!(code(&run(["verify"])), 2);
+    assert_eq!(code(&run(["seal", "--chunk-size", "1000", "x"])), 2);
 
     assert!(!Path::new(&out).exists(), "a failed open left {out}");
     let leftovers: Vec<_> = std::fs::read_dir(t.dir.path())
@@ -418,7 +418,7 @@ fn verify_json_reports_failures_too() {
     let last = m.len() - 1;
     m[last] ^= 1;
     std::fs::write(manifest, &m).unwrap();
-    let r = run(&["verify", manifest, "--trust", &t.p("sign.pub"), "--json"]);
+    let r = run(["verify", manifest, "--trust", &t.p("sign.pub"), "--json"]);
     assert_eq!(code(&r), 3);
     let v: Value = serde_json::from_slice(&r.stdout).unwrap();
     assert_eq!(v["verdict"], "failed");
@@ -429,8 +429,7 @@ fn verify_json_reports_failures_too() {
 #[test]
 fn demo_runs_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let v: Value =
-        json(&otaseal(&["demo", "--dir", s(dir.path()), "--large", "2M", "--json"]).ok());
+    let v: Value = json(&otaseal(["demo", "--dir", s(dir.path()), "--large", "2M", "--json"]).ok());
     assert_eq!(v["verdict"], "ok");
     assert_eq!(v["untouched_range_verifies"], true);
     assert!(

@@ -179,11 +179,11 @@ impl Bundle {
         std::fs::write(&input, &plain).unwrap();
         let sign = dir.join("sign");
         let device = dir.join("device");
-        otaseal(&["keygen", "signing", "--unencrypted", "--out", s(&sign)]).ok();
-        otaseal(&["keygen", "device", "--unencrypted", "--out", s(&device)]).ok();
+        otaseal(["keygen", "signing", "--unencrypted", "--out", s(&sign)]).ok();
+        otaseal(["keygen", "device", "--unencrypted", "--out", s(&device)]).ok();
         let sealed = dir.join("sealed");
         std::fs::create_dir_all(&sealed).unwrap();
-        otaseal(&[
+        otaseal([
             "seal",
             s(&input),
             "--signing-key",
@@ -300,7 +300,7 @@ fn full_fetch_with_coalesced_ranges() {
     let (_tmp, nginx, b) = setup(len, 0);
     let out = b.dir.join("fw.payload");
     // The manifest comes over HTTP too.
-    let r = ok(run(&[
+    let r = ok(run([
         "fetch",
         "--manifest",
         &nginx.url("good/fw.manifest"),
@@ -443,7 +443,7 @@ fn corrupted_chunk_is_retried_then_refused_and_nothing_bad_is_kept() {
     assert_eq!(reqs.len(), 3, "{reqs:?}");
     assert_eq!(reqs[1].0, format!("bytes={}-{}", 5 * CHUNK, 6 * CHUNK - 1));
     // Without --json: exit code 3 and a clear message.
-    let plain = run(&[
+    let plain = run([
         "fetch",
         "--manifest",
         s(&b.manifest),
@@ -633,7 +633,7 @@ fn a_chunk_corrupted_once_is_fetched_again() {
 /// verification.
 #[test]
 fn fetch_help_states_its_exit_codes() {
-    let out = ok(run(&["fetch", "--help"]));
+    let out = ok(run(["fetch", "--help"]));
     let help = stdout(&out);
     assert!(
         help.contains(
@@ -642,7 +642,7 @@ fn fetch_help_states_its_exit_codes() {
         "{help}"
     );
     assert!(help.contains("3  a chunk failed --max-bad times"), "{help}");
-    let out = ok(run(&["--help"]));
+    let out = ok(run(["--help"]));
     let help = stdout(&out);
     assert!(help.contains("too slow, deadline"), "{help}");
 }
@@ -823,7 +823,7 @@ fn the_deadline_ends_a_slow_fetch_with_exit_9() {
 fn a_local_manifest_is_read_with_a_cap() {
     let (_tmp, b) = trickle_setup(16 * 1024);
     let out = b.dir.join("fw.payload");
-    let r = run(&[
+    let r = run([
         "fetch",
         "--manifest",
         "/dev/zero",

@@ -43,7 +43,7 @@ fn setup() -> Setup {
     let d = dir.path();
     let gen_out = ok(run_in(
         d,
-        &[
+        [
             "keys", "generate", "--kind", "release", "--out", "release", "--json",
         ],
         &[("OTASEAL_PASSPHRASE", PASS)],
@@ -52,7 +52,7 @@ fn setup() -> Setup {
     std::fs::write(d.join("pass.txt"), format!("{PASS}\n")).unwrap();
     ok(run_in(
         d,
-        &[
+        [
             "keygen",
             "device",
             "--out",
@@ -78,7 +78,7 @@ fn encrypted_keys_seal_verify_open_and_list() {
     assert_eq!(mode(&s.path("release.pub")), 0o644);
 
     // Listing needs no passphrase and shows kind, algorithm, id, protection.
-    let list = json(&ok(run_in(d, &["keys", "list", ".", "--json"], &[])));
+    let list = json(&ok(run_in(d, ["keys", "list", ".", "--json"], &[])));
     let keys = list["keys"].as_array().unwrap();
     let find = |name: &str| {
         keys.iter()
@@ -97,7 +97,7 @@ fn encrypted_keys_seal_verify_open_and_list() {
     // bundle.bin and pass.txt are not keys and are skipped.
     assert_eq!(keys.len(), 4, "{list}");
     let table =
-        String::from_utf8(ok(run_in(d, &["keys", "list", "release.key"], &[])).stdout).unwrap();
+        String::from_utf8(ok(run_in(d, ["keys", "list", "release.key"], &[])).stdout).unwrap();
     assert!(
         table.contains(&s.release_id) && table.contains("release"),
         "{table}"
@@ -115,13 +115,13 @@ fn encrypted_keys_seal_verify_open_and_list() {
     for trust in ["release.pub", "release.key"] {
         ok(run_in(
             d,
-            &["verify", "out/bundle.bin.manifest", "--trust", trust],
+            ["verify", "out/bundle.bin.manifest", "--trust", trust],
             &[],
         ));
     }
     ok(run_in(
         d,
-        &[
+        [
             "open",
             "out/bundle.bin.manifest",
             "--payload",
@@ -189,7 +189,7 @@ fn world_or_group_readable_keys_are_refused() {
         assert!(stderr(&o).contains("readable by others"), "{}", stderr(&o));
     }
     // `keys list` reports the unsafe file too, naming it.
-    let list = run_in(s.dir.path(), &["keys", "list", "release.key"], &[]);
+    let list = run_in(s.dir.path(), ["keys", "list", "release.key"], &[]);
     assert_eq!(code(&list), 5);
     chmod(&s.path("release.key"), 0o600);
     ok(s.seal("release.key", "out", &[("OTASEAL_PASSPHRASE", PASS)], &[]));
@@ -259,7 +259,7 @@ fn hostile_argon2_parameters_are_refused_before_any_work() {
             "{name}: the parameters were used"
         );
         // Listing refuses it as well.
-        let l = run_in(s.dir.path(), &["keys", "list", "release.key"], &[]);
+        let l = run_in(s.dir.path(), ["keys", "list", "release.key"], &[]);
         assert_eq!(code(&l), 4, "{name}");
     }
 }
@@ -270,7 +270,7 @@ fn change_passphrase_and_encrypt_a_plain_key() {
     let d = s.dir.path();
     ok(run_in(
         d,
-        &["keys", "change-passphrase", "release.key"],
+        ["keys", "change-passphrase", "release.key"],
         &[
             ("OTASEAL_PASSPHRASE", PASS),
             ("OTASEAL_NEW_PASSPHRASE", "new one"),
@@ -289,7 +289,7 @@ fn change_passphrase_and_encrypt_a_plain_key() {
     let before = std::fs::read(s.path("release.key")).unwrap();
     let o = run_in(
         d,
-        &["keys", "change-passphrase", "release.key"],
+        ["keys", "change-passphrase", "release.key"],
         &[
             ("OTASEAL_PASSPHRASE", "wrong"),
             ("OTASEAL_NEW_PASSPHRASE", "x"),
@@ -301,7 +301,7 @@ fn change_passphrase_and_encrypt_a_plain_key() {
     // `--unencrypted` writes a key line; change-passphrase encrypts it.
     let plain = json(&ok(run_in(
         d,
-        &[
+        [
             "keys",
             "generate",
             "--kind",
@@ -319,10 +319,10 @@ fn change_passphrase_and_encrypt_a_plain_key() {
     assert!(text.contains("UNENCRYPTED"));
     ok(run_in(
         d,
-        &["keys", "change-passphrase", "root.key", "--kind", "root"],
+        ["keys", "change-passphrase", "root.key", "--kind", "root"],
         &[("OTASEAL_NEW_PASSPHRASE", "root pass")],
     ));
-    let list = json(&ok(run_in(d, &["keys", "list", "root.key", "--json"], &[])));
+    let list = json(&ok(run_in(d, ["keys", "list", "root.key", "--json"], &[])));
     assert_eq!(list["keys"][0]["kind"], "root");
     assert_eq!(list["keys"][0]["encrypted"], true);
     assert_eq!(list["keys"][0]["key_id"], plain["key_id"]);
@@ -378,14 +378,14 @@ fn generate_refuses_bad_requests() {
     // Never overwrites an existing key.
     let o = run_in(
         d,
-        &["keys", "generate", "--kind", "release", "--out", "release"],
+        ["keys", "generate", "--kind", "release", "--out", "release"],
         &env,
     );
     assert_eq!(code(&o), 6, "{}", stderr(&o));
     // An empty passphrase is refused.
     let o = run_in(
         d,
-        &["keys", "generate", "--kind", "release", "--out", "y"],
+        ["keys", "generate", "--kind", "release", "--out", "y"],
         &[("OTASEAL_PASSPHRASE", "")],
     );
     assert_eq!(code(&o), 2, "{}", stderr(&o));

@@ -17,7 +17,7 @@ fn workdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     ok(run_in(
         dir.path(),
-        &["keygen", "device", "--out", "device", "--unencrypted"],
+        ["keygen", "device", "--out", "device", "--unencrypted"],
         &[],
     ));
     std::fs::write(dir.path().join("bundle.bin"), b"firmware image bytes").unwrap();
@@ -36,7 +36,7 @@ fn failed_unlocks_are_logged_with_the_flag_as_with_the_env_var() {
         std::fs::write(d.join("wrong.txt"), "not the passphrase").unwrap();
         let generated = ok(run_in(
             d,
-            &[
+            [
                 "keys",
                 "generate",
                 "--kind",
@@ -61,7 +61,7 @@ fn failed_unlocks_are_logged_with_the_flag_as_with_the_env_var() {
         for _ in 0..3 {
             let mut extra = vec!["--passphrase-file", "wrong.txt"];
             extra.extend(&flag);
-            let o = run_in(d, &seal_args("release.key", "out", &extra), &env);
+            let o = run_in(d, seal_args("release.key", "out", &extra), &env);
             assert_eq!(code(&o), 7, "{mode}: {}", stderr(&o));
         }
         let text = std::fs::read_to_string(&log)
@@ -74,13 +74,13 @@ fn failed_unlocks_are_logged_with_the_flag_as_with_the_env_var() {
         assert_eq!(failed.len(), 3, "{mode}: {text}");
         assert!(failed.iter().all(|e| e["key"] == key_id.as_str()), "{text}");
 
-        let alerts = run_in(d, &["audit", "alerts", log_s, "--json"], &[]);
+        let alerts = run_in(d, ["audit", "alerts", log_s, "--json"], &[]);
         assert_eq!(code(&alerts), 31, "{mode}: {}", stderr(&alerts));
         assert_eq!(json(&alerts)["suspended"][0], key_id.as_str(), "{mode}");
         // The suspension is enforced: the right passphrase no longer signs.
         let mut extra = vec!["--passphrase-file", "pass.txt"];
         extra.extend(&flag);
-        let o = run_in(d, &seal_args("release.key", "out", &extra), &env);
+        let o = run_in(d, seal_args("release.key", "out", &extra), &env);
         assert_eq!(code(&o), 23, "{mode}: {}", stderr(&o));
     }
 }
@@ -89,7 +89,7 @@ fn failed_unlocks_are_logged_with_the_flag_as_with_the_env_var() {
 fn plain_signing_key(d: &Path) -> String {
     ok(run_in(
         d,
-        &["keygen", "signing", "--out", "sign", "--unencrypted"],
+        ["keygen", "signing", "--out", "sign", "--unencrypted"],
         &[],
     ));
     let text = std::fs::read_to_string(d.join("sign.key")).unwrap();
@@ -108,7 +108,7 @@ fn secret_keys_are_refused_inline_and_taken_from_env_or_stdin() {
     let line = plain_signing_key(d);
     let secret_hex = line.rsplit(':').next().unwrap().to_owned();
 
-    let o = run_in(d, &seal_args(&line, "out", &[]), &[]);
+    let o = run_in(d, seal_args(&line, "out", &[]), &[]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     let err = stderr(&o);
     assert!(!err.contains(&secret_hex), "the secret was echoed: {err}");
@@ -123,7 +123,7 @@ fn secret_keys_are_refused_inline_and_taken_from_env_or_stdin() {
         .unwrap();
     let o = run_in(
         d,
-        &[
+        [
             "open",
             "x.manifest",
             "--payload",
@@ -143,20 +143,20 @@ fn secret_keys_are_refused_inline_and_taken_from_env_or_stdin() {
     // From an environment variable...
     ok(run_in(
         d,
-        &seal_args("env:SIGNING_KEY", "out-env", &[]),
+        seal_args("env:SIGNING_KEY", "out-env", &[]),
         &[("SIGNING_KEY", &line)],
     ));
-    let unset = run_in(d, &seal_args("env:NO_SUCH_VARIABLE", "out-x", &[]), &[]);
+    let unset = run_in(d, seal_args("env:NO_SUCH_VARIABLE", "out-x", &[]), &[]);
     assert_eq!(code(&unset), 2, "{}", stderr(&unset));
     // ... or standard input.
-    ok(otaseal(&seal_args("-", "out-stdin", &[]))
+    ok(otaseal(seal_args("-", "out-stdin", &[]))
         .current_dir(d)
         .stdin(format!("{line}\n").as_bytes())
         .output());
     for out in ["out-env", "out-stdin"] {
         ok(run_in(
             d,
-            &[
+            [
                 "verify",
                 &format!("{out}/bundle.bin.manifest"),
                 "--trust",
@@ -170,7 +170,7 @@ fn secret_keys_are_refused_inline_and_taken_from_env_or_stdin() {
     let public = public.lines().find(|l| l.starts_with("otaseal1:")).unwrap();
     ok(run_in(
         d,
-        &["verify", "out-env/bundle.bin.manifest", "--trust", public],
+        ["verify", "out-env/bundle.bin.manifest", "--trust", public],
         &[],
     ));
 }
@@ -185,7 +185,7 @@ fn endless_key_and_passphrase_files_are_refused_quickly() {
     std::fs::write(d.join("pass.txt"), PASS).unwrap();
     ok(run_in(
         d,
-        &[
+        [
             "keys",
             "generate",
             "--kind",
@@ -206,7 +206,7 @@ fn endless_key_and_passphrase_files_are_refused_quickly() {
         ),
     ] {
         let start = Instant::now();
-        let o = run_in(d, &seal_args(key, "out", &extra), &[]);
+        let o = run_in(d, seal_args(key, "out", &extra), &[]);
         assert_eq!(code(&o), 4, "{what}: {}", stderr(&o));
         assert!(stderr(&o).contains("limit"), "{what}: {}", stderr(&o));
         assert!(
@@ -218,12 +218,12 @@ fn endless_key_and_passphrase_files_are_refused_quickly() {
     // `keys list DIR` still skips files too large to be keys, as it skips
     // other files that are not keys; named explicitly, one is an error.
     std::fs::write(d.join("big.bin"), vec![0u8; 1 << 20]).unwrap();
-    let list = ok(run_in(d, &["keys", "list", ".", "--json"], &[]));
+    let list = ok(run_in(d, ["keys", "list", ".", "--json"], &[]));
     assert!(json(&list)["errors"].as_array().unwrap().is_empty());
-    let o = run_in(d, &["keys", "list", "big.bin"], &[]);
+    let o = run_in(d, ["keys", "list", "big.bin"], &[]);
     assert_eq!(code(&o), 4, "{}", stderr(&o));
     // A key from standard input is capped the same way.
-    let o = otaseal(&seal_args("-", "out", &[]))
+    let o = otaseal(seal_args("-", "out", &[]))
         .current_dir(d)
         .stdin(vec![b'#'; 1 << 20])
         .output();
@@ -240,7 +240,7 @@ fn costly_argon2_parameters_are_refused_before_unlocking() {
     std::fs::write(d.join("pass.txt"), PASS).unwrap();
     ok(run_in(
         d,
-        &[
+        [
             "keys",
             "generate",
             "--kind",
@@ -259,7 +259,7 @@ fn costly_argon2_parameters_are_refused_before_unlocking() {
     let start = Instant::now();
     let o = run_in(
         d,
-        &seal_args("release.key", "out", &["--passphrase-file", "pass.txt"]),
+        seal_args("release.key", "out", &["--passphrase-file", "pass.txt"]),
         &[],
     );
     assert_eq!(code(&o), 5, "{}", stderr(&o));
@@ -274,7 +274,7 @@ fn costly_argon2_parameters_are_refused_before_unlocking() {
         start.elapsed()
     );
     // Listing still shows it (no unlock, no limit).
-    ok(run_in(d, &["keys", "list", "release.key"], &[]));
+    ok(run_in(d, ["keys", "list", "release.key"], &[]));
 }
 
 /// Item 13: alert rules that would divide by an empty history are refused
@@ -287,7 +287,7 @@ fn alert_rules_with_zero_history_days_are_refused() {
     std::fs::write(d.join("rules.json"), br#"{"volume_min_history_days": 0}"#).unwrap();
     let o = run_in(
         d,
-        &["audit", "alerts", "audit.log", "--rules", "rules.json"],
+        ["audit", "alerts", "audit.log", "--rules", "rules.json"],
         &[],
     );
     assert_eq!(code(&o), 2, "{}", stderr(&o));
@@ -349,5 +349,5 @@ fn weak_public_keys_and_loose_key_text_are_refused_at_load() {
     }
     // CRLF line ends are accepted.
     std::fs::write(d.join("crlf.pub"), text.replace('\n', "\r\n")).unwrap();
-    ok(run_in(d, &["keys", "list", "crlf.pub"], &[]));
+    ok(run_in(d, ["keys", "list", "crlf.pub"], &[]));
 }
