@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_otaseal");
+const BIN: &str = env!("CARGO_BIN_EXE_otaseal");
 
 /// An `otaseal` command line being built, as with `std::process::Command`;
 /// `output()` or `ok()` runs it.
