@@ -63,11 +63,11 @@ fn rollback() -> Vec<u8> {
     // `policy::authorise_rollback` copies these fields from a manifest; the
     // vector signs them directly so it needs no sealed bundle.
     use otaseal::format::SignerInfo;
-    use otaseal::format::rollback::RollbackFields;
+    use otaseal::format::rollback::RollbackBody;
     use otaseal::keys::{SigAlg, Signer};
     let key = rollback_key();
     let mut a = RollbackAuthorisation::unsigned(
-        RollbackFields {
+        RollbackBody {
             app_id: "com.example.app".parse().unwrap(),
             channel: "stable".parse().unwrap(),
             target_sequence: 9,
