@@ -21,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
         let f = fixture();
         for (i, b) in f.bundles.iter().enumerate() {
             let opts = PolicyOptions {
+                app: b.verified.manifest().app_id.clone(),
                 now: 1_750_000_000,
                 switch_channel: (i % 2 == 0).then(|| b.verified.manifest().channel.clone()),
                 require_expiry: false,
