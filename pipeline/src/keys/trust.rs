@@ -503,9 +503,12 @@ impl RootTrust {
         }
         for position in (0..certs.len()).rev() {
             let cert = &certs[position];
-            let tbs = cert.signed_bytes();
+            // What the issuer signed, exactly as received: the certificate's
+            // bytes less the `bytes16` signature that ends them.
+            let encoded = &raw[position];
+            let tbs = &encoded[..encoded.len() - 2 - cert.signature.len()];
             let ok = match certs.get(position + 1) {
-                None => root.verify(&tbs, &cert.signature).is_ok(),
+                None => root.verify(tbs, &cert.signature).is_ok(),
                 Some(issuer) => {
                     if !issuer.usage.contains(KeyUsage::ISSUE_CERTIFICATES) {
                         return Err(Error::UsageNotAllowed {
@@ -517,7 +520,7 @@ impl RootTrust {
                     verify_signature(
                         issuer.subject_alg,
                         &issuer.subject_public_key,
-                        &tbs,
+                        tbs,
                         &cert.signature,
                     )
                     .is_ok()
