@@ -5,7 +5,7 @@
 
 use otaseal::format::device_state::{AppState, ChannelRecord};
 use otaseal::format::fetch_record::FetchRecord;
-use otaseal::policy::DeviceState;
+use otaseal::device::DeviceState;
 use otaseal_fuzz::fixture;
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -8,7 +8,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use otaseal::format::device_state::CHECKSUM_CONTEXT;
-use otaseal::policy::{DeviceState, PolicyOptions, evaluate};
+use otaseal::device::DeviceState;
+use otaseal::policy::{PolicyOptions, evaluate};
 use otaseal_fuzz::{fixture, with_checksum};
 
 fuzz_target!(|data: &[u8]| {
@@ -20,10 +21,16 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(state.to_bytes(), input);
         let f = fixture();
         for (i, b) in f.bundles.iter().enumerate() {
+            let m = b.verified.manifest();
             let opts = PolicyOptions {
-                app: b.verified.manifest().app_id.clone(),
+                // Every third check expects another app: the refusal path too.
+                app: if i % 3 == 2 {
+                    "com.example.other".parse().unwrap()
+                } else {
+                    m.app_id.clone()
+                },
                 now: 1_750_000_000,
-                switch_channel: (i % 2 == 0).then(|| b.verified.manifest().channel.clone()),
+                switch_channel: (i % 2 == 0).then(|| m.channel.clone()),
                 require_expiry: false,
                 anchors: Vec::new(),
             };

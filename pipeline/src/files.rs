@@ -10,8 +10,15 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Below this size a plain read is cheaper than setting up a mapping.
-const MMAP_THRESHOLD: u64 = 64 * 1024;
+/// Inputs (payloads to verify or open, bundles to seal) of at least this
+/// size are memory-mapped; smaller ones are read. 256 KiB is one default
+/// chunk: docs/PERFORMANCE.md ("Inputs: mapping vs `pread` vs prefaulting")
+/// measured a mapping and `pread` within run-to-run noise of each other
+/// even on a 1 GiB input, so a mapping buys nothing that a read of one
+/// chunk does not, and below a chunk its `mmap`/`munmap` and page faults
+/// are pure overhead. (The device side used to map from 64 KiB, with no
+/// measurement behind the difference.)
+pub(crate) const MMAP_THRESHOLD: u64 = 256 * 1024;
 
 /// The bytes of an input file: mapped when large, read when small or special.
 #[derive(Debug)]
@@ -31,30 +38,47 @@ impl std::ops::Deref for Input {
     }
 }
 
-/// Opens `path` for reading, memory-mapping regular files of 64 KiB or more.
-/// What is read rather than mapped (small files, FIFOs, devices) stops after
-/// `expected_len + 1` bytes: enough for the caller's length check to see the
-/// input is too long, without reading `/dev/zero` forever.
+/// Opens `path` for reading, memory-mapping regular files of
+/// [`MMAP_THRESHOLD`] or more. A small regular file is read whole (so a
+/// length error reports its real length, as for a mapped one); anything
+/// else (FIFOs, devices) stops after `expected_len + 1` bytes: enough for
+/// the caller's length check to see the input is too long, without reading
+/// `/dev/zero` forever.
 pub fn read_input(path: &Path, expected_len: u64) -> Result<Input> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     if meta.is_file() && meta.len() >= MMAP_THRESHOLD {
-        // SAFETY: the mapping is read-only and private to this process. If
-        // another process truncates or rewrites the file while it is mapped,
-        // reads may fault or see changed bytes; changed bytes can only make
-        // verification or decryption fail (every chunk is decrypted from a
-        // copy whose GCM tag is checked), never memory unsafety in our code
-        // beyond what the OS reports as SIGBUS: the trade-off b3sum makes.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        #[cfg(unix)]
-        let _ = map.advise(memmap2::Advice::Sequential);
-        return Ok(Input::Mapped(map));
+        return Ok(Input::Mapped(map_readonly(&file, path)?));
     }
-    let limit = expected_len.saturating_add(1);
+    // A regular file here is under MMAP_THRESHOLD; the cap still holds if
+    // it grows while it is read.
+    let limit = expected_len
+        .saturating_add(1)
+        .max(if meta.is_file() { meta.len() } else { 0 });
     let mut buf = Vec::with_capacity(usize::try_from(meta.len().min(limit)).unwrap_or(0));
     std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, limit), &mut buf)
         .map_err(|e| Error::io(path, e))?;
     Ok(Input::Read(buf))
+}
+
+/// Maps `file` (opened from `path`, named in errors) read-only for reading
+/// front to back: the crate's one memory mapping.
+pub(crate) fn map_readonly(file: &File, path: &Path) -> Result<memmap2::Mmap> {
+    // SAFETY: the mapping is read-only and private to this process, and
+    // nothing writes through it. If another process truncates the file
+    // while it is mapped, reading the lost pages raises SIGBUS and the
+    // process dies (no output is committed: outputs are renamed into place
+    // only when complete). If it rewrites bytes, a reader sees old or new
+    // bytes: a verifier then fails (every chunk is hashed, and decrypted
+    // from a copy whose GCM tag is checked) and a sealer seals the bytes it
+    // happened to read, which still verify as what was sealed. Inputs are
+    // files nobody modifies while we read them: the trade-off `b3sum`
+    // makes for the same speed.
+    let map = unsafe { memmap2::Mmap::map(file) }.map_err(|e| Error::io(path, e))?;
+    // Only a hint to the kernel's read-ahead: nothing to report if refused.
+    #[cfg(unix)]
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Ok(map)
 }
 
 /// Reads a whole document of kind `what`, refusing anything over `max` bytes
@@ -78,8 +102,14 @@ pub fn read_capped(path: &Path, what: &'static str, max: u64) -> Result<Vec<u8>>
     Ok(buf)
 }
 
-/// A file being written under a temporary name next to its destination.
-/// Dropped without [`commit`](Self::commit), it is deleted.
+/// A file being written under a temporary name next to its destination
+/// (`.<name>.<random>.partial`, which batch discovery skips). Dropped
+/// without [`commit`](Self::commit) or
+/// [`rename_into_place`](Self::rename_into_place), it is deleted.
+///
+/// Written front to back with [`write_all`](Self::write_all), or at offsets
+/// through [`file`](Self::file) (the batch `pwrite`s chunks from several
+/// threads at once).
 #[derive(Debug)]
 pub struct AtomicFile {
     tmp: tempfile::NamedTempFile,
@@ -87,10 +117,17 @@ pub struct AtomicFile {
 }
 
 impl AtomicFile {
-    /// Starts a new file that will become `dest`. Mode 0600 until committed.
+    /// Starts a new file that will become `dest`. Mode 0600 until committed:
+    /// it may hold plaintext or a secret.
     pub fn create(dest: &Path) -> Result<Self> {
+        Self::with_mode(dest, 0o600)
+    }
+
+    /// Starts a new file that will become `dest`, created with `mode`
+    /// (subject to the umask), for outputs that are public from the start.
+    pub fn with_mode(dest: &Path, mode: u32) -> Result<Self> {
         Ok(Self {
-            tmp: temp_beside(dest, 0o600)?,
+            tmp: temp_beside(dest, mode)?,
             dest: dest.to_owned(),
         })
     }
@@ -109,17 +146,36 @@ impl AtomicFile {
             .map_err(|e| Error::io(self.tmp.path(), e))
     }
 
-    /// Flushes to disk, sets `mode` and renames into place.
+    /// Sets `mode`, flushes to disk, renames into place and makes the
+    /// rename durable ([`sync_dir`]). An error from that last step means the
+    /// file is in place but might not survive a power loss.
     pub fn commit(self, mode: u32) -> Result<()> {
         set_mode(self.tmp.as_file(), mode).map_err(|e| Error::io(self.tmp.path(), e))?;
         self.tmp
             .as_file()
             .sync_all()
             .map_err(|e| Error::io(self.tmp.path(), e))?;
+        let dest = self.dest.clone();
+        self.rename_into_place(false)?;
+        sync_dir(parent_dir(&dest))
+    }
+
+    /// Renames into place, with `flush` after flushing the data, but does
+    /// not sync the directory: for a caller that orders several renames and
+    /// makes them durable itself (the batch commits a payload, then its
+    /// manifest, and syncs the directory once per bundle or the whole file
+    /// system once per batch: a directory `fsync` per file would be
+    /// thousands of journal commits).
+    pub fn rename_into_place(self, flush: bool) -> Result<()> {
+        if flush {
+            self.tmp
+                .as_file()
+                .sync_data()
+                .map_err(|e| Error::io(self.tmp.path(), e))?;
+        }
         self.tmp
             .persist(&self.dest)
             .map_err(|e| Error::io(&self.dest, e.error))?;
-        sync_dir(parent_dir(&self.dest));
         Ok(())
     }
 }
@@ -316,11 +372,35 @@ fn set_mode(_file: &File, _mode: u32) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Makes a rename durable. Best effort: some filesystems refuse to fsync a
-/// directory, and the data itself is already on disk.
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+/// Makes the renames and removals in `dir` durable (`fsync` of the
+/// directory).
+///
+/// Errors propagate: a failed directory sync means an entry that was just
+/// renamed or removed may come back or vanish after a power loss, and a
+/// caller relying on it (a state file's rollback counter, a batch's commit
+/// order) must hear of it. Best effort is right only where no sync is
+/// possible at all, which is not a failure of this write: a file system
+/// that does not sync directories (`EINVAL`/`ENOTSUP` from `fsync`, e.g.
+/// some FUSE and network mounts), a directory this process may write into
+/// but not open for reading (the rename itself succeeded), and platforms
+/// where a directory cannot be opened as a file (not Unix).
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let d = match File::open(dir) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Ok(()),
+            Err(e) => return Err(Error::io(dir, e)),
+        };
+        match d.sync_all() {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOTSUP)) => Ok(()),
+            r => r.map_err(|e| Error::io(dir, e)),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
     }
 }
 
@@ -380,6 +460,22 @@ mod tests {
         write_atomic(&dest, b"whole", 0o644).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"whole");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // Written at offsets, renamed without a directory sync.
+        let f = AtomicFile::with_mode(&dest, 0o644).unwrap();
+        f.file().write_all(b"renamed").unwrap();
+        f.rename_into_place(true).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"renamed");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn directory_sync_reports_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        sync_dir(dir.path()).unwrap();
+        assert!(matches!(
+            sync_dir(&dir.path().join("missing")),
+            Err(Error::Io { .. })
+        ));
     }
 
     #[test]
@@ -417,11 +513,16 @@ mod tests {
     #[test]
     fn small_and_large_inputs_read_the_same() {
         let dir = tempfile::tempdir().unwrap();
-        for len in [0usize, 10, 200_000] {
+        let large = MMAP_THRESHOLD as usize + 5;
+        for len in [0usize, 10, 200_000, large] {
             let p = dir.path().join(format!("f{len}"));
             let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
             std::fs::write(&p, &data).unwrap();
-            assert_eq!(&*read_input(&p, len as u64).unwrap(), &data[..]);
+            let input = read_input(&p, len as u64).unwrap();
+            assert_eq!(&*input, &data[..]);
+            assert_eq!(matches!(input, Input::Mapped(_)), len == large);
+            // Longer than expected: read or mapped, the real length shows.
+            assert_eq!(read_input(&p, 1).unwrap().len(), len);
         }
         assert!(matches!(
             read_input(&dir.path().join("missing"), 0),

@@ -25,6 +25,7 @@
 pub mod audit;
 pub mod batch;
 pub mod cipher;
+pub mod device;
 pub mod error;
 pub mod fetch;
 pub mod files;

@@ -15,6 +15,9 @@ use crate::tree;
 use std::ops::Range;
 use subtle::ConstantTimeEq;
 
+mod file;
+pub use file::verify_manifest_file;
+
 /// What a verifier trusts to sign manifests.
 #[derive(Debug, Clone)]
 #[non_exhaustive]

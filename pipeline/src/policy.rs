@@ -17,22 +17,16 @@
 //!
 //! [`evaluate`] is pure: it takes the state, the manifest and a clock reading
 //! and returns an [`Approval`]; [`DeviceState::record`] applies an approval
-//! once the bundle has been fully verified and opened, and [`StateFile`]
-//! persists the state atomically (temporary file, fsync, rename). A corrupt
-//! or missing state file is an error, never a silent reset to "nothing
-//! installed", which would re-open every downgrade.
+//! once the bundle has been fully verified and opened. The state's files,
+//! their locks and the install transaction are [`crate::device`]'s.
 
 use crate::error::{Error, Result};
-use crate::files;
-use crate::format::device_state::{self, AppState, ChannelRecord, MAX_APPS, MAX_CHANNELS};
+use crate::format::device_state::{AppState, ChannelRecord, DeviceState, MAX_APPS, MAX_CHANNELS};
 use crate::format::rollback::{RollbackAuthorisation, RollbackBody};
 use crate::format::{AppId, Channel, Manifest};
 use crate::keys::{KeyId, Signer, VerifyingKey, sign_document};
 use crate::open::VerifiedManifest;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-pub use crate::format::device_state::DeviceState;
 
 /// Why the policy refused a manifest or a state change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -425,100 +419,27 @@ impl DeviceState {
             },
         );
     }
-
-    /// Accepts a revocation list of sequence `seq` only if it is not older
-    /// than the newest one seen, and remembers it.
-    pub fn observe_revocation_sequence(&mut self, seq: u64) -> Result<(), PolicyViolation> {
-        if seq < self.revocation_sequence {
-            return Err(PolicyViolation::RevocationListRollback {
-                seen: self.revocation_sequence,
-                offered: seq,
-            });
-        }
-        self.revocation_sequence = seq;
-        Ok(())
-    }
-}
-
-/// A device state file on disk.
-#[derive(Debug)]
-pub struct StateFile {
-    path: PathBuf,
-    pub state: DeviceState,
-    /// `<state>.lock`, locked from before the state is read until this value
-    /// is dropped: two install steps on one device run one after the other,
-    /// and the second sees what the first saved.
-    _lock: std::fs::File,
-}
-
-impl StateFile {
-    /// Loads an existing state file. A missing, unreadable or corrupt file is
-    /// an error; it is never replaced by an empty state.
-    pub fn load(path: &Path) -> Result<Self> {
-        let lock = files::lock_beside(path)?;
-        let bytes = files::read_capped(path, "device state", device_state::MAX_LEN)?;
-        let state = DeviceState::parse(&bytes).map_err(|source| Error::CorruptState {
-            path: path.to_owned(),
-            source,
-        })?;
-        Ok(Self {
-            path: path.to_owned(),
-            state,
-            _lock: lock,
-        })
-    }
-
-    /// Creates a new state file; fails if `path` already exists.
-    pub fn create(path: &Path, state: DeviceState) -> Result<Self> {
-        let lock = files::lock_beside(path)?;
-        if path.symlink_metadata().is_ok() {
-            return Err(Error::io(
-                path,
-                std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    "a state file already exists; it is never overwritten by `init`",
-                ),
-            ));
-        }
-        let f = Self {
-            path: path.to_owned(),
-            state,
-            _lock: lock,
-        };
-        f.save()?;
-        Ok(f)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Writes the state atomically: temporary file, fsync, rename, fsync of
-    /// the directory. A crash leaves either the old or the new state.
-    pub fn save(&self) -> Result<()> {
-        files::write_atomic(&self.path, &self.state.to_bytes(), 0o644)
-    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::keys::{KemId, RecipientSecretKey, SigningKey};
     use crate::open::{TrustAnchor, verify_manifest};
     use crate::seal::{SealOptions, seal_with_rng};
     use rand_core::SeedableRng;
 
-    const NOW: u64 = 1_800_000_000;
+    pub(crate) const NOW: u64 = 1_800_000_000;
 
-    struct Fixture {
-        signer: SigningKey,
+    pub(crate) struct Fixture {
+        pub(crate) signer: SigningKey,
         rollback_key: SigningKey,
         device: RecipientSecretKey,
         rng: rand_chacha::ChaCha20Rng,
     }
 
     impl Fixture {
-        fn new() -> Self {
+        pub(crate) fn new() -> Self {
             let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
             Self {
                 signer: SigningKey::generate(&mut rng),
@@ -528,7 +449,12 @@ mod tests {
             }
         }
 
-        fn manifest(&mut self, channel: &str, seq: u64, expires: Option<u64>) -> VerifiedManifest {
+        pub(crate) fn manifest(
+            &mut self,
+            channel: &str,
+            seq: u64,
+            expires: Option<u64>,
+        ) -> VerifiedManifest {
             let mut o = SealOptions::new(
                 "com.example.app".parse().unwrap(),
                 channel.parse().unwrap(),
@@ -561,18 +487,22 @@ mod tests {
         }
     }
 
-    fn opts() -> PolicyOptions {
+    pub(crate) fn opts() -> PolicyOptions {
         PolicyOptions::new("com.example.app".parse().unwrap(), NOW)
     }
 
-    fn switch(ch: &str) -> PolicyOptions {
+    pub(crate) fn switch(ch: &str) -> PolicyOptions {
         PolicyOptions {
             switch_channel: Some(ch.parse().unwrap()),
             ..opts()
         }
     }
 
-    fn install(state: &mut DeviceState, m: &VerifiedManifest, o: &PolicyOptions) -> Approval {
+    pub(crate) fn install(
+        state: &mut DeviceState,
+        m: &VerifiedManifest,
+        o: &PolicyOptions,
+    ) -> Approval {
         let a = evaluate(state, m, None, o).unwrap();
         state.record(&a, o.now);
         a
@@ -773,8 +703,10 @@ mod tests {
         verify_rollback(&bytes, &trust).unwrap();
     }
 
+    /// The revocation floor beside the pin is [`crate::device::decide`]'s
+    /// (tested there).
     #[test]
-    fn trust_pin_and_revocation_sequence() {
+    fn trust_pin() {
         let mut f = Fixture::new();
         let pin = f.signer.verifying_key().key_id();
         let mut state = DeviceState::new(Some(pin));
@@ -786,65 +718,6 @@ mod tests {
         ));
         o.anchors = vec![KeyId([9; 16]), pin];
         install(&mut state, &m, &o);
-
-        state.observe_revocation_sequence(4).unwrap();
-        state.observe_revocation_sequence(4).unwrap();
-        assert!(state.observe_revocation_sequence(3).is_err());
-        assert_eq!(state.revocation_sequence, 4);
-    }
-
-    #[test]
-    fn state_file_is_atomic_and_corruption_is_an_error() {
-        let mut f = Fixture::new();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state");
-        assert!(matches!(StateFile::load(&path), Err(Error::Io { .. })));
-        let mut sf = StateFile::create(&path, DeviceState::default()).unwrap();
-        install(
-            &mut sf.state,
-            &f.manifest("stable", 3, None),
-            &switch("stable"),
-        );
-        sf.save().unwrap();
-        let saved = sf.state.clone();
-        drop(sf); // releases the lock
-        assert!(StateFile::create(&path, DeviceState::default()).is_err());
-        assert_eq!(StateFile::load(&path).unwrap().state, saved);
-        let mut bytes = std::fs::read(&path).unwrap();
-        bytes[40] ^= 4;
-        std::fs::write(&path, &bytes).unwrap();
-        assert!(matches!(
-            StateFile::load(&path),
-            Err(Error::CorruptState { .. })
-        ));
-        std::fs::write(&path, b"").unwrap();
-        assert!(matches!(
-            StateFile::load(&path),
-            Err(Error::CorruptState { .. })
-        ));
-        // The state and its lock file; no temporary is left behind.
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
-    }
-
-    #[test]
-    fn a_second_user_of_the_state_waits_for_the_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state");
-        let first = StateFile::create(&path, DeviceState::default()).unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let p = path.clone();
-        let second = std::thread::spawn(move || {
-            let sf = StateFile::load(&p).unwrap();
-            tx.send(()).unwrap();
-            sf.state
-        });
-        // While `first` holds the lock, the second load cannot finish.
-        assert!(
-            rx.recv_timeout(std::time::Duration::from_millis(300))
-                .is_err()
-        );
-        drop(first);
-        rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
-        assert_eq!(second.join().unwrap(), DeviceState::default());
+        assert_eq!(state.trust_pin, Some(pin));
     }
 }

@@ -668,4 +668,34 @@ fn install_check_with_a_root_of_trust() {
     );
     assert_eq!(code(&r), 8, "{}", text(&r));
     assert!(text(&r).contains("pinned to"), "{}", text(&r));
+
+    // The revocation floor: an install records the sequence of the list it
+    // was checked against; a later install with an older list, or none
+    // (a restored older trust state), is refused.
+    ok(run_in(&[
+        "revoke",
+        "--root-key",
+        "root.key",
+        "--list",
+        "list.rvkl",
+        "--serial",
+        "99",
+        "--audit-log",
+        "audit.log",
+    ]));
+    ok(run_in(&["state", "init", "floor.state"]));
+    let with_list = ["--revocations", "list.rvkl"];
+    ok(install(
+        "floor.state",
+        "s1/fw.bin.manifest",
+        &["--switch-channel", "stable", with_list[0], with_list[1]],
+    ));
+    let r = install("floor.state", "s2/fw.bin.manifest", &[]);
+    assert_eq!(code(&r), 8, "{}", text(&r));
+    assert!(
+        text(&r).contains("revocation list sequence 0 is older than the 1 already seen"),
+        "{}",
+        text(&r)
+    );
+    ok(install("floor.state", "s2/fw.bin.manifest", &with_list));
 }

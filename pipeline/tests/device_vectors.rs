@@ -4,12 +4,13 @@
 //! drift from `pipeline/tests/vectors/device/vectors.json`; regenerate with
 //! `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test device_vectors`.
 
+use otaseal::device::{DeviceState, StateFile, TrustSource, TrustStateFile, TrustUpdates};
 use otaseal::format::device_state::{AppState, ChannelRecord};
 use otaseal::format::fetch_record::FetchRecord;
 use otaseal::format::rollback::RollbackAuthorisation;
 use otaseal::format::{ChunkSize, FormatError, Manifest};
 use otaseal::keys::{KeyId, SigningKey};
-use otaseal::policy::{DeviceState, RollbackTrust, verify_rollback};
+use otaseal::policy::{RollbackTrust, verify_rollback};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -281,4 +282,186 @@ fn checked_in_vectors_decode_as_specified() {
     check("fetch_record", &|b| FetchRecord::parse(b).map(drop));
     // A manifest is not a rollback authorisation, whatever its signature.
     let _ = Manifest::parse(&rb).expect_err("kind");
+}
+
+/// Files written by otaseal 0.1.0, the release before `otaseal::device`
+/// (`tests/vectors/device/release-0.1.0/README.md` lists the commands): a
+/// trust state after a root rotation and a revocation list, and a device
+/// state pinned to the first root with one install. They must load as they
+/// were written, re-encode byte for byte, take the same updates again, and
+/// carry a new install decided and recorded over them.
+#[test]
+fn files_written_by_release_0_1_0_still_work() {
+    use otaseal::ErrorKind;
+    use otaseal::format::cert::{AppScope, CertificateBody, ChannelScope, KeyUsage};
+    use otaseal::keys::file::AnyKey;
+    use otaseal::keys::trust::{
+        CertifiedSigner, Clock, RevocationOutcome, RootTrust, RotationOutcome, TrustState,
+        issue_certificate, issue_revocation_list,
+    };
+    use otaseal::keys::{KemId, RecipientSecretKey, SigAlg, VerifyingKey};
+    use otaseal::open::{TrustAnchor, VerifiedManifest, verify_manifest};
+    use otaseal::policy::{ApprovalKind, PolicyOptions, PolicyViolation};
+    use otaseal::seal::{SealOptions, seal_with_rng};
+    use rand_core::SeedableRng;
+
+    let fixtures = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/device/release-0.1.0"
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["trust.state", "device.state"] {
+        std::fs::copy(fixtures.join(name), tmp.path().join(name)).unwrap();
+    }
+    let (trust_path, state_path) = (
+        tmp.path().join("trust.state"),
+        tmp.path().join("device.state"),
+    );
+    let fixture = |name: &str| std::fs::read(fixtures.join(name)).unwrap();
+    let key = |name: &str| AnyKey::parse(&String::from_utf8(fixture(name)).unwrap()).unwrap();
+    let public = |name: &str| -> VerifyingKey {
+        match key(name) {
+            AnyKey::SigningPublic(k) => k,
+            other => panic!("{name}: {other:?}"),
+        }
+    };
+    let (r1, r2) = (public("r1.pub"), public("r2.pub"));
+    let AnyKey::SigningSecret(r2_secret) = key("r2.key") else {
+        panic!("r2.key is not a signing secret key");
+    };
+    assert_eq!(r2_secret.verifying_key().key_id(), r2.key_id());
+
+    // The trust state: root 2 after a rotation from root 1, list 1.
+    let trust = TrustStateFile::load(&trust_path).unwrap();
+    assert_eq!(trust.root().key_id(), r2.key_id());
+    assert_eq!(trust.root_version(), 2);
+    assert_eq!(trust.superseded().len(), 1);
+    assert_eq!(trust.superseded()[0].key_id, r1.key_id());
+    assert_eq!(trust.superseded()[0].successor, r2.key_id());
+    assert_eq!(trust.revocation_sequence(), 1);
+    assert!(trust.revocations().unwrap().revokes_serial(99));
+    assert_eq!(trust.to_bytes(), fixture("trust.state"));
+    // The same updates again, as a device would be handed them: nothing
+    // changes, and the rewritten file is the release's bytes.
+    let updates = TrustUpdates {
+        rotations: vec![fixture("rotation.rrot")],
+        revocations: Some(fixture("revocations.rvkl")),
+    };
+    let source = TrustSource::File {
+        path: &trust_path,
+        pin: Some(&r1),
+    };
+    let (trust, changes) = otaseal::device::update_trust(source, &updates).unwrap();
+    assert_eq!(changes.rotations, [RotationOutcome::AlreadyApplied]);
+    assert_eq!(changes.revocations, Some(RevocationOutcome::AlreadyCurrent));
+    assert_eq!(std::fs::read(&trust_path).unwrap(), fixture("trust.state"));
+
+    // The device state: pinned to root 1, list 1 seen, sequence 3 installed.
+    let app: otaseal::format::AppId = "com.example.app".parse().unwrap();
+    let stable: otaseal::format::Channel = "stable".parse().unwrap();
+    let old = StateFile::load(&state_path).unwrap().state;
+    assert_eq!(old.trust_pin, Some(r1.key_id()));
+    assert_eq!(old.revocation_sequence, 1);
+    assert_eq!(old.apps.len(), 1);
+    assert_eq!(old.apps[&app].current, stable);
+    let rec = &old.apps[&app].channels[&stable];
+    assert_eq!((rec.sequence, rec.version.as_str()), (3, "1.3.0"));
+    assert_eq!(rec.last_rollback_issued, 0);
+    assert_eq!(old.to_bytes(), fixture("device.state"));
+
+    // A release key certified by root 2 seals sequences 3 and 4.
+    const NOW: u64 = 1_900_000_000;
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(10);
+    let release = SigningKey::from_bytes(&[7; 32]);
+    let cert = issue_certificate(
+        &r2_secret,
+        CertificateBody {
+            serial: 12,
+            subject_alg: SigAlg::Ed25519,
+            subject_public_key: release.verifying_key().to_bytes().to_vec(),
+            not_before: NOW - 100,
+            not_after: NOW + 100,
+            usage: KeyUsage::SIGN_MANIFESTS,
+            channels: ChannelScope::Any,
+            apps: AppScope::Any,
+        },
+    )
+    .unwrap();
+    let signer = CertifiedSigner::new(Box::new(release), vec![cert.to_bytes()]).unwrap();
+    let device = RecipientSecretKey::generate(KemId::X25519, &mut rng);
+    let anchor =
+        |state: TrustState| TrustAnchor::Root(RootTrust::new(state).with_clock(Clock::Fixed(NOW)));
+    let mut sealed = |seq: u64| {
+        let mut o = SealOptions::new(
+            app.clone(),
+            stable.clone(),
+            format!("1.{seq}.0").parse().unwrap(),
+            seq,
+        );
+        o.created = NOW - 10;
+        let s = seal_with_rng(
+            b"firmware",
+            &o,
+            &[device.public_key().clone()],
+            &signer,
+            &mut rng,
+        )
+        .unwrap();
+        verify_manifest(&s.manifest_bytes, &anchor(trust.clone())).unwrap()
+    };
+    let (m3, m4) = (sealed(3), sealed(4));
+    let opts = || PolicyOptions::new(app.clone(), NOW);
+    let decide = |m: &VerifiedManifest, t: &TrustAnchor| {
+        otaseal::device::decide(&state_path, m, t, None, opts())
+    };
+    let with_trust = anchor(trust.clone());
+
+    // The installed sequence, the pin and the revocation floor all hold.
+    let e = decide(&m3, &with_trust).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            otaseal::Error::Refused(PolicyViolation::NotNewer { installed: 3, .. })
+        ),
+        "{e}"
+    );
+    let stranger = SigningKey::from_bytes(&[8; 32]);
+    let mut other = TrustState::new(stranger.verifying_key());
+    let list = issue_revocation_list(&stranger, 1, NOW, vec![], vec![]).unwrap();
+    other.apply_revocation_list(&list.to_bytes()).unwrap();
+    let other_root = anchor(other);
+    let e = decide(&m4, &other_root).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            otaseal::Error::Refused(PolicyViolation::TrustPinMismatch { .. })
+        ),
+        "{e}"
+    );
+    let no_list = anchor(TrustState::with_version(r2, 2));
+    let e = decide(&m4, &no_list).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            otaseal::Error::Refused(PolicyViolation::RevocationListRollback {
+                seen: 1,
+                offered: 0
+            })
+        ),
+        "{e}"
+    );
+    assert_eq!(e.kind(), ErrorKind::Policy);
+    assert_eq!(std::fs::read(&state_path).unwrap(), fixture("device.state"));
+
+    // The next sequence installs, and only that record changes.
+    let install = decide(&m4, &with_trust).unwrap();
+    assert_eq!(install.approval().kind, ApprovalKind::Upgrade { from: 3 });
+    install.commit().unwrap();
+    let new = StateFile::load(&state_path).unwrap().state;
+    assert_eq!((new.trust_pin, new.revocation_sequence), (old.trust_pin, 1));
+    let rec = &new.apps[&app].channels[&stable];
+    assert_eq!(
+        (rec.sequence, rec.version.as_str(), rec.installed_at),
+        (4, "1.4.0", NOW)
+    );
 }

@@ -2,10 +2,11 @@
 //! usage, revocation (and replay), root rotation (and its refusals), and the
 //! persisted trust state. Each bad input must fail with its own error.
 
+use otaseal::device::TrustStateFile;
 use otaseal::format::cert::{AppScope, CertificateBody, ChannelScope, KeyUsage};
 use otaseal::keys::trust::{
     CertifiedSigner, Clock, RevocationOutcome, RootTrust, RotationOutcome, TrustState,
-    TrustStateFile, issue_certificate, issue_revocation_list, sign_rotation,
+    issue_certificate, issue_revocation_list, sign_rotation,
 };
 use otaseal::keys::{KemId, KeyId, RecipientSecretKey, SigAlg, Signer, SigningKey};
 use otaseal::open::{TrustAnchor, verify_manifest};
@@ -641,15 +642,14 @@ fn trust_state_persists_and_corruption_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("device.trust");
     let (old, new) = (key(1), key(2));
-    let mut state = TrustState::new(old.verifying_key());
-    state
-        .apply_rotation(&sign_rotation(&old, &new, 2, T0).unwrap().to_bytes())
-        .unwrap();
-    let l = issue_revocation_list(&new, 4, T0, vec![7], vec![]).unwrap();
-    state.apply_revocation_list(&l.to_bytes()).unwrap();
-    state.save(&path).unwrap();
+    TrustStateFile::update(&path, Some(&old.verifying_key()), |state| {
+        state.apply_rotation(&sign_rotation(&old, &new, 2, T0)?.to_bytes())?;
+        let l = issue_revocation_list(&new, 4, T0, vec![7], vec![])?;
+        state.apply_revocation_list(&l.to_bytes())
+    })
+    .unwrap();
 
-    let mut back = TrustState::load(&path).unwrap();
+    let mut back = TrustStateFile::load(&path).unwrap();
     assert_eq!(back.root().key_id(), new.key_id());
     assert_eq!(back.root_version(), 2);
     assert_eq!(back.revocation_sequence(), 4);
@@ -672,12 +672,12 @@ fn trust_state_persists_and_corruption_is_an_error() {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[20] ^= 1;
     std::fs::write(&path, &bytes).unwrap();
-    let e = TrustState::load(&path).unwrap_err();
+    let e = TrustStateFile::load(&path).unwrap_err();
     assert!(matches!(e, Error::TrustState { .. }), "{e}");
     assert!(e.to_string().contains("checksum"), "{e}");
     std::fs::write(&path, b"").unwrap();
     assert!(matches!(
-        TrustState::load(&path),
+        TrustStateFile::load(&path),
         Err(Error::TrustState { .. })
     ));
 }
@@ -717,7 +717,7 @@ fn concurrent_trust_updates_never_lose_a_revocation() {
     assert_eq!(state.revocation_sequence(), 1);
     slow.join().unwrap();
 
-    let saved = TrustState::load(&path).unwrap();
+    let saved = TrustStateFile::load(&path).unwrap();
     assert_eq!(saved.revocation_sequence(), 1);
     let e = verify(&m, &saved, T0 + 2).unwrap_err();
     assert!(matches!(e, Error::KeyRevoked { serial: 77, .. }), "{e}");
@@ -753,7 +753,7 @@ fn trust_state_file_pins_once_and_refuses_a_foreign_root() {
     let fresh = dir.path().join("fresh.trust");
     let created = TrustStateFile::create(&fresh, key(9).verifying_key()).unwrap();
     assert_eq!(
-        TrustState::load(&fresh).unwrap().root().key_id(),
+        TrustStateFile::load(&fresh).unwrap().root().key_id(),
         created.root().key_id()
     );
 }

@@ -141,7 +141,7 @@ fn push_file(path: PathBuf, rel: &Path, d: &mut Discovery) {
 }
 
 /// The `/`-separated name of a relative path, validated for the index.
-fn bundle_name(rel: &Path) -> Result<BundleName> {
+pub(crate) fn bundle_name(rel: &Path) -> Result<BundleName> {
     let mut s = String::new();
     for c in rel.components() {
         let part = c.as_os_str().to_str().ok_or_else(|| {

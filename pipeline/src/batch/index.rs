@@ -95,9 +95,9 @@ pub(crate) fn write_index(path: &Path, index: &BatchIndex, sync: bool) -> Result
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let f = io::PendingFile::create(path)?;
-    io::write_all_at(f.file(), &index.to_bytes(), 0).map_err(|e| Error::io(f.path(), e))?;
-    f.commit(sync)?;
+    let mut f = io::create_output(path)?;
+    f.write_all(&index.to_bytes())?;
+    f.rename_into_place(sync)?;
     if sync {
         io::sync_dir(io::parent_dir(path))?;
     }

@@ -1,15 +1,13 @@
-//! The batch's file I/O: inputs (mapped or read with `pread`), outputs under
-//! temporary names committed by rename, per-worker chunk buffers, and the
-//! durability points.
+//! The batch's file I/O: inputs (mapped or read with `pread`), outputs
+//! written at chunk offsets into temporaries committed by rename, per-worker
+//! chunk buffers, and the durability points. The mapping, the temporary
+//! files and the directory sync are [`crate::files`]'s.
 
 use crate::error::{Error, Result};
+use crate::files::{AtomicFile, MMAP_THRESHOLD};
 use std::cell::RefCell;
 use std::fs::File;
-use std::path::{Path, PathBuf};
-
-/// Below this size an input is read with `pread` instead of mapped: a mapping
-/// costs more than it saves for a few pages.
-pub(crate) const MMAP_THRESHOLD: u64 = 256 * 1024;
+use std::path::Path;
 
 /// An open input bundle.
 #[derive(Debug)]
@@ -50,20 +48,9 @@ impl Source {
         }
         let len = meta.len();
         if len >= MMAP_THRESHOLD {
-            // SAFETY: the mapping is read-only and private to this process
-            // and we only ever read from it. If another process truncates
-            // the file while it is mapped, reading the lost pages raises
-            // SIGBUS (the process dies; no output is committed because the
-            // rename happens after the last chunk); if it rewrites bytes, the
-            // payload seals the bytes we happened to read and still verifies
-            // as what was sealed. Publishers seal files they do not modify
-            // during the run: the trade-off `b3sum` makes for the same speed.
-            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-            #[cfg(unix)]
-            let _ = map.advise(memmap2::Advice::Sequential);
             return Ok(Self {
                 len,
-                inner: SourceKind::Mapped(map),
+                inner: SourceKind::Mapped(crate::files::map_readonly(&file, path)?),
             });
         }
         Ok(Self {
@@ -158,9 +145,11 @@ pub(crate) fn write_all_at(f: &File, mut buf: &[u8], mut offset: u64) -> std::io
     Ok(())
 }
 
-/// A page-aligned, zeroized-on-drop chunk buffer. Page alignment matters:
-/// copies into an unaligned buffer run at a fraction of the speed
-/// (PERF-NOTES: 7.3 vs 2.0 GB/s for `read()`).
+/// A page-aligned, zeroized-on-drop chunk buffer. Page alignment matters
+/// because the kernel copies between the page cache and whole pages of the
+/// buffer: `read()`/`pwrite()` on an unaligned buffer measured several times
+/// slower when the batch was first written (not re-measured since; the
+/// `batch` criterion bench is where to check it).
 struct ChunkBuf {
     ptr: std::ptr::NonNull<u8>,
     layout: std::alloc::Layout,
@@ -225,49 +214,14 @@ pub(crate) fn release_chunk_buf() {
     CHUNK_BUF.with(|cell| cell.borrow_mut().take());
 }
 
-/// An output file under a temporary name (`.<name>.<random>.partial`, which
-/// discovery skips) in its destination directory. Dropped without
-/// [`commit`](Self::commit), it is deleted.
-#[derive(Debug)]
-pub(crate) struct PendingFile {
-    tmp: tempfile::NamedTempFile,
-    dest: PathBuf,
+/// A new output file (payload, manifest, index) under its temporary name.
+/// Payloads are ciphertext and manifests and indexes are public:
+/// world-readable like any published file (subject to the umask).
+pub(crate) fn create_output(dest: &Path) -> Result<AtomicFile> {
+    AtomicFile::with_mode(dest, 0o644)
 }
 
-impl PendingFile {
-    pub(crate) fn create(dest: &Path) -> Result<Self> {
-        Ok(Self {
-            // Payloads are ciphertext and manifests are public:
-            // world-readable like any published file (subject to the umask).
-            tmp: crate::files::temp_beside(dest, 0o644)?,
-            dest: dest.to_owned(),
-        })
-    }
-
-    pub(crate) fn file(&self) -> &File {
-        self.tmp.as_file()
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    /// Renames into place; with `sync`, the data is flushed first.
-    pub(crate) fn commit(self, sync: bool) -> Result<()> {
-        if sync {
-            self.tmp
-                .as_file()
-                .sync_data()
-                .map_err(|e| Error::io(self.tmp.path(), e))?;
-        }
-        self.tmp
-            .persist(&self.dest)
-            .map_err(|e| Error::io(&self.dest, e.error))?;
-        Ok(())
-    }
-}
-
-pub(crate) use crate::files::{parent_dir, remove_stale_temporaries};
+pub(crate) use crate::files::{parent_dir, remove_stale_temporaries, sync_dir};
 
 /// Deletes `path` if it exists; returns whether it did. Anything but "not
 /// found" is an error (e.g. a directory in the way).
@@ -276,21 +230,6 @@ pub(crate) fn remove_if_present(path: &Path) -> Result<bool> {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(Error::io(path, e)),
-    }
-}
-
-/// Makes renames in `dir` durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io(dir, e))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
     }
 }
 
@@ -358,20 +297,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pending_file_is_removed_unless_committed() {
+    fn outputs_are_removed_unless_committed() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("x.payload");
         {
-            let p = PendingFile::create(&dest).unwrap();
+            let p = create_output(&dest).unwrap();
             write_all_at(p.file(), b"half", 0).unwrap();
             assert!(crate::batch::discover::is_ignored(
                 p.path().file_name().unwrap()
             ));
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-        let p = PendingFile::create(&dest).unwrap();
+        let p = create_output(&dest).unwrap();
         write_all_at(p.file(), b"whole", 0).unwrap();
-        p.commit(true).unwrap();
+        p.rename_into_place(true).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"whole");
         sync_filesystem(dir.path(), &[&dest]).unwrap();
     }

@@ -488,7 +488,7 @@ impl<'a> Batch<'a> {
         if let Some(dir) = payload.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        let out = io::PendingFile::create(payload)?;
+        let out = io::create_output(payload)?;
         let early_writeback = self.opts.durability == Durability::Batch;
         let chunk = |i: u32| -> Result<crate::format::ChunkEntry> {
             if self.cancelled() {
@@ -539,15 +539,15 @@ impl<'a> Batch<'a> {
         // `Batch`, a power loss before the index may tear any bundle, and
         // resume re-verifies them all: a directory fsync per replaced
         // bundle would buy nothing there.)
-        let m = io::PendingFile::create(manifest)?;
-        io::write_all_at(m.file(), &sealed.bytes, 0).map_err(|e| Error::io(m.path(), e))?;
+        let mut m = io::create_output(manifest)?;
+        m.write_all(&sealed.bytes)?;
         if io::remove_if_present(manifest)? && sync {
             io::sync_dir(io::parent_dir(manifest))?;
         }
         self.committed_step(payload, manifest);
-        out.commit(sync)?;
+        out.rename_into_place(sync)?;
         self.committed_step(payload, manifest);
-        m.commit(sync)?;
+        m.rename_into_place(sync)?;
         self.committed_step(payload, manifest);
         if sync {
             io::sync_dir(io::parent_dir(manifest))?;
@@ -560,6 +560,36 @@ impl<'a> Batch<'a> {
             manifest_len: manifest_len(sealed.bytes.len())?,
             manifest_hash: *blake3::hash(&sealed.bytes).as_bytes(),
         })
+    }
+}
+
+/// Seals one file into `out_dir`, named by its file name as [`discover`]
+/// names a file argument, without a batch index: each output is flushed
+/// before it is renamed ([`Durability::Bundle`]), and the commit order is
+/// the batch's, so a manifest on disk always has its complete, matching
+/// payload. The report's status is [`BundleStatus::Sealed`]; a failure is
+/// the error.
+pub fn seal_file(
+    input: &Path,
+    out_dir: &Path,
+    opts: &SealOptions,
+    recipients: &[RecipientPublicKey],
+    signer: &dyn Signer,
+) -> Result<BundleReport> {
+    let name = input
+        .file_name()
+        .ok_or_else(|| Error::InvalidRequest(format!("{}: not a file name", input.display())))?;
+    let one = Discovered {
+        path: input.to_owned(),
+        name: discover::bundle_name(Path::new(name))?,
+    };
+    let mut bo = BatchOptions::new(opts.clone(), out_dir);
+    bo.durability = Durability::Bundle;
+    let mut reports = Batch::new(bo, recipients, signer).seal_all(std::slice::from_ref(&one))?;
+    let report = reports.pop().expect("one input, one report");
+    match report.status {
+        BundleStatus::Failed(e) => Err(e),
+        _ => Ok(report),
     }
 }
 
@@ -641,6 +671,41 @@ mod tests {
         assert!(*steps.lock().unwrap() >= 8, "the hook did not run");
         let v = violations.into_inner().unwrap();
         assert!(v.is_empty(), "{v:?}");
+    }
+
+    #[test]
+    fn a_file_sealed_alone_opens_from_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("fw.img");
+        let plain: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+        std::fs::write(&input, &plain).unwrap();
+        let out = dir.path().join("out");
+        let mut rng = keys::os_rng();
+        let signer = SigningKey::generate(&mut rng);
+        let dev = RecipientSecretKey::generate(KemId::P256, &mut rng);
+        let opts = SealOptions::new(
+            "com.example.app".parse().unwrap(),
+            "stable".parse().unwrap(),
+            "1".parse().unwrap(),
+            1,
+        );
+        let to = [dev.public_key().clone()];
+        let r = seal_file(&input, &out, &opts, &to, &signer).unwrap();
+        let o = r.status.outputs().expect("sealed");
+        assert_eq!(o.payload, out.join("fw.img.payload"));
+        assert_eq!(o.entry.plaintext_len, plain.len() as u64);
+        assert!(o.manifest.is_file());
+        // No index for a single file.
+        assert!(!out.join(default_index_name(ShardId::WHOLE)).exists());
+        let trust = crate::open::TrustAnchor::SigningKey(signer.verifying_key());
+        let v = crate::open::verify_manifest_file(&o.manifest, &trust).unwrap();
+        let opened = dir.path().join("opened");
+        v.decrypt_file(&o.payload, &dev, &opened).unwrap();
+        assert_eq!(std::fs::read(&opened).unwrap(), plain);
+        assert!(matches!(
+            seal_file(&dir.path().join("missing"), &out, &opts, &to, &signer),
+            Err(Error::Io { .. })
+        ));
     }
 
     #[test]

@@ -2,16 +2,16 @@
 //! through the same code paths as `keygen`, `seal`, `verify` and `open`.
 
 use super::args::{json_path, print_json};
-use super::open::open_files;
-use super::seal::{Sealed, seal_file};
-use super::verify::{PayloadCheck, verify_files};
+use super::seal::Sealed;
 use super::{CliError, CliResult, ExitCode};
+use otaseal::Error;
+use otaseal::batch::seal_file;
 use otaseal::keys::file::{AnyKey, write_key_file};
 use otaseal::keys::{KemId, RecipientSecretKey, SigningKey, os_rng};
-use otaseal::open::TrustAnchor;
+use otaseal::open::{TrustAnchor, verify_manifest_file};
 use otaseal::seal::SealOptions;
 use rand_core::{Rng, SeedableRng};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -40,23 +40,13 @@ fn sample_sizes(large: u64) -> Vec<(&'static str, u64)> {
     ]
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CliError + '_ {
-    move |e| {
-        otaseal::Error::Io {
-            path: path.to_owned(),
-            source: e,
-        }
-        .into()
-    }
-}
-
 pub(crate) fn run(a: Args) -> CliResult {
     let dir = match a.dir {
         Some(d) => d,
         None => tempfile::Builder::new()
             .prefix("otaseal-demo-")
             .tempdir()
-            .map_err(io(&std::env::temp_dir()))?
+            .map_err(|e| Error::io(std::env::temp_dir(), e))?
             .keep(),
     };
     let say = |line: String| {
@@ -71,7 +61,7 @@ pub(crate) fn run(a: Args) -> CliResult {
         dir.join("opened"),
     );
     for d in [&keys, &bundles, &sealed_dir, &opened] {
-        std::fs::create_dir_all(d).map_err(io(d))?;
+        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
     say(format!("otaseal demo in {}", dir.display()));
 
@@ -109,7 +99,7 @@ pub(crate) fn run(a: Args) -> CliResult {
         let path = bundles.join(name);
         let mut data = vec![0u8; size as usize];
         content.fill_bytes(&mut data);
-        std::fs::write(&path, &data).map_err(io(&path))?;
+        std::fs::write(&path, &data).map_err(|e| Error::io(&path, e))?;
         inputs.push(path);
     }
     say(format!(
@@ -128,7 +118,10 @@ pub(crate) fn run(a: Args) -> CliResult {
     let recipients: Vec<_> = devices.iter().map(|d| d.public_key().clone()).collect();
     let sealed: Vec<Sealed> = inputs
         .iter()
-        .map(|p| seal_file(p, &sealed_dir, &opts, &recipients, &signer))
+        .map(|p| {
+            let report = seal_file(p, &sealed_dir, &opts, &recipients, &signer)?;
+            Ok(Sealed::from_report(&report).expect("seal_file reports only success"))
+        })
         .collect::<CliResult<_>>()?;
     for s in &sealed {
         say(format!(
@@ -145,34 +138,33 @@ pub(crate) fn run(a: Args) -> CliResult {
     //    and every chunk verifies against the signed table.
     let trust = TrustAnchor::SigningKey(signer.verifying_key());
     for s in &sealed {
-        let payload = std::fs::read(&s.payload).map_err(io(&s.payload))?;
+        let payload = std::fs::read(&s.payload).map_err(|e| Error::io(&s.payload, e))?;
         if *blake3::hash(&payload).as_bytes() != s.root {
             return Err(CliError::usage(format!(
                 "{}: BLAKE3 differs from root",
                 s.payload.display()
             )));
         }
-        verify_files(&s.manifest, &trust, &PayloadCheck::Whole(s.payload.clone()))?;
+        verify_manifest_file(&s.manifest, &trust)?.verify_payload_file(&s.payload)?;
     }
     say("4. every payload's BLAKE3 (b3sum) equals its manifest root; all chunks verify".into());
 
     // 5. Tamper with one chunk of the firmware: that chunk fails, others still verify.
     let firmware = sealed.last().expect("samples are not empty");
     let tampered = dir.join("tampered.payload");
-    let mut bytes = std::fs::read(&firmware.payload).map_err(io(&firmware.payload))?;
+    let mut bytes =
+        std::fs::read(&firmware.payload).map_err(|e| Error::io(&firmware.payload, e))?;
     let victim = (bytes.len() / 2) as u64;
     if let Some(b) = bytes.get_mut(victim as usize) {
         *b ^= 0x01;
     }
-    std::fs::write(&tampered, &bytes).map_err(io(&tampered))?;
-    let whole = verify_files(
-        &firmware.manifest,
-        &trust,
-        &PayloadCheck::Whole(tampered.clone()),
-    );
-    let detected = whole.as_ref().err().map(|e| e.message().to_owned());
-    let clean_range = PayloadCheck::Range(tampered.clone(), 0..victim.min(256 * 1024));
-    let range_ok = verify_files(&firmware.manifest, &trust, &clean_range).is_ok();
+    std::fs::write(&tampered, &bytes).map_err(|e| Error::io(&tampered, e))?;
+    let verified = verify_manifest_file(&firmware.manifest, &trust)?;
+    let whole = verified.verify_payload_file(&tampered);
+    let detected = whole.err().map(|e| CliError::from(e).message().to_owned());
+    let range_ok = verified
+        .verify_range_file(&tampered, 0..victim.min(256 * 1024))
+        .is_ok();
     if detected.is_none() && victim > 0 {
         return Err(CliError::usage("a flipped bit was not detected"));
     }
@@ -191,9 +183,9 @@ pub(crate) fn run(a: Args) -> CliResult {
                 s.input.file_name().unwrap_or_default().to_string_lossy(),
                 d.kem()
             ));
-            open_files(&s.manifest, &s.payload, &trust, d, &out)?;
-            let same = std::fs::read(&out).map_err(io(&out))?
-                == std::fs::read(input).map_err(io(input))?;
+            verify_manifest_file(&s.manifest, &trust)?.decrypt_file(&s.payload, d, &out)?;
+            let same = std::fs::read(&out).map_err(|e| Error::io(&out, e))?
+                == std::fs::read(input).map_err(|e| Error::io(input, e))?;
             if !same {
                 return Err(CliError::usage(format!(
                     "{}: plaintext differs",

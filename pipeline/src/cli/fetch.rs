@@ -8,12 +8,10 @@ use super::{CliError, CliResult, ExitCode};
 use otaseal::fetch::{
     self, FetchOptions, FetchReport, HttpSource, MAX_MANIFEST_BYTES, PartialPayload, TransferLimits,
 };
-use otaseal::files::{self, AtomicFile};
-use otaseal::keys::RecipientSecretKey;
-use otaseal::open::{VerifiedManifest, verify_manifest};
+use otaseal::files;
+use otaseal::open::verify_manifest;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use zeroize::Zeroizing;
 
 /// How `fetch` ends, in its `--help` (the same codes as README.md).
 const EXIT_HELP: &str = "\
@@ -111,12 +109,10 @@ pub(crate) fn run(a: Args) -> CliResult {
     let payload_len = verified.payload_len();
     let started = Instant::now();
     // A rerun after success: a complete, verifying OUT needs no download.
-    let done = a.out.is_file()
-        && files::read_input(&a.out, payload_len)
-            .is_ok_and(|p| verified.verify_payload(&p).is_ok());
+    let done = a.out.is_file() && verified.verify_payload_file(&a.out).is_ok();
     if done {
         if let (Some(device), Some(dest)) = (&device, &a.decrypt_to) {
-            decrypt(&verified, device, &a.out, dest)?;
+            verified.decrypt_file(&a.out, device, dest)?;
         }
         if a.json {
             print_json(&serde_json::json!({
@@ -178,7 +174,7 @@ pub(crate) fn run(a: Args) -> CliResult {
     }
     let out = partial.finish()?;
     if let (Some(device), Some(dest)) = (&device, &a.decrypt_to) {
-        decrypt(&verified, device, &out, dest)?;
+        verified.decrypt_file(&out, device, dest)?;
     }
     if a.json {
         let mut j = summary;
@@ -202,26 +198,4 @@ pub(crate) fn run(a: Args) -> CliResult {
         }
     }
     Ok(ExitCode::Ok)
-}
-
-/// Decrypts the complete payload file `payload` into `dest` (0600, atomic);
-/// every chunk is verified again as it is decrypted.
-fn decrypt(
-    verified: &VerifiedManifest,
-    device: &RecipientSecretKey,
-    payload: &Path,
-    dest: &Path,
-) -> CliResult<()> {
-    let payload = files::read_input(payload, verified.payload_len())?;
-    let opener = verified.opener(device)?;
-    let mut file = AtomicFile::create(dest)?;
-    let mut buf = Zeroizing::new(vec![0u8; verified.manifest().chunk_size.bytes() as usize]);
-    for index in 0..verified.chunk_count() {
-        let r = verified.chunk_range(index)?;
-        let plain = &mut buf[..(r.end - r.start) as usize];
-        opener.decrypt_chunk(index, &payload[r.start as usize..r.end as usize], plain)?;
-        file.write_all(plain)?;
-    }
-    file.commit(0o600)?;
-    Ok(())
 }

@@ -3,7 +3,7 @@
 //! then record the new release in the state file.
 
 use super::args::{self, json_path, print_json};
-use super::open::{OpenTarget, decrypt_to_file, read_verified};
+use super::open::OpenTarget;
 use super::policy_args::PolicyArgs;
 use super::{CliError, CliResult, ExitCode};
 
@@ -19,41 +19,34 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(a: Args) -> CliResult {
-    if a.policy.state.is_none() {
+    let Some(state) = &a.policy.state else {
         return Err(CliError::usage("install-check needs --state FILE"));
-    }
+    };
     let t = &a.target;
     let trust = t.trust.anchor()?;
     let device = args::device_key(&t.device_key, &t.unlock)?;
     // Policy first, so a refused bundle is not even decrypted...
-    let verified = read_verified(&t.manifest, &trust)?;
-    let Some(mut decision) = a.policy.evaluate(&verified, &trust)? else {
-        unreachable!("--state was checked above");
-    };
+    let verified = otaseal::open::verify_manifest_file(&t.manifest, &trust)?;
+    let install = a.policy.decide(state, &verified, &trust)?;
     // ...then the full verified open of this same manifest; the state
     // changes only if every chunk verifies and decrypts.
-    decrypt_to_file(&verified, &t.payload, &device, &t.out)?;
+    verified.decrypt_file(&t.payload, &device, &t.out)?;
+    let approval = install.commit()?;
     let (len, root) = (verified.payload_len(), verified.manifest().root);
-    decision
-        .state
-        .state
-        .record(&decision.approval, decision.now);
-    decision.state.save()?;
     if a.json {
         print_json(&serde_json::json!({
             "manifest": json_path(&t.manifest), "payload": json_path(&t.payload), "out": json_path(&t.out),
             "bytes": len, "root": hex::encode(root), "verdict": "installed",
-            "policy": decision.approval.to_string(),
-            "state": json_path(decision.state.path()),
+            "policy": approval.to_string(),
+            "state": json_path(state),
         }));
     } else {
         println!(
-            "installed {} -> {} ({len} bytes): {}",
+            "installed {} -> {} ({len} bytes): {approval}",
             t.payload.display(),
             t.out.display(),
-            decision.approval
         );
-        println!("  state {} updated", decision.state.path().display());
+        println!("  state {} updated", state.display());
     }
     Ok(ExitCode::Ok)
 }

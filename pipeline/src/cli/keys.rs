@@ -212,11 +212,7 @@ pub(crate) fn generate(a: &GenerateArgs) -> CliResult {
     // writes themselves still never replace a file that appears meanwhile.
     for p in [&secret_path, &public_path] {
         if p.exists() {
-            return Err(otaseal::Error::Io {
-                path: p.clone(),
-                source: std::io::ErrorKind::AlreadyExists.into(),
-            }
-            .into());
+            return Err(otaseal::Error::io(p, std::io::ErrorKind::AlreadyExists.into()).into());
         }
     }
     let events = key_events(None);
@@ -434,10 +430,7 @@ fn list(a: &ListArgs) -> CliResult {
                     d.map(|e| e.map(|e| e.path()))
                         .collect::<Result<Vec<_>, _>>()
                 })
-                .map_err(|e| otaseal::Error::Io {
-                    path: path.clone(),
-                    source: e,
-                })?;
+                .map_err(|e| otaseal::Error::io(path, e))?;
             entries.retain(|p| p.is_file());
             entries.sort();
             entries

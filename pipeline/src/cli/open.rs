@@ -3,10 +3,8 @@
 
 use super::args::{self, json_path, print_json};
 use super::{CliResult, ExitCode};
-use otaseal::files::{self, AtomicFile};
-use otaseal::keys::RecipientSecretKey;
-use otaseal::open::{TrustAnchor, VerifiedManifest, verify_manifest};
-use std::path::{Path, PathBuf};
+use otaseal::open::verify_manifest_file;
+use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -40,44 +38,6 @@ pub(crate) struct OpenTarget {
     pub(crate) out: PathBuf,
 }
 
-/// Reads a manifest file and verifies it against `trust`.
-pub(crate) fn read_verified(manifest: &Path, trust: &TrustAnchor) -> CliResult<VerifiedManifest> {
-    let bytes = files::read_capped(manifest, "manifest", otaseal::format::manifest::MAX_LEN)?;
-    Ok(verify_manifest(&bytes, trust)?)
-}
-
-/// Verifies the whole payload, then decrypts it into `out`, which appears
-/// (mode 0600) only once every chunk has verified and decrypted; on any
-/// failure the partial file is deleted.
-pub(crate) fn decrypt_to_file(
-    verified: &VerifiedManifest,
-    payload: &Path,
-    device: &RecipientSecretKey,
-    out: &Path,
-) -> CliResult<()> {
-    let payload = files::read_input(payload, verified.payload_len())?;
-    verified.verify_payload(&payload)?;
-    let opener = verified.opener(device)?;
-    let mut file = AtomicFile::create(out)?;
-    opener.decrypt_chunks(&payload, |plain| file.write_all(plain))?;
-    file.commit(0o600)?;
-    Ok(())
-}
-
-/// [`read_verified`] then [`decrypt_to_file`]; returns the plaintext length
-/// and the payload root.
-pub(crate) fn open_files(
-    manifest: &Path,
-    payload: &Path,
-    trust: &TrustAnchor,
-    device: &RecipientSecretKey,
-    out: &Path,
-) -> CliResult<(u64, [u8; 32])> {
-    let verified = read_verified(manifest, trust)?;
-    decrypt_to_file(&verified, payload, device, out)?;
-    Ok((verified.payload_len(), verified.manifest().root))
-}
-
 pub(crate) fn run(a: Args) -> CliResult {
     let Args {
         target: a,
@@ -86,9 +46,9 @@ pub(crate) fn run(a: Args) -> CliResult {
     } = a;
     let trust = a.trust.anchor()?;
     let device = args::device_key(&a.device_key, &a.unlock)?;
-    let verified = read_verified(&a.manifest, &trust)?;
+    let verified = verify_manifest_file(&a.manifest, &trust)?;
     fresh.check(&verified)?;
-    decrypt_to_file(&verified, &a.payload, &device, &a.out)?;
+    verified.decrypt_file(&a.payload, &device, &a.out)?;
     let (len, root) = (verified.payload_len(), verified.manifest().root);
     if json {
         print_json(&serde_json::json!({

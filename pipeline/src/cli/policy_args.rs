@@ -3,10 +3,11 @@
 
 use super::args;
 use super::{CliError, CliResult};
+use otaseal::device::{self, Install};
 use otaseal::format::{AppId, Channel, rollback};
 use otaseal::open::{TrustAnchor, VerifiedManifest};
-use otaseal::policy::{self, Approval, PolicyOptions, RollbackTrust, StateFile, VerifiedRollback};
-use std::path::PathBuf;
+use otaseal::policy::{self, PolicyOptions, RollbackTrust, VerifiedRollback};
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct PolicyArgs {
@@ -61,14 +62,6 @@ impl FreshnessArgs {
     }
 }
 
-/// A policy decision and the loaded state it applies to.
-#[derive(Debug)]
-pub(crate) struct Decision {
-    pub state: StateFile,
-    pub approval: Approval,
-    pub now: u64,
-}
-
 impl PolicyArgs {
     pub(crate) fn now(&self) -> u64 {
         self.fresh.now()
@@ -88,13 +81,13 @@ impl PolicyArgs {
 
     /// Checks a verified manifest. Without `--state`: the expiry (unless
     /// `--ignore-expiry`) and, with `--app`, the application; returns
-    /// `None`. With `--state`: loads it and evaluates the whole device
-    /// policy (which includes both).
+    /// `None`. With `--state`: the whole device policy (which includes
+    /// both), as [`decide`](Self::decide).
     pub(crate) fn evaluate(
         &self,
         manifest: &VerifiedManifest,
         trust: &TrustAnchor,
-    ) -> CliResult<Option<Decision>> {
+    ) -> CliResult<Option<Install>> {
         let Some(path) = &self.state else {
             if let Some(app) = &self.app {
                 policy::check_app(manifest.manifest(), app).map_err(otaseal::Error::from)?;
@@ -102,6 +95,17 @@ impl PolicyArgs {
             self.fresh.check(manifest)?;
             return Ok(None);
         };
+        self.decide(path, manifest, trust).map(Some)
+    }
+
+    /// The device's install decision over the state file `path`: holds its
+    /// lock until the returned install is committed or dropped.
+    pub(crate) fn decide(
+        &self,
+        path: &Path,
+        manifest: &VerifiedManifest,
+        trust: &TrustAnchor,
+    ) -> CliResult<Install> {
         if self.fresh.ignore_expiry {
             return Err(CliError::usage(
                 "--ignore-expiry is for inspecting a manifest, not with --state",
@@ -112,42 +116,18 @@ impl PolicyArgs {
                 "--state needs --app APP: the application this device expects",
             ));
         };
-        let mut state = StateFile::load(path)?;
-        if let TrustAnchor::Root(root) = trust {
-            // The trust state's revocation list may not be older than one
-            // this device has already used (a restored old trust state).
-            state
-                .state
-                .observe_revocation_sequence(root.state.revocation_sequence())
-                .map_err(otaseal::Error::from)?;
-        }
         let rollback = self.rollback()?;
-        let now = self.now();
         let opts = PolicyOptions {
             switch_channel: self.switch_channel.clone(),
             require_expiry: self.require_expiry,
-            anchors: anchor_ids(trust),
-            ..PolicyOptions::new(app, now)
+            ..PolicyOptions::new(app, self.now())
         };
-        let approval = policy::evaluate(&state.state, manifest, rollback.as_ref(), &opts)
-            .map_err(otaseal::Error::from)?;
-        Ok(Some(Decision {
-            state,
-            approval,
-            now,
-        }))
-    }
-}
-
-/// The key ids a trust anchor stands for, as a state pin sees them: a
-/// signing key's id; for a root, the current root and every root it
-/// superseded (so a pin survives root rotations).
-pub(crate) fn anchor_ids(trust: &TrustAnchor) -> Vec<otaseal::keys::KeyId> {
-    match trust {
-        TrustAnchor::SigningKey(k) => vec![k.key_id()],
-        TrustAnchor::Root(r) => std::iter::once(r.state.root().key_id())
-            .chain(r.state.superseded().iter().map(|s| s.key_id))
-            .collect(),
-        _ => Vec::new(),
+        Ok(device::decide(
+            path,
+            manifest,
+            trust,
+            rollback.as_ref(),
+            opts,
+        )?)
     }
 }

@@ -7,9 +7,10 @@ use super::keys::{NewKeyProtection, new_signing_key_pair};
 use super::trust_args::{audit_log, record};
 use super::{CliError, CliResult, ExitCode};
 use otaseal::audit::{Event, Op};
+use otaseal::device::TrustStateFile;
 use otaseal::keys::KeyRole;
 use otaseal::keys::events::KeyEventSink;
-use otaseal::keys::trust::{TrustStateFile, sign_rotation};
+use otaseal::keys::trust::sign_rotation;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]

@@ -6,13 +6,11 @@
 use super::args::{self, json_path, print_json};
 use super::{CliError, CliResult, ExitCode};
 use otaseal::batch::{
-    self, Batch, BatchOptions, BatchReport, BundleReport, BundleStatus, Discovered, Durability,
-    Progress,
+    self, Batch, BatchOptions, BatchReport, BundleReport, BundleStatus, Durability, Progress,
 };
 use otaseal::cipher::Backend;
 use otaseal::format::batch_index::ShardId;
 use otaseal::format::{AppId, Channel, ChunkSize, VersionLabel};
-use otaseal::keys::{RecipientPublicKey, Signer};
 use otaseal::seal::{Lifetime, SealOptions, unix_now};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -123,7 +121,8 @@ fn parse_backend(s: &str) -> Result<Backend, String> {
         })
 }
 
-/// What sealing one bundle produced.
+/// What sealing one bundle produced, as `seal --json` and `demo --json`
+/// report it.
 #[derive(Debug)]
 pub(crate) struct Sealed {
     pub input: PathBuf,
@@ -138,7 +137,8 @@ pub(crate) struct Sealed {
 }
 
 impl Sealed {
-    fn from_report(r: &BundleReport) -> Option<Self> {
+    /// `None` for a bundle that failed.
+    pub(crate) fn from_report(r: &BundleReport) -> Option<Self> {
         let (o, verified) = match &r.status {
             BundleStatus::Sealed(o) => (o, false),
             BundleStatus::Verified(o) => (o, true),
@@ -167,38 +167,6 @@ impl Sealed {
             "seconds": self.seconds,
             "resumed": self.verified,
         })
-    }
-}
-
-/// Seals one file into `out_dir` (outputs named by its file name), each
-/// output flushed before it is renamed. An old manifest is removed before
-/// the payload is replaced and the new manifest is renamed last, so a
-/// manifest on disk always has its complete, matching payload.
-pub(crate) fn seal_file(
-    input: &Path,
-    out_dir: &Path,
-    opts: &SealOptions,
-    recipients: &[RecipientPublicKey],
-    signer: &dyn Signer,
-) -> CliResult<Sealed> {
-    let name = input
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| CliError::usage(format!("{}: not a UTF-8 file name", input.display())))?;
-    let one = Discovered {
-        path: input.to_owned(),
-        name: name.parse().map_err(|e: otaseal::format::FormatError| {
-            CliError::usage(format!("{}: {e}", input.display()))
-        })?,
-    };
-    let mut bo = BatchOptions::new(opts.clone(), out_dir);
-    bo.durability = Durability::Bundle;
-    bo.threads = 0;
-    let mut reports = Batch::new(bo, recipients, signer).seal_all(std::slice::from_ref(&one))?;
-    let report = reports.pop().expect("one input, one report");
-    match report.status {
-        BundleStatus::Failed(e) => Err(e.into()),
-        _ => Ok(Sealed::from_report(&report).expect("sealed")),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::args::{self, print_json};
 use super::{CliResult, ExitCode};
-use otaseal::policy::{DeviceState, StateFile};
+use otaseal::device::{DeviceState, StateFile};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]

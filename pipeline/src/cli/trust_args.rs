@@ -5,14 +5,13 @@
 
 use super::{CliError, CliResult};
 use otaseal::audit::{AuditLog, AuditedSigner, Event, Op, Outcome};
+use otaseal::device::{self, TrustSource, TrustUpdates};
 use otaseal::files;
 use otaseal::format::cert::{self, AppScope, Certificate, CertificateBody, ChannelScope, KeyUsage};
+use otaseal::format::manifest;
 use otaseal::format::{AppId, Channel, Manifest};
-use otaseal::format::{manifest, revocation, rotation};
 use otaseal::keys::file::{AnyKey, KeyFile};
-use otaseal::keys::trust::{
-    CertifiedSigner, RevocationOutcome, RootTrust, RotationOutcome, TrustState, TrustStateFile,
-};
+use otaseal::keys::trust::{CertifiedSigner, RevocationOutcome, RootTrust, RotationOutcome};
 use otaseal::keys::{KeyId, RecipientPublicKey, Signer, VerifyingKey};
 use otaseal::open::TrustAnchor;
 use std::path::{Path, PathBuf};
@@ -54,63 +53,34 @@ impl TrustArgs {
             .transpose()?;
         // Read every update before the state is locked: the lock is held
         // only for load + apply + save.
-        let rotations = self
-            .rotations
-            .iter()
-            .map(|p| {
-                Ok(files::read_capped(
-                    p,
-                    "root rotation statement",
-                    rotation::MAX_LEN,
-                )?)
-            })
-            .collect::<CliResult<Vec<_>>>()?;
-        let revocations = self
-            .revocations
-            .as_deref()
-            .map(|p| files::read_capped(p, "revocation list", revocation::MAX_LEN))
-            .transpose()?;
-        let apply = |state: &mut TrustState| -> otaseal::Result<Option<u64>> {
-            for bytes in &rotations {
-                match state.apply_rotation(bytes)? {
-                    RotationOutcome::Rotated { from, to, version } => eprintln!(
-                        "otaseal: followed root rotation {from} -> {to} (root version {version})"
-                    ),
-                    RotationOutcome::AlreadyApplied => {}
+        let updates = TrustUpdates::read(&self.rotations, self.revocations.as_deref())?;
+        let source = match (&self.trust_state, &pinned) {
+            (Some(path), pin) if pin.is_some() || path.symlink_metadata().is_ok() => {
+                TrustSource::File {
+                    path,
+                    pin: pin.as_ref(),
                 }
             }
-            Ok(match &revocations {
-                Some(bytes) => match state.apply_revocation_list(bytes)? {
-                    RevocationOutcome::Accepted { sequence } => Some(sequence),
-                    RevocationOutcome::AlreadyCurrent => None,
-                },
-                None => None,
-            })
-        };
-        let state = match (&self.trust_state, pinned) {
-            (Some(path), pinned) => {
-                if pinned.is_none() && path.symlink_metadata().is_err() {
-                    return Err(CliError::usage(
-                        "say what to trust: --trust KEY, --root ROOT.pub, or an existing --trust-state FILE",
-                    ));
-                }
-                let (state, accepted) = TrustStateFile::update(path, pinned.as_ref(), apply)?;
-                if let Some(sequence) = accepted {
-                    eprintln!("otaseal: accepted revocation list {sequence}");
-                }
-                state
-            }
-            (None, Some(root)) => {
-                let mut state = TrustState::new(root);
-                apply(&mut state)?;
-                state
-            }
-            (None, None) => {
+            (None, Some(root)) => TrustSource::Root(root),
+            _ => {
                 return Err(CliError::usage(
                     "say what to trust: --trust KEY, --root ROOT.pub, or an existing --trust-state FILE",
                 ));
             }
         };
+        let (state, changes) = device::update_trust(source, &updates)?;
+        for outcome in changes.rotations {
+            if let RotationOutcome::Rotated { from, to, version } = outcome {
+                eprintln!(
+                    "otaseal: followed root rotation {from} -> {to} (root version {version})"
+                );
+            }
+        }
+        if let (TrustSource::File { .. }, Some(RevocationOutcome::Accepted { sequence })) =
+            (source, changes.revocations)
+        {
+            eprintln!("otaseal: accepted revocation list {sequence}");
+        }
         Ok(TrustAnchor::Root(RootTrust::new(state)))
     }
 }

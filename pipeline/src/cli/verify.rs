@@ -3,8 +3,7 @@
 
 use super::args::{self, json_path, print_json};
 use super::{CliError, CliResult, ExitCode};
-use otaseal::files;
-use otaseal::open::{TrustAnchor, VerifiedManifest, verify_manifest};
+use otaseal::open::{TrustAnchor, VerifiedManifest, verify_manifest_file};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -32,7 +31,7 @@ pub(crate) struct Args {
 
 /// Which part of the payload to check.
 #[derive(Debug, Clone)]
-pub(crate) enum PayloadCheck {
+enum PayloadCheck {
     None,
     Whole(PathBuf),
     Range(PathBuf, Range<u64>),
@@ -40,22 +39,20 @@ pub(crate) enum PayloadCheck {
 
 /// Verifies a manifest file and, as asked, its payload. Returns the verified
 /// manifest and the number of chunks checked.
-pub(crate) fn verify_files(
+fn verify_files(
     manifest: &Path,
     trust: &TrustAnchor,
     check: &PayloadCheck,
 ) -> CliResult<(VerifiedManifest, u32)> {
-    let bytes = files::read_capped(manifest, "manifest", otaseal::format::manifest::MAX_LEN)?;
-    let verified = verify_manifest(&bytes, trust)?;
+    let verified = verify_manifest_file(manifest, trust)?;
     let chunks = match check {
         PayloadCheck::None => 0,
         PayloadCheck::Whole(p) => {
-            verified.verify_payload(&files::read_input(p, verified.payload_len())?)?;
+            verified.verify_payload_file(p)?;
             verified.chunk_count()
         }
         PayloadCheck::Range(p, r) => {
-            let payload = files::read_input(p, verified.payload_len())?;
-            let covered = verified.verify_range(&payload, r.clone())?;
+            let covered = verified.verify_range_file(p, r.clone())?;
             covered.end - covered.start
         }
     };
@@ -74,7 +71,7 @@ pub(crate) fn run(a: Args) -> CliResult {
     let mut policy = None;
     if let Ok((v, _)) = &result {
         match a.policy.evaluate(v, &trust) {
-            Ok(d) => policy = d.map(|d| d.approval.to_string()),
+            Ok(d) => policy = d.map(|d| d.approval().to_string()),
             Err(e) => result = Err(e),
         }
     }

@@ -274,11 +274,7 @@ impl PartialPayload {
         }
         std::fs::rename(&self.data_path, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
         let _ = std::fs::remove_file(&self.record_path);
-        if let Some(dir) = self.dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
+        files::sync_dir(files::parent_dir(&self.dest))?;
         Ok(std::mem::take(&mut self.dest))
     }
 

@@ -1,6 +1,7 @@
 //! The root of trust (`docs/FORMAT.md` §10): release-key
 //! certificates and their chains, root rotation, revocation, and the
-//! verifier's persisted [`TrustState`].
+//! verifier's [`TrustState`] (its file and lock are
+//! [`crate::device::TrustStateFile`]'s).
 //!
 //! Devices pin only a root public key. A manifest carries its signer's
 //! certificate chain (leaf first); [`RootTrust::verify_signer`] checks it up to
@@ -14,9 +15,8 @@ use crate::format::cert::{Certificate, CertificateBody, KeyUsage};
 use crate::format::manifest::MAX_CHAIN_LEN;
 use crate::format::revocation::{RevocationBody, RevocationList};
 use crate::format::rotation::{RotationBody, RotationStatement};
-use crate::format::trust_state::{self, MAX_SUPERSEDED, SupersededRoot, TrustStateDoc};
+use crate::format::trust_state::{MAX_SUPERSEDED, SupersededRoot, TrustStateDoc};
 use crate::format::{AppId, Channel, Manifest};
-use std::path::Path;
 
 /// Verifies `signature` over `message` by the `alg` public key `public_key`.
 pub fn verify_signature(
@@ -117,8 +117,9 @@ pub enum RevocationOutcome {
 }
 
 /// What a verifier trusts: one pinned root (with its version), the roots it
-/// superseded, and the newest revocation list it accepted. Persist it with
-/// [`save`](Self::save) so rotation and revocation survive restarts.
+/// superseded, and the newest revocation list it accepted. Kept in a
+/// [`crate::device::TrustStateFile`] so rotation and revocation survive
+/// restarts.
 #[derive(Debug, Clone)]
 pub struct TrustState {
     root: VerifyingKey,
@@ -310,106 +311,6 @@ impl TrustState {
             superseded: doc.superseded,
             revocations,
         })
-    }
-
-    /// Loads a state file. A missing, unreadable or corrupt file is an error:
-    /// the state is never silently reset.
-    pub fn load(path: &Path) -> Result<Self> {
-        let bytes = crate::files::read_capped(path, "trust state", trust_state::MAX_LEN)?;
-        Self::from_bytes(&bytes).map_err(|e| Error::TrustState {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })
-    }
-
-    /// Writes the state atomically (temporary file, fsync, rename).
-    pub fn save(&self, path: &Path) -> Result<()> {
-        crate::files::write_atomic(path, &self.to_bytes(), 0o644)
-    }
-}
-
-/// A verifier's trust state file. Every change is one read-modify-write
-/// under an exclusive lock of `<file>.lock` (the lock of the device state
-/// file, §11.4), so two verifications that update it at once run one after
-/// the other: the second sees the first's revocation list and can only
-/// replace it with a newer one. Without the lock, an update that read the
-/// state before another saved would write its stale copy back, and a key
-/// revoked in between would verify again.
-#[derive(Debug)]
-pub struct TrustStateFile;
-
-impl TrustStateFile {
-    /// Creates a trust state file pinning `root`, under the lock; fails if
-    /// `path` already exists (a trust state is never overwritten).
-    pub fn create(path: &Path, root: VerifyingKey) -> Result<TrustState> {
-        let _lock = crate::files::lock_beside(path)?;
-        if path.symlink_metadata().is_ok() {
-            return Err(Error::io(
-                path,
-                std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    "a trust state already exists; it is never overwritten",
-                ),
-            ));
-        }
-        let state = TrustState::new(root);
-        state.save(path)?;
-        Ok(state)
-    }
-
-    /// Under the lock: loads `path` (if it does not exist, pins `pin` as a
-    /// fresh state), runs `apply` (rotations, a revocation list), checks
-    /// the stored revocation sequence did not go down, saves, and returns
-    /// the state saved and what `apply` returned. If `apply` fails nothing
-    /// is saved. `pin` given with an existing file must be its root or one
-    /// it superseded; a missing file and no `pin` is an I/O error (not found).
-    pub fn update<T>(
-        path: &Path,
-        pin: Option<&VerifyingKey>,
-        apply: impl FnOnce(&mut TrustState) -> Result<T>,
-    ) -> Result<(TrustState, T)> {
-        // Held until this function returns, i.e. until after the save.
-        let _lock = crate::files::lock_beside(path)?;
-        let mut state = match (path.symlink_metadata().is_ok(), pin) {
-            (true, pin) => {
-                let state = TrustState::load(path)?;
-                if let Some(root) = pin
-                    && !state.knows_root(&root.key_id())
-                {
-                    return Err(Error::TrustState {
-                        path: path.to_owned(),
-                        reason: format!(
-                            "it pins root {}, which is not the given root {} nor a root it superseded",
-                            state.root().key_id(),
-                            root.key_id()
-                        ),
-                    });
-                }
-                state
-            }
-            (false, Some(root)) => TrustState::new(*root),
-            (false, None) => {
-                return Err(Error::io(
-                    path,
-                    std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        "no trust state file, and no root given to pin",
-                    ),
-                ));
-            }
-        };
-        let stored = state.revocation_sequence();
-        let out = apply(&mut state)?;
-        // `apply_revocation_list` already refuses older lists; this keeps
-        // the invariant whatever `apply` did.
-        if state.revocation_sequence() < stored {
-            return Err(Error::RevocationReplay {
-                found: state.revocation_sequence(),
-                current: stored,
-            });
-        }
-        state.save(path)?;
-        Ok((state, out))
     }
 }
 
