@@ -61,11 +61,11 @@ fn rollback() -> Vec<u8> {
     // `policy::authorise_rollback` copies these fields from a manifest; the
     // vector signs them directly so it needs no sealed bundle.
     use otaseal::format::SignerInfo;
-    use otaseal::format::rollback::RollbackFields;
+    use otaseal::format::rollback::RollbackBody;
     use otaseal::keys::{SigAlg, Signer};
     let key = rollback_key();
     let mut a = RollbackAuthorisation::unsigned(
-        RollbackFields {
+        RollbackBody {
             app_id: "com.example.app".parse().unwrap(),
             channel: "stable".parse().unwrap(),
             target_sequence: 9,
@@ -276,7 +276,7 @@ fn checked_in_vectors_decode_as_specified() {
 #[test]
 fn files_written_by_release_0_1_0_still_work() {
     use otaseal::ErrorKind;
-    use otaseal::format::cert::{AppScope, CertificateFields, ChannelScope, KeyUsage};
+    use otaseal::format::cert::{AppScope, CertificateBody, ChannelScope, KeyUsage};
     use otaseal::keys::file::AnyKey;
     use otaseal::keys::trust::{
         CertifiedSigner, Clock, RevocationOutcome, RootTrust, RotationOutcome, TrustState,
@@ -355,7 +355,7 @@ fn files_written_by_release_0_1_0_still_work() {
     let release = SigningKey::from_bytes(&[7; 32]);
     let cert = issue_certificate(
         &r2_secret,
-        CertificateFields {
+        CertificateBody {
             serial: 12,
             subject_alg: SigAlg::Ed25519,
             subject_public_key: release.verifying_key().to_bytes().to_vec(),

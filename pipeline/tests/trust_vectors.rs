@@ -10,7 +10,7 @@
 use crate::common::vectors::{check_vectors, load_vectors};
 use otaseal::audit::{AuditLog, Event, Op, Outcome};
 use otaseal::format::FormatError;
-use otaseal::format::cert::{AppScope, Certificate, CertificateFields, ChannelScope, KeyUsage};
+use otaseal::format::cert::{AppScope, Certificate, CertificateBody, ChannelScope, KeyUsage};
 use otaseal::format::revocation::RevocationList;
 use otaseal::format::rotation::RotationStatement;
 use otaseal::keys::trust::{
@@ -31,7 +31,7 @@ fn generate() -> Value {
     let new_root = seeded(0x03);
     let cert = issue_certificate(
         &root,
-        CertificateFields {
+        CertificateBody {
             serial: 0x0123_4567_89ab_cdef,
             subject_alg: SigAlg::Ed25519,
             subject_public_key: release.verifying_key().to_bytes().to_vec(),
@@ -47,7 +47,7 @@ fn generate() -> Value {
     // Version 2: the same key restricted to two applications (§10.2.1).
     let cert_v2 = issue_certificate(
         &root,
-        CertificateFields {
+        CertificateBody {
             serial: 0x0fed_cba9_8765_4321,
             subject_alg: SigAlg::Ed25519,
             subject_public_key: release.verifying_key().to_bytes().to_vec(),

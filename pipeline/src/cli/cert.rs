@@ -68,7 +68,7 @@ fn issue(a: IssueArgs) -> CliResult {
     record(
         audit_log(a.audit_log.as_deref()).as_ref(),
         &Event::ok(Op::Certify, issuer.key_id())
-            .detail("subject", cert.subject_key_id.to_string())
+            .detail("subject", cert.subject_key_id().to_string())
             .detail("serial", cert.serial)
             .detail("channels", cert.channels.to_string())
             .detail("apps", cert.apps.to_string())
@@ -82,7 +82,7 @@ fn issue(a: IssueArgs) -> CliResult {
         println!(
             "certificate {} for key {} written to {}",
             cert.serial,
-            cert.subject_key_id,
+            cert.subject_key_id(),
             a.out.display()
         );
         println!(
@@ -99,8 +99,12 @@ fn show(a: ShowArgs) -> CliResult {
         print_json(&cert_json(&cert));
     } else {
         println!("certificate {}", cert.serial);
-        println!("  subject  {} ({})", cert.subject_key_id, cert.subject_alg);
-        println!("  issuer   {}", cert.issuer_key_id);
+        println!(
+            "  subject  {} ({})",
+            cert.subject_key_id(),
+            cert.subject_alg
+        );
+        println!("  issuer   {}", cert.signer.key_id);
         println!(
             "  valid    {}..{} (Unix seconds)",
             cert.not_before, cert.not_after

@@ -93,7 +93,7 @@ pub(crate) fn rotate(a: RotateArgs) -> CliResult {
     let mut rotate_event = Event::ok(Op::Rotate, new_id);
     if let Some((p, _)) = &previous {
         rotate_event = rotate_event
-            .detail("previous", p.subject_key_id.to_string())
+            .detail("previous", p.subject_key_id().to_string())
             .detail("previous_serial", p.serial);
     }
     record(log.as_ref(), &rotate_event)?;
@@ -102,8 +102,11 @@ pub(crate) fn rotate(a: RotateArgs) -> CliResult {
         j["secret"] = json_path(&secret);
         j["public"] = json_path(&public);
         j["cert"] = json_path(&cert_path);
-        j["previous_key_id"] =
-            serde_json::json!(previous.as_ref().map(|(p, _)| p.subject_key_id.to_string()));
+        j["previous_key_id"] = serde_json::json!(
+            previous
+                .as_ref()
+                .map(|(p, _)| p.subject_key_id().to_string())
+        );
         print_json(&j);
     } else {
         println!("new release key {new_id}");
@@ -120,7 +123,8 @@ pub(crate) fn rotate(a: RotateArgs) -> CliResult {
         if let Some((p, _)) = &previous {
             println!(
                 "  previous key {} stays valid until {} unless revoked (`otaseal revoke --cert ...`)",
-                p.subject_key_id, p.not_after
+                p.subject_key_id(),
+                p.not_after
             );
         }
     }

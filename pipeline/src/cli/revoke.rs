@@ -46,7 +46,7 @@ pub(crate) fn run(a: Args) -> CliResult {
     for path in &a.certs {
         let (cert, _) = read_cert(path)?;
         serials.push(cert.serial);
-        keys.push(cert.subject_key_id);
+        keys.push(cert.subject_key_id());
     }
     let added = (serials.clone(), keys.clone());
     let mut sequence = 1;
@@ -61,8 +61,8 @@ pub(crate) fn run(a: Args) -> CliResult {
                 .sequence
                 .checked_add(1)
                 .ok_or_else(|| CliError::usage("revocation sequence exhausted"))?;
-            serials.extend(previous.serials);
-            keys.extend(previous.key_ids);
+            serials.extend(previous.body.serials);
+            keys.extend(previous.body.key_ids);
         }
         // No list yet: this one is the first.
         Err(otaseal::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {

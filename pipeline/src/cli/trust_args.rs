@@ -7,9 +7,7 @@ use super::{CliError, CliResult};
 use otaseal::audit::{AuditLog, AuditedSigner, Event, Op, Outcome};
 use otaseal::device::{self, TrustSource, TrustUpdates};
 use otaseal::files;
-use otaseal::format::cert::{
-    self, AppScope, Certificate, CertificateFields, ChannelScope, KeyUsage,
-};
+use otaseal::format::cert::{self, AppScope, Certificate, CertificateBody, ChannelScope, KeyUsage};
 use otaseal::format::manifest;
 use otaseal::format::{AppId, Channel, Manifest};
 use otaseal::keys::file::{AnyKey, KeyFile};
@@ -245,8 +243,8 @@ pub(crate) struct Terms {
 
 impl Terms {
     /// The fields of a certificate with these terms for an Ed25519 `subject`.
-    pub(crate) fn fields(self, serial: u64, subject: &VerifyingKey) -> CertificateFields {
-        CertificateFields {
+    pub(crate) fn fields(self, serial: u64, subject: &VerifyingKey) -> CertificateBody {
+        CertificateBody {
             serial,
             subject_alg: otaseal::keys::SigAlg::Ed25519,
             subject_public_key: subject.to_bytes().to_vec(),
@@ -335,9 +333,9 @@ pub(crate) fn random_serial() -> u64 {
 pub(crate) fn cert_json(c: &Certificate) -> serde_json::Value {
     serde_json::json!({
         "serial": c.serial,
-        "subject_key_id": c.subject_key_id.to_string(),
+        "subject_key_id": c.subject_key_id().to_string(),
         "subject_alg": c.subject_alg.to_string(),
-        "issuer_key_id": c.issuer_key_id.to_string(),
+        "issuer_key_id": c.signer.key_id.to_string(),
         "not_before": c.not_before,
         "not_after": c.not_after,
         "usage": c.usage.names(),
