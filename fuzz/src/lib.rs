@@ -4,7 +4,7 @@
 //! ("a manifest that verifies is byte-for-byte one the key signed").
 
 use otaseal::format::ChunkSize;
-use otaseal::format::cert::{AppScope, CertificateFields, ChannelScope, KeyUsage};
+use otaseal::format::cert::{AppScope, CertificateBody, ChannelScope, KeyUsage};
 use otaseal::keys::file::AnyKey;
 use otaseal::keys::keystore::{EncryptedKey, Passphrase};
 use otaseal::keys::{KdfParams, KeyRole, SigAlg, trust};
@@ -107,7 +107,7 @@ pub fn fixture() -> &'static Fixture {
         let release = SigningKey::generate(&mut rng);
         let release_cert = trust::issue_certificate(
             &root,
-            CertificateFields {
+            CertificateBody {
                 serial: 7,
                 subject_alg: SigAlg::Ed25519,
                 subject_public_key: release.verifying_key().to_bytes().to_vec(),

@@ -43,16 +43,7 @@ pub struct VerifiedManifest {
 pub fn verify_manifest(bytes: &[u8], trust: &TrustAnchor) -> Result<VerifiedManifest> {
     let (manifest, signed_len) = Manifest::parse(bytes)?;
     match trust {
-        TrustAnchor::SigningKey(key) => {
-            let expected = key.key_id();
-            if manifest.signer.key_id != expected {
-                return Err(Error::UntrustedSigner {
-                    found: manifest.signer.key_id,
-                    expected,
-                });
-            }
-            key.verify(&bytes[..signed_len], &manifest.signature)?;
-        }
+        TrustAnchor::SigningKey(key) => key.verify_document(&manifest, &bytes[..signed_len])?,
         TrustAnchor::Root(root) => {
             root.verify_signer(&manifest, &bytes[..signed_len])?;
         }

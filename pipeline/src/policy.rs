@@ -22,9 +22,9 @@
 
 use crate::error::{Error, Result};
 use crate::format::device_state::{AppState, ChannelRecord, DeviceState, MAX_APPS, MAX_CHANNELS};
-use crate::format::rollback::{RollbackAuthorisation, RollbackFields};
-use crate::format::{AppId, Channel, Manifest, SignerInfo};
-use crate::keys::{KeyId, Signer, VerifyingKey};
+use crate::format::rollback::{RollbackAuthorisation, RollbackBody};
+use crate::format::{AppId, Channel, Manifest};
+use crate::keys::{KeyId, Signer, VerifyingKey, sign_document};
 use crate::open::VerifiedManifest;
 use std::collections::BTreeMap;
 
@@ -97,20 +97,13 @@ pub fn verify_rollback(bytes: &[u8], trust: &RollbackTrust) -> Result<VerifiedRo
     let (auth, signed_len) = RollbackAuthorisation::parse(bytes)?;
     match trust {
         RollbackTrust::Key(key) => {
-            let expected = key.key_id();
-            if auth.signer.key_id != expected {
-                return Err(Error::UntrustedSigner {
-                    found: auth.signer.key_id,
-                    expected,
-                });
-            }
+            key.verify_document(&auth, &bytes[..signed_len])?;
             if !auth.signer.chain.is_empty() {
                 return Err(Error::InvalidRequest(
                     "the rollback authorisation carries a certificate chain, but this verifier trusts a rollback key directly"
                         .into(),
                 ));
             }
-            key.verify(&bytes[..signed_len], &auth.signature)?;
         }
     }
     Ok(VerifiedRollback(auth))
@@ -124,23 +117,15 @@ pub fn authorise_rollback(
     expires: u64,
     signer: &dyn Signer,
 ) -> Result<Vec<u8>> {
-    let mut auth = RollbackAuthorisation::unsigned(
-        RollbackFields {
-            app_id: manifest.app_id.clone(),
-            channel: manifest.channel.clone(),
-            target_sequence: manifest.sequence,
-            bundle_id: manifest.bundle_id,
-            issued,
-            expires,
-        },
-        SignerInfo {
-            alg: signer.algorithm(),
-            key_id: signer.key_id(),
-            chain: signer.chain().to_vec(),
-        },
-    )?;
-    auth.signature = signer.sign(&auth.signed_bytes())?;
-    Ok(auth.to_bytes())
+    let body = RollbackBody {
+        app_id: manifest.app_id.clone(),
+        channel: manifest.channel.clone(),
+        target_sequence: manifest.sequence,
+        bundle_id: manifest.bundle_id,
+        issued,
+        expires,
+    };
+    Ok(sign_document(body, signer)?.1)
 }
 
 /// The manifest must be for `app`, the application the install names.

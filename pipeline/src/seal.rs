@@ -5,8 +5,8 @@
 
 use crate::cipher::{Backend, ChunkCipher, chunk_aad, chunk_nonce};
 use crate::error::{Error, Result};
-use crate::format::manifest::{MAX_RECIPIENTS, ManifestHeader};
-use crate::format::{AppId, Channel, ChunkEntry, ChunkSize, Manifest, SignerInfo, VersionLabel};
+use crate::format::manifest::MAX_RECIPIENTS;
+use crate::format::{AppId, Channel, ChunkEntry, ChunkSize, Manifest, ManifestBody, VersionLabel};
 use crate::keys::{self, DataKey, RecipientPublicKey, Signer};
 use crate::tree;
 use std::ops::Range;
@@ -90,7 +90,9 @@ impl Lifetime {
 /// Seals the chunks of one bundle. Shared by reference between worker
 /// threads: chunks may be sealed in any order and on any thread.
 pub struct BundleSealer {
-    header: ManifestHeader,
+    /// The manifest as planned: root, chunk table and recipients are
+    /// filled in by [`finish`](Self::finish).
+    body: ManifestBody,
     key: DataKey,
     cipher: ChunkCipher,
     aad: [u8; 41],
@@ -100,8 +102,8 @@ pub struct BundleSealer {
 impl std::fmt::Debug for BundleSealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BundleSealer")
-            .field("bundle_id", &hex::encode(self.header.bundle_id))
-            .field("plaintext_len", &self.header.plaintext_len)
+            .field("bundle_id", &hex::encode(self.body.bundle_id))
+            .field("plaintext_len", &self.body.plaintext_len)
             .field("chunk_count", &self.chunk_count)
             .finish_non_exhaustive()
     }
@@ -136,7 +138,7 @@ impl BundleSealer {
         let key = DataKey::generate(rng);
         let mut bundle_id = [0u8; 16];
         rng.fill_bytes(&mut bundle_id);
-        let header = ManifestHeader {
+        let body = ManifestBody {
             bundle_id,
             app_id: opts.app_id.clone(),
             channel: opts.channel.clone(),
@@ -146,12 +148,15 @@ impl BundleSealer {
             expires: opts.expires,
             plaintext_len,
             chunk_size: opts.chunk_size,
+            root: [0; 32],
+            chunks: Vec::new(),
+            recipients: Vec::new(),
         };
         Ok(Self {
             aad: chunk_aad(&bundle_id, plaintext_len, opts.chunk_size),
             cipher: ChunkCipher::new(opts.backend, &key),
             key,
-            header,
+            body,
             chunk_count,
         })
     }
@@ -161,19 +166,19 @@ impl BundleSealer {
     }
 
     pub fn plaintext_len(&self) -> u64 {
-        self.header.plaintext_len
+        self.body.plaintext_len
     }
 
     pub fn chunk_size(&self) -> ChunkSize {
-        self.header.chunk_size
+        self.body.chunk_size
     }
 
     /// Byte range of chunk `index` in both the plaintext and the payload
     /// (they are the same length: tags live in the manifest).
     pub fn chunk_range(&self, index: u32) -> Range<u64> {
-        self.header
+        self.body
             .chunk_size
-            .chunk_range(self.header.plaintext_len, u64::from(index))
+            .chunk_range(self.body.plaintext_len, u64::from(index))
     }
 
     /// Encrypts chunk `index` in place and hashes the ciphertext while it is
@@ -256,22 +261,13 @@ impl BundleSealer {
         let root = tree::root_from_cvs(&cvs);
         let stanzas = recipients
             .iter()
-            .map(|r| keys::wrap_data_key(&self.key, r, &self.header.bundle_id, rng))
+            .map(|r| keys::wrap_data_key(&self.key, r, &self.body.bundle_id, rng))
             .collect::<Result<Vec<_>>>()?;
-        let signer_info = SignerInfo {
-            alg: signer.algorithm(),
-            key_id: signer.key_id(),
-            chain: signer.chain().to_vec(),
-        };
-        let mut manifest = Manifest::from_parts(self.header, root, chunks, stanzas, signer_info);
-        let mut bytes = manifest.signed_bytes();
-        let signature = signer.sign(&bytes)?;
-        if signature.len() != manifest.signer.alg.signature_len() {
-            return Err(Error::BadSignature);
-        }
-        bytes.extend_from_slice(&(signature.len() as u16).to_be_bytes());
-        bytes.extend_from_slice(&signature);
-        manifest.signature = signature;
+        let mut body = self.body;
+        body.root = root;
+        body.chunks = chunks;
+        body.recipients = stanzas;
+        let (manifest, bytes) = keys::sign_document(body, signer)?;
         Ok(SealedManifest { manifest, bytes })
     }
 }

@@ -2,8 +2,7 @@
 //! they produce byte-identical payloads and manifests, and a batch sealed
 //! with either opens to the same plaintext.
 
-mod batch_util;
-use batch_util::*;
+use crate::batch_util::*;
 use otaseal::cipher::Backend;
 use otaseal::keys::{KemId, RecipientSecretKey, SigningKey};
 use otaseal::seal::{SealOptions, seal_with_rng};

@@ -2,8 +2,8 @@
 //! directory arguments, the per-bundle JSON fields, `--quiet`, and payloads
 //! whose plain BLAKE3 hash is the root the JSON and the index report.
 
-mod batch_util;
-use batch_util::*;
+use crate::batch_util::*;
+use crate::common::cmd::{otaseal, stderr, stdout};
 use std::io::Write;
 use std::process::Stdio;
 
@@ -16,6 +16,7 @@ fn from_list_on_stdin_and_json_fields() {
     let mut child = env
         .seal_cmd(&out)
         .args(["--from-list", "-"])
+        .command()
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -66,9 +67,8 @@ fn quiet_prints_nothing_and_text_summary_otherwise() {
     let env = Env::new();
     let input = env.inputs("in", &[("a.bin", 100)]);
     let base = |out: &str| {
-        let mut c = std::process::Command::new(BIN);
-        c.arg("seal")
-            .arg("--signing-key")
+        let mut c = otaseal(["seal"]);
+        c.arg("--signing-key")
             .arg(env.path("sign.key"))
             .arg("--recipient")
             .arg(env.path("dev.pub"))
@@ -85,12 +85,12 @@ fn quiet_prints_nothing_and_text_summary_otherwise() {
             .arg(&input);
         c
     };
-    let o = base("q").arg("--quiet").output().unwrap();
+    let o = base("q").arg("--quiet").output();
     assert!(o.status.success(), "{o:?}");
     assert!(o.stdout.is_empty() && o.stderr.is_empty(), "{o:?}");
-    let o = base("t").output().unwrap();
+    let o = base("t").output();
     assert!(o.status.success(), "{o:?}");
-    let text = String::from_utf8_lossy(&o.stdout);
+    let text = stdout(&o);
     assert!(text.starts_with("sealed 1 bundles (100 B)"), "{text}");
     assert!(
         o.stderr.is_empty(),
@@ -134,13 +134,9 @@ fn manifests_expire_after_90_days_by_default_and_never_only_when_asked() {
             .seal_cmd(&out)
             .arg(&input)
             .args(["--expires-in", zero])
-            .output()
-            .unwrap();
+            .output();
         assert_eq!(o.status.code(), Some(2), "{o:?}");
-        assert!(
-            String::from_utf8_lossy(&o.stderr).contains("never"),
-            "{o:?}"
-        );
+        assert!(stderr(&o).contains("never"), "{o:?}");
         assert!(!out.join("a.bin.manifest").exists());
     }
 }

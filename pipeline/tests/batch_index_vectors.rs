@@ -2,16 +2,17 @@
 //! `docs/FORMAT.md` §15.6): fixed inputs -> exact bytes, and corrupted
 //! encodings, each with the error a decoder must report.
 //!
-//! Regenerate with `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test
-//! batch_index_vectors`; without it a stale file fails the test.
+//! Regenerate with `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test tests
+//! batch_index_vectors::`; without it a stale file fails the test.
 
+use crate::common::cmd::{run, stderr};
+use crate::common::vectors::{check_vectors, load_vectors};
 use otaseal::batch::{MergeOptions, merge, sign_index, verify_index};
 use otaseal::format::FormatError;
 use otaseal::format::batch_index::{BatchIndex, IndexEntry, Release, ShardId};
 use otaseal::keys::{Signer, SigningKey};
 use otaseal::open::TrustAnchor;
 use serde_json::json;
-use std::path::PathBuf;
 
 fn signer() -> SigningKey {
     SigningKey::from_bytes(&[0x11; 32])
@@ -75,7 +76,7 @@ fn err_name(e: &otaseal::Error) -> String {
     }
 }
 
-fn generate() -> String {
+fn generate() -> serde_json::Value {
     let whole = index(ShardId::WHOLE, entries());
     let good = whole.to_bytes();
     let shards: Vec<BatchIndex> = (1..=2)
@@ -187,30 +188,19 @@ fn generate() -> String {
         })).collect::<Vec<_>>(),
         "invalid": invalid,
     });
-    serde_json::to_string_pretty(&v).unwrap() + "\n"
+    v
 }
 
-fn path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/batch-index/vectors.json")
-}
+const VECTORS: &str = "batch-index/vectors.json";
 
 #[test]
 fn checked_in_vectors_are_up_to_date() {
-    let fresh = generate();
-    if std::env::var_os("OTASEAL_REGEN_VECTORS").is_some() {
-        std::fs::write(path(), &fresh).unwrap();
-    }
-    let stored = std::fs::read_to_string(path()).unwrap_or_default();
-    assert!(
-        stored == fresh,
-        "tests/vectors/batch-index/vectors.json is stale: rerun with OTASEAL_REGEN_VECTORS=1 and review the diff"
-    );
+    check_vectors(VECTORS, &generate());
 }
 
 #[test]
 fn checked_in_vectors_decode_as_named() {
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path()).unwrap()).unwrap();
+    let v = load_vectors(VECTORS);
     let pk: [u8; 32] = hex::decode(v["signing_public_key"].as_str().unwrap())
         .unwrap()
         .try_into()
@@ -249,7 +239,6 @@ use otaseal::keys::{KemId, RecipientSecretKey};
 use otaseal::open::verify_manifest;
 use otaseal::seal::{SealOptions, seal_with_rng};
 use rand_core::SeedableRng;
-use std::process::{Command, Output};
 
 /// Seals `names` (bundle names) with the vector key under `release()` into
 /// a temporary out dir; returns it and the index entries of the bundles.
@@ -395,12 +384,6 @@ fn a_shard_index_listing_another_shards_bundle_is_refused() {
     .unwrap();
 }
 
-const BIN: &str = env!("CARGO_BIN_EXE_otaseal");
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
 fn trust_file(dir: &std::path::Path) -> String {
     let path = dir.join("sign.pub");
     let text = AnyKey::SigningPublic(signer().verifying_key())
@@ -426,13 +409,8 @@ fn index_cli_exit_codes_for_mismatches_and_endless_files() {
         signed(release(), ShardId::WHOLE, entries.clone()).to_bytes(),
     )
     .unwrap();
-    let out = run(&["index", "verify", p, "--trust", &trust]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run(["index", "verify", p, "--trust", &trust]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     let other = Release {
         sequence: 41,
@@ -443,7 +421,7 @@ fn index_cli_exit_codes_for_mismatches_and_endless_files() {
         signed(other, ShardId::WHOLE, entries.clone()).to_bytes(),
     )
     .unwrap();
-    let out = run(&["index", "verify", p, "--trust", &trust]);
+    let out = run(["index", "verify", p, "--trust", &trust]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("the manifest's sequence"), "{stderr}");
@@ -454,7 +432,7 @@ fn index_cli_exit_codes_for_mismatches_and_endless_files() {
     )
     .unwrap();
     for cmd in ["verify", "show"] {
-        let out = run(&["index", cmd, p, "--trust", &trust]);
+        let out = run(["index", cmd, p, "--trust", &trust]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(3), "{cmd}: {stderr}");
         assert!(
@@ -464,7 +442,7 @@ fn index_cli_exit_codes_for_mismatches_and_endless_files() {
     }
 
     for cmd in ["verify", "show"] {
-        let out = run(&["index", cmd, "/dev/zero", "--trust", &trust]);
+        let out = run(["index", cmd, "/dev/zero", "--trust", &trust]);
         assert_eq!(
             out.status.code(),
             Some(4),

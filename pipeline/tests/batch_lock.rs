@@ -4,8 +4,8 @@
 //! temporaries of the live run included; shards of one count still share a
 //! directory (tests/batch_shards.rs).
 
-mod batch_util;
-use batch_util::*;
+use crate::batch_util::*;
+use crate::common::cmd::{otaseal, stderr};
 use otaseal::batch::OutDirLock;
 use otaseal::format::batch_index::ShardId;
 
@@ -23,9 +23,9 @@ fn a_run_refuses_a_locked_out_dir_and_leaves_the_live_runs_files() {
     std::fs::write(&temporary, b"being written").unwrap();
 
     for extra in [&["--resume"][..], &[], &["--shard", "1/2"]] {
-        let o = env.seal_cmd(&out).arg(&input).args(extra).output().unwrap();
+        let o = env.seal_cmd(&out).arg(&input).args(extra).output();
         assert_eq!(o.status.code(), Some(BUSY), "{extra:?}: {o:?}");
-        let err = String::from_utf8_lossy(&o.stderr);
+        let err = stderr(&o);
         assert!(err.contains(".otaseal.locks/"), "{err}");
         assert!(err.contains("another `otaseal seal` run"), "{err}");
         assert!(
@@ -68,6 +68,7 @@ fn two_runs_at_once_never_leave_a_mismatched_bundle() {
                 env.seal_cmd(&out)
                     .arg(&input)
                     .args(["--threads", "1"])
+                    .command()
                     .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::piped())
                     .spawn()
@@ -85,15 +86,13 @@ fn two_runs_at_once_never_leave_a_mismatched_bundle() {
         for (name, _) in &refs {
             check_bundle(&env, &out, name, &std::fs::read(input.join(name)).unwrap());
         }
-        let v = std::process::Command::new(BIN)
-            .args(["index", "verify"])
+        let v = otaseal(["index", "verify"])
             .arg(out.join("batch.index"))
             .arg("--trust")
             .arg(env.trust())
             .arg("--dir")
             .arg(&out)
-            .output()
-            .unwrap();
+            .output();
         assert!(v.status.success(), "round {round}: {v:?}");
     }
     eprintln!("{refused} of 6 runs found the directory busy");

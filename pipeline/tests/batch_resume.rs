@@ -3,8 +3,8 @@
 //! input, other release) is sealed again, and the index covers them all;
 //! temporaries a killed run left behind are removed.
 
-mod batch_util;
-use batch_util::*;
+use crate::batch_util::*;
+use crate::common::cmd::stdout;
 
 const FILES: &[(&str, usize)] = &[
     ("a.bin", 40_000),
@@ -109,7 +109,7 @@ fn resume_keeps_what_verifies_and_redoes_the_rest() {
     }
     let v = index_verify(&env, &out.join("batch.index"));
     assert!(v.status.success(), "{v:?}");
-    assert!(String::from_utf8_lossy(&v.stdout).contains(&format!("{0} of {0}", FILES.len())));
+    assert!(stdout(&v).contains(&format!("{0} of {0}", FILES.len())));
 
     // A third run with everything in place seals nothing and writes the
     // same index byte for byte (canonical, no timestamps).

@@ -2,9 +2,8 @@
 //! `index merge`, give exactly the index a single run writes for the same
 //! bundles; shards partition the inputs.
 
-mod batch_util;
-use batch_util::*;
-use std::process::Command;
+use crate::batch_util::*;
+use crate::common::cmd::{otaseal, stderr};
 
 #[test]
 fn merged_shard_indexes_equal_a_single_run() {
@@ -27,6 +26,7 @@ fn merged_shard_indexes_equal_a_single_run() {
             env.seal_cmd(&out)
                 .arg(&input)
                 .args(["--shard", &format!("{k}/{n}"), "--threads", "1"])
+                .command()
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
@@ -53,14 +53,12 @@ fn merged_shard_indexes_equal_a_single_run() {
         .map(|k| out.join(format!("batch-shard-{k}-of-{n}.index")))
         .collect();
     let merged = env.path("merged.index");
-    let o = Command::new(BIN)
-        .args(["index", "merge", "--signing-key"])
+    let o = otaseal(["index", "merge", "--signing-key"])
         .arg(env.path("sign.key"))
         .arg("-o")
         .arg(&merged)
         .args(shard_files.iter().rev())
-        .output()
-        .unwrap();
+        .output();
     assert!(o.status.success(), "{o:?}");
 
     // A single run over all inputs (every bundle already verifies, so it
@@ -77,15 +75,13 @@ fn merged_shard_indexes_equal_a_single_run() {
         std::fs::read(out.join("batch.index")).unwrap(),
         "merged shard indexes differ from the single run's index"
     );
-    let v = Command::new(BIN)
-        .args(["index", "verify"])
+    let v = otaseal(["index", "verify"])
         .arg(&merged)
         .arg("--trust")
         .arg(env.trust())
         .arg("--dir")
         .arg(&out)
-        .output()
-        .unwrap();
+        .output();
     assert!(v.status.success(), "{v:?}");
 
     // A fresh single run elsewhere lists the same bundles in the same order
@@ -98,13 +94,11 @@ fn merged_shard_indexes_equal_a_single_run() {
     });
     assert!(o.status.success());
     let show = |p: &std::path::Path| -> serde_json::Value {
-        let o = Command::new(BIN)
-            .args(["index", "show", "--json"])
+        let o = otaseal(["index", "show", "--json"])
             .arg(p)
             .arg("--trust")
             .arg(env.trust())
-            .output()
-            .unwrap();
+            .output();
         assert!(o.status.success(), "{o:?}");
         serde_json::from_slice(&o.stdout).unwrap()
     };
@@ -126,17 +120,12 @@ fn merged_shard_indexes_equal_a_single_run() {
     assert_eq!(a["shard"], "1/1");
 
     // Merging without every shard is refused unless asked for.
-    let o = Command::new(BIN)
-        .args(["index", "merge", "--signing-key"])
+    let o = otaseal(["index", "merge", "--signing-key"])
         .arg(env.path("sign.key"))
         .arg("-o")
         .arg(env.path("partial.index"))
         .args(&shard_files[..2])
-        .output()
-        .unwrap();
+        .output();
     assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("missing shard"),
-        "{o:?}"
-    );
+    assert!(stderr(&o).contains("missing shard"), "{o:?}");
 }

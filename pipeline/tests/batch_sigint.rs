@@ -2,8 +2,8 @@
 //! temporaries left), finished ones are kept and listed in the index, the
 //! exit code is 130, and `--resume` then finishes the job.
 
-mod batch_util;
-use batch_util::*;
+use crate::batch_util::*;
+use crate::common::cmd::{stderr, stdout};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,7 @@ fn sigint_keeps_finished_bundles_and_resume_completes() {
         .seal_cmd_with(&out, "9", "64K")
         .arg(&input)
         .args(["--threads", "1"])
+        .command()
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -44,12 +45,7 @@ fn sigint_keeps_finished_bundles_and_resume_completes() {
     // SAFETY: plain kill(2) on our own child.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
     let o = child.wait_with_output().unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(130),
-        "stderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_eq!(o.status.code(), Some(130), "stderr: {}", stderr(&o));
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(summary["interrupted"], true);
     let done = summary["sealed"].as_u64().unwrap();
@@ -58,7 +54,7 @@ fn sigint_keeps_finished_bundles_and_resume_completes() {
         "sealed {done}: SIGINT came too late"
     );
     assert_eq!(summary["index_entries"].as_u64().unwrap(), done);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("interrupted"));
+    assert!(stderr(&o).contains("interrupted"));
 
     // Finished bundles are complete; nothing half-written is left.
     let t = tree(&out);
@@ -80,5 +76,5 @@ fn sigint_keeps_finished_bundles_and_resume_completes() {
         files.len() as u64 - done
     );
     let v = index_verify(&env, &out.join("batch.index"));
-    assert!(String::from_utf8_lossy(&v.stdout).starts_with(&format!("{0} of {0}", files.len())));
+    assert!(stdout(&v).starts_with(&format!("{0} of {0}", files.len())));
 }

@@ -1,30 +1,10 @@
 //! The `otaseal` binary end to end: keys, seal, verify, open, demo, and the
 //! exit code and message each bad input gets.
 
+use crate::common::cmd::{code, json, otaseal, run, stderr, stdout};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn otaseal(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_otaseal"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = otaseal(args);
-    assert!(
-        out.status.success(),
-        "otaseal {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap()
-}
+use std::process::Command;
 
 fn s(p: &(impl AsRef<Path> + ?Sized)) -> &str {
     p.as_ref().to_str().unwrap()
@@ -38,9 +18,9 @@ impl Setup {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let me = Self { dir };
-        ok(&["keygen", "signing", "--unencrypted", "--out", &me.p("sign")]);
-        ok(&["keygen", "device", "--unencrypted", "--out", &me.p("dev")]);
-        ok(&[
+        otaseal(["keygen", "signing", "--unencrypted", "--out", &me.p("sign")]).ok();
+        otaseal(["keygen", "device", "--unencrypted", "--out", &me.p("dev")]).ok();
+        otaseal([
             "keygen",
             "device",
             "--unencrypted",
@@ -48,7 +28,8 @@ impl Setup {
             "p256",
             "--out",
             &me.p("dev2"),
-        ]);
+        ])
+        .ok();
         me
     }
 
@@ -89,7 +70,7 @@ impl Setup {
             &out,
         ];
         args.extend(inputs.iter().map(s));
-        serde_json::from_str(&ok(&args)).unwrap()
+        json(&otaseal(&args).ok())
     }
 }
 
@@ -101,10 +82,10 @@ fn key_files_have_the_right_modes_and_are_never_overwritten() {
     assert_eq!(mode("sign.key"), 0o600);
     assert_eq!(mode("dev.key"), 0o600);
     assert_eq!(mode("sign.pub"), 0o644);
-    let again = otaseal(&["keygen", "signing", "--unencrypted", "--out", &t.p("sign")]);
+    let again = run(["keygen", "signing", "--unencrypted", "--out", &t.p("sign")]);
     assert_eq!(code(&again), 6, "overwriting a key must fail as I/O");
     let secret = std::fs::read_to_string(t.p("sign.key")).unwrap();
-    assert!(!String::from_utf8_lossy(&again.stderr).contains(secret.lines().last().unwrap()));
+    assert!(!stderr(&again).contains(secret.lines().last().unwrap()));
 }
 
 #[test]
@@ -135,21 +116,19 @@ fn seal_verify_open_round_trip_and_b3sum_agrees() {
             .args(["--no-names", payload])
             .output()
             .unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&b3.stdout).trim(),
-            root,
-            "b3sum of {payload}"
+        assert_eq!(stdout(&b3).trim(), root, "b3sum of {payload}");
+        let v: Value = json(
+            &otaseal([
+                "verify",
+                manifest,
+                "--trust",
+                &t.p("sign.pub"),
+                "--payload",
+                payload,
+                "--json",
+            ])
+            .ok(),
         );
-        let v: Value = serde_json::from_str(&ok(&[
-            "verify",
-            manifest,
-            "--trust",
-            &t.p("sign.pub"),
-            "--payload",
-            payload,
-            "--json",
-        ]))
-        .unwrap();
         assert_eq!(v["verdict"], "ok");
         assert_eq!(v["root"], root);
         assert_eq!(v["version"], "1.0.0");
@@ -160,7 +139,7 @@ fn seal_verify_open_round_trip_and_b3sum_agrees() {
                 "{}.{dev}.out",
                 input.file_name().unwrap().to_str().unwrap()
             ));
-            ok(&[
+            otaseal([
                 "open",
                 manifest,
                 "--payload",
@@ -171,7 +150,8 @@ fn seal_verify_open_round_trip_and_b3sum_agrees() {
                 &t.p(dev),
                 "--out",
                 s(&out),
-            ]);
+            ])
+            .ok();
             assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(input).unwrap());
         }
     }
@@ -192,7 +172,7 @@ fn range_verification_checks_only_the_covering_chunks() {
     std::fs::write(payload, &bytes).unwrap();
     let trust = t.p("sign.pub");
     let verify_range = |range: &str| {
-        otaseal(&[
+        run([
             "verify",
             manifest,
             "--trust",
@@ -227,7 +207,7 @@ fn bad_inputs_get_distinct_exit_codes_and_leave_no_output() {
     let trust = &t.p("sign.pub");
     let out = t.p("plain.out");
     let open = |manifest: &str, payload: &str, key: &str| {
-        otaseal(&[
+        run([
             "open",
             manifest,
             "--payload",
@@ -247,14 +227,14 @@ fn bad_inputs_get_distinct_exit_codes_and_leave_no_output() {
     let flipped_path = t.p("flipped.payload");
     std::fs::write(&flipped_path, &flipped).unwrap();
     let r = open(manifest, s(&flipped_path), dev);
-    assert_eq!(code(&r), 3, "{}", String::from_utf8_lossy(&r.stderr));
-    assert!(String::from_utf8_lossy(&r.stderr).contains("chunk 1"));
+    assert_eq!(code(&r), 3, "{}", stderr(&r));
+    assert!(stderr(&r).contains("chunk 1"));
 
     let truncated = t.p("short.payload");
     std::fs::write(&truncated, &std::fs::read(payload).unwrap()[..500_000]).unwrap();
     let r = open(manifest, s(&truncated), dev);
     assert_eq!(code(&r), 3);
-    assert!(String::from_utf8_lossy(&r.stderr).contains("truncated or extended"));
+    assert!(stderr(&r).contains("truncated or extended"));
 
     let garbage = t.p("garbage.manifest");
     std::fs::write(&garbage, b"not a manifest at all").unwrap();
@@ -266,23 +246,24 @@ fn bad_inputs_get_distinct_exit_codes_and_leave_no_output() {
     std::fs::write(&v2_path, &v2).unwrap();
     let r = open(s(&v2_path), payload, dev);
     assert_eq!(code(&r), 4);
-    assert!(String::from_utf8_lossy(&r.stderr).contains("unsupported format version 2"));
+    assert!(stderr(&r).contains("unsupported format version 2"));
 
-    ok(&[
+    otaseal([
         "keygen",
         "device",
         "--unencrypted",
         "--out",
         &t.p("stranger"),
-    ]);
+    ])
+    .ok();
     let r = open(manifest, payload, &t.p("stranger.key"));
     assert_eq!(code(&r), 5);
-    assert!(String::from_utf8_lossy(&r.stderr).contains("not a recipient"));
+    assert!(stderr(&r).contains("not a recipient"));
 
-    ok(&["keygen", "signing", "--unencrypted", "--out", &t.p("other")]);
-    let r = otaseal(&["verify", manifest, "--trust", &t.p("other.pub")]);
+    otaseal(["keygen", "signing", "--unencrypted", "--out", &t.p("other")]).ok();
+    let r = run(["verify", manifest, "--trust", &t.p("other.pub")]);
     assert_eq!(code(&r), 3);
-    assert!(String::from_utf8_lossy(&r.stderr).contains("not trusted"));
+    assert!(stderr(&r).contains("not trusted"));
 
     use std::os::unix::fs::PermissionsExt;
     let loose = t.p("loose.key");
@@ -290,11 +271,11 @@ fn bad_inputs_get_distinct_exit_codes_and_leave_no_output() {
     std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
     let r = open(manifest, payload, s(&loose));
     assert_eq!(code(&r), 5);
-    assert!(String::from_utf8_lossy(&r.stderr).contains("chmod 600"));
+    assert!(stderr(&r).contains("chmod 600"));
 
     assert_eq!(code(&open(manifest, &t.p("missing.payload"), dev)), 6);
-    assert_eq!(code(&otaseal(&["verify"])), 2);
-    assert_eq!(code(&otaseal(&["seal", "--chunk-size", "1000", "x"])), 2);
+    assert_eq!(code(&run(["verify"])), 2);
+    assert_eq!(code(&run(["seal", "--chunk-size", "1000", "x"])), 2);
 
     assert!(!Path::new(&out).exists(), "a failed open left {out}");
     let leftovers: Vec<_> = std::fs::read_dir(t.dir.path())
@@ -335,14 +316,9 @@ fn oversized_documents_are_refused_before_they_are_read() {
             &t.p("never"),
         ],
     ] {
-        let out = otaseal(&cmd);
-        assert_eq!(
-            code(&out),
-            4,
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let err = String::from_utf8_lossy(&out.stderr);
+        let out = run(&cmd);
+        assert_eq!(code(&out), 4, "{cmd:?}: {}", stderr(&out));
+        let err = stderr(&out);
         assert!(err.contains("limit for manifest"), "{cmd:?}: {err}");
     }
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
@@ -384,8 +360,8 @@ fn oversized_documents_are_refused_before_they_are_read() {
         ),
         ("certificate", vec!["cert", "show", &cert]),
     ] {
-        let out = otaseal(&cmd);
-        let err = String::from_utf8_lossy(&out.stderr);
+        let out = run(&cmd);
+        let err = stderr(&out);
         assert_eq!(code(&out), 4, "{cmd:?}: {err}");
         assert!(err.contains(&format!("limit for {what}")), "{cmd:?}: {err}");
     }
@@ -423,8 +399,8 @@ fn an_endless_payload_is_read_no_further_than_the_manifest_says() {
             &t.p("never"),
         ],
     ] {
-        let out = otaseal(&cmd);
-        let err = String::from_utf8_lossy(&out.stderr);
+        let out = run(&cmd);
+        let err = stderr(&out);
         assert_eq!(code(&out), 3, "{cmd:?}: {err}");
         assert!(err.contains("manifest says 5000"), "{cmd:?}: {err}");
     }
@@ -442,7 +418,7 @@ fn verify_json_reports_failures_too() {
     let last = m.len() - 1;
     m[last] ^= 1;
     std::fs::write(manifest, &m).unwrap();
-    let r = otaseal(&["verify", manifest, "--trust", &t.p("sign.pub"), "--json"]);
+    let r = run(["verify", manifest, "--trust", &t.p("sign.pub"), "--json"]);
     assert_eq!(code(&r), 3);
     let v: Value = serde_json::from_slice(&r.stdout).unwrap();
     assert_eq!(v["verdict"], "failed");
@@ -453,15 +429,7 @@ fn verify_json_reports_failures_too() {
 #[test]
 fn demo_runs_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let v: Value = serde_json::from_str(&ok(&[
-        "demo",
-        "--dir",
-        s(dir.path()),
-        "--large",
-        "2M",
-        "--json",
-    ]))
-    .unwrap();
+    let v: Value = json(&otaseal(["demo", "--dir", s(dir.path()), "--large", "2M", "--json"]).ok());
     assert_eq!(v["verdict"], "ok");
     assert_eq!(v["untouched_range_verifies"], true);
     assert!(

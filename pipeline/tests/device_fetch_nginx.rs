@@ -8,6 +8,7 @@
 //! /usr/sbin). Each test starts its own nginx on a free port in a temp dir
 //! and stops it when done.
 
+use crate::common::cmd::{json, ok, otaseal, run, stderr, stdout};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -16,7 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_otaseal");
 const CHUNK: u64 = 64 * 1024;
 
 fn nginx_binary() -> PathBuf {
@@ -157,30 +157,6 @@ struct Bundle {
     device_key: PathBuf,
 }
 
-fn otaseal(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn ok(out: &Output) -> &Output {
-    assert!(
-        out.status.success(),
-        "otaseal failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -203,23 +179,11 @@ impl Bundle {
         std::fs::write(&input, &plain).unwrap();
         let sign = dir.join("sign");
         let device = dir.join("device");
-        ok(&otaseal(&[
-            "keygen",
-            "signing",
-            "--unencrypted",
-            "--out",
-            s(&sign),
-        ]));
-        ok(&otaseal(&[
-            "keygen",
-            "device",
-            "--unencrypted",
-            "--out",
-            s(&device),
-        ]));
+        otaseal(["keygen", "signing", "--unencrypted", "--out", s(&sign)]).ok();
+        otaseal(["keygen", "device", "--unencrypted", "--out", s(&device)]).ok();
         let sealed = dir.join("sealed");
         std::fs::create_dir_all(&sealed).unwrap();
-        ok(&otaseal(&[
+        otaseal([
             "seal",
             s(&input),
             "--signing-key",
@@ -236,7 +200,8 @@ impl Bundle {
             "64K",
             "--out-dir",
             s(&sealed),
-        ]));
+        ])
+        .ok();
         let payload = std::fs::read(sealed.join("firmware.bin.payload")).unwrap();
         std::fs::write(www.join("good/fw.payload"), &payload).unwrap();
         let mut bad = payload.clone();
@@ -276,7 +241,7 @@ impl Bundle {
             "--json",
         ];
         args.extend_from_slice(extra);
-        otaseal(&args)
+        run(&args)
     }
 
     /// The output and its plaintext are exact, and no partial files remain.
@@ -335,7 +300,7 @@ fn full_fetch_with_coalesced_ranges() {
     let (_tmp, nginx, b) = setup(len, 0);
     let out = b.dir.join("fw.payload");
     // The manifest comes over HTTP too.
-    let r = ok(&otaseal(&[
+    let r = ok(run([
         "fetch",
         "--manifest",
         &nginx.url("good/fw.manifest"),
@@ -365,7 +330,7 @@ fn full_fetch_with_coalesced_ranges() {
     assert_eq!(reqs[0].0, "bytes=0-1048575");
     assert_eq!(j["requests"], 4);
     // Rerunning after success downloads nothing.
-    let r = ok(&b.fetch(&nginx.url("good/fw.payload"), &out, &[])).clone();
+    let r = ok(b.fetch(&nginx.url("good/fw.payload"), &out, &[]));
     let j = json(&r);
     assert_eq!(j["already_complete"], true);
     assert_eq!(nginx.requests("/good/fw.payload").len(), 4);
@@ -380,24 +345,24 @@ fn resume_after_the_client_is_killed() {
     let (_, record_path) = otaseal::fetch::partial_paths(&out);
     // First run through the rate-limited location (512 KiB/s): kill it once a
     // good part has been verified and recorded.
-    let mut child = Command::new(BIN)
-        .args([
-            "fetch",
-            "--manifest",
-            s(&b.manifest),
-            "--payload",
-            &nginx.url("slow/fw.payload"),
-            "--trust",
-            s(&b.trust),
-            "--out",
-            s(&out),
-            "--max-request",
-            "4M",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = otaseal([
+        "fetch",
+        "--manifest",
+        s(&b.manifest),
+        "--payload",
+        &nginx.url("slow/fw.payload"),
+        "--trust",
+        s(&b.trust),
+        "--out",
+        s(&out),
+        "--max-request",
+        "4M",
+    ])
+    .command()
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let recorded = loop {
         let have = std::fs::read(&record_path)
@@ -425,7 +390,7 @@ fn resume_after_the_client_is_killed() {
     );
 
     // Second run, full speed: only the missing chunks are requested.
-    let r = ok(&b.fetch(
+    let r = ok(b.fetch(
         &nginx.url("good/fw.payload"),
         &out,
         &["--max-request", "4M"],
@@ -478,7 +443,7 @@ fn corrupted_chunk_is_retried_then_refused_and_nothing_bad_is_kept() {
     assert_eq!(reqs.len(), 3, "{reqs:?}");
     assert_eq!(reqs[1].0, format!("bytes={}-{}", 5 * CHUNK, 6 * CHUNK - 1));
     // Without --json: exit code 3 and a clear message.
-    let plain = otaseal(&[
+    let plain = run([
         "fetch",
         "--manifest",
         s(&b.manifest),
@@ -506,7 +471,7 @@ fn corrupted_chunk_is_retried_then_refused_and_nothing_bad_is_kept() {
     let kept = b.assert_partial_is_clean(&out);
     assert_eq!(kept, len as u64 - CHUNK);
     // A good server (that also ignores Range) completes it.
-    let r = ok(&b.fetch(&nginx.url("norange/fw.payload"), &out, &[])).clone();
+    let r = ok(b.fetch(&nginx.url("norange/fw.payload"), &out, &[]));
     let j = json(&r);
     assert_eq!(j["bytes_reused"], len as u64 - CHUNK);
     assert_eq!(j["whole_responses"], 1);
@@ -521,7 +486,7 @@ fn server_ignoring_range_is_streamed_and_verified() {
     let len = 2 * 1024 * 1024 + 5;
     let (_tmp, nginx, b) = setup(len, 0);
     let out = b.dir.join("fw.payload");
-    let r = ok(&b.fetch(
+    let r = ok(b.fetch(
         &nginx.url("norange/fw.payload"),
         &out,
         &["--max-request", "256K"],
@@ -622,7 +587,7 @@ fn truncated_responses_are_resumed_within_the_run() {
         r
     });
     let out = b.dir.join("fw.payload");
-    let r = ok(&b.fetch(
+    let r = ok(b.fetch(
         &proxy.url("good/fw.payload"),
         &out,
         &["--max-request", "512K"],
@@ -654,7 +619,7 @@ fn a_chunk_corrupted_once_is_fetched_again() {
         r
     });
     let out = b.dir.join("fw.payload");
-    let r = ok(&b.fetch(&proxy.url("good/fw.payload"), &out, &["--max-bad", "2"])).clone();
+    let r = ok(b.fetch(&proxy.url("good/fw.payload"), &out, &["--max-bad", "2"]));
     let j = json(&r);
     assert_eq!(j["bad_chunks"], 1);
     assert_eq!(j["requests"], 2);
@@ -668,8 +633,8 @@ fn a_chunk_corrupted_once_is_fetched_again() {
 /// verification.
 #[test]
 fn fetch_help_states_its_exit_codes() {
-    let out = ok(&otaseal(&["fetch", "--help"])).clone();
-    let help = String::from_utf8_lossy(&out.stdout);
+    let out = ok(run(["fetch", "--help"]));
+    let help = stdout(&out);
     assert!(
         help.contains(
             "9  download failed (network, server, slower than --min-rate, --deadline passed)"
@@ -677,8 +642,8 @@ fn fetch_help_states_its_exit_codes() {
         "{help}"
     );
     assert!(help.contains("3  a chunk failed --max-bad times"), "{help}");
-    let out = ok(&otaseal(&["--help"])).clone();
-    let help = String::from_utf8_lossy(&out.stdout);
+    let out = ok(run(["--help"]));
+    let help = stdout(&out);
     assert!(help.contains("too slow, deadline"), "{help}");
 }
 
@@ -818,12 +783,7 @@ fn a_trickling_server_trips_the_minimum_rate_and_exits_9() {
     );
     let took = started.elapsed();
     assert!(took < Duration::from_secs(20), "took {took:?}");
-    assert_eq!(
-        r.status.code(),
-        Some(9),
-        "{}",
-        String::from_utf8_lossy(&r.stderr)
-    );
+    assert_eq!(r.status.code(), Some(9), "{}", stderr(&r));
     let j = json(&r);
     assert_eq!(j["verdict"], "failed");
     assert_eq!(j["exit_code"], 9);
@@ -851,12 +811,7 @@ fn the_deadline_ends_a_slow_fetch_with_exit_9() {
     let took = started.elapsed();
     assert!(took >= Duration::from_secs(2), "took {took:?}");
     assert!(took < Duration::from_secs(15), "took {took:?}");
-    assert_eq!(
-        r.status.code(),
-        Some(9),
-        "{}",
-        String::from_utf8_lossy(&r.stderr)
-    );
+    assert_eq!(r.status.code(), Some(9), "{}", stderr(&r));
     let err = json(&r)["error"].as_str().unwrap().to_owned();
     assert!(err.contains("deadline"), "{err}");
     assert_eq!(b.assert_partial_is_clean(&out), CHUNK);
@@ -868,7 +823,7 @@ fn the_deadline_ends_a_slow_fetch_with_exit_9() {
 fn a_local_manifest_is_read_with_a_cap() {
     let (_tmp, b) = trickle_setup(16 * 1024);
     let out = b.dir.join("fw.payload");
-    let r = otaseal(&[
+    let r = run([
         "fetch",
         "--manifest",
         "/dev/zero",
@@ -879,12 +834,7 @@ fn a_local_manifest_is_read_with_a_cap() {
         "--out",
         s(&out),
     ]);
-    assert_eq!(
-        r.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&r.stderr)
-    );
+    assert_eq!(r.status.code(), Some(4), "{}", stderr(&r));
     let stderr = String::from_utf8_lossy(&r.stderr);
     assert!(stderr.contains("limit"), "{stderr}");
 }

@@ -2,31 +2,9 @@
 //! `install-check`, `authorize-rollback`. Exit code 8 means "refused by
 //! device policy".
 
+use crate::common::cmd::{code, json, ok, otaseal, run, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const BIN: &str = env!("CARGO_BIN_EXE_otaseal");
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: Output) -> Output {
-    assert!(o.status.success(), "failed: {}", text(&o));
-    o
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap()
-}
+use std::process::Output;
 
 struct Device {
     dir: PathBuf,
@@ -39,28 +17,28 @@ impl Device {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_owned();
         let p = |n: &str| dir.join(n).to_str().unwrap().to_owned();
-        ok(run(&[
+        ok(run([
             "keygen",
             "signing",
             "--unencrypted",
             "--out",
             &p("sign"),
         ]));
-        ok(run(&[
+        ok(run([
             "keygen",
             "signing",
             "--unencrypted",
             "--out",
             &p("rollback"),
         ]));
-        ok(run(&[
+        ok(run([
             "keygen",
             "device",
             "--unencrypted",
             "--out",
             &p("device"),
         ]));
-        ok(run(&[
+        ok(run([
             "keygen",
             "device",
             "--unencrypted",
@@ -170,13 +148,13 @@ impl Device {
     }
 
     fn state_json(&self) -> serde_json::Value {
-        let o = ok(run(&[
+        let o = ok(run([
             "state",
             "show",
             self.state.to_str().unwrap(),
             "--json",
         ]));
-        serde_json::from_slice(&o.stdout).unwrap()
+        json(&o)
     }
 }
 
@@ -187,9 +165,9 @@ fn install_check_enforces_sequence_and_channel() {
     // The state must exist: a missing file is never taken as "nothing installed".
     let m5 = d.seal("s5", "stable", 5, None);
     assert_eq!(code(&d.verify(&m5, &[])), 6);
-    ok(run(&["state", "init", st]));
+    ok(run(["state", "init", st]));
     assert_eq!(
-        code(&run(&["state", "init", st])),
+        code(&run(["state", "init", st])),
         6,
         "init never overwrites"
     );
@@ -240,11 +218,11 @@ fn install_check_enforces_sequence_and_channel() {
 fn state_changes_only_after_a_fully_verified_open() {
     let d = Device::new();
     let st = d.state.to_str().unwrap();
-    ok(run(&["state", "init", st]));
+    ok(run(["state", "init", st]));
     let m1 = d.seal("s1", "stable", 1, None);
     let before = std::fs::read(&d.state).unwrap();
     // Wrong device key: policy accepts, open fails, state untouched.
-    let r = run(&[
+    let r = run([
         "install-check",
         &m1,
         "--payload",
@@ -279,7 +257,7 @@ fn state_changes_only_after_a_fully_verified_open() {
 fn corrupt_state_is_an_error_not_a_reset() {
     let d = Device::new();
     let st = d.state.to_str().unwrap();
-    ok(run(&["state", "init", st]));
+    ok(run(["state", "init", st]));
     let m1 = d.seal("s1", "stable", 1, None);
     ok(d.install(&m1, &["--switch-channel", "stable"]));
     let mut bytes = std::fs::read(&d.state).unwrap();
@@ -300,7 +278,7 @@ fn corrupt_state_is_an_error_not_a_reset() {
 #[test]
 fn expired_manifests_are_refused() {
     let d = Device::new();
-    ok(run(&["state", "init", d.state.to_str().unwrap()]));
+    ok(run(["state", "init", d.state.to_str().unwrap()]));
     let m = d.seal("e1", "stable", 1, Some(3600));
     ok(d.verify(&m, &["--switch-channel", "stable"]));
     let later = (otaseal::clock::Clock::System.now() + 3601).to_string();
@@ -322,7 +300,7 @@ fn expired_manifests_are_refused() {
 #[test]
 fn a_bundle_for_another_app_is_refused() {
     let d = Device::new();
-    ok(run(&["state", "init", d.state.to_str().unwrap()]));
+    ok(run(["state", "init", d.state.to_str().unwrap()]));
     ok(d.install(
         &d.seal("fw1", "stable", 1, None),
         &["--switch-channel", "stable"],
@@ -371,7 +349,7 @@ fn a_bundle_for_another_app_is_refused() {
     }
     assert_eq!(std::fs::read(&d.state).unwrap(), before);
     // Without state, --app is still checked.
-    let r = run(&[
+    let r = run([
         "verify",
         &newer_maps,
         "--trust",
@@ -450,7 +428,7 @@ fn expiry_is_checked_without_state_too() {
     ok(run(&forensic));
     assert_eq!(std::fs::read(&out).unwrap(), vec![7u8; 70_000]);
     // Skipping the check is not a device install option.
-    ok(run(&["state", "init", d.state.to_str().unwrap()]));
+    ok(run(["state", "init", d.state.to_str().unwrap()]));
     let r = d.install(&m, &["--switch-channel", "stable", "--ignore-expiry"]);
     assert_eq!(code(&r), 2, "{}", text(&r));
 }
@@ -458,14 +436,14 @@ fn expiry_is_checked_without_state_too() {
 #[test]
 fn rollback_needs_an_authorisation_from_the_rollback_key() {
     let d = Device::new();
-    ok(run(&["state", "init", d.state.to_str().unwrap()]));
+    ok(run(["state", "init", d.state.to_str().unwrap()]));
     let m3 = d.seal("s3", "stable", 3, None);
     let m5 = d.seal("s5", "stable", 5, None);
     ok(d.install(&m5, &["--switch-channel", "stable"]));
     assert_eq!(code(&d.install(&m3, &[])), 8);
 
     let auth = d.p("rollback.auth");
-    ok(run(&[
+    ok(run([
         "authorize-rollback",
         "--manifest",
         &m3,
@@ -531,7 +509,7 @@ fn rollback_needs_an_authorisation_from_the_rollback_key() {
 fn pinned_state_refuses_other_trust_anchors() {
     let d = Device::new();
     let st = d.state.to_str().unwrap();
-    ok(run(&[
+    ok(run([
         "state",
         "init",
         st,
@@ -551,13 +529,10 @@ fn install_check_with_a_root_of_trust() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let run_in = |args: &[&str]| {
-        Command::new(BIN)
-            .args(args)
+        otaseal(args)
             .current_dir(dir)
-            .env_remove("OTASEAL_AUDIT_LOG")
             .env("OTASEAL_PASSPHRASE", "device tests")
             .output()
-            .unwrap()
     };
     std::fs::write(dir.join("fw.bin"), vec![3u8; 5000]).unwrap();
     ok(run_in(&[

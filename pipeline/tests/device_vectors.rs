@@ -2,8 +2,9 @@
 //! rollback authorisation, fetch record): fixed inputs -> exact bytes, and
 //! bad inputs -> the field the decoder must reject. Fails when the encoders
 //! drift from `pipeline/tests/vectors/device/vectors.json`; regenerate with
-//! `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test device_vectors`.
+//! `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test tests device_vectors::`.
 
+use crate::common::vectors::{check_vectors, load_vectors, vectors_path};
 use otaseal::device::{DeviceState, StateFile, TrustSource, TrustStateFile, TrustUpdates};
 use otaseal::format::device_state::{AppState, ChannelRecord};
 use otaseal::format::fetch_record::FetchRecord;
@@ -13,12 +14,8 @@ use otaseal::keys::{KeyId, SigningKey};
 use otaseal::policy::{RollbackTrust, verify_rollback};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::Path;
 
-const FILE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/vectors/device/vectors.json"
-);
+const VECTORS: &str = "device/vectors.json";
 
 fn device_state() -> DeviceState {
     let mut s = DeviceState::new(Some(KeyId([0x11; 16])));
@@ -64,11 +61,11 @@ fn rollback() -> Vec<u8> {
     // `policy::authorise_rollback` copies these fields from a manifest; the
     // vector signs them directly so it needs no sealed bundle.
     use otaseal::format::SignerInfo;
-    use otaseal::format::rollback::RollbackFields;
+    use otaseal::format::rollback::RollbackBody;
     use otaseal::keys::{SigAlg, Signer};
     let key = rollback_key();
     let mut a = RollbackAuthorisation::unsigned(
-        RollbackFields {
+        RollbackBody {
             app_id: "com.example.app".parse().unwrap(),
             channel: "stable".parse().unwrap(),
             target_sequence: 9,
@@ -227,26 +224,12 @@ fn build() -> Value {
 
 #[test]
 fn checked_in_vectors_are_up_to_date() {
-    let fresh = build();
-    if std::env::var_os("OTASEAL_REGEN_VECTORS").is_some() {
-        let text = serde_json::to_string_pretty(&fresh).unwrap() + "\n";
-        std::fs::write(Path::new(FILE), text).unwrap();
-        return;
-    }
-    let stored: Value = serde_json::from_str(
-        &std::fs::read_to_string(FILE)
-            .expect("vectors.json missing; run with OTASEAL_REGEN_VECTORS=1"),
-    )
-    .unwrap();
-    assert_eq!(
-        stored, fresh,
-        "device vectors are stale; regenerate with OTASEAL_REGEN_VECTORS=1 and review the diff"
-    );
+    check_vectors(VECTORS, &build());
 }
 
 #[test]
 fn checked_in_vectors_decode_as_specified() {
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(FILE).unwrap()).unwrap();
+    let v = load_vectors(VECTORS);
     let bytes = |x: &Value| hex::decode(x.as_str().unwrap()).unwrap();
     assert_eq!(
         DeviceState::parse(&bytes(&v["device_state"]["one_app_two_channels"])).unwrap(),
@@ -294,7 +277,7 @@ fn checked_in_vectors_decode_as_specified() {
 fn files_written_by_release_0_1_0_still_work() {
     use otaseal::ErrorKind;
     use otaseal::clock::Clock;
-    use otaseal::format::cert::{AppScope, CertificateFields, ChannelScope, KeyUsage};
+    use otaseal::format::cert::{AppScope, CertificateBody, ChannelScope, KeyUsage};
     use otaseal::keys::file::AnyKey;
     use otaseal::keys::trust::{
         CertifiedSigner, RevocationOutcome, RootTrust, RotationOutcome, TrustState,
@@ -306,10 +289,7 @@ fn files_written_by_release_0_1_0_still_work() {
     use otaseal::seal::{SealOptions, seal_with_rng};
     use rand_core::SeedableRng;
 
-    let fixtures = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/vectors/device/release-0.1.0"
-    ));
+    let fixtures = vectors_path("device/release-0.1.0");
     let tmp = tempfile::tempdir().unwrap();
     for name in ["trust.state", "device.state"] {
         std::fs::copy(fixtures.join(name), tmp.path().join(name)).unwrap();
@@ -376,7 +356,7 @@ fn files_written_by_release_0_1_0_still_work() {
     let release = SigningKey::from_bytes(&[7; 32]);
     let cert = issue_certificate(
         &r2_secret,
-        CertificateFields {
+        CertificateBody {
             serial: 12,
             subject_alg: SigAlg::Ed25519,
             subject_public_key: release.verifying_key().to_bytes().to_vec(),

@@ -5,31 +5,15 @@
 //! already been saved.
 #![cfg(unix)]
 
+use crate::common::cmd::{self, otaseal};
 use serde_json::Value;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Runs otaseal with `--json`; asserts exit 0 and returns the parsed output.
 fn json(args: &[&OsStr]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_otaseal"))
-        .args(args)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "otaseal {args:?} exited {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "otaseal {args:?}: not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    cmd::json(&otaseal(args).arg("--json").ok())
 }
 
 /// Decodes a path the way a script would: a string, or `{"hex": ...}`.
@@ -131,11 +115,7 @@ fn non_utf8_paths_are_encoded_losslessly_and_nothing_fails_after_the_work() {
     // install-check commits the state before it prints: the print must not
     // turn a completed install into a failure.
     let state = dir.join("device.state");
-    let init = Command::new(env!("CARGO_BIN_EXE_otaseal"))
-        .args([s("state"), s("init"), os(&state)])
-        .status()
-        .unwrap();
-    assert!(init.success());
+    otaseal([s("state"), s("init"), os(&state)]).ok();
     let installed = dir.join("installed");
     let i = json(&[
         s("install-check"),

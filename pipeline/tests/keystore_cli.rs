@@ -3,41 +3,12 @@
 //! (wrong passphrase, corrupted file, world-readable file, hostile Argon2
 //! parameters), each with its own error and exit code.
 
-use serde_json::Value;
+use crate::common::cmd::{code, json, ok, run_in, stderr};
+use crate::common::seal_args;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 const PASS: &str = "correct horse battery staple";
-
-fn otaseal(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_otaseal"));
-    c.current_dir(dir)
-        .args(args)
-        .env_remove("OTASEAL_PASSPHRASE")
-        .env_remove("OTASEAL_NEW_PASSPHRASE")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run otaseal")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exited, not killed by a signal")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(o: Output) -> Output {
-    assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
-    o
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).expect("JSON output")
-}
 
 fn mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
@@ -61,24 +32,7 @@ impl Setup {
 
     /// Seals `input` with `key`; returns the output.
     fn seal(&self, key: &str, out: &str, env: &[(&str, &str)], extra: &[&str]) -> Output {
-        let mut args = vec![
-            "seal",
-            "bundle.bin",
-            "--signing-key",
-            key,
-            "--recipient",
-            "device.pub",
-            "--app",
-            "com.example.app",
-            "--version",
-            "1.0.0",
-            "--sequence",
-            "1",
-            "--out-dir",
-            out,
-        ];
-        args.extend_from_slice(extra);
-        otaseal(self.dir.path(), &args, env)
+        run_in(self.dir.path(), seal_args(key, out, extra), env)
     }
 }
 
@@ -87,18 +41,18 @@ impl Setup {
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let gen_out = ok(otaseal(
+    let gen_out = ok(run_in(
         d,
-        &[
+        [
             "keys", "generate", "--kind", "release", "--out", "release", "--json",
         ],
         &[("OTASEAL_PASSPHRASE", PASS)],
     ));
     let release_id = json(&gen_out)["key_id"].as_str().unwrap().to_owned();
     std::fs::write(d.join("pass.txt"), format!("{PASS}\n")).unwrap();
-    ok(otaseal(
+    ok(run_in(
         d,
-        &[
+        [
             "keygen",
             "device",
             "--out",
@@ -124,7 +78,7 @@ fn encrypted_keys_seal_verify_open_and_list() {
     assert_eq!(mode(&s.path("release.pub")), 0o644);
 
     // Listing needs no passphrase and shows kind, algorithm, id, protection.
-    let list = json(&ok(otaseal(d, &["keys", "list", ".", "--json"], &[])));
+    let list = json(&ok(run_in(d, ["keys", "list", ".", "--json"], &[])));
     let keys = list["keys"].as_array().unwrap();
     let find = |name: &str| {
         keys.iter()
@@ -143,7 +97,7 @@ fn encrypted_keys_seal_verify_open_and_list() {
     // bundle.bin and pass.txt are not keys and are skipped.
     assert_eq!(keys.len(), 4, "{list}");
     let table =
-        String::from_utf8(ok(otaseal(d, &["keys", "list", "release.key"], &[])).stdout).unwrap();
+        String::from_utf8(ok(run_in(d, ["keys", "list", "release.key"], &[])).stdout).unwrap();
     assert!(
         table.contains(&s.release_id) && table.contains("release"),
         "{table}"
@@ -159,15 +113,15 @@ fn encrypted_keys_seal_verify_open_and_list() {
     ));
     // The public half of an encrypted key is readable without a passphrase.
     for trust in ["release.pub", "release.key"] {
-        ok(otaseal(
+        ok(run_in(
             d,
-            &["verify", "out/bundle.bin.manifest", "--trust", trust],
+            ["verify", "out/bundle.bin.manifest", "--trust", trust],
             &[],
         ));
     }
-    ok(otaseal(
+    ok(run_in(
         d,
-        &[
+        [
             "open",
             "out/bundle.bin.manifest",
             "--payload",
@@ -235,7 +189,7 @@ fn world_or_group_readable_keys_are_refused() {
         assert!(stderr(&o).contains("readable by others"), "{}", stderr(&o));
     }
     // `keys list` reports the unsafe file too, naming it.
-    let list = otaseal(s.dir.path(), &["keys", "list", "release.key"], &[]);
+    let list = run_in(s.dir.path(), ["keys", "list", "release.key"], &[]);
     assert_eq!(code(&list), 5);
     chmod(&s.path("release.key"), 0o600);
     ok(s.seal("release.key", "out", &[("OTASEAL_PASSPHRASE", PASS)], &[]));
@@ -305,7 +259,7 @@ fn hostile_argon2_parameters_are_refused_before_any_work() {
             "{name}: the parameters were used"
         );
         // Listing refuses it as well.
-        let l = otaseal(s.dir.path(), &["keys", "list", "release.key"], &[]);
+        let l = run_in(s.dir.path(), ["keys", "list", "release.key"], &[]);
         assert_eq!(code(&l), 4, "{name}");
     }
 }
@@ -314,9 +268,9 @@ fn hostile_argon2_parameters_are_refused_before_any_work() {
 fn change_passphrase_and_encrypt_a_plain_key() {
     let s = setup();
     let d = s.dir.path();
-    ok(otaseal(
+    ok(run_in(
         d,
-        &["keys", "change-passphrase", "release.key"],
+        ["keys", "change-passphrase", "release.key"],
         &[
             ("OTASEAL_PASSPHRASE", PASS),
             ("OTASEAL_NEW_PASSPHRASE", "new one"),
@@ -333,9 +287,9 @@ fn change_passphrase_and_encrypt_a_plain_key() {
     ));
     // The wrong old passphrase leaves the file as it was.
     let before = std::fs::read(s.path("release.key")).unwrap();
-    let o = otaseal(
+    let o = run_in(
         d,
-        &["keys", "change-passphrase", "release.key"],
+        ["keys", "change-passphrase", "release.key"],
         &[
             ("OTASEAL_PASSPHRASE", "wrong"),
             ("OTASEAL_NEW_PASSPHRASE", "x"),
@@ -345,9 +299,9 @@ fn change_passphrase_and_encrypt_a_plain_key() {
     assert_eq!(std::fs::read(s.path("release.key")).unwrap(), before);
 
     // `--unencrypted` writes a key line; change-passphrase encrypts it.
-    let plain = json(&ok(otaseal(
+    let plain = json(&ok(run_in(
         d,
-        &[
+        [
             "keys",
             "generate",
             "--kind",
@@ -363,16 +317,12 @@ fn change_passphrase_and_encrypt_a_plain_key() {
     let text = std::fs::read_to_string(s.path("root.key")).unwrap();
     assert!(text.contains("otaseal1:ed25519-secret:"), "{text}");
     assert!(text.contains("UNENCRYPTED"));
-    ok(otaseal(
+    ok(run_in(
         d,
-        &["keys", "change-passphrase", "root.key", "--kind", "root"],
+        ["keys", "change-passphrase", "root.key", "--kind", "root"],
         &[("OTASEAL_NEW_PASSPHRASE", "root pass")],
     ));
-    let list = json(&ok(otaseal(
-        d,
-        &["keys", "list", "root.key", "--json"],
-        &[],
-    )));
+    let list = json(&ok(run_in(d, ["keys", "list", "root.key", "--json"], &[])));
     assert_eq!(list["keys"][0]["kind"], "root");
     assert_eq!(list["keys"][0]["encrypted"], true);
     assert_eq!(list["keys"][0]["key_id"], plain["key_id"]);
@@ -422,20 +372,20 @@ fn generate_refuses_bad_requests() {
             "pw",
         ],
     ] {
-        let o = otaseal(d, args, &env);
+        let o = run_in(d, args, &env);
         assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
     }
     // Never overwrites an existing key.
-    let o = otaseal(
+    let o = run_in(
         d,
-        &["keys", "generate", "--kind", "release", "--out", "release"],
+        ["keys", "generate", "--kind", "release", "--out", "release"],
         &env,
     );
     assert_eq!(code(&o), 6, "{}", stderr(&o));
     // An empty passphrase is refused.
-    let o = otaseal(
+    let o = run_in(
         d,
-        &["keys", "generate", "--kind", "release", "--out", "y"],
+        ["keys", "generate", "--kind", "release", "--out", "y"],
         &[("OTASEAL_PASSPHRASE", "")],
     );
     assert_eq!(code(&o), 2, "{}", stderr(&o));

@@ -4,97 +4,24 @@
 //! Argon2 before "wrong passphrase", key and passphrase files were read
 //! without bound, and a zero in the alert rules panicked.
 
+use crate::common::cmd::{code, json, ok, otaseal, run_in, stderr};
+use crate::common::seal_args;
 use serde_json::Value;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const PASS: &str = "correct horse battery staple";
 
-fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_otaseal"));
-    c.current_dir(dir)
-        .args(args)
-        .env_remove("OTASEAL_PASSPHRASE")
-        .env_remove("OTASEAL_NEW_PASSPHRASE")
-        .env_remove("OTASEAL_AUDIT_LOG")
-        .env_remove("OTASEAL_MAX_KDF_MEMORY")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c
-}
-
-fn otaseal(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    command(dir, args, env).output().expect("run otaseal")
-}
-
-/// Runs otaseal with `input` on its standard input.
-fn otaseal_stdin(dir: &Path, args: &[&str], env: &[(&str, &str)], input: &[u8]) -> Output {
-    let mut child = command(dir, args, env)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run otaseal");
-    // otaseal may stop reading early (it refuses oversized input): a
-    // broken pipe here is its answer, not a test failure.
-    if let Err(e) = child.stdin.take().unwrap().write_all(input) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exited, not killed by a signal")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(o: Output) -> Output {
-    assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
-    o
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).expect("JSON output")
-}
-
 /// A directory with a device key pair and a bundle to seal.
 fn workdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    ok(otaseal(
+    ok(run_in(
         dir.path(),
-        &["keygen", "device", "--out", "device", "--unencrypted"],
+        ["keygen", "device", "--out", "device", "--unencrypted"],
         &[],
     ));
     std::fs::write(dir.path().join("bundle.bin"), b"firmware image bytes").unwrap();
     dir
-}
-
-fn seal_args<'a>(key: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "seal",
-        "bundle.bin",
-        "--signing-key",
-        key,
-        "--recipient",
-        "device.pub",
-        "--app",
-        "com.example.app",
-        "--version",
-        "1.0.0",
-        "--sequence",
-        "1",
-        "--out-dir",
-        out,
-    ];
-    args.extend_from_slice(extra);
-    args
 }
 
 /// Item 8: three wrong passphrases must leave three failed `unlock` entries,
@@ -107,9 +34,9 @@ fn failed_unlocks_are_logged_with_the_flag_as_with_the_env_var() {
         let d = dir.path();
         std::fs::write(d.join("pass.txt"), PASS).unwrap();
         std::fs::write(d.join("wrong.txt"), "not the passphrase").unwrap();
-        let generated = ok(otaseal(
+        let generated = ok(run_in(
             d,
-            &[
+            [
                 "keys",
                 "generate",
                 "--kind",
@@ -134,7 +61,7 @@ fn failed_unlocks_are_logged_with_the_flag_as_with_the_env_var() {
         for _ in 0..3 {
             let mut extra = vec!["--passphrase-file", "wrong.txt"];
             extra.extend(&flag);
-            let o = otaseal(d, &seal_args("release.key", "out", &extra), &env);
+            let o = run_in(d, seal_args("release.key", "out", &extra), &env);
             assert_eq!(code(&o), 7, "{mode}: {}", stderr(&o));
         }
         let text = std::fs::read_to_string(&log)
@@ -147,22 +74,22 @@ fn failed_unlocks_are_logged_with_the_flag_as_with_the_env_var() {
         assert_eq!(failed.len(), 3, "{mode}: {text}");
         assert!(failed.iter().all(|e| e["key"] == key_id.as_str()), "{text}");
 
-        let alerts = otaseal(d, &["audit", "alerts", log_s, "--json"], &[]);
+        let alerts = run_in(d, ["audit", "alerts", log_s, "--json"], &[]);
         assert_eq!(code(&alerts), 31, "{mode}: {}", stderr(&alerts));
         assert_eq!(json(&alerts)["suspended"][0], key_id.as_str(), "{mode}");
         // The suspension is enforced: the right passphrase no longer signs.
         let mut extra = vec!["--passphrase-file", "pass.txt"];
         extra.extend(&flag);
-        let o = otaseal(d, &seal_args("release.key", "out", &extra), &env);
+        let o = run_in(d, seal_args("release.key", "out", &extra), &env);
         assert_eq!(code(&o), 23, "{mode}: {}", stderr(&o));
     }
 }
 
 /// A plain (unencrypted) signing key: its key line and the file holding it.
 fn plain_signing_key(d: &Path) -> String {
-    ok(otaseal(
+    ok(run_in(
         d,
-        &["keygen", "signing", "--out", "sign", "--unencrypted"],
+        ["keygen", "signing", "--out", "sign", "--unencrypted"],
         &[],
     ));
     let text = std::fs::read_to_string(d.join("sign.key")).unwrap();
@@ -181,7 +108,7 @@ fn secret_keys_are_refused_inline_and_taken_from_env_or_stdin() {
     let line = plain_signing_key(d);
     let secret_hex = line.rsplit(':').next().unwrap().to_owned();
 
-    let o = otaseal(d, &seal_args(&line, "out", &[]), &[]);
+    let o = run_in(d, seal_args(&line, "out", &[]), &[]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     let err = stderr(&o);
     assert!(!err.contains(&secret_hex), "the secret was echoed: {err}");
@@ -194,9 +121,9 @@ fn secret_keys_are_refused_inline_and_taken_from_env_or_stdin() {
         .lines()
         .find(|l| l.starts_with("otaseal1:"))
         .unwrap();
-    let o = otaseal(
+    let o = run_in(
         d,
-        &[
+        [
             "open",
             "x.manifest",
             "--payload",
@@ -214,24 +141,22 @@ fn secret_keys_are_refused_inline_and_taken_from_env_or_stdin() {
     assert!(!stderr(&o).contains(device_line.rsplit(':').next().unwrap()));
 
     // From an environment variable...
-    ok(otaseal(
+    ok(run_in(
         d,
-        &seal_args("env:SIGNING_KEY", "out-env", &[]),
+        seal_args("env:SIGNING_KEY", "out-env", &[]),
         &[("SIGNING_KEY", &line)],
     ));
-    let unset = otaseal(d, &seal_args("env:NO_SUCH_VARIABLE", "out-x", &[]), &[]);
+    let unset = run_in(d, seal_args("env:NO_SUCH_VARIABLE", "out-x", &[]), &[]);
     assert_eq!(code(&unset), 2, "{}", stderr(&unset));
     // ... or standard input.
-    ok(otaseal_stdin(
-        d,
-        &seal_args("-", "out-stdin", &[]),
-        &[],
-        format!("{line}\n").as_bytes(),
-    ));
+    ok(otaseal(seal_args("-", "out-stdin", &[]))
+        .current_dir(d)
+        .stdin(format!("{line}\n").as_bytes())
+        .output());
     for out in ["out-env", "out-stdin"] {
-        ok(otaseal(
+        ok(run_in(
             d,
-            &[
+            [
                 "verify",
                 &format!("{out}/bundle.bin.manifest"),
                 "--trust",
@@ -243,9 +168,9 @@ fn secret_keys_are_refused_inline_and_taken_from_env_or_stdin() {
     // Public keys inline stay allowed.
     let public = std::fs::read_to_string(d.join("sign.pub")).unwrap();
     let public = public.lines().find(|l| l.starts_with("otaseal1:")).unwrap();
-    ok(otaseal(
+    ok(run_in(
         d,
-        &["verify", "out-env/bundle.bin.manifest", "--trust", public],
+        ["verify", "out-env/bundle.bin.manifest", "--trust", public],
         &[],
     ));
 }
@@ -258,9 +183,9 @@ fn endless_key_and_passphrase_files_are_refused_quickly() {
     let d = dir.path();
     plain_signing_key(d);
     std::fs::write(d.join("pass.txt"), PASS).unwrap();
-    ok(otaseal(
+    ok(run_in(
         d,
-        &[
+        [
             "keys",
             "generate",
             "--kind",
@@ -281,7 +206,7 @@ fn endless_key_and_passphrase_files_are_refused_quickly() {
         ),
     ] {
         let start = Instant::now();
-        let o = otaseal(d, &seal_args(key, "out", &extra), &[]);
+        let o = run_in(d, seal_args(key, "out", &extra), &[]);
         assert_eq!(code(&o), 4, "{what}: {}", stderr(&o));
         assert!(stderr(&o).contains("limit"), "{what}: {}", stderr(&o));
         assert!(
@@ -293,12 +218,15 @@ fn endless_key_and_passphrase_files_are_refused_quickly() {
     // `keys list DIR` still skips files too large to be keys, as it skips
     // other files that are not keys; named explicitly, one is an error.
     std::fs::write(d.join("big.bin"), vec![0u8; 1 << 20]).unwrap();
-    let list = ok(otaseal(d, &["keys", "list", ".", "--json"], &[]));
+    let list = ok(run_in(d, ["keys", "list", ".", "--json"], &[]));
     assert!(json(&list)["errors"].as_array().unwrap().is_empty());
-    let o = otaseal(d, &["keys", "list", "big.bin"], &[]);
+    let o = run_in(d, ["keys", "list", "big.bin"], &[]);
     assert_eq!(code(&o), 4, "{}", stderr(&o));
     // A key from standard input is capped the same way.
-    let o = otaseal_stdin(d, &seal_args("-", "out", &[]), &[], &vec![b'#'; 1 << 20]);
+    let o = otaseal(seal_args("-", "out", &[]))
+        .current_dir(d)
+        .stdin(vec![b'#'; 1 << 20])
+        .output();
     assert_eq!(code(&o), 4, "stdin: {}", stderr(&o));
 }
 
@@ -310,9 +238,9 @@ fn costly_argon2_parameters_are_refused_before_unlocking() {
     let dir = workdir();
     let d = dir.path();
     std::fs::write(d.join("pass.txt"), PASS).unwrap();
-    ok(otaseal(
+    ok(run_in(
         d,
-        &[
+        [
             "keys",
             "generate",
             "--kind",
@@ -329,9 +257,9 @@ fn costly_argon2_parameters_are_refused_before_unlocking() {
     bytes[15..19].copy_from_slice(&10u32.to_be_bytes()); // 10 passes
     std::fs::write(d.join("release.key"), &bytes).unwrap();
     let start = Instant::now();
-    let o = otaseal(
+    let o = run_in(
         d,
-        &seal_args("release.key", "out", &["--passphrase-file", "pass.txt"]),
+        seal_args("release.key", "out", &["--passphrase-file", "pass.txt"]),
         &[],
     );
     assert_eq!(code(&o), 5, "{}", stderr(&o));
@@ -346,7 +274,7 @@ fn costly_argon2_parameters_are_refused_before_unlocking() {
         start.elapsed()
     );
     // Listing still shows it (no unlock, no limit).
-    ok(otaseal(d, &["keys", "list", "release.key"], &[]));
+    ok(run_in(d, ["keys", "list", "release.key"], &[]));
 }
 
 /// Item 13: alert rules that would divide by an empty history are refused
@@ -357,9 +285,9 @@ fn alert_rules_with_zero_history_days_are_refused() {
     let d = dir.path();
     std::fs::write(d.join("audit.log"), b"").unwrap();
     std::fs::write(d.join("rules.json"), br#"{"volume_min_history_days": 0}"#).unwrap();
-    let o = otaseal(
+    let o = run_in(
         d,
-        &["audit", "alerts", "audit.log", "--rules", "rules.json"],
+        ["audit", "alerts", "audit.log", "--rules", "rules.json"],
         &[],
     );
     assert_eq!(code(&o), 2, "{}", stderr(&o));
@@ -399,7 +327,7 @@ fn weak_public_keys_and_loose_key_text_are_refused_at_load() {
         ),
     ] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let o = otaseal(d, &args, &[]);
+        let o = run_in(d, &args, &[]);
         assert_eq!(code(&o), 5, "{what}: {}", stderr(&o));
         assert!(stderr(&o).contains("small order"), "{what}: {}", stderr(&o));
     }
@@ -416,10 +344,10 @@ fn weak_public_keys_and_loose_key_text_are_refused_at_load() {
             .into_iter()
             .map(|a| if a == "device.pub" { "bad.pub" } else { a })
             .collect();
-        let o = otaseal(d, &args, &[]);
+        let o = run_in(d, &args, &[]);
         assert_eq!(code(&o), 4, "{what}: {}", stderr(&o));
     }
     // CRLF line ends are accepted.
     std::fs::write(d.join("crlf.pub"), text.replace('\n', "\r\n")).unwrap();
-    ok(otaseal(d, &["keys", "list", "crlf.pub"], &[]));
+    ok(run_in(d, ["keys", "list", "crlf.pub"], &[]));
 }

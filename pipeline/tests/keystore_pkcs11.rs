@@ -7,9 +7,9 @@
 //! Needs the Debian package `softhsm2` (`scripts/test.sh` installs it). The
 //! test fails, naming the package, when it is missing.
 
-use serde_json::Value;
+use crate::common::cmd::{json, ok, otaseal, stderr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 const MODULE_CANDIDATES: &[&str] = &[
     "/usr/lib/softhsm/libsofthsm2.so",
@@ -70,7 +70,7 @@ impl Token {
         assert!(
             init.status.success(),
             "softhsm2-util --init-token failed: {}",
-            String::from_utf8_lossy(&init.stderr)
+            stderr(&init)
         );
         std::fs::write(dir.path().join("pin"), format!("{PIN}\n")).unwrap();
         Self { dir, conf, module }
@@ -90,30 +90,11 @@ impl Token {
     }
 
     fn otaseal(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_otaseal"))
+        otaseal(args)
             .current_dir(self.dir.path())
-            .args(args)
             .env("SOFTHSM2_CONF", &self.conf)
-            .env_remove("OTASEAL_PKCS11_PIN")
-            .env_remove("OTASEAL_PKCS11_MODULE")
-            .stdin(Stdio::null())
             .output()
-            .expect("run otaseal")
     }
-}
-
-fn ok(o: Output) -> Output {
-    assert!(
-        o.status.success(),
-        "exit {:?}: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).expect("JSON output")
 }
 
 fn seal(t: &Token, key: &str, input: &str, out: &str) -> Output {
@@ -210,31 +191,27 @@ fn softhsm2_generates_signs_and_bundles_verify() {
         "pkcs11:token=otaseal%20test;object=release-a?module-path={}",
         t.module.display()
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_otaseal"))
-        .current_dir(t.dir.path())
-        .args([
-            "seal",
-            "b1.bin",
-            "--signing-key",
-            &no_pin,
-            "--recipient",
-            "device.pub",
-        ])
-        .args([
-            "--app",
-            "com.example.hsm",
-            "--version",
-            "2.0.1",
-            "--sequence",
-            "8",
-        ])
-        .args(["--out-dir", "env-pin"])
-        .env("SOFTHSM2_CONF", &t.conf)
-        .env("OTASEAL_PKCS11_PIN", PIN)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    ok(o);
+    otaseal([
+        "seal",
+        "b1.bin",
+        "--signing-key",
+        &no_pin,
+        "--recipient",
+        "device.pub",
+    ])
+    .args([
+        "--app",
+        "com.example.hsm",
+        "--version",
+        "2.0.1",
+        "--sequence",
+        "8",
+    ])
+    .args(["--out-dir", "env-pin"])
+    .current_dir(t.dir.path())
+    .env("SOFTHSM2_CONF", &t.conf)
+    .env("OTASEAL_PKCS11_PIN", PIN)
+    .ok();
     ok(t.otaseal(&["verify", "env-pin/b1.bin.manifest", "--trust", "hsm.pub"]));
 }
 
@@ -295,7 +272,7 @@ fn softhsm2_bad_inputs_each_have_their_error() {
     ];
     for (name, key, want, message) in cases {
         let o = seal(&t, &key, "b.bin", "out");
-        let err = String::from_utf8_lossy(&o.stderr);
+        let err = stderr(&o);
         assert_eq!(o.status.code(), Some(want), "{name}: {err}");
         assert!(err.contains(message), "{name}: {err}");
         assert!(!err.contains("panicked"), "{name}");
@@ -309,12 +286,7 @@ fn softhsm2_bad_inputs_each_have_their_error() {
     let again = t.otaseal(&[
         "keys", "generate", "--kind", "release", "--pkcs11", &uri, "--out", "again",
     ]);
-    assert_eq!(
-        again.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
     assert!(!Path::new(&t.path("again.pub")).exists());
     ok(seal(&t, &uri, "b.bin", "out"));
     ok(t.otaseal(&["verify", "out/b.bin.manifest", "--trust", "hsm.pub"]));

@@ -4,8 +4,9 @@
 //!
 //! The checked-in `tests/vectors/keystore/vectors.json` must equal what this
 //! build produces. Regenerate with `OTASEAL_REGEN_VECTORS=1 cargo test -p
-//! otaseal --test keystore_vectors` after a deliberate format change.
+//! otaseal --test tests keystore_vectors::` after a deliberate format change.
 
+use crate::common::vectors::{check_vectors, load_vectors};
 use otaseal::Error;
 use otaseal::format::FormatError;
 use otaseal::keys::file::AnyKey;
@@ -13,7 +14,6 @@ use otaseal::keys::keystore::{EncryptedKey, Passphrase};
 use otaseal::keys::{KdfParams, KemId, KeyRole, RecipientSecretKey, SigningKey};
 use serde_json::{Value, json};
 use std::convert::Infallible;
-use std::path::PathBuf;
 
 /// Hands out fixed bytes: the salt, then the nonce.
 struct Fixed(Vec<u8>);
@@ -311,33 +311,18 @@ fn build() -> Value {
     })
 }
 
-fn vectors_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/keystore/vectors.json")
-}
+const VECTORS: &str = "keystore/vectors.json";
 
 #[test]
 fn checked_in_vectors_are_up_to_date() {
-    let built = build();
-    let text = serde_json::to_string_pretty(&built).unwrap() + "\n";
-    let path = vectors_path();
-    if std::env::var_os("OTASEAL_REGEN_VECTORS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &text).unwrap();
-    }
-    let on_disk =
-        std::fs::read_to_string(&path).expect("vectors missing: run with OTASEAL_REGEN_VECTORS=1");
-    assert!(
-        on_disk == text,
-        "{} is stale: rerun with OTASEAL_REGEN_VECTORS=1 if the change is deliberate",
-        path.display()
-    );
+    check_vectors(VECTORS, &build());
 }
 
 /// Reads the checked-in vectors as a second implementation would: decode,
 /// unlock, compare the secret; and every rejection gives its named error.
 #[test]
 fn checked_in_vectors_decode() {
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(vectors_path()).unwrap()).unwrap();
+    let v = load_vectors(VECTORS);
     for good in v["valid"].as_array().unwrap() {
         let bytes = hex::decode(good["file"].as_str().unwrap()).unwrap();
         let k = EncryptedKey::parse(&bytes).unwrap();

@@ -1,9 +1,7 @@
 //! Property tests: round trips across sizes and chunk sizes, and detection
 //! of every single-bit flip, chunk permutation and truncation.
 
-mod common;
-
-use common::{Fixture, pattern};
+use crate::common::{Fixture, pattern};
 use otaseal::open::verify_manifest;
 use proptest::prelude::*;
 

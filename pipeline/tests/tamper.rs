@@ -1,9 +1,7 @@
 //! Bad input, exhaustively where it is cheap: every manifest byte, every
 //! chunk, and the payload edits a network or an attacker can make.
 
-mod common;
-
-use common::{Fixture, error_name, pattern};
+use crate::common::{Fixture, error_name, pattern};
 use otaseal::Error;
 use otaseal::open::verify_manifest;
 
@@ -96,7 +94,7 @@ fn wrong_keys_are_refused() {
     .unwrap_err();
     assert!(matches!(err, Error::NotARecipient { .. }));
     let stranger = Fixture {
-        signer: otaseal::keys::SigningKey::generate(&mut common::rng(77)),
+        signer: otaseal::keys::SigningKey::generate(&mut crate::common::rng(77)),
         ..Fixture::new()
     };
     let err = otaseal::open::open(
@@ -117,7 +115,7 @@ fn garbage_manifests_never_panic() {
     for len in 0..m.len() {
         assert!(verify_manifest(&m[..len], &f.trust()).is_err());
     }
-    let mut r = common::rng(7);
+    let mut r = crate::common::rng(7);
     for _ in 0..2000 {
         let len = (rand_core::Rng::next_u32(&mut r) % 600) as usize;
         let mut junk = vec![0u8; len];

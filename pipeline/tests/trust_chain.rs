@@ -4,7 +4,7 @@
 
 use otaseal::clock::Clock;
 use otaseal::device::TrustStateFile;
-use otaseal::format::cert::{AppScope, CertificateFields, ChannelScope, KeyUsage};
+use otaseal::format::cert::{AppScope, CertificateBody, ChannelScope, KeyUsage};
 use otaseal::keys::trust::{
     CertifiedSigner, RevocationOutcome, RootTrust, RotationOutcome, TrustState, issue_certificate,
     issue_revocation_list, sign_rotation,
@@ -25,8 +25,8 @@ fn key(seed: u64) -> SigningKey {
     SigningKey::generate(&mut rng(seed))
 }
 
-fn fields(subject: &SigningKey, serial: u64) -> CertificateFields {
-    CertificateFields {
+fn fields(subject: &SigningKey, serial: u64) -> CertificateBody {
+    CertificateBody {
         serial,
         subject_alg: SigAlg::Ed25519,
         subject_public_key: subject.verifying_key().to_bytes().to_vec(),
@@ -242,7 +242,7 @@ fn certificate_for_another_app_is_rejected() {
 fn certified_signer_refuses_terms_every_device_would_refuse() {
     let root = key(1);
     let k = key(2);
-    let signer = |f: CertificateFields| {
+    let signer = |f: CertificateBody| {
         CertifiedSigner::new(
             Box::new(SigningKey::from_bytes(&k.to_secret_bytes())),
             vec![issue_certificate(&root, f).unwrap().to_bytes()],

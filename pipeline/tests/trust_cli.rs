@@ -1,8 +1,8 @@
 //! Root of trust and audit from the command line: the full rotation
 //! scenario, and every bad input rejected with its own exit code.
 
+use crate::common::cmd::{code, otaseal, stderr, stdout};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 struct Run {
     code: i32,
@@ -36,21 +36,17 @@ impl Env {
 
     /// Runs with extra environment variables (overriding the defaults).
     fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_otaseal"));
-        cmd.args(args)
+        let out = otaseal(args)
             .current_dir(self.dir.path())
-            .env_remove("OTASEAL_AUDIT_LOG")
             // New keys are encrypted (the default): root and release keys
             // are unlocked with this passphrase, as an operator's would be.
-            .env("OTASEAL_PASSPHRASE", PASSPHRASE);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().unwrap();
+            .env("OTASEAL_PASSPHRASE", PASSPHRASE)
+            .envs(env)
+            .output();
         Run {
-            code: out.status.code().expect("exited normally"),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: code(&out),
+            stdout: stdout(&out),
+            stderr: stderr(&out),
         }
     }
 

@@ -5,11 +5,12 @@
 //!
 //! The vectors are regenerated from fixed seeds; the test fails when the
 //! checked-in file differs (stale vectors or an unintended format change).
-//! Regenerate with `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test trust_vectors`.
+//! Regenerate with `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test tests trust_vectors::`.
 
+use crate::common::vectors::{check_vectors, load_vectors};
 use otaseal::audit::{AuditLog, Event, Op, Outcome};
 use otaseal::format::FormatError;
-use otaseal::format::cert::{AppScope, Certificate, CertificateFields, ChannelScope, KeyUsage};
+use otaseal::format::cert::{AppScope, Certificate, CertificateBody, ChannelScope, KeyUsage};
 use otaseal::format::revocation::RevocationList;
 use otaseal::format::rotation::RotationStatement;
 use otaseal::keys::trust::{
@@ -18,10 +19,7 @@ use otaseal::keys::trust::{
 use otaseal::keys::{KeyId, SigAlg, SigningKey};
 use serde_json::{Value, json};
 
-const PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/vectors/certificates/vectors.json"
-);
+const VECTORS: &str = "certificates/vectors.json";
 
 fn seeded(byte: u8) -> SigningKey {
     SigningKey::from_bytes(&[byte; 32])
@@ -33,7 +31,7 @@ fn generate() -> Value {
     let new_root = seeded(0x03);
     let cert = issue_certificate(
         &root,
-        CertificateFields {
+        CertificateBody {
             serial: 0x0123_4567_89ab_cdef,
             subject_alg: SigAlg::Ed25519,
             subject_public_key: release.verifying_key().to_bytes().to_vec(),
@@ -49,7 +47,7 @@ fn generate() -> Value {
     // Version 2: the same key restricted to two applications (§10.2.1).
     let cert_v2 = issue_certificate(
         &root,
-        CertificateFields {
+        CertificateBody {
             serial: 0x0fed_cba9_8765_4321,
             subject_alg: SigAlg::Ed25519,
             subject_public_key: release.verifying_key().to_bytes().to_vec(),
@@ -253,16 +251,7 @@ fn generate() -> Value {
 
 #[test]
 fn checked_in_vectors_are_up_to_date() {
-    let fresh = serde_json::to_string_pretty(&generate()).unwrap() + "\n";
-    if std::env::var_os("OTASEAL_REGEN_VECTORS").is_some() {
-        std::fs::write(PATH, &fresh).unwrap();
-        return;
-    }
-    let stored = std::fs::read_to_string(PATH).expect("vectors.json missing: regenerate");
-    assert!(
-        stored == fresh,
-        "{PATH} is stale; rerun with OTASEAL_REGEN_VECTORS=1 and review the diff"
-    );
+    check_vectors(VECTORS, &generate());
 }
 
 fn h(v: &Value) -> Vec<u8> {
@@ -272,7 +261,7 @@ fn h(v: &Value) -> Vec<u8> {
 /// Checks the stored vectors on their own, as another implementation would.
 #[test]
 fn checked_in_vectors_verify() {
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(PATH).unwrap()).unwrap();
+    let v = load_vectors(VECTORS);
     let root_pk = h(&v["keys"]["root_public"]);
     let new_pk = h(&v["keys"]["new_root_public"]);
 

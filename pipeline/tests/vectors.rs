@@ -3,19 +3,17 @@
 //! each name the error a decoder must produce.
 //!
 //! The checked-in file is regenerated with `OTASEAL_REGEN_VECTORS=1 cargo test
-//! -p otaseal --test vectors`; without it, a stale file fails the test.
+//! -p otaseal --test tests vectors::`; without it, a stale file fails the test.
 
-mod common;
-
+use crate::common::vectors::{check_vectors, load_vectors};
+use crate::common::{error_name, pattern, rng};
 use aes_gcm::{AeadInOut, KeyInit};
-use common::{error_name, pattern, rng};
 use otaseal::format::{ChunkSize, Manifest};
 use otaseal::keys::{KemId, RecipientPublicKey, RecipientSecretKey, Signer, SigningKey};
 use otaseal::open::{TrustAnchor, open};
 use otaseal::seal::{SealOptions, SealedBundle, seal_with_rng};
 use rand_core::Rng;
 use serde_json::{Value, json};
-use std::path::PathBuf;
 
 const CHUNK_LOG2: u8 = 14;
 
@@ -441,25 +439,11 @@ fn expected_errors() -> Value {
     })
 }
 
-fn vectors_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/v1/manifest.json")
-}
-
-fn load() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(vectors_path()).unwrap()).unwrap()
-}
+const VECTORS: &str = "v1/manifest.json";
 
 #[test]
 fn checked_in_vectors_are_up_to_date() {
-    let fresh = serde_json::to_string_pretty(&generate()).unwrap() + "\n";
-    if std::env::var_os("OTASEAL_REGEN_VECTORS").is_some() {
-        std::fs::write(vectors_path(), &fresh).unwrap();
-    }
-    let stored = std::fs::read_to_string(vectors_path()).unwrap_or_default();
-    assert!(
-        stored == fresh,
-        "tests/vectors/v1/manifest.json is stale: rerun with OTASEAL_REGEN_VECTORS=1 and review the diff"
-    );
+    check_vectors(VECTORS, &generate());
 }
 
 fn hexv(v: &Value) -> Vec<u8> {
@@ -479,7 +463,7 @@ fn device_from(v: &Value) -> RecipientSecretKey {
 /// with the published data key, nonce and associated-data layouts.
 #[test]
 fn valid_vectors_open_and_match_an_independent_decryption() {
-    let v = load();
+    let v = load_vectors(VECTORS);
     let signer =
         otaseal::keys::VerifyingKey::from_bytes(&hexv(&v["signing_public"]).try_into().unwrap())
             .unwrap();
@@ -535,7 +519,7 @@ fn valid_vectors_open_and_match_an_independent_decryption() {
 
 #[test]
 fn invalid_vectors_fail_with_their_named_error() {
-    let v = load();
+    let v = load_vectors(VECTORS);
     let signer =
         otaseal::keys::VerifyingKey::from_bytes(&hexv(&v["signing_public"]).try_into().unwrap())
             .unwrap();

@@ -664,7 +664,7 @@ fn entry_for(event: &crate::keys::events::KeyEvent<'_>) -> Event {
             issuer,
             certificate: cert,
         } => Event::ok(Op::Certify, issuer)
-            .detail("subject", cert.subject_key_id.to_string())
+            .detail("subject", cert.subject_key_id().to_string())
             .detail("serial", cert.serial)
             .detail("channels", cert.channels.to_string())
             .detail("apps", cert.apps.to_string())
@@ -673,7 +673,7 @@ fn entry_for(event: &crate::keys::events::KeyEvent<'_>) -> Event {
             let event = Event::ok(Op::Rotate, key);
             match previous {
                 Some(p) => event
-                    .detail("previous", p.subject_key_id.to_string())
+                    .detail("previous", p.subject_key_id().to_string())
                     .detail("previous_serial", p.serial),
                 None => event,
             }
@@ -898,7 +898,7 @@ mod tests {
     /// rules and operators read, so they are pinned here.
     #[test]
     fn key_events_are_written_as_their_entries() {
-        use crate::format::cert::{AppScope, CertificateFields, ChannelScope, KeyUsage};
+        use crate::format::cert::{AppScope, CertificateBody, ChannelScope, KeyUsage};
         use crate::keys::events::{KeyBackend, KeyEvent, KeyEventSink};
         use crate::keys::{KeyAlg, KeyRole};
         use rand_core::SeedableRng;
@@ -906,7 +906,7 @@ mod tests {
             crate::keys::SigningKey::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(4));
         let cert = crate::keys::trust::issue_certificate(
             &issuer,
-            CertificateFields {
+            CertificateBody {
                 serial: 9,
                 subject_alg: SigAlg::Ed25519,
                 subject_public_key: vec![7; 32],
@@ -918,7 +918,7 @@ mod tests {
             },
         )
         .unwrap();
-        let (i, k, s) = (issuer.key_id(), KeyId([1; 16]), cert.subject_key_id);
+        let (i, k, s) = (issuer.key_id(), KeyId([1; 16]), cert.subject_key_id());
         let path = Path::new("m.manifest");
         let cases: Vec<(
             KeyEvent<'_>,

@@ -6,40 +6,26 @@ use super::io;
 use crate::error::{Error, Result};
 use crate::files;
 use crate::format::batch_index::{self, BatchIndex, IndexEntry, Release, ShardId};
-use crate::keys::Signer;
+use crate::keys::{Signer, sign_document};
 use crate::open::{TrustAnchor, verify_manifest};
 use std::path::Path;
 use subtle::ConstantTimeEq;
 
 /// Signs `index` (its signer fields must name `signer`).
-pub fn sign_index(mut index: BatchIndex, signer: &dyn Signer) -> Result<BatchIndex> {
-    if index.signer_alg != signer.algorithm() || index.signer_key_id != signer.key_id() {
+pub fn sign_index(index: BatchIndex, signer: &dyn Signer) -> Result<BatchIndex> {
+    if index.signer.alg != signer.algorithm() || index.signer.key_id != signer.key_id() {
         return Err(Error::InvalidRequest(
             "the index names another signer than the one signing it".into(),
         ));
     }
-    let signature = signer.sign(&index.signed_bytes())?;
-    if signature.len() != index.signer_alg.signature_len() {
-        return Err(Error::BadSignature);
-    }
-    index.signature = signature;
-    Ok(index)
+    Ok(sign_document(index.body, signer)?.0)
 }
 
 /// Parses `bytes` and verifies the index signature against `trust`.
 pub fn verify_index(bytes: &[u8], trust: &TrustAnchor) -> Result<BatchIndex> {
     let (index, signed_len) = BatchIndex::parse(bytes)?;
     match trust {
-        TrustAnchor::SigningKey(key) => {
-            let expected = key.key_id();
-            if index.signer_key_id != expected {
-                return Err(Error::UntrustedSigner {
-                    found: index.signer_key_id,
-                    expected,
-                });
-            }
-            key.verify(&bytes[..signed_len], &index.signature)?;
-        }
+        TrustAnchor::SigningKey(key) => key.verify_document(&index, &bytes[..signed_len])?,
         // The index is a publisher-side record signed by the release key
         // itself; it carries no certificate chain to follow from a root.
         TrustAnchor::Root(_) => {
@@ -192,7 +178,7 @@ pub fn merge(
             )));
         }
     }
-    let entries: Vec<IndexEntry> = shards.into_iter().flat_map(|s| s.entries).collect();
+    let entries: Vec<IndexEntry> = shards.into_iter().flat_map(|s| s.body.entries).collect();
     let merged = BatchIndex::new(
         release,
         ShardId::WHOLE,
@@ -302,7 +288,7 @@ mod tests {
             .filter(|e| n == 1 || shard_of(&e.name, n) == k)
             .collect();
         let idx = BatchIndex::new(
-            sample().release,
+            sample().body.release,
             ShardId::new(k, n).unwrap(),
             entries,
             sk.algorithm(),

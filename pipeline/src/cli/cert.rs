@@ -72,7 +72,7 @@ fn issue(a: IssueArgs) -> CliResult {
         println!(
             "certificate {} for key {} written to {}",
             cert.serial,
-            cert.subject_key_id,
+            cert.subject_key_id(),
             a.out.display()
         );
         println!(
@@ -89,8 +89,12 @@ fn show(a: ShowArgs) -> CliResult {
         print_json(&cert_json(&cert));
     } else {
         println!("certificate {}", cert.serial);
-        println!("  subject  {} ({})", cert.subject_key_id, cert.subject_alg);
-        println!("  issuer   {}", cert.issuer_key_id);
+        println!(
+            "  subject  {} ({})",
+            cert.subject_key_id(),
+            cert.subject_alg
+        );
+        println!("  issuer   {}", cert.signer.key_id);
         println!(
             "  valid    {}..{} (Unix seconds)",
             cert.not_before, cert.not_after

@@ -141,7 +141,7 @@ fn header_json(idx: &BatchIndex) -> serde_json::Value {
         "version": idx.release.version.as_str(),
         "sequence": idx.release.sequence,
         "shard": idx.shard.to_string(),
-        "signer": idx.signer_key_id.to_string(),
+        "signer": idx.signer.key_id.to_string(),
         "entries": idx.entries.len(),
         "bytes": idx.entries.iter().map(|e| e.plaintext_len).sum::<u64>(),
     })
@@ -163,7 +163,7 @@ fn show(a: ShowArgs) -> CliResult {
             r.sequence,
             idx.shard,
             idx.entries.len(),
-            idx.signer_key_id
+            idx.signer.key_id
         );
         for e in &idx.entries {
             println!(

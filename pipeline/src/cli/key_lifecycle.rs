@@ -84,8 +84,11 @@ pub(crate) fn rotate(a: RotateArgs) -> CliResult {
         j["secret"] = json_path(&secret);
         j["public"] = json_path(&public);
         j["cert"] = json_path(&cert_path);
-        j["previous_key_id"] =
-            serde_json::json!(previous.as_ref().map(|(p, _)| p.subject_key_id.to_string()));
+        j["previous_key_id"] = serde_json::json!(
+            previous
+                .as_ref()
+                .map(|(p, _)| p.subject_key_id().to_string())
+        );
         print_json(&j);
     } else {
         println!("new release key {new_id}");
@@ -102,7 +105,8 @@ pub(crate) fn rotate(a: RotateArgs) -> CliResult {
         if let Some((p, _)) = &previous {
             println!(
                 "  previous key {} stays valid until {} unless revoked (`otaseal revoke --cert ...`)",
-                p.subject_key_id, p.not_after
+                p.subject_key_id(),
+                p.not_after
             );
         }
     }

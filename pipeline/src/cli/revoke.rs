@@ -45,7 +45,7 @@ pub(crate) fn run(a: Args) -> CliResult {
     for path in &a.certs {
         let (cert, _) = read_cert(path)?;
         serials.push(cert.serial);
-        keys.push(cert.subject_key_id);
+        keys.push(cert.subject_key_id());
     }
     let previous = match otaseal::files::read_capped(
         &a.list,

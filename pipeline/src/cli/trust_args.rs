@@ -8,9 +8,7 @@ use otaseal::audit::{AuditLog, AuditedSigner};
 use otaseal::clock::Clock;
 use otaseal::device::{self, TrustSource, TrustUpdates};
 use otaseal::files;
-use otaseal::format::cert::{
-    self, AppScope, Certificate, CertificateFields, ChannelScope, KeyUsage,
-};
+use otaseal::format::cert::{self, AppScope, Certificate, CertificateBody, ChannelScope, KeyUsage};
 use otaseal::format::{AppId, Channel};
 use otaseal::keys::file::{AnyKey, KeyFile};
 use otaseal::keys::trust::{CertifiedSigner, RevocationOutcome, RootTrust, RotationOutcome};
@@ -211,8 +209,8 @@ pub(crate) struct Terms {
 
 impl Terms {
     /// The fields of a certificate with these terms for an Ed25519 `subject`.
-    pub(crate) fn fields(self, serial: u64, subject: &VerifyingKey) -> CertificateFields {
-        CertificateFields {
+    pub(crate) fn fields(self, serial: u64, subject: &VerifyingKey) -> CertificateBody {
+        CertificateBody {
             serial,
             subject_alg: otaseal::keys::SigAlg::Ed25519,
             subject_public_key: subject.to_bytes().to_vec(),
@@ -301,9 +299,9 @@ pub(crate) fn random_serial() -> u64 {
 pub(crate) fn cert_json(c: &Certificate) -> serde_json::Value {
     serde_json::json!({
         "serial": c.serial,
-        "subject_key_id": c.subject_key_id.to_string(),
+        "subject_key_id": c.subject_key_id().to_string(),
         "subject_alg": c.subject_alg.to_string(),
-        "issuer_key_id": c.issuer_key_id.to_string(),
+        "issuer_key_id": c.signer.key_id.to_string(),
         "not_before": c.not_before,
         "not_after": c.not_after,
         "usage": c.usage.names(),

@@ -20,10 +20,9 @@
 //! ```
 
 use super::{
-    AppId, Channel, FormatError, Reader, VersionLabel, Writer, kind, read_final_signature,
-    read_header_and_flags, with_signature, write_header_and_flags,
+    AppId, Body, Channel, FormatError, KeyId, Reader, SigAlg, Signed, SignerId, VersionLabel,
+    Writer, kind, read_header_and_flags,
 };
-use crate::keys::{KeyId, SigAlg};
 
 /// Most entries one index may hold (2^24).
 pub const MAX_ENTRIES: u32 = 1 << 24;
@@ -162,28 +161,27 @@ pub struct IndexEntry {
     pub manifest_hash: [u8; 32],
 }
 
-/// A decoded batch index. Decoding checks syntax only; nothing in it is
-/// trusted until its signature has been verified (`batch::verify_index`).
+/// What a batch index lists (FORMAT.md §15.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct BatchIndex {
+pub struct BatchIndexBody {
     pub release: Release,
     pub shard: ShardId,
     /// Sorted by name, strictly ascending.
     pub entries: Vec<IndexEntry>,
-    pub signer_alg: SigAlg,
-    pub signer_key_id: KeyId,
-    pub signature: Vec<u8>,
 }
 
-impl BatchIndex {
-    /// An unsigned index; sorts `entries` by name and rejects duplicates.
+/// A batch index, signed by the release key its [`SignerId`] names.
+/// Decoding checks syntax only; nothing in it is trusted until its
+/// signature has been verified (`batch::verify_index`).
+pub type BatchIndex = Signed<BatchIndexBody>;
+
+impl BatchIndexBody {
+    /// An index body; sorts `entries` by name and rejects duplicates.
     pub fn new(
         release: Release,
         shard: ShardId,
         mut entries: Vec<IndexEntry>,
-        signer_alg: SigAlg,
-        signer_key_id: KeyId,
     ) -> Result<Self, FormatError> {
         if entries.len() > MAX_ENTRIES as usize {
             return Err(FormatError::invalid(
@@ -202,19 +200,41 @@ impl BatchIndex {
             release,
             shard,
             entries,
-            signer_alg,
-            signer_key_id,
-            signature: Vec::new(),
         })
     }
+}
 
-    /// The bytes the signature covers: everything before the signature field.
-    pub fn signed_bytes(&self) -> Vec<u8> {
+impl BatchIndex {
+    /// An unsigned index to be signed by `signer_alg` / `signer_key_id`;
+    /// sorts `entries` by name and rejects duplicates.
+    pub fn new(
+        release: Release,
+        shard: ShardId,
+        entries: Vec<IndexEntry>,
+        signer_alg: SigAlg,
+        signer_key_id: KeyId,
+    ) -> Result<Self, FormatError> {
+        Self::unsigned(
+            BatchIndexBody::new(release, shard, entries)?,
+            SignerId {
+                alg: signer_alg,
+                key_id: signer_key_id,
+            },
+        )
+    }
+}
+
+impl Body for BatchIndexBody {
+    const KIND: [u8; 4] = kind::BATCH_INDEX;
+    const NAME: &'static str = "batch index";
+    type Signer = SignerId;
+
+    fn size_hint(&self) -> usize {
         let names: usize = self.entries.iter().map(|e| e.name.0.len()).sum();
-        let mut w = Writer::with_capacity(
-            128 + names + self.entries.len() * (2 + ENTRY_FIXED_LEN) + self.signature.len(),
-        );
-        write_header_and_flags(&mut w, kind::BATCH_INDEX);
+        128 + names + self.entries.len() * (2 + ENTRY_FIXED_LEN)
+    }
+
+    fn encode(&self, signer: &SignerId, w: &mut Writer) {
         w.bytes8(self.release.app_id.as_str().as_bytes());
         w.bytes8(self.release.channel.as_str().as_bytes());
         w.bytes8(self.release.version.as_str().as_bytes());
@@ -230,27 +250,16 @@ impl BatchIndex {
             w.u32(e.manifest_len);
             w.put(&e.manifest_hash);
         }
-        w.u8(self.signer_alg.code());
-        w.put(&self.signer_key_id.0);
-        w.buf
+        signer.write(w);
     }
 
-    /// The complete encoding: signed bytes followed by the signature.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        with_signature(self.signed_bytes(), &self.signature)
-    }
-
-    /// Decodes an index, returning it and the length of its signed prefix.
-    ///
-    /// Rejects (FORMAT.md §15.4): bad magic, another document kind, any version but
-    /// 1, non-zero flags, invalid release names, a shard outside
-    /// `1 <= K <= N`, more than 2^24 entries, invalid entry names, entries not
-    /// in strictly ascending name order (which includes duplicates), an
-    /// unknown signature algorithm, a signature of the wrong length, and any
-    /// byte after the signature.
-    pub fn parse(bytes: &[u8]) -> Result<(Self, usize), FormatError> {
-        let mut r = Reader::new(bytes);
-        let (release, shard, count) = read_prefix(&mut r)?;
+    /// Rejects (FORMAT.md §15.4), besides what every signed document
+    /// rejects: invalid release names, a shard outside `1 <= K <= N`, more
+    /// than 2^24 entries, invalid entry names, entries not in strictly
+    /// ascending name order (which includes duplicates), and an unknown
+    /// signature algorithm.
+    fn decode(r: &mut Reader<'_>, _version: u16) -> Result<(Self, SignerId), FormatError> {
+        let (release, shard, count) = read_prefix(r)?;
         // Every entry takes at least this many bytes, so a hostile count
         // cannot make us allocate more than the input justifies.
         let min_entry = 2 + 1 + ENTRY_FIXED_LEN;
@@ -280,20 +289,13 @@ impl BatchIndex {
                 manifest_hash: r.array("entry_manifest_hash")?,
             });
         }
-        let signer_alg = SigAlg::from_code(r.u8("signature_alg")?)?;
-        let signer_key_id = KeyId(r.array("signer_key_id")?);
-        let (signed_len, signature) = read_final_signature(&mut r, signer_alg)?;
-        Ok((
-            Self {
-                release,
-                shard,
-                entries,
-                signer_alg,
-                signer_key_id,
-                signature: signature.to_vec(),
-            },
-            signed_len,
-        ))
+        let signer = SignerId::read(r, ("signature_alg", "signer_key_id"))?;
+        let body = Self {
+            release,
+            shard,
+            entries,
+        };
+        Ok((body, signer))
     }
 }
 
@@ -308,6 +310,7 @@ pub const MAX_PREFIX_LEN: usize = 12 + 3 * (1 + 255) + 8 + 4 + 4 + 4;
 /// (`/dev/zero`) is refused after a few bytes.
 pub fn max_len(head: &[u8]) -> Result<u64, FormatError> {
     let mut r = Reader::new(head);
+    read_header_and_flags(&mut r, kind::BATCH_INDEX, BatchIndexBody::NAME)?;
     let (_, _, count) = read_prefix(&mut r)?;
     let max_entry = (2 + MAX_NAME_LEN + ENTRY_FIXED_LEN) as u64;
     // signature_alg, signer_key_id, and a signature of any bytes16 length.
@@ -315,9 +318,9 @@ pub fn max_len(head: &[u8]) -> Result<u64, FormatError> {
     Ok(r.position() as u64 + u64::from(count) * max_entry + trailer)
 }
 
-/// Reads everything before the entries; checks the entry count's bound.
+/// Reads everything between the header and the entries; checks the entry
+/// count's bound.
 fn read_prefix(r: &mut Reader<'_>) -> Result<(Release, ShardId, u32), FormatError> {
-    read_header_and_flags(r, kind::BATCH_INDEX, "batch index")?;
     let release = Release {
         app_id: AppId::from_wire(r.bytes8("app_id")?)?,
         channel: Channel::from_wire(r.bytes8("channel")?)?,
@@ -429,7 +432,7 @@ pub(crate) mod tests {
     #[test]
     fn duplicates_are_refused_when_building() {
         let r = BatchIndex::new(
-            sample().release,
+            sample().body.release,
             ShardId::WHOLE,
             vec![entry("a", 1), entry("a", 2)],
             SigAlg::Ed25519,

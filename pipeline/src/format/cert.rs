@@ -10,9 +10,8 @@
 //! that knows only version 1 refuses it instead of ignoring the restriction.
 
 use super::{
-    AppId, Channel, FormatError, MAGIC, Reader, Writer, kind, read_final_signature, with_signature,
+    AppId, Body, Channel, FormatError, KeyId, Reader, SigAlg, Signed, SignerId, Writer, kind,
 };
-use crate::keys::{KeyId, SigAlg};
 
 /// Most channels one certificate may list.
 pub const MAX_CERT_CHANNELS: usize = 32;
@@ -28,13 +27,6 @@ pub const VERSION_APP_SCOPED: u16 = 2;
 /// certificate fits several times over (at most 32 channels of 64 bytes and
 /// 32 apps of 128 bytes: under 7 KiB).
 pub const MAX_LEN: u64 = super::manifest::MAX_CERT_LEN as u64;
-
-/// Length of a public key of `alg` on the wire.
-pub(crate) fn public_key_len(alg: SigAlg) -> usize {
-    match alg {
-        SigAlg::Ed25519 => 32,
-    }
-}
 
 /// What the certified key may do. Unknown bits are rejected by the decoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -236,18 +228,14 @@ impl<T: ScopeName> std::fmt::Display for Scope<T> {
     }
 }
 
-/// A decoded certificate. Decoding checks syntax and internal consistency
-/// (the subject key id is the hash of the subject key); the issuer's
-/// signature is checked by `keys::trust`.
+/// What a certificate says (FORMAT.md §10.2.1): everything its issuer
+/// chooses. The subject key id is derived from the subject key, and the
+/// issuer is the signer section of the [`Certificate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Certificate {
+pub struct CertificateBody {
     pub serial: u64,
     pub subject_alg: SigAlg,
-    pub subject_key_id: KeyId,
     pub subject_public_key: Vec<u8>,
-    pub issuer_alg: SigAlg,
-    pub issuer_key_id: KeyId,
     /// Unix seconds, inclusive.
     pub not_before: u64,
     /// Unix seconds, inclusive; always after `not_before`.
@@ -256,23 +244,15 @@ pub struct Certificate {
     pub channels: ChannelScope,
     /// `Any` in a version 1 certificate; listed in version 2.
     pub apps: AppScope,
-    pub signature: Vec<u8>,
 }
 
-/// The fields a certificate issuer chooses; everything else is derived.
-#[derive(Debug, Clone)]
-pub struct CertificateFields {
-    pub serial: u64,
-    pub subject_alg: SigAlg,
-    pub subject_public_key: Vec<u8>,
-    pub not_before: u64,
-    pub not_after: u64,
-    pub usage: KeyUsage,
-    pub channels: ChannelScope,
-    pub apps: AppScope,
-}
+/// A certificate: its body, signed by the issuer its [`SignerId`] names.
+/// Decoding checks syntax and internal consistency (the subject key id is
+/// the hash of the subject key); the issuer's signature is checked by
+/// `keys::trust`.
+pub type Certificate = Signed<CertificateBody>;
 
-impl Certificate {
+impl CertificateBody {
     /// The encoding version: 1 for every application, 2 when restricted.
     pub fn version(&self) -> u16 {
         match self.apps {
@@ -281,65 +261,62 @@ impl Certificate {
         }
     }
 
-    /// An unsigned certificate from `fields`, to be signed by the issuer.
-    /// Checks what the decoder checks, so an issued certificate always parses.
-    pub fn unsigned(
-        fields: CertificateFields,
-        issuer_alg: SigAlg,
-        issuer_key_id: KeyId,
-    ) -> Result<Self, FormatError> {
-        if fields.subject_public_key.len() != public_key_len(fields.subject_alg) {
-            return Err(FormatError::invalid(
-                "subject_public_key",
-                format!(
-                    "{} bytes, {} needs {}",
-                    fields.subject_public_key.len(),
-                    fields.subject_alg,
-                    public_key_len(fields.subject_alg)
-                ),
-            ));
-        }
-        if fields.not_after <= fields.not_before {
-            return Err(FormatError::invalid("not_after", "not after `not_before`"));
-        }
-        if let ChannelScope::Only(list) = &fields.channels {
-            ChannelScope::only(list.clone())?;
-        }
-        if let AppScope::Only(list) = &fields.apps {
-            AppScope::only(list.clone())?;
-        }
-        Ok(Self {
-            serial: fields.serial,
-            subject_alg: fields.subject_alg,
-            subject_key_id: KeyId::derive(
-                u16::from(fields.subject_alg.code()),
-                &fields.subject_public_key,
-            ),
-            subject_public_key: fields.subject_public_key,
-            issuer_alg,
-            issuer_key_id,
-            not_before: fields.not_before,
-            not_after: fields.not_after,
-            usage: fields.usage,
-            channels: fields.channels,
-            apps: fields.apps,
-            signature: Vec::new(),
-        })
+    /// The key id of the certified key.
+    pub fn subject_key_id(&self) -> KeyId {
+        KeyId::derive(u16::from(self.subject_alg.code()), &self.subject_public_key)
+    }
+}
+
+/// A public key MUST be as long as its algorithm's keys.
+fn check_subject_key(alg: SigAlg, key: &[u8]) -> Result<(), FormatError> {
+    if key.len() != alg.public_key_len() {
+        return Err(FormatError::invalid(
+            "subject_public_key",
+            format!("{} bytes, {alg} needs {}", key.len(), alg.public_key_len()),
+        ));
+    }
+    Ok(())
+}
+
+fn check_validity(not_before: u64, not_after: u64) -> Result<(), FormatError> {
+    if not_after <= not_before {
+        return Err(FormatError::invalid("not_after", "not after `not_before`"));
+    }
+    Ok(())
+}
+
+impl Body for CertificateBody {
+    const KIND: [u8; 4] = kind::CERTIFICATE;
+    const NAME: &'static str = "certificate";
+    type Signer = SignerId;
+
+    fn version(&self) -> u16 {
+        CertificateBody::version(self)
     }
 
-    /// The bytes the issuer signs: everything before the signature field.
-    pub fn signed_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(160);
-        w.put(&MAGIC);
-        w.put(&kind::CERTIFICATE);
-        w.u16(self.version());
-        w.u16(0);
+    fn reads_version(version: u16) -> bool {
+        version == VERSION_ANY_APP || version == VERSION_APP_SCOPED
+    }
+
+    /// Checks what the decoder checks, so an issued certificate always parses.
+    fn check(&self) -> Result<(), FormatError> {
+        check_subject_key(self.subject_alg, &self.subject_public_key)?;
+        check_validity(self.not_before, self.not_after)?;
+        if let ChannelScope::Only(list) = &self.channels {
+            ChannelScope::only(list.clone())?;
+        }
+        if let AppScope::Only(list) = &self.apps {
+            AppScope::only(list.clone())?;
+        }
+        Ok(())
+    }
+
+    fn encode(&self, issuer: &SignerId, w: &mut Writer) {
         w.u64(self.serial);
         w.u8(self.subject_alg.code());
-        w.put(&self.subject_key_id.0);
+        w.put(&self.subject_key_id().0);
         w.bytes16(&self.subject_public_key);
-        w.u8(self.issuer_alg.code());
-        w.put(&self.issuer_key_id.0);
+        issuer.write(w);
         w.u64(self.not_before);
         w.u64(self.not_after);
         w.u16(self.usage.bits());
@@ -350,78 +327,40 @@ impl Certificate {
             }
             ChannelScope::Only(list) => {
                 w.u8(0);
-                ChannelScope::write_list(list, &mut w);
+                ChannelScope::write_list(list, w);
             }
         }
         if let AppScope::Only(list) = &self.apps {
             w.u8(0);
-            AppScope::write_list(list, &mut w);
+            AppScope::write_list(list, w);
         }
-        w.buf
     }
 
-    /// The complete encoding: signed bytes followed by the signature.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        with_signature(self.signed_bytes(), &self.signature)
-    }
-
-    /// Decodes a certificate, returning it and the length of its signed prefix.
-    ///
-    /// Rejects (FORMAT.md §10.2.3): bad magic, another kind, a version other
-    /// than 1 or 2, non-zero flags, unknown algorithms, a public key of the wrong length,
-    /// a subject key id that is not the hash of the subject key, `not_after`
-    /// not after `not_before`, zero or unknown usage bits, an unknown channel
-    /// scope, an `any` scope with channels, a listed scope with 0 or more than
-    /// 32 channels or channels not strictly ascending, invalid channel names,
-    /// in version 2 an `app_scope` other than 0, 0 or more than 32 apps,
-    /// invalid or not strictly ascending app ids, a signature of the wrong
-    /// length for the issuer algorithm, and any byte after the signature.
-    pub fn parse(bytes: &[u8]) -> Result<(Self, usize), FormatError> {
-        let mut r = Reader::new(bytes);
-        if r.array::<4>("magic")? != MAGIC {
-            return Err(FormatError::BadMagic);
-        }
-        let found = r.array::<4>("kind")?;
-        if found != kind::CERTIFICATE {
-            return Err(FormatError::WrongKind {
-                expected: "certificate",
-                found: String::from_utf8_lossy(&found).into_owned(),
-            });
-        }
-        let version = r.u16("version")?;
-        if version != VERSION_ANY_APP && version != VERSION_APP_SCOPED {
-            return Err(FormatError::UnsupportedVersion { found: version });
-        }
-        if r.u16("flags")? != 0 {
-            return Err(FormatError::invalid("flags", "reserved bits are set"));
-        }
+    /// Rejects (FORMAT.md §10.2.3), besides what every signed document
+    /// rejects: a version other than 1 or 2, unknown algorithms, a public
+    /// key of the wrong length, a subject key id that is not the hash of the
+    /// subject key, `not_after` not after `not_before`, zero or unknown
+    /// usage bits, an unknown channel scope, an `any` scope with channels, a
+    /// listed scope with 0 or more than 32 channels or channels not strictly
+    /// ascending, invalid channel names, and in version 2 an `app_scope`
+    /// other than 0, 0 or more than 32 apps, invalid or not strictly
+    /// ascending app ids.
+    fn decode(r: &mut Reader<'_>, version: u16) -> Result<(Self, SignerId), FormatError> {
         let serial = r.u64("serial")?;
         let subject_alg = SigAlg::from_code(r.u8("subject_alg")?)?;
         let subject_key_id = KeyId(r.array("subject_key_id")?);
         let subject_public_key = r.bytes16("subject_public_key")?;
-        if subject_public_key.len() != public_key_len(subject_alg) {
-            return Err(FormatError::invalid(
-                "subject_public_key",
-                format!(
-                    "{} bytes, {subject_alg} needs {}",
-                    subject_public_key.len(),
-                    public_key_len(subject_alg)
-                ),
-            ));
-        }
+        check_subject_key(subject_alg, subject_public_key)?;
         if KeyId::derive(u16::from(subject_alg.code()), subject_public_key) != subject_key_id {
             return Err(FormatError::invalid(
                 "subject_key_id",
                 "is not the key id of the subject public key",
             ));
         }
-        let issuer_alg = SigAlg::from_code(r.u8("issuer_alg")?)?;
-        let issuer_key_id = KeyId(r.array("issuer_key_id")?);
+        let issuer = SignerId::read(r, ("issuer_alg", "issuer_key_id"))?;
         let not_before = r.u64("not_before")?;
         let not_after = r.u64("not_after")?;
-        if not_after <= not_before {
-            return Err(FormatError::invalid("not_after", "not after `not_before`"));
-        }
+        check_validity(not_before, not_after)?;
         let usage = KeyUsage::from_bits(r.u16("usage")?)?;
         let channels = match r.u8("channel_scope")? {
             1 if r.u8("channel_count")? == 0 => ChannelScope::Any,
@@ -431,7 +370,7 @@ impl Certificate {
                     "an `any` scope lists no channels",
                 ));
             }
-            0 => ChannelScope::read_list(&mut r)?,
+            0 => ChannelScope::read_list(r)?,
             other => {
                 return Err(FormatError::invalid(
                     "channel_scope",
@@ -440,28 +379,21 @@ impl Certificate {
             }
         };
         let apps = if version == VERSION_APP_SCOPED {
-            read_app_scope(&mut r)?
+            read_app_scope(r)?
         } else {
             AppScope::Any
         };
-        let (signed_len, signature) = read_final_signature(&mut r, issuer_alg)?;
-        Ok((
-            Self {
-                serial,
-                subject_alg,
-                subject_key_id,
-                subject_public_key: subject_public_key.to_vec(),
-                issuer_alg,
-                issuer_key_id,
-                not_before,
-                not_after,
-                usage,
-                channels,
-                apps,
-                signature: signature.to_vec(),
-            },
-            signed_len,
-        ))
+        let body = Self {
+            serial,
+            subject_alg,
+            subject_public_key: subject_public_key.to_vec(),
+            not_before,
+            not_after,
+            usage,
+            channels,
+            apps,
+        };
+        Ok((body, issuer))
     }
 }
 
@@ -487,7 +419,7 @@ pub(crate) mod tests {
 
     pub(crate) fn sample() -> Certificate {
         let mut c = Certificate::unsigned(
-            CertificateFields {
+            CertificateBody {
                 serial: 0x0102_0304_0506_0708,
                 subject_alg: SigAlg::Ed25519,
                 subject_public_key: vec![0x11; 32],
@@ -501,8 +433,10 @@ pub(crate) mod tests {
                 .unwrap(),
                 apps: AppScope::Any,
             },
-            SigAlg::Ed25519,
-            KeyId([0x22; 16]),
+            SignerId {
+                alg: SigAlg::Ed25519,
+                key_id: KeyId([0x22; 16]),
+            },
         )
         .unwrap();
         c.signature = vec![0x33; 64];
@@ -671,7 +605,11 @@ pub(crate) mod tests {
 
     #[test]
     fn unsigned_checks_like_the_decoder() {
-        let f = CertificateFields {
+        let issuer = SignerId {
+            alg: SigAlg::Ed25519,
+            key_id: KeyId([0; 16]),
+        };
+        let f = CertificateBody {
             serial: 1,
             subject_alg: SigAlg::Ed25519,
             subject_public_key: vec![0; 31],
@@ -681,11 +619,11 @@ pub(crate) mod tests {
             channels: ChannelScope::Any,
             apps: AppScope::Any,
         };
-        assert!(Certificate::unsigned(f.clone(), SigAlg::Ed25519, KeyId([0; 16])).is_err());
+        assert!(Certificate::unsigned(f.clone(), issuer).is_err());
         let mut g = f;
         g.subject_public_key = vec![0; 32];
         g.not_after = 1;
-        assert!(Certificate::unsigned(g, SigAlg::Ed25519, KeyId([0; 16])).is_err());
+        assert!(Certificate::unsigned(g, issuer).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::FormatError;
 
 /// Reads fields from untrusted bytes; every read is bounds-checked.
 #[derive(Debug)]
-pub(crate) struct Reader<'a> {
+pub struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
 }
@@ -91,7 +91,7 @@ impl<'a> Reader<'a> {
 
 /// Appends fields in the same encoding [`Reader`] reads.
 #[derive(Debug, Default)]
-pub(crate) struct Writer {
+pub struct Writer {
     pub(crate) buf: Vec<u8>,
 }
 

@@ -10,11 +10,11 @@
 //! from such an attacker is the platform's job: a protected partition, a
 //! TPM-backed counter, ...)
 
+use super::KeyId;
 use super::{
     AppId, Channel, FormatError, Reader, VersionLabel, Writer, append_checksum, kind,
     read_header_and_flags, strip_checksum, write_header_and_flags,
 };
-use crate::keys::KeyId;
 use std::collections::BTreeMap;
 
 /// Most applications one state file may record.

@@ -5,10 +5,9 @@
 //! are signed are the bytes that are parsed.
 
 use super::{
-    AppId, Channel, ChunkSize, FormatError, Reader, VersionLabel, Writer, kind,
-    read_final_signature, read_header_and_flags, with_signature, write_header_and_flags,
+    AppId, Body, Channel, ChunkSize, FormatError, KemId, KeyId, Reader, Signed, SignerInfo,
+    VersionLabel, Writer, kind,
 };
-use crate::keys::{KemId, KeyId, SigAlg};
 
 /// Most recipient stanzas one manifest may carry.
 pub const MAX_RECIPIENTS: usize = 1024;
@@ -59,57 +58,12 @@ pub struct RecipientStanza {
     pub wrapped_key: [u8; WRAPPED_KEY_LEN],
 }
 
-/// Who signed the manifest, and the certificates that vouch for the key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignerInfo {
-    pub alg: SigAlg,
-    pub key_id: KeyId,
-    /// Encoded certificates, leaf first. Empty when the verifier trusts the
-    /// signing key directly.
-    pub chain: Vec<Vec<u8>>,
-}
-
-impl SignerInfo {
-    /// `u8` algorithm, 16-byte key id, `u8` count, then each certificate as
-    /// `bytes32` (FORMAT.md §4.1); shared by every document a signer signs.
-    pub(crate) fn write(&self, w: &mut Writer) {
-        w.u8(self.alg.code());
-        w.put(&self.key_id.0);
-        w.u8(u8::try_from(self.chain.len()).expect("chain length fits in u8"));
-        for cert in &self.chain {
-            w.bytes32(cert);
-        }
-    }
-
-    /// Rejects an unknown algorithm, more than 8 certificates and any
-    /// certificate over 64 KiB.
-    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, FormatError> {
-        let alg = SigAlg::from_code(r.u8("signature_alg")?)?;
-        let key_id = KeyId(r.array("signer_key_id")?);
-        let chain_len = r.u8("chain_count")? as usize;
-        if chain_len > MAX_CHAIN_LEN {
-            return Err(FormatError::invalid(
-                "chain_count",
-                format!("{chain_len} certificates, at most {MAX_CHAIN_LEN}"),
-            ));
-        }
-        let mut chain = Vec::with_capacity(chain_len);
-        for _ in 0..chain_len {
-            let cert = r.bytes32("certificate")?;
-            if cert.len() > MAX_CERT_LEN {
-                return Err(FormatError::invalid("certificate", "longer than 64 KiB"));
-            }
-            chain.push(cert.to_vec());
-        }
-        Ok(Self { alg, key_id, chain })
-    }
-}
-
-/// A decoded manifest. Decoding checks syntax only; nothing in it is trusted
-/// until `open::verify_manifest` has checked the signature.
+/// A manifest's fields (FORMAT.md §4.1) between the header and the signer.
+/// Decoding checks syntax only; nothing in it is trusted until
+/// `open::verify_manifest` has checked the signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Manifest {
+pub struct ManifestBody {
     pub bundle_id: [u8; 16],
     pub app_id: AppId,
     pub channel: Channel,
@@ -125,61 +79,21 @@ pub struct Manifest {
     pub root: [u8; 32],
     pub chunks: Vec<ChunkEntry>,
     pub recipients: Vec<RecipientStanza>,
-    pub signer: SignerInfo,
-    pub signature: Vec<u8>,
 }
 
-/// The fields fixed before any chunk is sealed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ManifestHeader {
-    pub bundle_id: [u8; 16],
-    pub app_id: AppId,
-    pub channel: Channel,
-    pub version: VersionLabel,
-    pub sequence: u64,
-    pub created: u64,
-    pub expires: Option<u64>,
-    pub plaintext_len: u64,
-    pub chunk_size: ChunkSize,
-}
+/// A manifest: its body, signed by the key its [`SignerInfo`] names.
+pub type Manifest = Signed<ManifestBody>;
 
-impl Manifest {
-    pub(crate) fn from_parts(
-        h: ManifestHeader,
-        root: [u8; 32],
-        chunks: Vec<ChunkEntry>,
-        recipients: Vec<RecipientStanza>,
-        signer: SignerInfo,
-    ) -> Self {
-        Self {
-            bundle_id: h.bundle_id,
-            app_id: h.app_id,
-            channel: h.channel,
-            version: h.version,
-            sequence: h.sequence,
-            created: h.created,
-            expires: h.expires,
-            plaintext_len: h.plaintext_len,
-            chunk_size: h.chunk_size,
-            root,
-            chunks,
-            recipients,
-            signer,
-            signature: Vec::new(),
-        }
+impl Body for ManifestBody {
+    const KIND: [u8; 4] = kind::MANIFEST;
+    const NAME: &'static str = "manifest";
+    type Signer = SignerInfo;
+
+    fn size_hint(&self) -> usize {
+        256 + self.chunks.len() * CHUNK_ENTRY_LEN + self.recipients.len() * 140
     }
 
-    /// Encoded size of this manifest in bytes.
-    pub fn encoded_len(&self) -> usize {
-        self.signed_bytes().len() + 2 + self.signature.len()
-    }
-
-    /// The bytes the signature covers: everything before the signature field.
-    pub fn signed_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(
-            256 + self.chunks.len() * CHUNK_ENTRY_LEN + self.recipients.len() * 140,
-        );
-        write_header_and_flags(&mut w, kind::MANIFEST);
+    fn encode(&self, signer: &SignerInfo, w: &mut Writer) {
         w.put(&self.bundle_id);
         w.bytes8(self.app_id.as_str().as_bytes());
         w.bytes8(self.channel.as_str().as_bytes());
@@ -202,27 +116,16 @@ impl Manifest {
             w.bytes8(&s.enc);
             w.put(&s.wrapped_key);
         }
-        self.signer.write(&mut w);
-        w.buf
+        signer.write(w);
     }
 
-    /// The complete encoding: signed bytes followed by the signature.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        with_signature(self.signed_bytes(), &self.signature)
-    }
-
-    /// Decodes a manifest, returning it and the length of its signed prefix.
-    ///
-    /// Rejects (FORMAT.md §4.3): bad magic, another document kind, any version
-    /// but 1, non-zero flags, invalid names, `expires` not after `created`,
-    /// chunk sizes outside 16 KiB..16 MiB, a chunk count that does not match
-    /// the plaintext length, zero or more than 1024 recipients, duplicate
-    /// recipient key ids, unknown KEM or signature algorithms, `enc` or
-    /// signature lengths wrong for their algorithm, more than 8 certificates,
-    /// and any byte after the signature.
-    pub fn parse(bytes: &[u8]) -> Result<(Self, usize), FormatError> {
-        let mut r = Reader::new(bytes);
-        read_header_and_flags(&mut r, kind::MANIFEST, "manifest")?;
+    /// Rejects (FORMAT.md §4.3), besides what every signed document rejects:
+    /// invalid names, `expires` not after `created`, chunk sizes outside
+    /// 16 KiB..16 MiB, a chunk count that does not match the plaintext
+    /// length, zero or more than 1024 recipients, duplicate recipient key
+    /// ids, unknown KEM or signature algorithms, `enc` lengths wrong for
+    /// their KEM, and more than 8 certificates.
+    fn decode(r: &mut Reader<'_>, _version: u16) -> Result<(Self, SignerInfo), FormatError> {
         let bundle_id = r.array("bundle_id")?;
         let app_id = AppId::from_wire(r.bytes8("app_id")?)?;
         let channel = Channel::from_wire(r.bytes8("channel")?)?;
@@ -296,10 +199,8 @@ impl Manifest {
             });
         }
 
-        let signer = SignerInfo::read(&mut r)?;
-        let (signed_len, signature) = read_final_signature(&mut r, signer.alg)?;
-
-        let manifest = Self {
+        let signer = SignerInfo::read(r)?;
+        let body = Self {
             bundle_id,
             app_id,
             channel,
@@ -312,19 +213,18 @@ impl Manifest {
             root,
             chunks,
             recipients,
-            signer,
-            signature: signature.to_vec(),
         };
-        Ok((manifest, signed_len))
+        Ok((body, signer))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::SigAlg;
 
     pub(crate) fn sample() -> Manifest {
-        let header = ManifestHeader {
+        let body = ManifestBody {
             bundle_id: [7; 16],
             app_id: "com.example.app".parse().unwrap(),
             channel: "stable".parse().unwrap(),
@@ -334,29 +234,30 @@ mod tests {
             expires: Some(1_800_000_000),
             plaintext_len: 20_000,
             chunk_size: ChunkSize::from_log2(14).unwrap(),
-        };
-        let mut m = Manifest::from_parts(
-            header,
-            [1; 32],
-            vec![
+            root: [1; 32],
+            chunks: vec![
                 ChunkEntry {
                     cv: [2; 32],
                     tag: [3; 16]
                 };
                 2
             ],
-            vec![RecipientStanza {
+            recipients: vec![RecipientStanza {
                 kem: KemId::X25519,
                 recipient: KeyId([4; 16]),
                 enc: vec![5; 32],
                 wrapped_key: [6; 48],
             }],
+        };
+        let mut m = Manifest::unsigned(
+            body,
             SignerInfo {
                 alg: SigAlg::Ed25519,
                 key_id: KeyId([8; 16]),
                 chain: vec![vec![9; 10]],
             },
-        );
+        )
+        .unwrap();
         m.signature = vec![0xaa; 64];
         m
     }
@@ -396,7 +297,7 @@ mod tests {
         rejects(|m| m.chunks.truncate(1), "chunk_count");
         rejects(|m| m.recipients.clear(), "recipient_count");
         rejects(
-            |m| m.recipients.push(m.recipients[0].clone()),
+            |m| m.body.recipients.push(m.body.recipients[0].clone()),
             "recipient_key_id",
         );
         rejects(|m| m.expires = Some(m.created), "expires");

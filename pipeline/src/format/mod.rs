@@ -10,6 +10,7 @@ pub mod cert;
 mod codec;
 pub mod device_state;
 pub mod fetch_record;
+mod ids;
 pub mod keystore;
 pub mod keytext;
 pub mod manifest;
@@ -17,11 +18,14 @@ mod names;
 pub mod revocation;
 pub mod rollback;
 pub mod rotation;
+pub mod signed;
 pub mod trust_state;
 
 pub(crate) use codec::{Reader, Writer};
-pub use manifest::{ChunkEntry, Manifest, RecipientStanza, SignerInfo};
+pub use ids::{KemId, KeyId, SigAlg};
+pub use manifest::{ChunkEntry, Manifest, ManifestBody, RecipientStanza};
 pub use names::{AppId, Channel, VersionLabel};
+pub use signed::{Body, Signed, SignerId, SignerInfo, SignerSection};
 
 /// First four bytes of every binary otaseal document.
 pub const MAGIC: [u8; 4] = *b"OTAS";
@@ -84,19 +88,35 @@ impl FormatError {
     }
 }
 
-/// Writes the common document header: magic, kind, version.
+/// Writes the common document header: magic, kind, version 1.
 pub(crate) fn write_header(w: &mut Writer, kind: [u8; 4]) {
-    w.put(&MAGIC);
-    w.put(&kind);
-    w.u16(FORMAT_VERSION);
+    write_versioned_header(w, kind, FORMAT_VERSION);
 }
 
-/// Reads and checks the common document header.
+/// Writes magic, kind and `version`.
+pub(crate) fn write_versioned_header(w: &mut Writer, kind: [u8; 4], version: u16) {
+    w.put(&MAGIC);
+    w.put(&kind);
+    w.u16(version);
+}
+
+/// Reads and checks the common document header (version 1).
 pub(crate) fn read_header(
     r: &mut Reader<'_>,
     expected: [u8; 4],
     expected_name: &'static str,
 ) -> Result<(), FormatError> {
+    read_versioned_header(r, expected, expected_name, |v| v == FORMAT_VERSION).map(drop)
+}
+
+/// Reads and checks the magic and the kind, then the version, which `reads`
+/// must accept; returns the version.
+pub(crate) fn read_versioned_header(
+    r: &mut Reader<'_>,
+    expected: [u8; 4],
+    expected_name: &'static str,
+    reads: impl Fn(u16) -> bool,
+) -> Result<u16, FormatError> {
     if r.array::<4>("magic")? != MAGIC {
         return Err(FormatError::BadMagic);
     }
@@ -108,7 +128,7 @@ pub(crate) fn read_header(
         });
     }
     match r.u16("version")? {
-        FORMAT_VERSION => Ok(()),
+        v if reads(v) => Ok(v),
         found => Err(FormatError::UnsupportedVersion { found }),
     }
 }
@@ -127,41 +147,15 @@ pub(crate) fn read_header_and_flags(
     expected_name: &'static str,
 ) -> Result<(), FormatError> {
     read_header(r, expected, expected_name)?;
+    read_flags(r)
+}
+
+/// Reads the reserved `u16` flags, which MUST be zero.
+pub(crate) fn read_flags(r: &mut Reader<'_>) -> Result<(), FormatError> {
     if r.u16("flags")? != 0 {
         return Err(FormatError::invalid("flags", "reserved bits are set"));
     }
     Ok(())
-}
-
-/// A signed document's encoding: its signed bytes, then the signature as
-/// `bytes16`.
-pub(crate) fn with_signature(signed: Vec<u8>, signature: &[u8]) -> Vec<u8> {
-    let mut w = Writer { buf: signed };
-    w.bytes16(signature);
-    w.buf
-}
-
-/// Reads the `bytes16` signature that ends a signed document. Returns the
-/// length of the signed prefix (everything before the signature field) and
-/// the signature; rejects a length wrong for `alg` and any trailing byte.
-pub(crate) fn read_final_signature<'a>(
-    r: &mut Reader<'a>,
-    alg: crate::keys::SigAlg,
-) -> Result<(usize, &'a [u8]), FormatError> {
-    let signed_len = r.position();
-    let signature = r.bytes16("signature")?;
-    if signature.len() != alg.signature_len() {
-        return Err(FormatError::invalid(
-            "signature",
-            format!(
-                "{} bytes, {alg} needs {}",
-                signature.len(),
-                alg.signature_len()
-            ),
-        ));
-    }
-    r.finish()?;
-    Ok((signed_len, signature))
 }
 
 /// Length of the BLAKE3 checksum that ends each local state file (trust

@@ -2,11 +2,7 @@
 //! certificate serials and which keys must no longer be trusted. A sequence
 //! number orders lists, so an older list can never replace a newer one.
 
-use super::{
-    FormatError, Reader, Writer, kind, read_final_signature, read_header_and_flags, with_signature,
-    write_header_and_flags,
-};
-use crate::keys::{KeyId, SigAlg};
+use super::{Body, FormatError, KeyId, Reader, Signed, SignerId, Writer, kind};
 
 /// Most serials, and most key ids, one list may carry.
 pub const MAX_REVOKED: usize = 65_536;
@@ -17,12 +13,10 @@ pub const MAX_REVOKED: usize = 65_536;
 pub const MAX_LEN: u64 =
     12 + 17 + 16 + 4 + 8 * MAX_REVOKED as u64 + 4 + 16 * MAX_REVOKED as u64 + 66;
 
-/// A decoded revocation list; its signature is checked by `keys::trust`.
+/// What a revocation list says (FORMAT.md §10.3.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct RevocationList {
-    pub issuer_alg: SigAlg,
-    pub issuer_key_id: KeyId,
+pub struct RevocationBody {
     /// Starts at 1; every new list has a larger one.
     pub sequence: u64,
     /// Unix seconds.
@@ -31,41 +25,32 @@ pub struct RevocationList {
     pub serials: Vec<u64>,
     /// Revoked key ids, strictly ascending: every certificate for them is dead.
     pub key_ids: Vec<KeyId>,
-    pub signature: Vec<u8>,
 }
 
-impl RevocationList {
-    /// An unsigned list; sorts and de-duplicates the entries.
-    pub fn unsigned(
-        issuer_alg: SigAlg,
-        issuer_key_id: KeyId,
+/// A revocation list: its body, signed by the root its [`SignerId`] names;
+/// the signature is checked by `keys::trust`.
+pub type RevocationList = Signed<RevocationBody>;
+
+impl RevocationBody {
+    /// A list body; sorts and de-duplicates the entries.
+    pub fn new(
         sequence: u64,
         issued_at: u64,
         mut serials: Vec<u64>,
         mut key_ids: Vec<KeyId>,
     ) -> Result<Self, FormatError> {
-        if sequence == 0 {
-            return Err(FormatError::invalid("sequence", "must be at least 1"));
-        }
         serials.sort_unstable();
         serials.dedup();
         key_ids.sort_unstable();
         key_ids.dedup();
-        if serials.len() > MAX_REVOKED || key_ids.len() > MAX_REVOKED {
-            return Err(FormatError::invalid(
-                "revoked_count",
-                format!("more than {MAX_REVOKED} entries"),
-            ));
-        }
-        Ok(Self {
-            issuer_alg,
-            issuer_key_id,
+        let body = Self {
             sequence,
             issued_at,
             serials,
             key_ids,
-            signature: Vec::new(),
-        })
+        };
+        body.check()?;
+        Ok(body)
     }
 
     pub fn revokes_serial(&self, serial: u64) -> bool {
@@ -75,13 +60,32 @@ impl RevocationList {
     pub fn revokes_key(&self, key_id: &KeyId) -> bool {
         self.key_ids.binary_search(key_id).is_ok()
     }
+}
 
-    /// The bytes the issuer signs: everything before the signature field.
-    pub fn signed_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(64 + self.serials.len() * 8 + self.key_ids.len() * 16);
-        write_header_and_flags(&mut w, kind::REVOCATION_LIST);
-        w.u8(self.issuer_alg.code());
-        w.put(&self.issuer_key_id.0);
+impl Body for RevocationBody {
+    const KIND: [u8; 4] = kind::REVOCATION_LIST;
+    const NAME: &'static str = "revocation list";
+    type Signer = SignerId;
+
+    fn check(&self) -> Result<(), FormatError> {
+        if self.sequence == 0 {
+            return Err(FormatError::invalid("sequence", "must be at least 1"));
+        }
+        if self.serials.len() > MAX_REVOKED || self.key_ids.len() > MAX_REVOKED {
+            return Err(FormatError::invalid(
+                "revoked_count",
+                format!("more than {MAX_REVOKED} entries"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn size_hint(&self) -> usize {
+        64 + self.serials.len() * 8 + self.key_ids.len() * 16
+    }
+
+    fn encode(&self, issuer: &SignerId, w: &mut Writer) {
+        issuer.write(w);
         w.u64(self.sequence);
         w.u64(self.issued_at);
         w.u32(u32::try_from(self.serials.len()).expect("bounded by MAX_REVOKED"));
@@ -92,46 +96,30 @@ impl RevocationList {
         for k in &self.key_ids {
             w.put(&k.0);
         }
-        w.buf
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
-        with_signature(self.signed_bytes(), &self.signature)
-    }
-
-    /// Decodes a list, returning it and the length of its signed prefix.
-    ///
-    /// Rejects (FORMAT.md §10.3.2): bad magic, another kind, any version but 1,
-    /// non-zero flags, an unknown algorithm, sequence 0, more than 65 536
-    /// serials or key ids, entries not strictly ascending (which also rules
-    /// out duplicates), a signature of the wrong length, trailing bytes.
-    pub fn parse(bytes: &[u8]) -> Result<(Self, usize), FormatError> {
-        let mut r = Reader::new(bytes);
-        read_header_and_flags(&mut r, kind::REVOCATION_LIST, "revocation list")?;
-        let issuer_alg = SigAlg::from_code(r.u8("issuer_alg")?)?;
-        let issuer_key_id = KeyId(r.array("issuer_key_id")?);
+    /// Rejects (FORMAT.md §10.3.2), besides what every signed document
+    /// rejects: an unknown algorithm, sequence 0, more than 65 536 serials
+    /// or key ids, and entries not strictly ascending (which also rules out
+    /// duplicates).
+    fn decode(r: &mut Reader<'_>, _version: u16) -> Result<(Self, SignerId), FormatError> {
+        let issuer = SignerId::read(r, ("issuer_alg", "issuer_key_id"))?;
         let sequence = r.u64("sequence")?;
         if sequence == 0 {
             return Err(FormatError::invalid("sequence", "must be at least 1"));
         }
         let issued_at = r.u64("issued_at")?;
-        let serials = read_ascending(&mut r, "serial_count", "serial", 8, |r| r.u64("serial"))?;
-        let key_ids = read_ascending(&mut r, "key_count", "key_id", 16, |r| {
+        let serials = read_ascending(r, "serial_count", "serial", 8, |r| r.u64("serial"))?;
+        let key_ids = read_ascending(r, "key_count", "key_id", 16, |r| {
             Ok(KeyId(r.array("key_id")?))
         })?;
-        let (signed_len, signature) = read_final_signature(&mut r, issuer_alg)?;
-        Ok((
-            Self {
-                issuer_alg,
-                issuer_key_id,
-                sequence,
-                issued_at,
-                serials,
-                key_ids,
-                signature: signature.to_vec(),
-            },
-            signed_len,
-        ))
+        let body = Self {
+            sequence,
+            issued_at,
+            serials,
+            key_ids,
+        };
+        Ok((body, issuer))
     }
 }
 
@@ -168,15 +156,18 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample() -> RevocationList {
-        let mut l = RevocationList::unsigned(
-            SigAlg::Ed25519,
-            KeyId([0x22; 16]),
+        let body = RevocationBody::new(
             3,
             1_750_000_000,
             vec![9, 7, 7],
             vec![KeyId([0x55; 16]), KeyId([0x44; 16])],
         )
         .unwrap();
+        let issuer = SignerId {
+            alg: crate::format::SigAlg::Ed25519,
+            key_id: KeyId([0x22; 16]),
+        };
+        let mut l = RevocationList::unsigned(body, issuer).unwrap();
         l.signature = vec![0x66; 64];
         l
     }

@@ -10,10 +10,7 @@
 //! and require the chain to be empty.
 
 use super::manifest::{MAX_CERT_LEN, MAX_CHAIN_LEN};
-use super::{
-    AppId, Channel, FormatError, Reader, SignerInfo, Writer, kind, read_final_signature,
-    read_header_and_flags, with_signature, write_header_and_flags,
-};
+use super::{AppId, Body, Channel, FormatError, Reader, Signed, SignerInfo, Writer, kind};
 
 /// Largest rollback authorisation (FORMAT.md §12.1): header and flags 12,
 /// app id and channel with their lengths, sequence 8, bundle id 16, issued
@@ -29,11 +26,10 @@ pub const MAX_LEN: u64 = 12
     + MAX_CHAIN_LEN as u64 * (4 + MAX_CERT_LEN as u64)
     + 66;
 
-/// A decoded rollback authorisation. Decoding checks syntax only; nothing in
-/// it is trusted until `policy::verify_rollback` has checked the signature.
+/// What a rollback authorisation allows (FORMAT.md §12.1): the fields its
+/// issuer chooses; the signer section names who issued it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RollbackAuthorisation {
+pub struct RollbackBody {
     pub app_id: AppId,
     pub channel: Channel,
     /// The release sequence devices may go back to.
@@ -45,108 +41,70 @@ pub struct RollbackAuthorisation {
     pub issued: u64,
     /// Unix seconds; refused at or after this time. Always after `issued`.
     pub expires: u64,
-    pub signer: SignerInfo,
-    pub signature: Vec<u8>,
 }
 
-/// The fields an issuer chooses; the rest comes from the signer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RollbackFields {
-    pub app_id: AppId,
-    pub channel: Channel,
-    pub target_sequence: u64,
-    pub bundle_id: [u8; 16],
-    pub issued: u64,
-    pub expires: u64,
-}
+/// A rollback authorisation. Decoding checks syntax only; nothing in it is
+/// trusted until `policy::verify_rollback` has checked the signature.
+pub type RollbackAuthorisation = Signed<RollbackBody>;
 
-impl RollbackAuthorisation {
-    /// An unsigned authorisation (empty signature) to be signed over
-    /// [`signed_bytes`](Self::signed_bytes).
-    pub fn unsigned(fields: RollbackFields, signer: SignerInfo) -> Result<Self, FormatError> {
-        if fields.expires <= fields.issued {
-            return Err(FormatError::invalid("expires", "not after `issued`"));
-        }
-        if signer.chain.len() > MAX_CHAIN_LEN {
-            return Err(FormatError::invalid("chain_count", "too many certificates"));
-        }
-        Ok(Self {
-            app_id: fields.app_id,
-            channel: fields.channel,
-            target_sequence: fields.target_sequence,
-            bundle_id: fields.bundle_id,
-            issued: fields.issued,
-            expires: fields.expires,
-            signer,
-            signature: Vec::new(),
-        })
+impl Body for RollbackBody {
+    const KIND: [u8; 4] = kind::ROLLBACK;
+    const NAME: &'static str = "rollback authorisation";
+    type Signer = SignerInfo;
+
+    fn check(&self) -> Result<(), FormatError> {
+        check_expiry(self.issued, self.expires)
     }
 
-    /// The bytes the signature covers: everything before the signature field.
-    pub fn signed_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(160);
-        write_header_and_flags(&mut w, kind::ROLLBACK);
+    fn encode(&self, signer: &SignerInfo, w: &mut Writer) {
         w.bytes8(self.app_id.as_str().as_bytes());
         w.bytes8(self.channel.as_str().as_bytes());
         w.u64(self.target_sequence);
         w.put(&self.bundle_id);
         w.u64(self.issued);
         w.u64(self.expires);
-        self.signer.write(&mut w);
-        w.buf
+        signer.write(w);
     }
 
-    /// The complete encoding: signed bytes followed by the signature.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        with_signature(self.signed_bytes(), &self.signature)
-    }
-
-    /// Decodes an authorisation, returning it and the length of its signed
-    /// prefix.
-    ///
-    /// Rejects (FORMAT.md §12.3): bad magic, another document kind, any version
-    /// but 1, non-zero flags, invalid names, `expires` not after `issued`, an
-    /// unknown signature algorithm, more than 8 certificates or one over
-    /// 64 KiB, a signature of the wrong length for its algorithm, and any byte
-    /// after the signature.
-    pub fn parse(bytes: &[u8]) -> Result<(Self, usize), FormatError> {
-        let mut r = Reader::new(bytes);
-        read_header_and_flags(&mut r, kind::ROLLBACK, "rollback authorisation")?;
+    /// Rejects (FORMAT.md §12.3), besides what every signed document
+    /// rejects: invalid names, `expires` not after `issued`, an unknown
+    /// signature algorithm, more than 8 certificates or one over 64 KiB.
+    fn decode(r: &mut Reader<'_>, _version: u16) -> Result<(Self, SignerInfo), FormatError> {
         let app_id = AppId::from_wire(r.bytes8("app_id")?)?;
         let channel = Channel::from_wire(r.bytes8("channel")?)?;
         let target_sequence = r.u64("target_sequence")?;
         let bundle_id = r.array("bundle_id")?;
         let issued = r.u64("issued")?;
         let expires = r.u64("expires")?;
-        if expires <= issued {
-            return Err(FormatError::invalid("expires", "not after `issued`"));
-        }
-        let signer = SignerInfo::read(&mut r)?;
-        let (signed_len, signature) = read_final_signature(&mut r, signer.alg)?;
-        Ok((
-            Self {
-                app_id,
-                channel,
-                target_sequence,
-                bundle_id,
-                issued,
-                expires,
-                signer,
-                signature: signature.to_vec(),
-            },
-            signed_len,
-        ))
+        check_expiry(issued, expires)?;
+        let signer = SignerInfo::read(r)?;
+        let body = Self {
+            app_id,
+            channel,
+            target_sequence,
+            bundle_id,
+            issued,
+            expires,
+        };
+        Ok((body, signer))
     }
+}
+
+fn check_expiry(issued: u64, expires: u64) -> Result<(), FormatError> {
+    if expires <= issued {
+        return Err(FormatError::invalid("expires", "not after `issued`"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::keys::{KeyId, SigAlg};
+    use crate::format::{KeyId, SigAlg};
 
     pub(crate) fn sample() -> RollbackAuthorisation {
         let mut a = RollbackAuthorisation::unsigned(
-            RollbackFields {
+            RollbackBody {
                 app_id: "com.example.app".parse().unwrap(),
                 channel: "stable".parse().unwrap(),
                 target_sequence: 41,
@@ -245,7 +203,7 @@ pub(crate) mod tests {
         ));
         assert!(
             RollbackAuthorisation::unsigned(
-                RollbackFields {
+                RollbackBody {
                     app_id: good.app_id.clone(),
                     channel: good.channel.clone(),
                     target_sequence: 1,

@@ -3,20 +3,20 @@
 //! root metadata does. A verifier holding the old root follows the statement
 //! to the new one; neither root alone can make the switch.
 
-use super::cert::public_key_len;
-use super::{FormatError, Reader, Writer, kind, read_header_and_flags, write_header_and_flags};
-use crate::keys::{KeyId, SigAlg};
+use super::signed::{decode_unsigned, encode_unsigned, read_signature};
+use super::{Body, FormatError, KeyId, Reader, SigAlg, Writer, kind};
 
 /// Largest rotation statement (FORMAT.md §10.4.1) with Ed25519 roots, the
 /// only algorithm: header and flags 12, two keys of 1 + 2 + 32, version and
 /// issued_at 16, two signatures of 2 + 64.
 pub const MAX_LEN: u64 = 12 + 2 * 35 + 16 + 2 * 66;
 
-/// A decoded rotation statement; its two signatures are checked by
-/// `keys::trust`.
+/// What a rotation statement says (FORMAT.md §10.4.1): root `new_version`
+/// is now the new key. Its signers are its subject (both roots), so it has
+/// no signer section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct RotationStatement {
+pub struct RotationBody {
     pub old_alg: SigAlg,
     pub old_public_key: Vec<u8>,
     pub new_alg: SigAlg,
@@ -25,14 +25,10 @@ pub struct RotationStatement {
     pub new_version: u64,
     /// Unix seconds.
     pub issued_at: u64,
-    /// Signature by the old root over [`Self::signed_bytes`].
-    pub old_signature: Vec<u8>,
-    /// Signature by the new root over the same bytes.
-    pub new_signature: Vec<u8>,
 }
 
-impl RotationStatement {
-    pub fn unsigned(
+impl RotationBody {
+    pub fn new(
         old_alg: SigAlg,
         old_public_key: Vec<u8>,
         new_alg: SigAlg,
@@ -40,29 +36,41 @@ impl RotationStatement {
         new_version: u64,
         issued_at: u64,
     ) -> Result<Self, FormatError> {
-        let s = Self {
+        let body = Self {
             old_alg,
             old_public_key,
             new_alg,
             new_public_key,
             new_version,
             issued_at,
-            old_signature: Vec::new(),
-            new_signature: Vec::new(),
         };
-        s.check()?;
-        Ok(s)
+        body.check()?;
+        Ok(body)
     }
+
+    pub fn old_key_id(&self) -> KeyId {
+        KeyId::derive(u16::from(self.old_alg.code()), &self.old_public_key)
+    }
+
+    pub fn new_key_id(&self) -> KeyId {
+        KeyId::derive(u16::from(self.new_alg.code()), &self.new_public_key)
+    }
+}
+
+impl Body for RotationBody {
+    const KIND: [u8; 4] = kind::ROOT_ROTATION;
+    const NAME: &'static str = "root rotation statement";
+    type Signer = ();
 
     fn check(&self) -> Result<(), FormatError> {
         for (field, alg, key) in [
             ("old_public_key", self.old_alg, &self.old_public_key),
             ("new_public_key", self.new_alg, &self.new_public_key),
         ] {
-            if key.len() != public_key_len(alg) {
+            if key.len() != alg.public_key_len() {
                 return Err(FormatError::invalid(
                     field,
-                    format!("{} bytes, {alg} needs {}", key.len(), public_key_len(alg)),
+                    format!("{} bytes, {alg} needs {}", key.len(), alg.public_key_len()),
                 ));
             }
         }
@@ -81,25 +89,68 @@ impl RotationStatement {
         Ok(())
     }
 
-    pub fn old_key_id(&self) -> KeyId {
-        KeyId::derive(u16::from(self.old_alg.code()), &self.old_public_key)
+    fn size_hint(&self) -> usize {
+        128
     }
 
-    pub fn new_key_id(&self) -> KeyId {
-        KeyId::derive(u16::from(self.new_alg.code()), &self.new_public_key)
-    }
-
-    /// The bytes both roots sign: everything before the first signature.
-    pub fn signed_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(128);
-        write_header_and_flags(&mut w, kind::ROOT_ROTATION);
+    fn encode(&self, _: &(), w: &mut Writer) {
         w.u8(self.old_alg.code());
         w.bytes16(&self.old_public_key);
         w.u8(self.new_alg.code());
         w.bytes16(&self.new_public_key);
         w.u64(self.new_version);
         w.u64(self.issued_at);
-        w.buf
+    }
+
+    /// Rejects (FORMAT.md §10.4.2), besides what every signed document
+    /// rejects: unknown algorithms, keys of the wrong length, a new key equal
+    /// to the old, and `new_version` below 2.
+    fn decode(r: &mut Reader<'_>, _version: u16) -> Result<(Self, ()), FormatError> {
+        let body = Self::new(
+            SigAlg::from_code(r.u8("old_alg")?)?,
+            r.bytes16("old_public_key")?.to_vec(),
+            SigAlg::from_code(r.u8("new_alg")?)?,
+            r.bytes16("new_public_key")?.to_vec(),
+            r.u64("new_version")?,
+            r.u64("issued_at")?,
+        )?;
+        Ok((body, ()))
+    }
+}
+
+/// A rotation statement: its body, signed by the old root and then by the
+/// new root over the same bytes; both signatures are checked by
+/// `keys::trust`. The one signed document with two signatures, so it has
+/// its own wrapper around the shared header and body codec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationStatement {
+    pub body: RotationBody,
+    /// Signature by the old root over [`Self::signed_bytes`].
+    pub old_signature: Vec<u8>,
+    /// Signature by the new root over the same bytes.
+    pub new_signature: Vec<u8>,
+}
+
+impl std::ops::Deref for RotationStatement {
+    type Target = RotationBody;
+    fn deref(&self) -> &RotationBody {
+        &self.body
+    }
+}
+
+impl RotationStatement {
+    /// An unsigned statement for `body`.
+    pub fn unsigned(body: RotationBody) -> Self {
+        Self {
+            body,
+            old_signature: Vec::new(),
+            new_signature: Vec::new(),
+        }
+    }
+
+    /// The bytes both roots sign: everything before the first signature.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        encode_unsigned(&self.body, &())
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -113,46 +164,24 @@ impl RotationStatement {
 
     /// Decodes a statement, returning it and the length of its signed prefix.
     ///
-    /// Rejects (FORMAT.md §10.4.2): bad magic, another kind, any version but 1,
-    /// non-zero flags, unknown algorithms, keys of the wrong length, a new
-    /// key equal to the old, `new_version` below 2, signatures of the wrong
-    /// length (a missing signature included), trailing bytes.
+    /// Rejects, besides what every signed document and the body reject,
+    /// signatures of the wrong length (a missing signature included) and
+    /// trailing bytes.
     pub fn parse(bytes: &[u8]) -> Result<(Self, usize), FormatError> {
         let mut r = Reader::new(bytes);
-        read_header_and_flags(&mut r, kind::ROOT_ROTATION, "root rotation statement")?;
-        let old_alg = SigAlg::from_code(r.u8("old_alg")?)?;
-        let old_public_key = r.bytes16("old_public_key")?.to_vec();
-        let new_alg = SigAlg::from_code(r.u8("new_alg")?)?;
-        let new_public_key = r.bytes16("new_public_key")?.to_vec();
-        let new_version = r.u64("new_version")?;
-        let issued_at = r.u64("issued_at")?;
+        let (body, ()) = decode_unsigned::<RotationBody>(&mut r)?;
         let signed_len = r.position();
-        let old_signature = r.bytes16("old_signature")?.to_vec();
-        let new_signature = r.bytes16("new_signature")?.to_vec();
+        let old_signature = read_signature(&mut r, body.old_alg, "old_signature")?.to_vec();
+        let new_signature = read_signature(&mut r, body.new_alg, "new_signature")?.to_vec();
         r.finish()?;
-        let s = Self {
-            old_alg,
-            old_public_key,
-            new_alg,
-            new_public_key,
-            new_version,
-            issued_at,
-            old_signature,
-            new_signature,
-        };
-        s.check()?;
-        for (field, alg, sig) in [
-            ("old_signature", s.old_alg, &s.old_signature),
-            ("new_signature", s.new_alg, &s.new_signature),
-        ] {
-            if sig.len() != alg.signature_len() {
-                return Err(FormatError::invalid(
-                    field,
-                    format!("{} bytes, {alg} needs {}", sig.len(), alg.signature_len()),
-                ));
-            }
-        }
-        Ok((s, signed_len))
+        Ok((
+            Self {
+                body,
+                old_signature,
+                new_signature,
+            },
+            signed_len,
+        ))
     }
 }
 
@@ -162,14 +191,16 @@ pub(crate) mod tests {
 
     pub(crate) fn sample() -> RotationStatement {
         let mut s = RotationStatement::unsigned(
-            SigAlg::Ed25519,
-            vec![0x01; 32],
-            SigAlg::Ed25519,
-            vec![0x02; 32],
-            2,
-            1_760_000_000,
-        )
-        .unwrap();
+            RotationBody::new(
+                SigAlg::Ed25519,
+                vec![0x01; 32],
+                SigAlg::Ed25519,
+                vec![0x02; 32],
+                2,
+                1_760_000_000,
+            )
+            .unwrap(),
+        );
         s.old_signature = vec![0xa1; 64];
         s.new_signature = vec![0xa2; 64];
         s
@@ -202,16 +233,16 @@ pub(crate) mod tests {
     fn decoder_rejections() {
         let s = sample();
         let mut same = s.clone();
-        same.new_public_key = same.old_public_key.clone();
+        same.body.new_public_key = same.old_public_key.clone();
         assert_eq!(field_err(&same.to_bytes()), "new_public_key");
         let mut v1 = s.clone();
-        v1.new_version = 1;
+        v1.body.new_version = 1;
         assert_eq!(field_err(&v1.to_bytes()), "new_version");
         let mut one_sig = s.clone();
         one_sig.new_signature.clear();
         assert_eq!(field_err(&one_sig.to_bytes()), "new_signature");
         let mut short_key = s.clone();
-        short_key.old_public_key.pop();
+        short_key.body.old_public_key.pop();
         assert_eq!(field_err(&short_key.to_bytes()), "old_public_key");
         let mut trailing = s.to_bytes();
         trailing.push(0);

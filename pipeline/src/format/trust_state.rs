@@ -3,13 +3,12 @@
 //! revocation list accepted. A BLAKE3 checksum at the end turns any
 //! corruption into an error: a damaged state is never silently reset.
 
-use super::cert::public_key_len;
 use super::revocation::RevocationList;
 use super::{
     FormatError, Reader, Writer, append_checksum, kind, read_header_and_flags, strip_checksum,
     write_header_and_flags,
 };
-use crate::keys::{KeyId, SigAlg};
+use super::{KeyId, SigAlg};
 
 /// Most superseded roots a state remembers.
 pub const MAX_SUPERSEDED: usize = 1024;
@@ -83,13 +82,13 @@ impl TrustStateDoc {
         }
         let root_alg = SigAlg::from_code(r.u8("root_alg")?)?;
         let root_public_key = r.bytes16("root_public_key")?.to_vec();
-        if root_public_key.len() != public_key_len(root_alg) {
+        if root_public_key.len() != root_alg.public_key_len() {
             return Err(FormatError::invalid(
                 "root_public_key",
                 format!(
                     "{} bytes, {root_alg} needs {}",
                     root_public_key.len(),
-                    public_key_len(root_alg)
+                    root_alg.public_key_len()
                 ),
             ));
         }

@@ -18,7 +18,7 @@ use super::trust::{
 use super::{KdfParams, KeyAlg, KeyId, KeyRole, Signer, SigningKey};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::format::cert::{Certificate, CertificateFields};
+use crate::format::cert::{Certificate, CertificateBody};
 use crate::format::revocation::RevocationList;
 use crate::format::rotation::RotationStatement;
 use std::path::Path;
@@ -73,7 +73,7 @@ pub fn save_new_secret_key(
 /// `issuer` (the root, or an intermediate) certifies a key for `fields`.
 pub fn certify(
     issuer: &dyn Signer,
-    fields: CertificateFields,
+    fields: CertificateBody,
     events: Option<&dyn KeyEventSink>,
 ) -> Result<Certificate> {
     let cert = issue_certificate(issuer, fields)?;
@@ -91,7 +91,7 @@ pub fn certify(
 /// certified (if known), and reports the rotation too.
 pub fn certify_successor(
     issuer: &dyn Signer,
-    fields: CertificateFields,
+    fields: CertificateBody,
     previous: Option<&Certificate>,
     events: Option<&dyn KeyEventSink>,
 ) -> Result<Certificate> {
@@ -99,7 +99,7 @@ pub fn certify_successor(
     report(
         events,
         KeyEvent::Rotated {
-            key: cert.subject_key_id,
+            key: cert.subject_key_id(),
             previous,
         },
     )?;
@@ -145,12 +145,13 @@ pub fn revoke(
         None => 1,
         Some(bytes) => {
             let previous = verify_revocation_list(bytes, &root.verifying_key())?;
-            all_serials.extend(previous.serials);
-            all_keys.extend(previous.key_ids);
-            previous
+            let next = previous
                 .sequence
                 .checked_add(1)
-                .ok_or_else(|| Error::InvalidRequest("revocation sequence exhausted".into()))?
+                .ok_or_else(|| Error::InvalidRequest("revocation sequence exhausted".into()))?;
+            all_serials.extend(previous.body.serials);
+            all_keys.extend(previous.body.key_ids);
+            next
         }
     };
     let list = issue_revocation_list(root, sequence, clock.now(), all_serials, all_keys)?;
@@ -189,8 +190,8 @@ mod tests {
         SigningKey::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(seed))
     }
 
-    fn fields(serial: u64, subject: &SigningKey) -> CertificateFields {
-        CertificateFields {
+    fn fields(serial: u64, subject: &SigningKey) -> CertificateBody {
+        CertificateBody {
             serial,
             subject_alg: super::super::SigAlg::Ed25519,
             subject_public_key: subject.verifying_key().to_bytes().to_vec(),

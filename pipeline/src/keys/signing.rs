@@ -3,6 +3,8 @@
 
 use super::{KeyId, SigAlg};
 use crate::Error;
+use crate::format::signed::with_signature;
+use crate::format::{Body, Signed, SignerSection};
 
 /// Anything that can sign manifests: a file key, a PKCS#11 token, ...
 pub trait Signer: Send + Sync {
@@ -15,6 +17,30 @@ pub trait Signer: Send + Sync {
     }
     /// Signs exactly `message`, the bytes that will be written.
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error>;
+}
+
+/// Signs `body` as `signer`: names the signer in the document's signer
+/// section, signs the signed bytes, and refuses a signature of the wrong
+/// length for the algorithm (a broken token must not produce a document no
+/// reader accepts). Returns the document and its encoding, which is exactly
+/// the bytes signed followed by the signature.
+pub fn sign_document<T: Body>(body: T, signer: &dyn Signer) -> Result<(Signed<T>, Vec<u8>), Error>
+where
+    T::Signer: SignerSection,
+{
+    let alg = signer.algorithm();
+    let section = T::Signer::for_signer(alg, signer.key_id(), signer.chain());
+    let mut doc = Signed::unsigned(body, section)?;
+    let signed = doc.signed_bytes();
+    let signature = signer.sign(&signed)?;
+    if signature.len() != alg.signature_len() {
+        return Err(Error::InvalidKey {
+            what: "signer returned a signature of the wrong length",
+        });
+    }
+    let bytes = with_signature(signed, &signature);
+    doc.signature = signature;
+    Ok((doc, bytes))
 }
 
 /// An Ed25519 secret signing key, zeroized on drop.
@@ -97,6 +123,24 @@ impl VerifyingKey {
         KeyId::derive(u16::from(SigAlg::Ed25519.code()), self.0.as_bytes())
     }
 
+    /// Checks that this key signed `doc`: its signer section names this key
+    /// (algorithm and key id), and its signature verifies over `signed`,
+    /// exactly the bytes `doc` was parsed from up to its signature (the
+    /// prefix [`Signed::parse`] reports). Every verifier of a directly
+    /// trusted signer (manifests, rollback authorisations, batch indexes,
+    /// revocation lists under the pinned root) checks with this.
+    pub fn verify_document<T: Body>(&self, doc: &Signed<T>, signed: &[u8]) -> Result<(), Error>
+    where
+        T::Signer: SignerSection,
+    {
+        let expected = self.key_id();
+        let found = doc.signer.key_id();
+        if found != expected || doc.signer.alg() != SigAlg::Ed25519 {
+            return Err(Error::UntrustedSigner { found, expected });
+        }
+        self.verify(signed, &doc.signature)
+    }
+
     /// Strict RFC 8032 verification: rejects non-canonical and small-order
     /// encodings, so a valid signature cannot be mauled into a second one.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), Error> {
@@ -164,6 +208,56 @@ mod tests {
             }
         }
         assert!(pairs > 0, "no large-order point with a small y to test");
+    }
+
+    /// One signing and one verifying path for every signed document: the
+    /// signer section names the key, the signature covers exactly the signed
+    /// prefix, and a broken signer cannot produce an unreadable document.
+    #[test]
+    fn documents_are_signed_and_verified_in_one_place() {
+        use crate::format::revocation::{RevocationBody, RevocationList};
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
+        let sk = SigningKey::generate(&mut rng);
+        let body = RevocationBody::new(1, 5, vec![3], vec![]).unwrap();
+        let (list, bytes) = sign_document(body.clone(), &sk).unwrap();
+        assert_eq!(bytes, list.to_bytes());
+        assert_eq!(list.signer.key_id, sk.key_id());
+        let (parsed, signed_len) = RevocationList::parse(&bytes).unwrap();
+        let vk = sk.verifying_key();
+        vk.verify_document(&parsed, &bytes[..signed_len]).unwrap();
+
+        let other = SigningKey::generate(&mut rng).verifying_key();
+        assert!(matches!(
+            other.verify_document(&parsed, &bytes[..signed_len]),
+            Err(Error::UntrustedSigner { .. })
+        ));
+        let mut tampered = bytes.clone();
+        // The last byte of `issued_at`: header 12, issuer 17, sequence 8.
+        tampered[12 + 17 + 8 + 7] ^= 1;
+        let (t, t_len) = RevocationList::parse(&tampered).unwrap();
+        assert!(matches!(
+            vk.verify_document(&t, &tampered[..t_len]),
+            Err(Error::BadSignature)
+        ));
+
+        struct Short(SigningKey);
+        impl Signer for Short {
+            fn algorithm(&self) -> SigAlg {
+                self.0.algorithm()
+            }
+            fn key_id(&self) -> KeyId {
+                self.0.key_id()
+            }
+            fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
+                let mut sig = self.0.sign(message)?;
+                sig.pop();
+                Ok(sig)
+            }
+        }
+        assert!(matches!(
+            sign_document(body, &Short(sk)),
+            Err(Error::InvalidKey { .. })
+        ));
     }
 
     #[test]

@@ -9,13 +9,13 @@
 //! revocation, usage, validity (at the manifest's creation time *and* at the
 //! verifier's clock), channel and application, in that order.
 
-use super::{KeyId, SigAlg, Signer, SigningKey, VerifyingKey};
+use super::{KeyId, SigAlg, Signer, SigningKey, VerifyingKey, sign_document};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::format::cert::{Certificate, CertificateFields, KeyUsage};
+use crate::format::cert::{Certificate, CertificateBody, KeyUsage};
 use crate::format::manifest::MAX_CHAIN_LEN;
-use crate::format::revocation::RevocationList;
-use crate::format::rotation::RotationStatement;
+use crate::format::revocation::{RevocationBody, RevocationList};
+use crate::format::rotation::{RotationBody, RotationStatement};
 use crate::format::trust_state::{MAX_SUPERSEDED, SupersededRoot, TrustStateDoc};
 use crate::format::{AppId, Channel, Manifest};
 
@@ -38,21 +38,9 @@ fn ed25519_key(public_key: &[u8]) -> Result<VerifyingKey> {
     VerifyingKey::from_bytes(bytes)
 }
 
-fn signed_by(signer: &dyn Signer, message: &[u8]) -> Result<Vec<u8>> {
-    let sig = signer.sign(message)?;
-    if sig.len() != signer.algorithm().signature_len() {
-        return Err(Error::InvalidKey {
-            what: "signer returned a signature of the wrong length",
-        });
-    }
-    Ok(sig)
-}
-
-/// `issuer` (the root, or an intermediate) signs a certificate for `fields`.
-pub fn issue_certificate(issuer: &dyn Signer, fields: CertificateFields) -> Result<Certificate> {
-    let mut cert = Certificate::unsigned(fields, issuer.algorithm(), issuer.key_id())?;
-    cert.signature = signed_by(issuer, &cert.signed_bytes())?;
-    Ok(cert)
+/// `issuer` (the root, or an intermediate) signs a certificate saying `body`.
+pub fn issue_certificate(issuer: &dyn Signer, body: CertificateBody) -> Result<Certificate> {
+    Ok(sign_document(body, issuer)?.0)
 }
 
 /// The root signs a revocation list.
@@ -63,16 +51,8 @@ pub fn issue_revocation_list(
     serials: Vec<u64>,
     key_ids: Vec<KeyId>,
 ) -> Result<RevocationList> {
-    let mut list = RevocationList::unsigned(
-        root.algorithm(),
-        root.key_id(),
-        sequence,
-        issued_at,
-        serials,
-        key_ids,
-    )?;
-    list.signature = signed_by(root, &list.signed_bytes())?;
-    Ok(list)
+    let body = RevocationBody::new(sequence, issued_at, serials, key_ids)?;
+    Ok(sign_document(body, root)?.0)
 }
 
 /// The old root and the new root both sign the statement that the new root
@@ -83,33 +63,34 @@ pub fn sign_rotation(
     new_version: u64,
     issued_at: u64,
 ) -> Result<RotationStatement> {
-    let mut st = RotationStatement::unsigned(
+    let mut st = RotationStatement::unsigned(RotationBody::new(
         SigAlg::Ed25519,
         old.verifying_key().to_bytes().to_vec(),
         SigAlg::Ed25519,
         new.verifying_key().to_bytes().to_vec(),
         new_version,
         issued_at,
-    )?;
+    )?);
     let bytes = st.signed_bytes();
-    st.old_signature = signed_by(old, &bytes)?;
-    st.new_signature = signed_by(new, &bytes)?;
+    st.old_signature = old.sign(&bytes)?;
+    st.new_signature = new.sign(&bytes)?;
     Ok(st)
 }
 
 /// Parses `bytes` as a revocation list and checks it is signed by `root`.
 pub fn verify_revocation_list(bytes: &[u8], root: &VerifyingKey) -> Result<RevocationList> {
     let (list, signed_len) = RevocationList::parse(bytes)?;
-    if list.issuer_key_id != root.key_id() || list.issuer_alg != SigAlg::Ed25519 {
-        return Err(Error::UntrustedRoot {
-            what: "revocation list",
-            issuer: list.issuer_key_id,
-            pinned: root.key_id(),
-        });
-    }
-    root.verify(&bytes[..signed_len], &list.signature)
-        .map_err(|_| Error::BadRevocationSignature {
-            sequence: list.sequence,
+    root.verify_document(&list, &bytes[..signed_len])
+        .map_err(|e| match e {
+            Error::UntrustedSigner { found, expected } => Error::UntrustedRoot {
+                what: "revocation list",
+                issuer: found,
+                pinned: expected,
+            },
+            Error::BadSignature => Error::BadRevocationSignature {
+                sequence: list.sequence,
+            },
+            other => other,
         })?;
     Ok(list)
 }
@@ -381,30 +362,35 @@ impl RootTrust {
         }
         let certs = parse_chain(raw)?;
         let leaf = &certs[0];
-        if leaf.subject_key_id != manifest.signer.key_id || leaf.subject_alg != manifest.signer.alg
+        if leaf.subject_key_id() != manifest.signer.key_id
+            || leaf.subject_alg != manifest.signer.alg
         {
             return Err(Error::ChainBroken {
                 position: 0,
                 reason: format!(
                     "the leaf certifies key {}, but the manifest is signed by {}",
-                    leaf.subject_key_id, manifest.signer.key_id
+                    leaf.subject_key_id(),
+                    manifest.signer.key_id
                 ),
             });
         }
         let root = self.state.root();
         let top = certs.last().expect("chain is not empty");
-        if top.issuer_key_id != root.key_id() || top.issuer_alg != SigAlg::Ed25519 {
+        if top.signer.key_id != root.key_id() || top.signer.alg != SigAlg::Ed25519 {
             return Err(Error::UntrustedRoot {
                 what: "certificate chain",
-                issuer: top.issuer_key_id,
+                issuer: top.signer.key_id,
                 pinned: root.key_id(),
             });
         }
         for position in (0..certs.len()).rev() {
             let cert = &certs[position];
-            let tbs = cert.signed_bytes();
+            // What the issuer signed, exactly as received: the certificate's
+            // bytes less the `bytes16` signature that ends them.
+            let encoded = &raw[position];
+            let tbs = &encoded[..encoded.len() - 2 - cert.signature.len()];
             let ok = match certs.get(position + 1) {
-                None => root.verify(&tbs, &cert.signature).is_ok(),
+                None => root.verify(tbs, &cert.signature).is_ok(),
                 Some(issuer) => {
                     if !issuer.usage.contains(KeyUsage::ISSUE_CERTIFICATES) {
                         return Err(Error::UsageNotAllowed {
@@ -416,7 +402,7 @@ impl RootTrust {
                     verify_signature(
                         issuer.subject_alg,
                         &issuer.subject_public_key,
-                        &tbs,
+                        tbs,
                         &cert.signature,
                     )
                     .is_ok()
@@ -438,7 +424,7 @@ impl RootTrust {
 
         if let Some(list) = self.state.revocations() {
             for cert in &certs {
-                let by = if list.revokes_key(&cert.subject_key_id) {
+                let by = if list.revokes_key(&cert.subject_key_id()) {
                     "key id"
                 } else if list.revokes_serial(cert.serial) {
                     "serial"
@@ -446,7 +432,7 @@ impl RootTrust {
                     continue;
                 };
                 return Err(Error::KeyRevoked {
-                    key_id: cert.subject_key_id,
+                    key_id: cert.subject_key_id(),
                     serial: cert.serial,
                     list_sequence: list.sequence,
                     by,
@@ -548,14 +534,15 @@ pub fn parse_chain(raw: &[Vec<u8>]) -> Result<Vec<Certificate>> {
         })
         .collect::<Result<Vec<_>>>()?;
     for (position, pair) in certs.windows(2).enumerate() {
-        if pair[0].issuer_key_id != pair[1].subject_key_id
-            || pair[0].issuer_alg != pair[1].subject_alg
+        if pair[0].signer.key_id != pair[1].subject_key_id()
+            || pair[0].signer.alg != pair[1].subject_alg
         {
             return Err(Error::ChainBroken {
                 position,
                 reason: format!(
                     "issued by {}, but the next certificate is for {}",
-                    pair[0].issuer_key_id, pair[1].subject_key_id
+                    pair[0].signer.key_id,
+                    pair[1].subject_key_id()
                 ),
             });
         }
@@ -587,12 +574,13 @@ impl CertifiedSigner {
             return Err(Error::MissingChain);
         }
         let certs = parse_chain(&chain)?;
-        if certs[0].subject_key_id != inner.key_id() || certs[0].subject_alg != inner.algorithm() {
+        if certs[0].subject_key_id() != inner.key_id() || certs[0].subject_alg != inner.algorithm()
+        {
             return Err(Error::ChainBroken {
                 position: 0,
                 reason: format!(
                     "the leaf certifies key {}, not the signing key {}",
-                    certs[0].subject_key_id,
+                    certs[0].subject_key_id(),
                     inner.key_id()
                 ),
             });

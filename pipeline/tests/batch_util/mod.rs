@@ -2,10 +2,9 @@
 //! binary and checking its outputs.
 #![allow(dead_code)]
 
+use crate::common::cmd::{self, Otaseal, otaseal};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-pub const BIN: &str = env!("CARGO_BIN_EXE_otaseal");
+use std::process::Output;
 
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -16,12 +15,9 @@ impl Env {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         for (kind, name) in [("signing", "sign"), ("device", "dev")] {
-            let out = Command::new(BIN)
-                .args(["keygen", kind, "--unencrypted", "--out"])
+            otaseal(["keygen", kind, "--unencrypted", "--out"])
                 .arg(dir.path().join(name))
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "keygen: {out:?}");
+                .ok();
         }
         Self { dir }
     }
@@ -42,15 +38,14 @@ impl Env {
     }
 
     /// `otaseal seal` with this env's keys and a fixed release.
-    pub fn seal_cmd(&self, out: &Path) -> Command {
+    pub fn seal_cmd(&self, out: &Path) -> Otaseal {
         self.seal_cmd_with(out, "9", "16K")
     }
 
     /// `seal_cmd` with another release sequence and chunk size.
-    pub fn seal_cmd_with(&self, out: &Path, sequence: &str, chunk_size: &str) -> Command {
-        let mut c = Command::new(BIN);
-        c.arg("seal")
-            .arg("--signing-key")
+    pub fn seal_cmd_with(&self, out: &Path, sequence: &str, chunk_size: &str) -> Otaseal {
+        let mut c = otaseal(["seal"]);
+        c.arg("--signing-key")
             .arg(self.path("sign.key"))
             .arg("--recipient")
             .arg(self.path("dev.pub"))
@@ -74,15 +69,10 @@ pub fn content(seed: u64, len: usize) -> Vec<u8> {
     out
 }
 
-pub fn run(mut c: Command) -> (Output, serde_json::Value) {
-    let out = c.output().unwrap();
-    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+/// Runs `c`, whose stdout must be JSON (`--json`), whatever its exit code.
+pub fn run(mut c: Otaseal) -> (Output, serde_json::Value) {
+    let out = c.output();
+    let json = cmd::json(&out);
     (out, json)
 }
 
@@ -130,11 +120,9 @@ pub fn tree(dir: &Path) -> Vec<String> {
 }
 
 pub fn index_verify(env: &Env, index: &Path) -> Output {
-    Command::new(BIN)
-        .args(["index", "verify"])
+    otaseal(["index", "verify"])
         .arg(index)
         .arg("--trust")
         .arg(env.trust())
         .output()
-        .unwrap()
 }

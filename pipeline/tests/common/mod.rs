@@ -1,5 +1,9 @@
-//! Fixtures shared by the integration tests: deterministic keys and bundles.
+//! What the integration tests share: deterministic keys and bundles (here),
+//! running the binary (`cmd`), and checked-in vectors (`vectors`).
 #![allow(dead_code)]
+
+pub mod cmd;
+pub mod vectors;
 
 use otaseal::keys::{KemId, RecipientSecretKey, SigningKey};
 use otaseal::open::TrustAnchor;
@@ -68,6 +72,29 @@ impl Fixture {
     pub fn open(&self, payload: &[u8], manifest: &[u8]) -> Result<Vec<u8>, Error> {
         otaseal::open::open(payload, manifest, &self.trust(), &self.device)
     }
+}
+
+/// `otaseal seal` arguments for the keystore tests' layout: `bundle.bin`
+/// for `device.pub`, a fixed release, signed by `key`, into `out`.
+pub fn seal_args<'a>(key: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "seal",
+        "bundle.bin",
+        "--signing-key",
+        key,
+        "--recipient",
+        "device.pub",
+        "--app",
+        "com.example.app",
+        "--version",
+        "1.0.0",
+        "--sequence",
+        "1",
+        "--out-dir",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    args
 }
 
 /// A stable name for an error variant, used by test vectors.
