@@ -287,6 +287,30 @@ pub enum ErrorKind {
     Busy,
 }
 
+impl ErrorKind {
+    /// Every kind, for callers that tabulate them (exit codes, C error codes).
+    pub const ALL: [ErrorKind; 15] = {
+        use ErrorKind::*;
+        [
+            Verification,
+            Malformed,
+            Key,
+            Request,
+            Unlock,
+            Io,
+            Policy,
+            Network,
+            Interrupted,
+            Trust,
+            Revoked,
+            TrustUpdate,
+            Suspended,
+            AuditLog,
+            Busy,
+        ]
+    };
+}
+
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
@@ -352,3 +376,23 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorKind;
+
+    #[test]
+    fn all_lists_every_kind() {
+        // A new kind stops this match compiling until it is listed in `ALL`.
+        let listed = |k: ErrorKind| {
+            use ErrorKind::*;
+            match k {
+                Verification | Malformed | Key | Request | Unlock | Io | Policy | Network
+                | Interrupted | Trust | Revoked | TrustUpdate | Suspended | AuditLog | Busy => {
+                    ErrorKind::ALL.contains(&k)
+                }
+            }
+        };
+        assert!(ErrorKind::ALL.iter().all(|k| listed(*k)));
+    }
+}
