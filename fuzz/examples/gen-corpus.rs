@@ -66,6 +66,20 @@ fn main() {
         seed.extend_from_slice(script.1);
         write("fetch_driver", &format!("script{i}"), &seed);
     }
+    // session input: bundle, then ops: feed (op 0, offset LE u32, length
+    // / 257, flip), crash + restore (op 3, damage at, xor), decrypt (op 5).
+    for (i, script) in [
+        (4u8, &[0u8, 0, 0, 0, 0, 255, 0, 5, 0, 0, 0, 0][..]),
+        (3, &[0, 0, 0, 0, 0, 40, 0, 3, 200, 0, 0, 0, 0, 0, 100, 0][..]),
+        (4, &[0, 0, 0, 0, 0, 30, 7, 1, 0, 64, 0, 0, 90, 0, 3, 0, 0][..]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut seed = vec![script.0];
+        seed.extend_from_slice(script.1);
+        write("session", &format!("script{i}"), &seed);
+    }
 
     let mut state = DeviceState::new(None);
     write("device_state", "empty", &state.to_bytes());

@@ -181,7 +181,10 @@ impl TrustUpdates {
         })
     }
 
-    fn apply_to(&self, state: &mut TrustState) -> Result<TrustChanges> {
+    /// Applies the rotations (in order), then the revocation list, to
+    /// `state`; on error `state` may hold the updates applied before it, so
+    /// a caller that keeps it applies to a copy.
+    pub fn apply_to(&self, state: &mut TrustState) -> Result<TrustChanges> {
         let mut changes = TrustChanges::default();
         for bytes in &self.rotations {
             changes.rotations.push(state.apply_rotation(bytes)?);
@@ -214,6 +217,10 @@ pub enum TrustSource<'a> {
     /// A root given for this run only: the updates apply to a fresh state
     /// pinning it, and nothing is kept.
     Root(&'a VerifyingKey),
+    /// A trust state the caller keeps itself (the session's trust state
+    /// bytes): the updates apply to a copy, which is returned for the caller
+    /// to store.
+    State(&'a TrustState),
 }
 
 /// Update trust: applies `updates` to the trust state `source` names (for
@@ -229,6 +236,11 @@ pub fn update_trust(
         }
         TrustSource::Root(root) => {
             let mut state = TrustState::new(*root);
+            let changes = updates.apply_to(&mut state)?;
+            Ok((state, changes))
+        }
+        TrustSource::State(kept) => {
+            let mut state = kept.clone();
             let changes = updates.apply_to(&mut state)?;
             Ok((state, changes))
         }
@@ -303,13 +315,12 @@ pub fn anchor_ids(trust: &TrustAnchor) -> Vec<KeyId> {
     }
 }
 
-/// An install the device policy approved. It holds the device state's lock
-/// until it is committed or dropped, so nothing else can install on this
-/// device in between; dropping it (`verify --state`, `fetch --state`)
-/// changes nothing.
-#[derive(Debug)]
-pub struct Install {
-    state: StateFile,
+/// An install decision over a device state in memory: what the policy
+/// approved, and what recording it changes. The one decision both the state
+/// file ([`decide`], [`Install`]) and the sans-I/O session
+/// (`crate::session`) make; neither does I/O here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
     approval: Approval,
     /// The sequence of the revocation list the manifest was checked
     /// against; `None` for a directly trusted key, which no list covers.
@@ -317,9 +328,67 @@ pub struct Install {
     now: u64,
 }
 
-impl Install {
+impl Decision {
     pub fn approval(&self) -> &Approval {
         &self.approval
+    }
+
+    /// Records the approved bundle as installed in `state` and raises its
+    /// revocation floor to the list the manifest was checked against. Apply
+    /// only once the bundle has been fully verified and opened.
+    pub fn apply(&self, state: &mut DeviceState) {
+        state.record(&self.approval, self.now);
+        if let Some(seq) = self.revocation_sequence {
+            state.revocation_sequence = state.revocation_sequence.max(seq);
+        }
+    }
+}
+
+/// Decides an install on a device in `state` (`docs/FORMAT.md` §11.5) of
+/// `manifest`, which was verified with `trust`. First the revocation floor:
+/// with a root, its revocation list may not be older than the one this
+/// device last installed with (a restored older trust state). Then
+/// [`policy::evaluate`], with `opts.anchors` taken from `trust`. Pure: the
+/// state is only read.
+pub fn decide_state(
+    state: &DeviceState,
+    manifest: &VerifiedManifest,
+    trust: &TrustAnchor,
+    rollback: Option<&VerifiedRollback>,
+    mut opts: PolicyOptions,
+) -> Result<Decision> {
+    let revocation_sequence = match trust {
+        TrustAnchor::Root(root) => Some(root.state.revocation_sequence()),
+        TrustAnchor::SigningKey(_) => None,
+    };
+    if let Some(offered) = revocation_sequence {
+        let seen = state.revocation_sequence;
+        if offered < seen {
+            return Err(PolicyViolation::RevocationListRollback { seen, offered }.into());
+        }
+    }
+    opts.anchors = anchor_ids(trust);
+    let approval = policy::evaluate(state, manifest, rollback, &opts)?;
+    Ok(Decision {
+        approval,
+        revocation_sequence,
+        now: opts.now,
+    })
+}
+
+/// An install the device policy approved. It holds the device state's lock
+/// until it is committed or dropped, so nothing else can install on this
+/// device in between; dropping it (`verify --state`, `fetch --state`)
+/// changes nothing.
+#[derive(Debug)]
+pub struct Install {
+    state: StateFile,
+    decision: Decision,
+}
+
+impl Install {
+    pub fn approval(&self) -> &Approval {
+        self.decision.approval()
     }
 
     pub fn state_path(&self) -> &Path {
@@ -327,25 +396,18 @@ impl Install {
     }
 
     /// Records the approved bundle as installed, raises the revocation floor
-    /// to the list it was checked against, and replaces the state file. Call
-    /// only once the bundle has been fully verified and opened.
+    /// to the list it was checked against ([`Decision::apply`]), and
+    /// replaces the state file. Call only once the bundle has been fully
+    /// verified and opened.
     pub fn commit(mut self) -> Result<Approval> {
-        let state = &mut self.state.state;
-        state.record(&self.approval, self.now);
-        if let Some(seq) = self.revocation_sequence {
-            state.revocation_sequence = state.revocation_sequence.max(seq);
-        }
+        self.decision.apply(&mut self.state.state);
         self.state.save()?;
-        Ok(self.approval)
+        Ok(self.decision.approval)
     }
 }
 
-/// Decide an install: locks and loads the device state at `path`, and
-/// applies the device policy (`docs/FORMAT.md` §11.5) to `manifest`, which
-/// was verified with `trust`. First the revocation floor: with a root, its
-/// revocation list may not be older than the one this device last
-/// installed with (a restored older trust state). Then
-/// [`policy::evaluate`], with `opts.anchors` taken from `trust`.
+/// Decide an install: locks and loads the device state at `path` and makes
+/// the decision of [`decide_state`] on it.
 ///
 /// The caller then opens the bundle and, only if every chunk verified and
 /// decrypted, calls [`Install::commit`].
@@ -354,27 +416,11 @@ pub fn decide(
     manifest: &VerifiedManifest,
     trust: &TrustAnchor,
     rollback: Option<&VerifiedRollback>,
-    mut opts: PolicyOptions,
+    opts: PolicyOptions,
 ) -> Result<Install> {
     let state = StateFile::load(path)?;
-    let revocation_sequence = match trust {
-        TrustAnchor::Root(root) => Some(root.state.revocation_sequence()),
-        TrustAnchor::SigningKey(_) => None,
-    };
-    if let Some(offered) = revocation_sequence {
-        let seen = state.state.revocation_sequence;
-        if offered < seen {
-            return Err(PolicyViolation::RevocationListRollback { seen, offered }.into());
-        }
-    }
-    opts.anchors = anchor_ids(trust);
-    let approval = policy::evaluate(&state.state, manifest, rollback, &opts)?;
-    Ok(Install {
-        state,
-        approval,
-        revocation_sequence,
-        now: opts.now,
-    })
+    let decision = decide_state(&state.state, manifest, trust, rollback, opts)?;
+    Ok(Install { state, decision })
 }
 
 #[cfg(test)]

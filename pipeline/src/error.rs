@@ -96,6 +96,10 @@ pub enum Error {
     /// The device state file is damaged. It is never reset silently.
     #[error("{path}: corrupt device state file: {source}")]
     CorruptState { path: PathBuf, source: FormatError },
+    /// A device session (`crate::session`) was used out of turn or handed
+    /// state that is not its own.
+    #[error("{0}")]
+    Session(#[from] crate::session::SessionError),
     /// A download could not be completed. Only a network failure (exit 9)
     /// says "download failed"; data that kept failing verification (exit 3)
     /// says so instead.
@@ -339,6 +343,7 @@ impl Error {
             Self::Refused(_) => ErrorKind::Policy,
             Self::CorruptState { .. } | Self::TooLarge { .. } => ErrorKind::Malformed,
             Self::Fetch(e) => e.kind(),
+            Self::Session(e) => e.kind(),
             Self::Io { .. } | Self::NotRegularFile { .. } | Self::RefusedFile { .. } => {
                 ErrorKind::Io
             }

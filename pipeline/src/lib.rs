@@ -35,6 +35,7 @@ pub mod keys;
 pub mod open;
 pub mod policy;
 pub mod seal;
+pub mod session;
 pub mod tree;
 
 pub use error::{Error, ErrorKind, Result};

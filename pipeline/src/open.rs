@@ -182,21 +182,74 @@ impl VerifiedManifest {
         device: &RecipientSecretKey,
         backend: Backend,
     ) -> Result<ChunkOpener<'_>> {
-        let m = &self.manifest;
-        let key = keys::unwrap_data_key(&m.recipients, device, &m.bundle_id)?;
         Ok(ChunkOpener {
             verified: self,
+            key: ChunkKey::new(self, device, backend)?,
+        })
+    }
+}
+
+/// The data key of one bundle, unwrapped and ready to open its chunks. It
+/// does not borrow the manifest, so a holder that owns the manifest too
+/// (`crate::session::Session`) can keep both; it is only ever used with
+/// the [`VerifiedManifest`] it was unwrapped from.
+pub(crate) struct ChunkKey {
+    cipher: ChunkCipher,
+    aad: [u8; 41],
+}
+
+impl ChunkKey {
+    pub(crate) fn new(
+        verified: &VerifiedManifest,
+        device: &RecipientSecretKey,
+        backend: Backend,
+    ) -> Result<Self> {
+        let m = &verified.manifest;
+        let key = keys::unwrap_data_key(&m.recipients, device, &m.bundle_id)?;
+        Ok(Self {
             cipher: ChunkCipher::new(backend, &key),
             aad: chunk_aad(&m.bundle_id, m.plaintext_len, m.chunk_size),
         })
+    }
+
+    /// [`ChunkOpener::decrypt_chunk`] with the manifest passed in.
+    pub(crate) fn decrypt_chunk(
+        &self,
+        verified: &VerifiedManifest,
+        index: u32,
+        ciphertext: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        verified.verify_chunk(index, ciphertext)?;
+        if out.len() != ciphertext.len() {
+            return Err(Error::ChunkLength {
+                index,
+                expected: ciphertext.len() as u64,
+                found: out.len() as u64,
+            });
+        }
+        out.copy_from_slice(ciphertext);
+        let last = index + 1 == verified.chunk_count();
+        let tag = &verified.manifest.chunks[index as usize].tag;
+        self.cipher
+            .open_in_place(chunk_nonce(index, last), &self.aad, out, tag)
+            .map_err(|_| {
+                out.fill(0);
+                Error::ChunkTagMismatch { index }
+            })
+    }
+}
+
+impl std::fmt::Debug for ChunkKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkKey").finish_non_exhaustive()
     }
 }
 
 /// Decrypts chunks of one verified bundle.
 pub struct ChunkOpener<'m> {
     verified: &'m VerifiedManifest,
-    cipher: ChunkCipher,
-    aad: [u8; 41],
+    key: ChunkKey,
 }
 
 impl std::fmt::Debug for ChunkOpener<'_> {
@@ -210,23 +263,7 @@ impl ChunkOpener<'_> {
     /// into `out` (which must be the chunk's length). On error `out` holds no
     /// plaintext.
     pub fn decrypt_chunk(&self, index: u32, ciphertext: &[u8], out: &mut [u8]) -> Result<()> {
-        self.verified.verify_chunk(index, ciphertext)?;
-        if out.len() != ciphertext.len() {
-            return Err(Error::ChunkLength {
-                index,
-                expected: ciphertext.len() as u64,
-                found: out.len() as u64,
-            });
-        }
-        out.copy_from_slice(ciphertext);
-        let last = index + 1 == self.verified.chunk_count();
-        let tag = &self.verified.manifest.chunks[index as usize].tag;
-        self.cipher
-            .open_in_place(chunk_nonce(index, last), &self.aad, out, tag)
-            .map_err(|_| {
-                out.fill(0);
-                Error::ChunkTagMismatch { index }
-            })
+        self.key.decrypt_chunk(self.verified, index, ciphertext, out)
     }
 
     /// Verifies and decrypts a whole payload into a new buffer.

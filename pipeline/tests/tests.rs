@@ -27,6 +27,8 @@ mod keystore_hardening;
 mod keystore_pkcs11;
 mod keystore_vectors;
 mod proptest_roundtrip;
+mod session;
+mod session_memory;
 mod tamper;
 mod trust_chain;
 mod trust_cli;

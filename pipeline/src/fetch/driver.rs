@@ -164,7 +164,7 @@ pub struct FetchOptions {
 impl Default for FetchOptions {
     fn default() -> Self {
         Self {
-            max_request_bytes: 8 << 20,
+            max_request_bytes: super::plan::DEFAULT_MAX_REQUEST_BYTES,
             max_bad: 5,
             retry_delay: Duration::from_millis(250),
             limits: TransferLimits::default(),

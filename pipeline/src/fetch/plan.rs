@@ -101,6 +101,19 @@ impl ChunkSet {
         }
     }
 
+    /// Removes `index`; returns whether it was there. Out-of-range indexes
+    /// are ignored.
+    pub fn remove(&mut self, index: u32) -> bool {
+        match self.bits.get_mut(index as usize) {
+            Some(b) if *b => {
+                *b = false;
+                self.count -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The chunks of `within` not in the set, in ascending order.
     pub fn missing(&self, within: Range<u32>) -> impl Iterator<Item = u32> + '_ {
         within
@@ -112,6 +125,11 @@ impl ChunkSet {
         &self.bits
     }
 }
+
+/// The default largest byte span of one request: large enough that the
+/// per-request cost vanishes, small enough that a failed request costs
+/// little to repeat.
+pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 8 << 20;
 
 /// One request: a run of consecutive chunks and the bytes that hold them.
 #[derive(Debug, Clone, PartialEq, Eq)]

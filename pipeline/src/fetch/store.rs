@@ -105,12 +105,7 @@ impl PartialPayload {
     fn reverify_from_disk(&mut self, record: Option<&[u8]>) -> Result<()> {
         let m = self.verified.manifest();
         let listed: Vec<bool> = match record.and_then(|b| FetchRecord::parse(b).ok()) {
-            Some(r)
-                if r.bundle_id == m.bundle_id
-                    && r.root == m.root
-                    && r.payload_len == m.plaintext_len
-                    && r.chunk_size == m.chunk_size =>
-            {
+            Some(r) if r.check_bundle(m).is_ok() => {
                 self.resume.record_used = true;
                 r.have
             }
@@ -237,13 +232,7 @@ impl PartialPayload {
     /// Rewrites the record of verified chunks (atomically).
     pub fn save_record(&mut self) -> Result<()> {
         let m = self.verified.manifest();
-        let record = FetchRecord::new(
-            m.bundle_id,
-            m.root,
-            m.plaintext_len,
-            m.chunk_size,
-            self.have.as_bits().to_vec(),
-        )?;
+        let record = FetchRecord::of_manifest(m, self.have.as_bits().to_vec())?;
         files::write_atomic(&self.record_path, &record.to_bytes(), 0o644)?;
         self.unrecorded_bytes = 0;
         Ok(())

@@ -8,9 +8,10 @@
 //! is detected (and the download restarts from what verifies).
 
 use super::{
-    ChunkSize, FormatError, Reader, Writer, append_checksum, kind, read_header_and_flags,
+    ChunkSize, FormatError, Manifest, Reader, Writer, append_checksum, kind, read_header_and_flags,
     strip_checksum, write_header_and_flags,
 };
+use subtle::ConstantTimeEq;
 
 /// Length of the trailing checksum.
 pub use super::CHECKSUM_LEN;
@@ -51,6 +52,33 @@ impl FetchRecord {
             chunk_size,
             have,
         })
+    }
+
+    /// The record of `have` for the bundle `manifest` describes.
+    pub fn of_manifest(manifest: &Manifest, have: Vec<bool>) -> Result<Self, FormatError> {
+        Self::new(
+            manifest.bundle_id,
+            manifest.root,
+            manifest.plaintext_len,
+            manifest.chunk_size,
+            have,
+        )
+    }
+
+    /// Whether this record is of the bundle `manifest` describes (its id,
+    /// root and geometry); if not, the first field that differs. A record
+    /// of another bundle must never be applied to this one.
+    pub fn check_bundle(&self, manifest: &Manifest) -> Result<(), &'static str> {
+        if self.bundle_id != manifest.bundle_id {
+            return Err("bundle id");
+        }
+        if !bool::from(self.root.ct_eq(&manifest.root)) {
+            return Err("root");
+        }
+        if self.payload_len != manifest.plaintext_len || self.chunk_size != manifest.chunk_size {
+            return Err("geometry");
+        }
+        Ok(())
     }
 
     /// The exact length of the record of a bundle with `chunk_count`
