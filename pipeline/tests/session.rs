@@ -550,7 +550,8 @@ proptest! {
                     let end = (start + len as usize).min(payload.len());
                     let mut piece = payload[start..end].to_vec();
                     if let (Some(at), false) = (flip, piece.is_empty()) {
-                        piece[(at % piece.len() as u64) as usize] ^= 1;
+                        let at = (at % piece.len() as u64) as usize;
+                        piece[at] ^= 1;
                     }
                     s.feed(start as u64, &piece, |c| { store(&mut disk, c); Ok(()) }).unwrap();
                 }
