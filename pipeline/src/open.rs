@@ -263,7 +263,8 @@ impl ChunkOpener<'_> {
     /// into `out` (which must be the chunk's length). On error `out` holds no
     /// plaintext.
     pub fn decrypt_chunk(&self, index: u32, ciphertext: &[u8], out: &mut [u8]) -> Result<()> {
-        self.key.decrypt_chunk(self.verified, index, ciphertext, out)
+        self.key
+            .decrypt_chunk(self.verified, index, ciphertext, out)
     }
 
     /// Verifies and decrypts a whole payload into a new buffer.

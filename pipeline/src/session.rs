@@ -62,7 +62,9 @@ use crate::cipher::Backend;
 use crate::clock::Clock;
 use crate::device::{self, Decision, TrustChanges, TrustSource, TrustUpdates};
 use crate::error::{Error, ErrorKind, Result};
-use crate::fetch::plan::{ChunkSet, DEFAULT_MAX_REQUEST_BYTES, FetchRequest, Geometry, plan_requests};
+use crate::fetch::plan::{
+    ChunkSet, DEFAULT_MAX_REQUEST_BYTES, FetchRequest, Geometry, plan_requests,
+};
 use crate::format::device_state::DeviceState;
 use crate::format::fetch_record::FetchRecord;
 use crate::format::{AppId, Channel, FormatError};
@@ -469,7 +471,11 @@ impl Session {
         report.ignored_bytes += fill - start;
         if self.partial.buf.capacity() == 0 {
             // One chunk, once: the largest chunk of this payload.
-            let most = self.geometry.chunk_size.bytes().min(self.geometry.payload_len);
+            let most = self
+                .geometry
+                .chunk_size
+                .bytes()
+                .min(self.geometry.payload_len);
             self.partial.buf.reserve_exact(most as usize);
         }
         self.partial
@@ -530,8 +536,7 @@ impl Session {
     /// not rechecked yet (still the caller's to recheck after the next
     /// restore). Store it as often as progress is worth keeping.
     pub fn export(&self) -> Result<Vec<u8>> {
-        let record =
-            FetchRecord::of_manifest(self.verified.manifest(), self.known())?;
+        let record = FetchRecord::of_manifest(self.verified.manifest(), self.known())?;
         Ok(record.to_bytes())
     }
 
@@ -669,8 +674,14 @@ mod tests {
         );
         o.chunk_size = crate::format::ChunkSize::from_log2(14).unwrap();
         let plain = vec![7u8; 5 * 16384 + 3];
-        let sealed = seal_with_rng(&plain, &o, &[device.public_key().clone()], &signer, &mut rng)
-            .unwrap();
+        let sealed = seal_with_rng(
+            &plain,
+            &o,
+            &[device.public_key().clone()],
+            &signer,
+            &mut rng,
+        )
+        .unwrap();
         let trust = TrustAnchor::SigningKey(signer.verifying_key());
         let opts = SessionOptions::new(o.created);
         let p = &sealed.payload;

@@ -12,7 +12,8 @@ use otaseal::keys::{SigAlg, SigningKey};
 use otaseal::policy::PolicyViolation;
 use otaseal::seal::{SealedBundle, seal_with_rng};
 use otaseal::session::{
-    FeedReport, Finished, InstallPolicy, Session, SessionError, SessionOptions, VerifiedChunk, root_anchor,
+    FeedReport, Finished, InstallPolicy, Session, SessionError, SessionOptions, VerifiedChunk,
+    root_anchor,
 };
 use otaseal::{Error, ErrorKind};
 use proptest::prelude::*;
@@ -46,7 +47,10 @@ fn install(state: &DeviceState) -> SessionOptions {
 /// Installs a one-chunk bundle on a device in `state`: feed, decrypt, finish.
 fn install_one_chunk(f: &Fixture, sealed: &SealedBundle, state: &DeviceState) -> Finished {
     let mut s = Session::new(&sealed.manifest_bytes, &f.trust(), install(state)).unwrap();
-    assert_eq!(s.feed(0, &sealed.payload, |_| Ok(())).unwrap().verified, [0]);
+    assert_eq!(
+        s.feed(0, &sealed.payload, |_| Ok(())).unwrap().verified,
+        [0]
+    );
     s.unlock(&f.device).unwrap();
     let mut out = vec![0u8; sealed.payload.len()];
     s.decrypt_chunk(0, &sealed.payload, &mut out).unwrap();
@@ -137,7 +141,11 @@ fn shuffled_ranges_with_a_corrupted_chunk_then_refed() {
     let r = again[0].bytes.clone();
     let mid = r.start + 5000;
     let first = disk
-        .feed(&mut s, r.start, &sealed.payload[r.start as usize..mid as usize])
+        .feed(
+            &mut s,
+            r.start,
+            &sealed.payload[r.start as usize..mid as usize],
+        )
         .unwrap();
     assert!(first.verified.is_empty() && first.failed.is_empty());
     assert_eq!(s.partial(), Some((5, 5000)));
@@ -251,14 +259,23 @@ fn another_app_and_an_expired_manifest_are_refused_at_creation() {
             Err(Error::Refused(PolicyViolation::Expired { .. }))
         ));
     }
-    Session::new(&expired.manifest_bytes, &f.trust(), SessionOptions::new(NOW - 1)).unwrap();
+    Session::new(
+        &expired.manifest_bytes,
+        &f.trust(),
+        SessionOptions::new(NOW - 1),
+    )
+    .unwrap();
     // A manifest signed by another key fails before any policy.
     let other = Fixture {
         signer: SigningKey::from_bytes(&[3; 32]),
         ..Fixture::new()
     };
     assert!(matches!(
-        Session::new(&sealed.manifest_bytes, &other.trust(), SessionOptions::new(NOW)),
+        Session::new(
+            &sealed.manifest_bytes,
+            &other.trust(),
+            SessionOptions::new(NOW)
+        ),
         Err(Error::UntrustedSigner { .. })
     ));
 }
@@ -283,8 +300,12 @@ fn export_and_restore_after_a_crash_needs_only_the_missing_chunks() {
             .unwrap();
     }
     // Half of chunk 8 buffered: lost in the crash.
-    disk.feed(&mut s, 8 * CHUNK as u64, &sealed.payload[8 * CHUNK..8 * CHUNK + 99])
-        .unwrap();
+    disk.feed(
+        &mut s,
+        8 * CHUNK as u64,
+        &sealed.payload[8 * CHUNK..8 * CHUNK + 99],
+    )
+    .unwrap();
     let record = s.export().unwrap();
     drop(s); // the crash
 
@@ -310,7 +331,8 @@ fn export_and_restore_after_a_crash_needs_only_the_missing_chunks() {
     assert_eq!(needed, [3..7, 8..11]);
     for req in s.needed() {
         let r = req.bytes.start as usize..req.bytes.end as usize;
-        disk.feed(&mut s, req.bytes.start, &sealed.payload[r]).unwrap();
+        disk.feed(&mut s, req.bytes.start, &sealed.payload[r])
+            .unwrap();
     }
     assert!(s.is_complete());
     assert_eq!(disk.bytes, sealed.payload);
@@ -347,7 +369,10 @@ fn overlapping_and_duplicate_ranges() {
     // (4000..9000 was held already) and starts chunk 1's prefix.
     assert!(feed(&mut s, 0, 9000).verified.is_empty());
     let rep = feed(&mut s, 4000, 20000);
-    assert_eq!((rep.verified.as_slice(), rep.ignored_bytes), (&[0][..], 5000));
+    assert_eq!(
+        (rep.verified.as_slice(), rep.ignored_bytes),
+        (&[0][..], 5000)
+    );
     assert_eq!(s.partial(), Some((1, 20000 - CHUNK as u64)));
     // A piece already held, and one past the held prefix: not kept.
     let rep = feed(&mut s, CHUNK + 100, CHUNK + 200);
@@ -379,9 +404,18 @@ fn hostile_offsets_and_indexes_are_typed_errors() {
     let (sealed, _) = bundle(&f, 2 * CHUNK + 1, 1);
     let mut s = Session::new(&sealed.manifest_bytes, &f.trust(), SessionOptions::new(NOW)).unwrap();
     let len = sealed.payload.len() as u64;
-    for (offset, n) in [(len, 1), (len + 1, 0), (u64::MAX, 2), (u64::MAX - 1, 5), (1, len as usize)] {
+    for (offset, n) in [
+        (len, 1),
+        (len + 1, 0),
+        (u64::MAX, 2),
+        (u64::MAX - 1, 5),
+        (1, len as usize),
+    ] {
         let e = s.feed(offset, &vec![0; n], |_| Ok(())).unwrap_err();
-        assert!(matches!(e, Error::RangeOutOfBounds { .. }), "{offset}+{n}: {e}");
+        assert!(
+            matches!(e, Error::RangeOutOfBounds { .. }),
+            "{offset}+{n}: {e}"
+        );
         assert_eq!(e.kind(), ErrorKind::Request);
     }
     // An empty feed at the end is in range and does nothing.
@@ -453,7 +487,8 @@ fn a_root_anchor_from_bytes_checks_at_the_callers_time() {
     let signer = CertifiedSigner::new(Box::new(release), vec![cert]).unwrap();
     let mut o = f.options(14);
     o.created = from + 10;
-    let sealed = seal_with_rng(b"fw", &o, &[f.device.public_key().clone()], &signer, &mut r).unwrap();
+    let sealed =
+        seal_with_rng(b"fw", &o, &[f.device.public_key().clone()], &signer, &mut r).unwrap();
     let stored = TrustState::new(root.verifying_key()).to_bytes();
     let list = |seq, serials| {
         trust::issue_revocation_list(&root, seq, from, serials, vec![])
@@ -466,13 +501,24 @@ fn a_root_anchor_from_bytes_checks_at_the_callers_time() {
     };
     let a = root_anchor(&stored, &updates).unwrap();
     assert_eq!(
-        TrustState::from_bytes(&a.trust_state).unwrap().revocation_sequence(),
+        TrustState::from_bytes(&a.trust_state)
+            .unwrap()
+            .revocation_sequence(),
         1
     );
     // The certificate expired long before the system clock's now.
-    Session::new(&sealed.manifest_bytes, &a.anchor, SessionOptions::new(from + 20)).unwrap();
+    Session::new(
+        &sealed.manifest_bytes,
+        &a.anchor,
+        SessionOptions::new(from + 20),
+    )
+    .unwrap();
     assert!(matches!(
-        Session::new(&sealed.manifest_bytes, &a.anchor, SessionOptions::new(to + 1)),
+        Session::new(
+            &sealed.manifest_bytes,
+            &a.anchor,
+            SessionOptions::new(to + 1)
+        ),
         Err(Error::CertExpired { .. })
     ));
     let revoked = TrustUpdates {
@@ -481,7 +527,11 @@ fn a_root_anchor_from_bytes_checks_at_the_callers_time() {
     };
     let b = root_anchor(&a.trust_state, &revoked).unwrap();
     assert!(matches!(
-        Session::new(&sealed.manifest_bytes, &b.anchor, SessionOptions::new(from + 20)),
+        Session::new(
+            &sealed.manifest_bytes,
+            &b.anchor,
+            SessionOptions::new(from + 20)
+        ),
         Err(Error::KeyRevoked { serial: 7, .. })
     ));
     // An older list than the stored one is refused and changes nothing.

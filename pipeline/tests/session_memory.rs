@@ -137,5 +137,8 @@ fn feeding_a_multi_mib_bundle_holds_one_chunk_not_the_payload() {
     );
     assert!(used <= bound, "peak {used} > bound {bound}");
     // Not vacuous: the partial buffer and the caller's buffer were counted.
-    assert!(used >= 2 * CHUNK as i64, "peak {used}: allocations not counted");
+    assert!(
+        used >= 2 * CHUNK as i64,
+        "peak {used}: allocations not counted"
+    );
 }
