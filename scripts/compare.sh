@@ -193,6 +193,6 @@ for i in "${!names[@]}"; do
         "$r" "$(verdict "$r" 0.85)" "$bound" "$k_all" "$w_all" ;;
     many-small-16k)
       n=$(echo "$count / ${secs[$i]}" | bc -l)
-      printf 'target 2 (16 KiB bundles, >= 5000 bundles/s): median %.0f bundles/s, %s\n' "$n" "$(verdict "$n" 5000)" ;;
+      printf 'bundles/s target (16 KiB bundles, one recipient, >= 5000 bundles/s): median %.0f bundles/s, %s\n' "$n" "$(verdict "$n" 5000)" ;;
   esac
 done

@@ -39,7 +39,7 @@ impl std::ops::Deref for Input {
 }
 
 /// Opens `path` for reading, memory-mapping regular files of
-/// [`MMAP_THRESHOLD`] or more. A small regular file is read whole (so a
+/// `MMAP_THRESHOLD` (256 KiB) or more. A small regular file is read whole (so a
 /// length error reports its real length, as for a mapped one); anything
 /// else (FIFOs, devices) stops after `expected_len + 1` bytes: enough for
 /// the caller's length check to see the input is too long, without reading
@@ -147,7 +147,7 @@ impl AtomicFile {
     }
 
     /// Sets `mode`, flushes to disk, renames into place and makes the
-    /// rename durable ([`sync_dir`]). An error from that last step means the
+    /// rename durable (`sync_dir`). An error from that last step means the
     /// file is in place but might not survive a power loss.
     pub fn commit(self, mode: u32) -> Result<()> {
         set_mode(self.tmp.as_file(), mode).map_err(|e| Error::io(self.tmp.path(), e))?;

@@ -149,6 +149,19 @@ fn finish_and_check(partial: PartialPayload, dest: &Path, payload: &[u8]) {
     assert!(!part.exists() && !record.exists());
 }
 
+/// Fetches whatever `p` still lacks from a good copy, then checks the result.
+fn complete_and_check(mut p: PartialPayload, dest: &Path, payload: &[u8]) {
+    let mut src = MemSource::new(payload, vec![]);
+    fetch::fetch_missing(
+        &mut src,
+        &mut p,
+        &opts(1 << 20, 1),
+        &mut FetchReport::default(),
+    )
+    .unwrap();
+    finish_and_check(p, dest, payload);
+}
+
 #[test]
 fn ranges_for_a_plaintext_range_skip_what_is_present() {
     let (v, payload) = sealed(10 * CHUNK + 5, 1);
@@ -317,15 +330,7 @@ fn resume_reverifies_disk_instead_of_trusting_the_record() {
     std::fs::write(&record, b"garbage").unwrap();
     let mut p = PartialPayload::open(v, &dest).unwrap();
     assert_eq!(p.have().count(), 5);
-    let mut src = MemSource::new(&payload, vec![]);
-    fetch::fetch_missing(
-        &mut src,
-        &mut p,
-        &opts(1 << 20, 1),
-        &mut FetchReport::default(),
-    )
-    .unwrap();
-    finish_and_check(p, &dest, &payload);
+    complete_and_check(p, &dest, &payload);
 }
 
 #[test]
@@ -461,15 +466,7 @@ fn planted_links_and_special_files_are_refused_and_nothing_is_written() {
 
     // With the plants gone the same download works.
     let mut p = PartialPayload::open(v, &dest).unwrap();
-    let mut src = MemSource::new(&payload, vec![]);
-    fetch::fetch_missing(
-        &mut src,
-        &mut p,
-        &opts(1 << 20, 1),
-        &mut FetchReport::default(),
-    )
-    .unwrap();
-    finish_and_check(p, &dest, &payload);
+    complete_and_check(p, &dest, &payload);
     assert_eq!(std::fs::read(&victim).unwrap(), precious);
 }
 

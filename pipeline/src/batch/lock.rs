@@ -24,7 +24,7 @@
 //! files of the same name.
 //!
 //! A run that finds a lock taken fails at once with
-//! [`Error::OutputBusy`](crate::Error::OutputBusy) (exit 10) instead of
+//! `Error::OutputBusy` (exit 10) instead of
 //! waiting: the usual cause is a retried pod whose first attempt still runs
 //! on a lost node, and waiting would hide that. The retry (with `--resume`)
 //! succeeds once the other run has ended.

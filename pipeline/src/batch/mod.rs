@@ -563,7 +563,7 @@ impl<'a> Batch<'a> {
     }
 }
 
-/// Seals one file into `out_dir`, named by its file name as [`discover`]
+/// Seals one file into `out_dir`, named by its file name as `discover`
 /// names a file argument, without a batch index: each output is flushed
 /// before it is renamed ([`Durability::Bundle`]), and the commit order is
 /// the batch's, so a manifest on disk always has its complete, matching
