@@ -328,7 +328,7 @@ fn resume_reverifies_disk_instead_of_trusting_the_record() {
     assert_clean(&p, &payload);
     drop(p);
     std::fs::write(&record, b"garbage").unwrap();
-    let mut p = PartialPayload::open(v, &dest).unwrap();
+    let p = PartialPayload::open(v, &dest).unwrap();
     assert_eq!(p.have().count(), 5);
     complete_and_check(p, &dest, &payload);
 }
@@ -465,7 +465,7 @@ fn planted_links_and_special_files_are_refused_and_nothing_is_written() {
     std::fs::remove_file(&part).unwrap();
 
     // With the plants gone the same download works.
-    let mut p = PartialPayload::open(v, &dest).unwrap();
+    let p = PartialPayload::open(v, &dest).unwrap();
     complete_and_check(p, &dest, &payload);
     assert_eq!(std::fs::read(&victim).unwrap(), precious);
 }
