@@ -379,6 +379,19 @@ impl Session {
         )
     }
 
+    /// [`needed`](Self::needed), only for the chunks holding payload bytes
+    /// `range` (plaintext and payload offsets are the same): what to fetch
+    /// to open part of the payload.
+    pub fn needed_for(&self, range: Range<u64>) -> Result<Vec<FetchRequest>> {
+        let chunks = self.verified.chunks_covering(range)?;
+        Ok(plan_requests(
+            &self.geometry,
+            &ChunkSet::from_bits(self.known()),
+            chunks,
+            self.max_request_bytes,
+        ))
+    }
+
     /// Per chunk: verified or claimed.
     fn known(&self) -> Vec<bool> {
         self.have
@@ -657,6 +670,14 @@ mod tests {
     use crate::keys::{KemId, SigningKey};
     use crate::seal::{SealOptions, seal_with_rng};
     use rand_core::SeedableRng;
+
+    /// A session can be shared across threads (decrypting chunks in
+    /// parallel through `&Session`) and moved between them.
+    #[test]
+    fn a_session_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Session>();
+    }
 
     /// The memory claim at its source: chunks split across feeds go through
     /// one buffer, allocated once at one chunk's size and reused, never

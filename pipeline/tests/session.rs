@@ -418,6 +418,13 @@ fn hostile_offsets_and_indexes_are_typed_errors() {
         );
         assert_eq!(e.kind(), ErrorKind::Request);
     }
+    assert!(matches!(
+        s.needed_for(len..len + 1),
+        Err(Error::RangeOutOfBounds { .. })
+    ));
+    let part: Vec<_> = s.needed_for(CHUNK as u64 - 1..CHUNK as u64 + 1).unwrap();
+    assert_eq!(part.len(), 1);
+    assert_eq!(part[0].chunks, 0..2);
     // An empty feed at the end is in range and does nothing.
     assert_eq!(s.feed(len, &[], |_| Ok(())).unwrap(), FeedReport::default());
     for index in [3, u32::MAX] {
