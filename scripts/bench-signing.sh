@@ -29,6 +29,6 @@ printf '4321-user\n' > "$work/pin"
 chmod 600 "$work/pin"
 
 uri="pkcs11:token=otaseal-bench;object=release-bench?module-path=$module&pin-source=file:$work/pin"
-cargo run --quiet --release -p otaseal -- \
+cargo run --quiet --release -p otaseal-cli -- \
   keys generate --kind release --pkcs11 "$uri" --out "$work/release-bench" >/dev/null
 OTASEAL_BENCH_PKCS11_URI="$uri" cargo bench -p benches --bench signing -- "$@"

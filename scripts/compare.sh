@@ -69,7 +69,7 @@ fi
 command -v openssl >/dev/null || install_apt openssl || true
 
 say "building otaseal, otaseal-datasets and the ceiling tool (release)"
-cargo build -q --release -p otaseal -p otaseal-datasets -p benches --bins
+cargo build -q --release -p otaseal-cli -p otaseal-datasets -p benches --bins
 tdir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 bin=$tdir/release
 threads=$(nproc)

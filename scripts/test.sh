@@ -34,9 +34,11 @@ fi
 cargo test --workspace --locked "$@"
 
 # The batch schedule once more on a single worker thread: ordering bugs that
-# parallel runs hide (chunk order, index order) show up here. The integration
-# tests are one binary (pipeline/tests/tests.rs): its batch modules are picked
-# by name. libtest reads what follows `--` as filters, after any options in
-# "$@" (a second `--` there only ends libtest's options).
-RAYON_NUM_THREADS=1 cargo test --locked -p otaseal --test tests "$@" -- \
+# parallel runs hide (chunk order, index order) show up here. Each package has
+# one integration-test binary, `tests` (pipeline/tests/tests.rs for the
+# library, cli/tests/tests.rs for what runs the `otaseal` binary, most batch
+# tests): their batch modules are picked by name. libtest reads what follows
+# `--` as filters, after any options in "$@" (a second `--` there only ends
+# libtest's options).
+RAYON_NUM_THREADS=1 cargo test --locked -p otaseal -p otaseal-cli --test tests "$@" -- \
   batch_backends:: batch_resume:: batch_shards:: batch_cli::

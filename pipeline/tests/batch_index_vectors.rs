@@ -5,27 +5,14 @@
 //! Regenerate with `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test tests
 //! batch_index_vectors::`; without it a stale file fails the test.
 
-use crate::common::cmd::{run, stderr};
+use crate::common::batch::{name_in_shard, release, sealed_batch, signed, signer};
 use crate::common::vectors::{check_vectors, load_vectors};
 use otaseal::batch::{MergeOptions, merge, sign_index, verify_index};
 use otaseal::format::FormatError;
 use otaseal::format::batch_index::{BatchIndex, IndexEntry, Release, ShardId};
-use otaseal::keys::{Signer, SigningKey};
+use otaseal::keys::Signer;
 use otaseal::open::TrustAnchor;
 use serde_json::json;
-
-fn signer() -> SigningKey {
-    SigningKey::from_bytes(&[0x11; 32])
-}
-
-fn release() -> Release {
-    Release {
-        app_id: "com.example.maps".parse().unwrap(),
-        channel: "stable".parse().unwrap(),
-        version: "4.2.0".parse().unwrap(),
-        sequence: 42,
-    }
-}
 
 fn entry(name: &str, n: u8, len: u64) -> IndexEntry {
     IndexEntry {
@@ -232,63 +219,9 @@ fn checked_in_vectors_decode_as_named() {
 }
 
 // ---- A verifier's cross-checks (FORMAT.md §15.5, §15.7) ----
+// (`otaseal index` on the same batches: `cli/tests/batch_index_vectors.rs`.)
 
-use otaseal::batch::{check_bundles, shard_of};
-use otaseal::keys::file::AnyKey;
-use otaseal::keys::{KemId, RecipientSecretKey};
-use otaseal::open::verify_manifest;
-use otaseal::seal::{SealOptions, seal_with_rng};
-use rand_core::SeedableRng;
-
-/// Seals `names` (bundle names) with the vector key under `release()` into
-/// a temporary out dir; returns it and the index entries of the bundles.
-fn sealed_batch(names: &[&str]) -> (tempfile::TempDir, Vec<IndexEntry>) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
-    let device = RecipientSecretKey::generate(KemId::X25519, &mut rng);
-    let r = release();
-    let o = SealOptions::new(r.app_id, r.channel, r.version, r.sequence);
-    let trust = TrustAnchor::SigningKey(signer().verifying_key());
-    let entries = names
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let plain = vec![i as u8; 1000 + i];
-            let s = seal_with_rng(
-                &plain,
-                &o,
-                &[device.public_key().clone()],
-                &signer(),
-                &mut rng,
-            )
-            .unwrap();
-            let base = dir.path().join(name);
-            std::fs::create_dir_all(base.parent().unwrap()).unwrap();
-            std::fs::write(format!("{}.payload", base.display()), &s.payload).unwrap();
-            std::fs::write(format!("{}.manifest", base.display()), &s.manifest_bytes).unwrap();
-            let vm = verify_manifest(&s.manifest_bytes, &trust).unwrap();
-            let m = vm.manifest();
-            IndexEntry {
-                name: name.parse().unwrap(),
-                plaintext_len: m.plaintext_len,
-                bundle_id: m.bundle_id,
-                root: m.root,
-                manifest_len: s.manifest_bytes.len() as u32,
-                manifest_hash: *blake3::hash(&s.manifest_bytes).as_bytes(),
-            }
-        })
-        .collect();
-    (dir, entries)
-}
-
-fn signed(release: Release, shard: ShardId, entries: Vec<IndexEntry>) -> BatchIndex {
-    let s = signer();
-    sign_index(
-        BatchIndex::new(release, shard, entries, s.algorithm(), s.key_id()).unwrap(),
-        &s,
-    )
-    .unwrap()
-}
+use otaseal::batch::check_bundles;
 
 /// `index verify` checks every listed manifest against the index header:
 /// a signed index whose app, channel, version or sequence differs from the
@@ -347,14 +280,6 @@ fn the_header_must_match_every_listed_manifest() {
     }
 }
 
-/// A bundle name that belongs to shard `k` of `n`.
-fn name_in_shard(k: u32, n: u32) -> String {
-    (0..)
-        .map(|i| format!("n{i}.bin"))
-        .find(|name| shard_of(&name.parse().unwrap(), n) == k)
-        .unwrap()
-}
-
 /// A shard index K/N lists only names that `shard_of` assigns to K: one
 /// that lists a bundle of another shard is refused when it is verified,
 /// not only when it is merged.
@@ -382,72 +307,4 @@ fn a_shard_index_listing_another_shards_bundle_is_refused() {
         &trust,
     )
     .unwrap();
-}
-
-fn trust_file(dir: &std::path::Path) -> String {
-    let path = dir.join("sign.pub");
-    let text = AnyKey::SigningPublic(signer().verifying_key())
-        .to_text()
-        .encode();
-    std::fs::write(&path, format!("{}\n", text.as_str())).unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
-/// The CLI: a mismatching header and a foreign shard entry exit 3 with the
-/// reason; an index file is read with a cap (`/dev/zero` exits 4).
-#[test]
-fn index_cli_exit_codes_for_mismatches_and_endless_files() {
-    let mine = name_in_shard(1, 2);
-    let theirs = name_in_shard(2, 2);
-    let (dir, entries) = sealed_batch(&[&mine, &theirs]);
-    let trust = trust_file(dir.path());
-    let path = dir.path().join("batch.index");
-    let p = path.to_str().unwrap();
-
-    std::fs::write(
-        &path,
-        signed(release(), ShardId::WHOLE, entries.clone()).to_bytes(),
-    )
-    .unwrap();
-    let out = run(["index", "verify", p, "--trust", &trust]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-
-    let other = Release {
-        sequence: 41,
-        ..release()
-    };
-    std::fs::write(
-        &path,
-        signed(other, ShardId::WHOLE, entries.clone()).to_bytes(),
-    )
-    .unwrap();
-    let out = run(["index", "verify", p, "--trust", &trust]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("the manifest's sequence"), "{stderr}");
-
-    std::fs::write(
-        &path,
-        signed(release(), ShardId::new(1, 2).unwrap(), entries).to_bytes(),
-    )
-    .unwrap();
-    for cmd in ["verify", "show"] {
-        let out = run(["index", cmd, p, "--trust", &trust]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(3), "{cmd}: {stderr}");
-        assert!(
-            stderr.contains(&theirs) && stderr.contains("shard"),
-            "{cmd}: {stderr}"
-        );
-    }
-
-    for cmd in ["verify", "show"] {
-        let out = run(["index", cmd, "/dev/zero", "--trust", &trust]);
-        assert_eq!(
-            out.status.code(),
-            Some(4),
-            "{cmd}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
 }

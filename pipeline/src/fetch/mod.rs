@@ -11,24 +11,26 @@
 //!   verified chunks lets a killed process resume, re-verifying what is on
 //!   disk before trusting it.
 //! - [`plan`]: the pure range arithmetic (chunk sets, coalesced requests).
-//! - [`fetch_missing`]: the retrying download loop over a [`Source`].
-//! - [`HttpSource`]: HTTP `Range` requests with `ureq`; a server that ignores
-//!   ranges (200 with the whole file) is streamed and verified chunk by chunk.
+//! - [`fetch_missing`]: the retrying download loop over a [`Source`], any
+//!   transport that can return a byte range (or, like a server that ignores
+//!   ranges, the whole file, which is streamed and verified chunk by chunk).
+//!   The HTTP source lives in the `otaseal` command (crate `otaseal-cli`);
+//!   [`parse_content_range`] is here for any HTTP transport.
 //!
 //! Plaintext and payload offsets are the same (AES-GCM chunks keep their
 //! length; tags live in the manifest), so "plaintext bytes A..B" maps to the
 //! chunks covering payload bytes A..B.
 
+mod content_range;
 mod driver;
-mod http;
 pub mod plan;
 mod store;
 
+pub use content_range::parse_content_range;
 pub use driver::{
     Body, DEFAULT_MIN_RATE, DEFAULT_RATE_WINDOW, FetchOptions, FetchReport, MAX_RETRY_PAUSE, Paced,
     Source, TransferLimits, fetch_missing,
 };
-pub use http::{HttpSource, MAX_MANIFEST_BYTES, agent, get_bytes, parse_content_range};
 pub use plan::{ChunkSet, FetchRequest, Geometry, plan_requests};
 pub use store::{DEFAULT_RECORD_INTERVAL, PartialPayload, ResumeInfo, partial_paths};
 

@@ -1,8 +1,9 @@
-//! What the integration tests share: deterministic keys and bundles (here),
-//! running the binary (`cmd`), and checked-in vectors (`vectors`).
+//! What the library's integration tests share: deterministic keys and
+//! bundles (here), batch inputs and a sealed batch with its index (`batch`,
+//! which the CLI tests use too), and checked-in vectors (`vectors`).
 #![allow(dead_code)]
 
-pub mod cmd;
+pub mod batch;
 pub mod vectors;
 
 use otaseal::keys::{KemId, RecipientSecretKey, SigningKey};
@@ -72,29 +73,6 @@ impl Fixture {
     pub fn open(&self, payload: &[u8], manifest: &[u8]) -> Result<Vec<u8>, Error> {
         otaseal::open::open(payload, manifest, &self.trust(), &self.device)
     }
-}
-
-/// `otaseal seal` arguments for the keystore tests' layout: `bundle.bin`
-/// for `device.pub`, a fixed release, signed by `key`, into `out`.
-pub fn seal_args<'a>(key: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "seal",
-        "bundle.bin",
-        "--signing-key",
-        key,
-        "--recipient",
-        "device.pub",
-        "--app",
-        "com.example.app",
-        "--version",
-        "1.0.0",
-        "--sequence",
-        "1",
-        "--out-dir",
-        out,
-    ];
-    args.extend_from_slice(extra);
-    args
 }
 
 /// A stable name for an error variant, used by test vectors.

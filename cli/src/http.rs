@@ -1,13 +1,15 @@
 //! A [`Source`] over HTTP(S) with `ureq`: one `Range` request per call.
+//!
+//! The transport `otaseal fetch` uses; the library's `fetch` module (the
+//! plan, the verified partial file, the retrying driver) knows no transport.
 
-use super::FetchError;
-use super::driver::{Body, Paced, Source, TransferLimits};
+use otaseal::fetch::{Body, FetchError, Paced, Source, TransferLimits, parse_content_range};
 use std::io::Read;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
 /// Largest manifest accepted from a URL: the format's cap, as for a file.
-pub const MAX_MANIFEST_BYTES: u64 = crate::format::manifest::MAX_LEN;
+pub const MAX_MANIFEST_BYTES: u64 = otaseal::format::manifest::MAX_LEN;
 
 /// Fetches payload byte ranges from one URL.
 #[derive(Debug)]
@@ -142,25 +144,6 @@ impl Source for HttpSource {
     }
 }
 
-/// Parses `bytes START-END/TOTAL` (TOTAL may be `*`) into `START..END+1`.
-pub fn parse_content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
-    let rest = value.trim().strip_prefix("bytes ")?;
-    let (span, total) = rest.split_once('/')?;
-    let (s, e) = span.split_once('-')?;
-    let (s, e): (u64, u64) = (s.trim().parse().ok()?, e.trim().parse().ok()?);
-    if e < s {
-        return None;
-    }
-    let total = match total.trim() {
-        "*" => None,
-        t => Some(t.parse().ok()?),
-    };
-    if total.is_some_and(|t| e >= t) {
-        return None;
-    }
-    Some((s, e.checked_add(1)?, total))
-}
-
 /// Reads a whole (small) resource, e.g. a manifest, bounded in size and,
 /// by `limits`, in rate and time.
 pub fn get_bytes(
@@ -191,29 +174,4 @@ pub fn get_bytes(
     }
     result.map_err(|e| transport(e.to_string()))?;
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_range() {
-        assert_eq!(
-            parse_content_range("bytes 0-99/1000"),
-            Some((0, 100, Some(1000)))
-        );
-        assert_eq!(parse_content_range("bytes 5-5/*"), Some((5, 6, None)));
-        for bad in [
-            "bytes 9-5/10",
-            "bytes 0-10/10",
-            "bytes */10",
-            "items 0-1/2",
-            "bytes 0-1",
-            "bytes a-1/2",
-            "bytes 0-18446744073709551615/*",
-        ] {
-            assert_eq!(parse_content_range(bad), None, "{bad}");
-        }
-    }
 }

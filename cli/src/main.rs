@@ -1,6 +1,8 @@
-//! The `otaseal` command: a thin layer over the library.
+//! The `otaseal` command: a thin layer over the `otaseal` library, and the
+//! only place that knows about argument parsing, the terminal and HTTP.
 
 mod cli;
+mod http;
 
 fn main() -> std::process::ExitCode {
     restore_sigpipe();

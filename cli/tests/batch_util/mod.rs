@@ -2,6 +2,7 @@
 //! binary and checking its outputs.
 #![allow(dead_code)]
 
+pub use crate::common::batch::content;
 use crate::common::cmd::{self, Otaseal, otaseal};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -59,14 +60,6 @@ impl Env {
     pub fn trust(&self) -> PathBuf {
         self.path("sign.pub")
     }
-}
-
-/// Deterministic, incompressible-looking bytes.
-pub fn content(seed: u64, len: usize) -> Vec<u8> {
-    use rand_core::{Rng, SeedableRng};
-    let mut out = vec![0u8; len];
-    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut out);
-    out
 }
 
 /// Runs `c`, whose stdout must be JSON (`--json`), whatever its exit code.

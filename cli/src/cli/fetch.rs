@@ -5,9 +5,8 @@
 use super::args::{self, json_opt_path, json_path, print_json};
 use super::policy_args::PolicyArgs;
 use super::{CliError, CliResult, ExitCode};
-use otaseal::fetch::{
-    self, FetchOptions, FetchReport, HttpSource, MAX_MANIFEST_BYTES, PartialPayload, TransferLimits,
-};
+use crate::http::{self, HttpSource, MAX_MANIFEST_BYTES};
+use otaseal::fetch::{self, FetchOptions, FetchReport, PartialPayload, TransferLimits};
 use otaseal::files;
 use otaseal::open::verify_manifest;
 use std::path::{Path, PathBuf};
@@ -95,10 +94,10 @@ pub(crate) fn run(a: Args) -> CliResult {
         .as_deref()
         .map(|k| args::device_key(k, &a.unlock))
         .transpose()?;
-    let agent = fetch::agent(Duration::from_secs(a.timeout.max(1)));
+    let agent = http::agent(Duration::from_secs(a.timeout.max(1)));
     let manifest_bytes = if a.manifest.starts_with("http://") || a.manifest.starts_with("https://")
     {
-        fetch::get_bytes(&agent, &a.manifest, MAX_MANIFEST_BYTES, &limits)
+        http::get_bytes(&agent, &a.manifest, MAX_MANIFEST_BYTES, &limits)
             .map_err(otaseal::Error::from)?
     } else {
         files::read_capped(Path::new(&a.manifest), "a manifest", MAX_MANIFEST_BYTES)?
