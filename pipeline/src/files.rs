@@ -85,12 +85,30 @@ pub(crate) fn map_readonly(file: &File, path: &Path) -> Result<memmap2::Mmap> {
 /// without reading more than `max + 1`: a file that grows, a FIFO or
 /// `/dev/zero` given as a manifest costs at most its format's limit.
 pub fn read_capped(path: &Path, what: &'static str, max: u64) -> Result<Vec<u8>> {
-    use std::io::Read;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let hint = file.metadata().map_or(0, |m| m.len().min(max));
     let mut buf = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
-    file.take(max.saturating_add(1))
-        .read_to_end(&mut buf)
+    read_capped_from(file, path, what, max, &mut buf)?;
+    Ok(buf)
+}
+
+/// Appends what `reader` yields to `buf` until the end, refusing with
+/// [`Error::TooLarge`] as soon as `buf` would hold more than `max` bytes
+/// (reading at most one byte past it). `path` names the source in errors.
+/// The one bounded read behind [`read_capped`], standard-input lists and keys,
+/// and the batch index's second, header-bounded step.
+pub fn read_capped_from(
+    reader: impl std::io::Read,
+    path: &Path,
+    what: &'static str,
+    max: u64,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    use std::io::Read;
+    let room = max.saturating_add(1).saturating_sub(buf.len() as u64);
+    reader
+        .take(room)
+        .read_to_end(buf)
         .map_err(|e| Error::io(path, e))?;
     if buf.len() as u64 > max {
         return Err(Error::TooLarge {
@@ -99,7 +117,7 @@ pub fn read_capped(path: &Path, what: &'static str, max: u64) -> Result<Vec<u8>>
             max,
         });
     }
-    Ok(buf)
+    Ok(())
 }
 
 /// A file being written under a temporary name next to its destination

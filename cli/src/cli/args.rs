@@ -190,21 +190,14 @@ pub(crate) fn load_locked(arg: &str) -> CliResult<KeyFile> {
 
 /// Reads a key from standard input, up to the key file limit.
 fn read_stdin_key() -> CliResult<zeroize::Zeroizing<Vec<u8>>> {
-    use std::io::Read;
     let mut buf = zeroize::Zeroizing::new(Vec::with_capacity(4096));
-    std::io::stdin()
-        .lock()
-        .take(MAX_KEY_FILE_LEN + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| otaseal::Error::io("<standard input>", e))?;
-    if buf.len() as u64 > MAX_KEY_FILE_LEN {
-        return Err(otaseal::Error::TooLarge {
-            path: PathBuf::from("<standard input>"),
-            what: "a key file",
-            max: MAX_KEY_FILE_LEN,
-        }
-        .into());
-    }
+    otaseal::files::read_capped_from(
+        std::io::stdin().lock(),
+        Path::new("<standard input>"),
+        "a key file",
+        MAX_KEY_FILE_LEN,
+        &mut buf,
+    )?;
     Ok(buf)
 }
 

@@ -103,19 +103,8 @@ pub const MAX_LIST_BYTES: u64 = 256 << 20;
 /// taken byte for byte (paths need not be UTF-8); elsewhere it must be
 /// UTF-8. More than `max` bytes is [`Error::TooLarge`].
 pub fn read_list(reader: impl std::io::Read, path: &Path, max: u64) -> Result<Vec<PathBuf>> {
-    use std::io::Read;
     let mut buf = Vec::new();
-    reader
-        .take(max.saturating_add(1))
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::io(path, e))?;
-    if buf.len() as u64 > max {
-        return Err(Error::TooLarge {
-            path: path.to_owned(),
-            what: "a list of inputs",
-            max,
-        });
-    }
+    crate::files::read_capped_from(reader, path, "a list of inputs", max, &mut buf)?;
     let mut out = Vec::new();
     for line in buf.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);

@@ -75,17 +75,13 @@ pub fn read_index_file(path: &Path) -> Result<Vec<u8>> {
             max,
         });
     }
-    (&mut file)
-        .take(max.saturating_add(1) - bytes.len() as u64)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, e))?;
-    if bytes.len() as u64 > max {
-        return Err(Error::TooLarge {
-            path: path.to_owned(),
-            what: "a batch index with the entry count it declares",
-            max,
-        });
-    }
+    crate::files::read_capped_from(
+        &mut file,
+        path,
+        "a batch index with the entry count it declares",
+        max,
+        &mut bytes,
+    )?;
     Ok(bytes)
 }
 
