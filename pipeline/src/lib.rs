@@ -1,4 +1,11 @@
-//! otaseal seals over-the-air update bundles.
+//! otaseal seals over-the-air update bundles: the publisher's library.
+//!
+//! Sealing many bundles at once ([`batch`]), key storage, the PKCS#11
+//! signer and the key life cycle ([`keys`]), and the audit log ([`audit`])
+//! live here. Everything a device needs, and every byte layout both sides
+//! share, is the `no_std` crate `otaseal-core`, re-exported under the same
+//! paths (`otaseal::format`, `otaseal::session`, ...); the `otaseal` command
+//! is the crate `otaseal-cli`, and the C ABI `otaseal-ffi`.
 //!
 //! A sealed bundle is a *payload* file of AES-256-GCM ciphertext chunks and a
 //! signed *manifest*. The payload's plain BLAKE3 hash is the manifest's root,
@@ -24,18 +31,11 @@
 
 pub mod audit;
 pub mod batch;
-pub mod cipher;
-pub mod clock;
-pub mod device;
-pub mod error;
-pub mod fetch;
-pub mod files;
-pub mod format;
 pub mod keys;
-pub mod open;
-pub mod policy;
-pub mod seal;
-pub mod session;
-pub mod tree;
 
-pub use error::{Error, ErrorKind, Result};
+// The device half and everything both sides share live in `otaseal-core`
+// (docs/ARCHITECTURE.md); the publisher builds on them under the same paths.
+pub use otaseal_core::{
+    Error, ErrorKind, Result, cipher, clock, device, error, fetch, files, format, open, policy,
+    seal, session, tree,
+};

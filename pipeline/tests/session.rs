@@ -506,7 +506,7 @@ fn a_root_anchor_from_bytes_checks_at_the_callers_time() {
         rotations: vec![],
         revocations: Some(list(1, vec![3])),
     };
-    let a = root_anchor(&stored, &updates).unwrap();
+    let a = root_anchor(&stored, &updates, NOW).unwrap();
     assert_eq!(
         TrustState::from_bytes(&a.trust_state)
             .unwrap()
@@ -532,7 +532,7 @@ fn a_root_anchor_from_bytes_checks_at_the_callers_time() {
         rotations: vec![],
         revocations: Some(list(2, vec![7])),
     };
-    let b = root_anchor(&a.trust_state, &revoked).unwrap();
+    let b = root_anchor(&a.trust_state, &revoked, NOW).unwrap();
     assert!(matches!(
         Session::new(
             &sealed.manifest_bytes,
@@ -543,7 +543,7 @@ fn a_root_anchor_from_bytes_checks_at_the_callers_time() {
     ));
     // An older list than the stored one is refused and changes nothing.
     assert!(matches!(
-        root_anchor(&b.trust_state, &updates),
+        root_anchor(&b.trust_state, &updates, NOW),
         Err(Error::RevocationReplay { .. })
     ));
 }

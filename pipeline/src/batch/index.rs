@@ -269,8 +269,27 @@ fn check_one(e: &IndexEntry, release: &Release, dir: &Path, trust: &TrustAnchor)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::batch_index::tests::{entry, sample};
     use crate::keys::SigningKey;
+
+    fn entry(name: &str, n: u8) -> IndexEntry {
+        IndexEntry {
+            name: name.parse().unwrap(),
+            plaintext_len: 1000 * u64::from(n),
+            bundle_id: [n; 16],
+            root: [n.wrapping_add(1); 32],
+            manifest_len: 300 + u32::from(n),
+            manifest_hash: [n.wrapping_add(2); 32],
+        }
+    }
+
+    fn release() -> Release {
+        Release {
+            app_id: "com.example.maps".parse().unwrap(),
+            channel: "stable".parse().unwrap(),
+            version: "4.2.0".parse().unwrap(),
+            sequence: 42,
+        }
+    }
 
     fn key(seed: u8) -> SigningKey {
         SigningKey::from_bytes(&[seed; 32])
@@ -284,7 +303,7 @@ mod tests {
             .filter(|e| n == 1 || shard_of(&e.name, n) == k)
             .collect();
         let idx = BatchIndex::new(
-            sample().body.release,
+            release(),
             ShardId::new(k, n).unwrap(),
             entries,
             sk.algorithm(),

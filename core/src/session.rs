@@ -1,0 +1,729 @@
+//! The device session: everything a device does with one bundle, without
+//! doing any I/O itself (the shape of rustls or quinn-proto). It never opens
+//! a socket or a file, starts a thread or reads a clock: the caller moves the
+//! bytes, stores them and says what time it is, so the same core runs under
+//! the CLI, a phone app's native layer or a boot loader.
+//!
+//! ```text
+//! Session::new(manifest bytes, trust anchor, options {now, device policy})
+//!    verify the manifest (signature, chain, table/root), then freshness and
+//!    the device policy: a refusal is an error here, before any payload byte
+//!  ─► needed()                       chunk-aligned range requests still missing
+//!  ─► feed(offset, bytes, store)     any range, any order, any split: every
+//!                                    chunk that completes is hashed against the
+//!                                    signed table; `store` receives each one that
+//!                                    verified (bytes + payload offset) and the
+//!                                    report names those that failed (needed again)
+//!  ─► unlock(device key); decrypt_chunk(i, stored bytes, out)
+//!                                    only verified chunks, and only bytes that
+//!                                    hash to the signed value again
+//!  ─► finish()                       the install decision and the new device
+//!                                    state bytes, once every chunk decrypted
+//! export() / restore(record) / recheck(i, bytes): progress across a crash
+//! ```
+//!
+//! **Memory.** The session never holds the payload: verified chunks go to
+//! the caller's `store` as they complete. It holds the parsed manifest (48
+//! bytes per chunk for the signed table, plus the signer's chain and the
+//! recipients: about the manifest's encoded size), three bits-as-bytes per
+//! chunk (verified, claimed by a restored record, decrypted), the parsed
+//! device state, and **one partial-chunk buffer of at most one chunk**,
+//! allocated the first time a chunk arrives split across feeds and reused.
+//! So the figure is *manifest + 3 bytes per chunk + one chunk (+ the device
+//! state)*, whatever the payload's length; [`Session::needed`] and
+//! [`Session::export`] briefly add one byte per chunk and their result. `tests/session_memory.rs` measures
+//! the peak Rust heap while a multi-MiB bundle is fed in pieces, verified and
+//! decrypted (with the caller's one plaintext buffer) and asserts it stays
+//! within 2 × chunk size + manifest size + 16 KiB.
+//!
+//! **Partial chunks.** A chunk that arrives whole in one feed is verified in
+//! the caller's slice, without a copy. Bytes of a chunk split across feeds
+//! are held in the one buffer as a prefix of that chunk: a piece that starts
+//! at a chunk's first byte opens the buffer (dropping a prefix of another
+//! chunk held there, reported in [`FeedReport::dropped_partial`]), and a
+//! piece that continues the held prefix (overlapping it or not) extends it;
+//! bytes that cannot extend a contiguous prefix (a piece starting past it,
+//! or mid-chunk with no prefix held) are not kept
+//! ([`FeedReport::ignored_bytes`]) and the chunk stays needed. Requests from
+//! [`Session::needed`] are chunk-aligned, so a transport that delivers them
+//! in order (however cut) always completes them.
+//!
+//! **Crash and resume.** [`Session::export`] gives the fetch record
+//! (`docs/FORMAT.md` §13) of the chunks the caller holds. It is a hint,
+//! never trusted: [`Session::restore`] on a fresh session checks that it
+//! names this bundle and marks its chunks *claimed*: not needed, but not
+//! verified either. The caller hands the bytes it stored for each
+//! ([`Session::to_recheck`]) back through [`Session::recheck`], which
+//! verifies them; a chunk that fails is needed again. (Feeding a claimed
+//! chunk's bytes works too.) Only verified chunks decrypt or count towards
+//! completion.
+
+use crate::cipher::Backend;
+use crate::clock::Clock;
+use crate::device::{self, Decision, TrustChanges, TrustSource, TrustUpdates};
+use crate::error::{Error, ErrorKind, Result};
+use crate::fetch::plan::{
+    ChunkSet, DEFAULT_MAX_REQUEST_BYTES, FetchRequest, Geometry, plan_requests,
+};
+use crate::format::device_state::DeviceState;
+use crate::format::fetch_record::FetchRecord;
+use crate::format::{AppId, Channel, FormatError};
+use crate::keys::RecipientSecretKey;
+use crate::keys::trust::{RootTrust, TrustState};
+use crate::open::{ChunkKey, TrustAnchor, VerifiedManifest, verify_manifest};
+use crate::policy::{self, Approval, PolicyOptions, VerifiedRollback};
+use crate::prelude::*;
+use core::ops::Range;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+/// Why a session refused a call (as opposed to refusing a bundle, which is
+/// a verification or policy error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    #[error("chunk {index} has not been verified by this session; it is not decrypted")]
+    ChunkNotVerified { index: u32 },
+    #[error("the session has no data key: unlock it with the device key before decrypting")]
+    Locked,
+    #[error("the fetch record is for another bundle: its {field} differs")]
+    RecordMismatch { field: &'static str },
+    #[error("the fetch record is damaged: {0}")]
+    CorruptRecord(FormatError),
+    #[error("corrupt device state: {0}")]
+    CorruptState(FormatError),
+    #[error(
+        "{missing} of {count} chunks are not verified and decrypted yet; nothing can be recorded"
+    )]
+    Incomplete { missing: u32, count: u32 },
+}
+
+impl SessionError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::CorruptRecord(_) | Self::CorruptState(_) => ErrorKind::Malformed,
+            Self::ChunkNotVerified { .. }
+            | Self::Locked
+            | Self::RecordMismatch { .. }
+            | Self::Incomplete { .. } => ErrorKind::Request,
+        }
+    }
+}
+
+/// How a session is created.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// The current time, Unix seconds, read by the caller. Every check of
+    /// the session uses it: the manifest's expiry, the device policy, and
+    /// with a root the certificates' validity (the anchor's own clock is
+    /// replaced by this reading).
+    pub now: u64,
+    /// Largest byte span of one request [`Session::needed`] returns.
+    pub max_request_bytes: u64,
+    /// The device's install policy. `None`: verify only (the manifest and
+    /// its expiry); [`Session::finish`] then makes no install decision.
+    pub install: Option<InstallPolicy>,
+}
+
+impl SessionOptions {
+    /// Verify only, at `now`, with the default request size.
+    pub fn new(now: u64) -> Self {
+        Self {
+            now,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            install: None,
+        }
+    }
+}
+
+/// What a device installing the bundle brings (`crate::policy`).
+#[derive(Debug, Clone)]
+pub struct InstallPolicy {
+    /// The device state, as stored (`docs/FORMAT.md` §11).
+    pub state: Vec<u8>,
+    /// The application this install is for.
+    pub app: AppId,
+    /// The channel to follow from now on (required to provision an app).
+    pub switch_channel: Option<Channel>,
+    /// Refuse manifests without an expiry.
+    pub require_expiry: bool,
+    /// A verified rollback authorisation ([`policy::verify_rollback`]).
+    pub rollback: Option<VerifiedRollback>,
+}
+
+impl InstallPolicy {
+    /// An install of `app` on a device in `state`: stay on the recorded
+    /// channel, accept manifests without an expiry, no rollback.
+    pub fn new(state: Vec<u8>, app: AppId) -> Self {
+        Self {
+            state,
+            app,
+            switch_channel: None,
+            require_expiry: false,
+            rollback: None,
+        }
+    }
+}
+
+/// A trust anchor for a device that keeps its trust state as bytes.
+#[derive(Debug, Clone)]
+pub struct RootAnchor {
+    /// The anchor to create sessions with.
+    pub anchor: TrustAnchor,
+    /// The updated trust state, for the caller to store in place of the old.
+    pub trust_state: Vec<u8>,
+    pub changes: TrustChanges,
+}
+
+/// Parses a stored trust state (`docs/FORMAT.md` §10.5) and applies the
+/// rotation statements and revocation list the device was handed (each
+/// authenticated on its own, `device::TrustUpdates`): a refused update is
+/// an error and changes nothing. `now` is the verifier's time (Unix
+/// seconds) for certificate validity; a [`Session`] made with the anchor
+/// uses its own [`SessionOptions::now`] instead.
+pub fn root_anchor(trust_state: &[u8], updates: &TrustUpdates, now: u64) -> Result<RootAnchor> {
+    let kept = TrustState::from_bytes(trust_state)?;
+    let (state, changes) = device::update_trust(TrustSource::State(&kept), updates)?;
+    Ok(RootAnchor {
+        trust_state: state.to_bytes(),
+        anchor: TrustAnchor::Root(RootTrust::at(state, Clock::Fixed(now))),
+        changes,
+    })
+}
+
+/// A chunk that verified: store `bytes` at payload `offset`.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifiedChunk<'a> {
+    pub index: u32,
+    pub offset: u64,
+    pub bytes: &'a [u8],
+}
+
+/// What one [`Session::feed`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedReport {
+    /// Chunks that completed and verified (each handed to `store`).
+    pub verified: Vec<u32>,
+    /// Chunks that completed and did not verify: nothing of them was kept
+    /// and they are needed again.
+    pub failed: Vec<u32>,
+    /// Bytes not kept: of chunks verified already, already buffered, or
+    /// that could not extend the buffered prefix (see the module docs).
+    pub ignored_bytes: u64,
+    /// A chunk whose buffered prefix was dropped for another chunk's.
+    pub dropped_partial: Option<u32>,
+}
+
+/// How a finished session ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    /// The install the device policy approved (`None` without a policy).
+    pub approval: Option<Approval>,
+    /// The device state recording it, for the caller to store in place of
+    /// the old (`None` without a policy).
+    pub device_state: Option<Vec<u8>>,
+}
+
+/// A prefix of one chunk, assembled from pieces fed separately.
+#[derive(Debug, Default)]
+struct Partial {
+    index: Option<u32>,
+    /// The bytes held, from the chunk's start; capacity one chunk, kept.
+    buf: Vec<u8>,
+}
+
+/// A per-chunk flag that decryption sets through `&self`, so chunks can be
+/// decrypted from several threads at once.
+#[derive(Debug)]
+struct Flags {
+    bits: Box<[AtomicBool]>,
+    count: AtomicU32,
+}
+
+impl Flags {
+    fn new(len: u32) -> Self {
+        Self {
+            bits: (0..len).map(|_| AtomicBool::new(false)).collect(),
+            count: AtomicU32::new(0),
+        }
+    }
+
+    fn set(&self, index: u32) {
+        if let Some(b) = self.bits.get(index as usize)
+            && !b.swap(true, Ordering::Relaxed)
+        {
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn clear(&mut self, index: u32) {
+        if let Some(b) = self.bits.get_mut(index as usize)
+            && core::mem::take(b.get_mut())
+        {
+            *self.count.get_mut() -= 1;
+        }
+    }
+
+    fn count(&self) -> u32 {
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
+/// One device's handling of one bundle. See the module docs.
+#[derive(Debug)]
+pub struct Session {
+    verified: VerifiedManifest,
+    geometry: Geometry,
+    max_request_bytes: u64,
+    /// Chunks whose bytes this session verified and handed to the caller.
+    have: ChunkSet,
+    /// Chunks a restored record lists, not verified yet.
+    claimed: ChunkSet,
+    decrypted: Flags,
+    partial: Partial,
+    key: Option<ChunkKey>,
+    install: Option<(DeviceState, Decision)>,
+}
+
+impl Session {
+    /// Verifies `manifest` against `trust` ([`verify_manifest`]), then its
+    /// freshness and, with [`SessionOptions::install`], the device policy
+    /// ([`device::decide_state`]: revocation floor, trust pin, application,
+    /// expiry, channel, anti-downgrade, rollback). Any refusal is an error
+    /// here: a session exists only for a bundle the device would install.
+    pub fn new(manifest: &[u8], trust: &TrustAnchor, opts: SessionOptions) -> Result<Self> {
+        let now = opts.now;
+        // The caller's clock reading replaces the anchor's clock, so the
+        // session reads no clock of its own and checks everything at one time.
+        let fixed;
+        let trust = match trust {
+            TrustAnchor::Root(r) if r.clock != Clock::Fixed(now) => {
+                fixed = TrustAnchor::Root(r.clone().with_clock(Clock::Fixed(now)));
+                &fixed
+            }
+            _ => trust,
+        };
+        let verified = verify_manifest(manifest, trust)?;
+        let install = match opts.install {
+            None => {
+                policy::check_fresh(verified.manifest(), now, None)?;
+                None
+            }
+            Some(p) => {
+                let state = DeviceState::parse(&p.state).map_err(SessionError::CorruptState)?;
+                let popts = PolicyOptions {
+                    switch_channel: p.switch_channel,
+                    require_expiry: p.require_expiry,
+                    ..PolicyOptions::new(p.app, now)
+                };
+                let decision =
+                    device::decide_state(&state, &verified, trust, p.rollback.as_ref(), popts)?;
+                Some((state, decision))
+            }
+        };
+        let m = verified.manifest();
+        let geometry = Geometry {
+            payload_len: m.plaintext_len,
+            chunk_size: m.chunk_size,
+        };
+        let n = verified.chunk_count();
+        Ok(Self {
+            geometry,
+            max_request_bytes: opts.max_request_bytes,
+            have: ChunkSet::new(n),
+            claimed: ChunkSet::new(n),
+            decrypted: Flags::new(n),
+            partial: Partial::default(),
+            key: None,
+            install,
+            verified,
+        })
+    }
+
+    pub fn verified(&self) -> &VerifiedManifest {
+        &self.verified
+    }
+
+    pub fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    /// The install the policy approved at creation (`None` without a policy).
+    pub fn approval(&self) -> Option<&Approval> {
+        self.install.as_ref().map(|(_, d)| d.approval())
+    }
+
+    /// The chunks verified so far.
+    pub fn have(&self) -> &ChunkSet {
+        &self.have
+    }
+
+    /// Whether every chunk has verified.
+    pub fn is_complete(&self) -> bool {
+        self.have.is_full()
+    }
+
+    /// The chunk whose prefix is buffered, and how many bytes of it.
+    pub fn partial(&self) -> Option<(u32, u64)> {
+        self.partial
+            .index
+            .map(|i| (i, self.partial.buf.len() as u64))
+    }
+
+    /// The range requests for every chunk neither verified nor claimed by a
+    /// restored record: chunk-aligned, ascending, coalesced up to
+    /// [`SessionOptions::max_request_bytes`] (`fetch::plan_requests`).
+    pub fn needed(&self) -> Vec<FetchRequest> {
+        let known = ChunkSet::from_bits(self.known());
+        plan_requests(
+            &self.geometry,
+            &known,
+            0..known.len(),
+            self.max_request_bytes,
+        )
+    }
+
+    /// [`needed`](Self::needed), only for the chunks holding payload bytes
+    /// `range` (plaintext and payload offsets are the same): what to fetch
+    /// to open part of the payload.
+    pub fn needed_for(&self, range: Range<u64>) -> Result<Vec<FetchRequest>> {
+        let chunks = self.verified.chunks_covering(range)?;
+        Ok(plan_requests(
+            &self.geometry,
+            &ChunkSet::from_bits(self.known()),
+            chunks,
+            self.max_request_bytes,
+        ))
+    }
+
+    /// Per chunk: verified or claimed.
+    fn known(&self) -> Vec<bool> {
+        self.have
+            .as_bits()
+            .iter()
+            .zip(self.claimed.as_bits())
+            .map(|(h, c)| *h || *c)
+            .collect()
+    }
+
+    /// Takes payload bytes `bytes` starting at payload offset `offset`, from
+    /// any range, in any order, split anywhere. Every chunk they complete is
+    /// verified against the signed table; each that verifies is handed to
+    /// `store` (the caller keeps it: the session does not) and only then
+    /// counted as verified. A `store` error ends the feed with that error:
+    /// the chunks stored before it stay verified, that chunk is not.
+    ///
+    /// A range outside the payload is [`Error::RangeOutOfBounds`] and
+    /// changes nothing.
+    pub fn feed<F>(&mut self, offset: u64, bytes: &[u8], mut store: F) -> Result<FeedReport>
+    where
+        F: FnMut(VerifiedChunk<'_>) -> Result<()>,
+    {
+        let len = self.geometry.payload_len;
+        let end = offset
+            .checked_add(bytes.len() as u64)
+            .filter(|&end| end <= len)
+            .ok_or(Error::RangeOutOfBounds {
+                start: offset,
+                end: offset.saturating_add(bytes.len() as u64),
+                len,
+            })?;
+        // An empty payload is one empty chunk, completed by an empty feed.
+        let chunks = if len == 0 {
+            0..1
+        } else {
+            self.geometry.chunks_covering(offset..end)
+        };
+        let mut report = FeedReport::default();
+        for index in chunks {
+            let r = self.geometry.chunk_range(index);
+            let (start, stop) = (offset.max(r.start), end.min(r.end));
+            let piece = &bytes[(start - offset) as usize..(stop - offset) as usize];
+            if self.have.contains(index) {
+                report.ignored_bytes += piece.len() as u64;
+            } else if start == r.start && stop == r.end {
+                if self.partial.index == Some(index) {
+                    self.drop_partial();
+                }
+                self.accept(index, r.start, piece, &mut store, &mut report)?;
+            } else {
+                self.buffer(index, r, start, piece, &mut store, &mut report)?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Adds a piece of chunk `index` (payload bytes `r`) starting at `start`
+    /// to the buffered prefix, under the rules of the module docs, and
+    /// verifies the chunk when the prefix is complete.
+    fn buffer<F>(
+        &mut self,
+        index: u32,
+        r: Range<u64>,
+        start: u64,
+        piece: &[u8],
+        store: &mut F,
+        report: &mut FeedReport,
+    ) -> Result<()>
+    where
+        F: FnMut(VerifiedChunk<'_>) -> Result<()>,
+    {
+        if self.partial.index != Some(index) {
+            if start != r.start {
+                report.ignored_bytes += piece.len() as u64;
+                return Ok(());
+            }
+            if let Some(old) = self.partial.index {
+                report.dropped_partial = Some(old);
+            }
+            self.drop_partial();
+            self.partial.index = Some(index);
+        }
+        let fill = r.start + self.partial.buf.len() as u64;
+        let stop = start + piece.len() as u64;
+        if start > fill || stop <= fill {
+            report.ignored_bytes += piece.len() as u64;
+            return Ok(());
+        }
+        report.ignored_bytes += fill - start;
+        if self.partial.buf.capacity() == 0 {
+            // One chunk, once: the largest chunk of this payload.
+            let most = self
+                .geometry
+                .chunk_size
+                .bytes()
+                .min(self.geometry.payload_len);
+            self.partial.buf.reserve_exact(most as usize);
+        }
+        self.partial
+            .buf
+            .extend_from_slice(&piece[(fill - start) as usize..]);
+        if stop == r.end {
+            // Taken out (keeping its allocation) so `accept` can borrow the
+            // session mutably while it reads the bytes.
+            let buf = core::mem::take(&mut self.partial.buf);
+            let accepted = self.accept(index, r.start, &buf, store, report);
+            self.partial.buf = buf;
+            self.drop_partial();
+            accepted?;
+        }
+        Ok(())
+    }
+
+    fn drop_partial(&mut self) {
+        self.partial.index = None;
+        self.partial.buf.clear();
+    }
+
+    /// Verifies a complete chunk and, if it matches, stores and records it.
+    fn accept<F>(
+        &mut self,
+        index: u32,
+        offset: u64,
+        bytes: &[u8],
+        store: &mut F,
+        report: &mut FeedReport,
+    ) -> Result<()>
+    where
+        F: FnMut(VerifiedChunk<'_>) -> Result<()>,
+    {
+        // Fresh bytes supersede a restored record's claim either way.
+        self.claimed.remove(index);
+        match self.verified.verify_chunk(index, bytes) {
+            Ok(()) => {
+                store(VerifiedChunk {
+                    index,
+                    offset,
+                    bytes,
+                })?;
+                self.have.insert(index);
+                report.verified.push(index);
+                Ok(())
+            }
+            Err(Error::ChunkHashMismatch { .. }) => {
+                report.failed.push(index);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The fetch record (`docs/FORMAT.md` §13) of the chunks the caller
+    /// holds: those verified, and those a restored record claimed that are
+    /// not rechecked yet (still the caller's to recheck after the next
+    /// restore). Store it as often as progress is worth keeping.
+    pub fn export(&self) -> Result<Vec<u8>> {
+        let record = FetchRecord::of_manifest(self.verified.manifest(), self.known())?;
+        Ok(record.to_bytes())
+    }
+
+    /// Takes a fetch record exported before a crash. It must name this
+    /// bundle (id, root, geometry); its chunks become *claimed*: no longer
+    /// [`needed`](Self::needed), but not verified until their bytes pass
+    /// [`recheck`](Self::recheck) (or are fed again). Returns how many
+    /// chunks it claimed.
+    pub fn restore(&mut self, record: &[u8]) -> Result<u32> {
+        let r = FetchRecord::parse(record).map_err(SessionError::CorruptRecord)?;
+        r.check_bundle(self.verified.manifest())
+            .map_err(|field| SessionError::RecordMismatch { field })?;
+        let mut claimed = 0;
+        for (i, _) in r.have.iter().enumerate().filter(|(_, h)| **h) {
+            let i = i as u32;
+            if !self.have.contains(i) && self.claimed.insert(i) {
+                claimed += 1;
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// The chunks a restored record claimed that are not rechecked yet.
+    pub fn to_recheck(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.claimed.len()).filter(move |&i| self.claimed.contains(i))
+    }
+
+    /// Verifies the bytes the caller holds for chunk `index` (what it stored
+    /// before a crash, or any time since). Returns whether they verified: if
+    /// so the chunk counts as verified (the caller keeps its bytes; nothing
+    /// is handed to a store); if not, whatever the session thought of the
+    /// chunk, it is needed again and not decrypted.
+    pub fn recheck(&mut self, index: u32, bytes: &[u8]) -> Result<bool> {
+        self.verified.chunk_range(index)?;
+        self.claimed.remove(index);
+        match self.verified.verify_chunk(index, bytes) {
+            Ok(()) => {
+                self.have.insert(index);
+                if self.partial.index == Some(index) {
+                    self.drop_partial();
+                }
+                Ok(true)
+            }
+            Err(Error::ChunkHashMismatch { .. } | Error::ChunkLength { .. }) => {
+                self.have.remove(index);
+                self.decrypted.clear(index);
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Unwraps the bundle's data key with the device's key, once, for
+    /// [`decrypt_chunk`](Self::decrypt_chunk).
+    pub fn unlock(&mut self, device: &RecipientSecretKey) -> Result<()> {
+        self.unlock_with_backend(device, Backend::default())
+    }
+
+    pub fn unlock_with_backend(
+        &mut self,
+        device: &RecipientSecretKey,
+        backend: Backend,
+    ) -> Result<()> {
+        self.key = Some(ChunkKey::new(&self.verified, device, backend)?);
+        Ok(())
+    }
+
+    /// Decrypts chunk `index` from `ciphertext` (the bytes the caller
+    /// stored) into `out` (the chunk's length). Refuses a chunk this session
+    /// has not verified, and bytes that do not hash to the signed value now
+    /// (the stored copy changed since): the hash is computed again before
+    /// decrypting. On error `out` holds no plaintext. Takes `&self`: chunks
+    /// may be decrypted from several threads.
+    pub fn decrypt_chunk(&self, index: u32, ciphertext: &[u8], out: &mut [u8]) -> Result<()> {
+        self.verified.chunk_range(index)?;
+        if !self.have.contains(index) {
+            return Err(SessionError::ChunkNotVerified { index }.into());
+        }
+        let key = self.key.as_ref().ok_or(SessionError::Locked)?;
+        key.decrypt_chunk(&self.verified, index, ciphertext, out)?;
+        self.decrypted.set(index);
+        Ok(())
+    }
+
+    /// Ends the session once every chunk has verified and decrypted: with an
+    /// install policy, the approval and the device state recording it
+    /// (`device::Decision::apply`, the same step as `device::Install::commit`),
+    /// for the caller to store in place of the old state.
+    pub fn finish(self) -> Result<Finished> {
+        let count = self.verified.chunk_count();
+        let done = self.decrypted.count();
+        if done != count || !self.is_complete() {
+            return Err(SessionError::Incomplete {
+                missing: count - done.min(count),
+                count,
+            }
+            .into());
+        }
+        Ok(match self.install {
+            None => Finished {
+                approval: None,
+                device_state: None,
+            },
+            Some((mut state, decision)) => {
+                decision.apply(&mut state);
+                Finished {
+                    device_state: Some(state.to_bytes()),
+                    approval: Some(decision.approval().clone()),
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{KemId, SigningKey};
+    use crate::seal::{SealOptions, seal_with_rng};
+    use rand_core::SeedableRng;
+
+    /// A session can be shared across threads (decrypting chunks in
+    /// parallel through `&Session`) and moved between them.
+    #[test]
+    fn a_session_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Session>();
+    }
+
+    /// The memory claim at its source: chunks split across feeds go through
+    /// one buffer, allocated once at one chunk's size and reused, never
+    /// grown; the chunks a feed holds whole are not copied into it.
+    #[test]
+    fn one_partial_buffer_of_one_chunk_reused() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let signer = SigningKey::generate(&mut rng);
+        let device = RecipientSecretKey::generate(KemId::X25519, &mut rng);
+        let mut o = SealOptions::new(
+            "com.example.app".parse().unwrap(),
+            "stable".parse().unwrap(),
+            "1".parse().unwrap(),
+            1,
+        );
+        o.chunk_size = crate::format::ChunkSize::from_log2(14).unwrap();
+        let plain = vec![7u8; 5 * 16384 + 3];
+        let sealed = seal_with_rng(
+            &plain,
+            &o,
+            &[device.public_key().clone()],
+            &signer,
+            &mut rng,
+        )
+        .unwrap();
+        let trust = TrustAnchor::SigningKey(signer.verifying_key());
+        let opts = SessionOptions::new(o.created);
+        let p = &sealed.payload;
+
+        let mut whole = Session::new(&sealed.manifest_bytes, &trust, opts.clone()).unwrap();
+        whole.feed(0, p, |_| Ok(())).unwrap();
+        assert!(whole.is_complete());
+        assert_eq!(whole.partial.buf.capacity(), 0);
+
+        let mut s = Session::new(&sealed.manifest_bytes, &trust, opts).unwrap();
+        let mut first = None;
+        for at in (0..p.len()).step_by(10_000) {
+            let end = (at + 10_000).min(p.len());
+            s.feed(at as u64, &p[at..end], |_| Ok(())).unwrap();
+            assert_eq!(s.partial.buf.capacity(), 16384);
+            let ptr = s.partial.buf.as_ptr();
+            assert_eq!(*first.get_or_insert(ptr), ptr, "the buffer was reallocated");
+        }
+        assert!(s.is_complete());
+    }
+}
