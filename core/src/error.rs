@@ -94,6 +94,19 @@ pub enum Error {
     #[error("invalid sealing request: {0}")]
     InvalidRequest(String),
 
+    /// A delta's base is not the one it was made against: another length,
+    /// or another keyed digest (FORMAT.md §17.4). Checked before decoding.
+    #[error(
+        "the base offered is not the version this delta applies to ({reason}); fetch the full bundle"
+    )]
+    WrongBase { reason: String },
+    /// An encoded bundle that does not decode to its signed result.
+    #[error("encoded bundle did not decode to the signed result: {reason}")]
+    BadDelta { reason: String },
+    /// An encoded bundle was given no base, or a full one a base.
+    #[error("{0}")]
+    BaseRequired(&'static str),
+
     /// The device policy refused a manifest (downgrade, channel, expiry, ...).
     #[error("refused by device policy: {0}")]
     Refused(#[from] crate::policy::PolicyViolation),
@@ -265,10 +278,10 @@ pub enum Error {
     },
 }
 
-/// Defines `ErrorKind` and `ErrorKind::ALL` from one list, so a kind can
-/// never be missing from the table callers build from `ALL`.
+/// Defines `ErrorKind`, its codes and `ErrorKind::ALL` from one list, so a
+/// kind can never be missing from the table callers build from `ALL`.
 macro_rules! error_kinds {
-    ($($(#[$doc:meta])* $kind:ident,)*) => {
+    ($($(#[$doc:meta])* $kind:ident = $code:literal,)*) => {
         /// Broad classes of failure, for callers that map errors to exit codes or
         /// retry policies without matching every variant. Deliberately exhaustive:
         /// a new class must be handled by every such mapping (the CLI's exit codes,
@@ -281,42 +294,57 @@ macro_rules! error_kinds {
         impl ErrorKind {
             /// Every kind, for callers that tabulate them (exit codes, C error codes).
             pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$kind,)*];
+
+            /// The kind's number: the `otaseal` command's exit code and the
+            /// C ABI's error code (README, "Exit codes"). Scripts rely on it.
+            pub const fn code(self) -> u8 {
+                match self {
+                    $(ErrorKind::$kind => $code,)*
+                }
+            }
         }
     };
 }
 
 error_kinds! {
     /// Something failed authentication: do not trust or use it.
-    Verification,
+    Verification = 3,
     /// Bytes that are not a well-formed document or key.
-    Malformed,
+    Malformed = 4,
     /// The key cannot be used: wrong recipient, invalid, or badly protected.
-    Key,
-    /// The request itself is invalid.
-    Request,
+    Key = 5,
+    /// The request itself is invalid (the command line's usage error).
+    Request = 2,
     /// A passphrase or PIN did not unlock a key.
-    Unlock,
+    Unlock = 7,
     /// The file system failed.
-    Io,
+    Io = 6,
     /// The device policy refused an otherwise valid manifest.
-    Policy,
+    Policy = 8,
     /// The network or the server failed (a download may be resumed).
-    Network,
+    Network = 9,
     /// The operation was stopped by a signal before it completed.
-    Interrupted,
+    Interrupted = 130,
     /// A certificate chain was rejected: expired, not yet valid, wrong
     /// channel or usage, untrusted root, bad chain signature.
-    Trust,
+    Trust = 20,
     /// The signing key or one of its certificates is revoked.
-    Revoked,
+    Revoked = 21,
     /// A trust update (revocation list, root rotation, trust state) was refused.
-    TrustUpdate,
+    TrustUpdate = 22,
     /// The key is suspended and refuses to sign.
-    Suspended,
+    Suspended = 23,
     /// The audit log is damaged or was tampered with.
-    AuditLog,
+    AuditLog = 24,
     /// Another process is using the resource (a batch output directory).
-    Busy,
+    Busy = 10,
+    /// A delta bundle's base is not the installed version it was made
+    /// against (FORMAT.md §17.4): fetch the full bundle instead.
+    WrongBase = 11,
+    /// An encoded bundle did not decode to the signed result: a corrupt
+    /// patch, a decompression bomb, or a result whose length or digest
+    /// differs (FORMAT.md §17.4). Nothing was installed.
+    BadDelta = 12,
 }
 
 impl Error {
@@ -341,6 +369,7 @@ impl Error {
             | Self::RangeOutOfBounds { .. }
             | Self::ChunkTableIncomplete { .. }
             | Self::InvalidRequest(_)
+            | Self::BaseRequired(_)
             | Self::Pkcs11Uri(_) => ErrorKind::Request,
             Self::Refused(_) => ErrorKind::Policy,
             Self::Fetch(e) => e.kind(),
@@ -357,6 +386,8 @@ impl Error {
             | Self::CertWrongApp { .. }
             | Self::UsageNotAllowed { .. } => ErrorKind::Trust,
             Self::KeyRevoked { .. } => ErrorKind::Revoked,
+            Self::WrongBase { .. } => ErrorKind::WrongBase,
+            Self::BadDelta { .. } => ErrorKind::BadDelta,
             Self::RevocationReplay { .. }
             | Self::RevocationConflict { .. }
             | Self::BadRevocationSignature { .. }

@@ -5,6 +5,7 @@
 
 use crate::cipher::{Backend, ChunkCipher, chunk_aad, chunk_nonce};
 use crate::error::{Error, Result};
+use crate::format::encoding::{self, BaseRef, Encoding, PayloadEncoding};
 use crate::format::manifest::MAX_RECIPIENTS;
 use crate::format::{AppId, Channel, ChunkEntry, ChunkSize, Manifest, ManifestBody, VersionLabel};
 use crate::keys::{self, DataKey, RecipientPublicKey, Signer};
@@ -152,6 +153,7 @@ impl BundleSealer {
             root: [0; 32],
             chunks: Vec::new(),
             recipients: Vec::new(),
+            encoding: None,
         };
         Ok(Self {
             aad: chunk_aad(&bundle_id, plaintext_len, opts.chunk_size),
@@ -160,6 +162,43 @@ impl BundleSealer {
             body,
             chunk_count,
         })
+    }
+
+    /// Marks the bundle as sealed as an encoding of another (FORMAT.md §17):
+    /// the plaintext this sealer encrypts decodes, by `what.encoding` and
+    /// against `what.base` if it needs one, to `what.result`. The result's
+    /// and the base's lengths and keyed digests go into the signed
+    /// manifest, which becomes version 2.
+    pub fn encoded_as(&mut self, what: EncodedAs<'_>) -> Result<()> {
+        if what.encoding.needs_base() != what.base.is_some() {
+            return Err(Error::InvalidRequest(format!(
+                "encoding {} {} a base",
+                what.encoding,
+                if what.encoding.needs_base() {
+                    "needs"
+                } else {
+                    "takes no"
+                }
+            )));
+        }
+        if what.result.is_empty() {
+            return Err(Error::InvalidRequest(
+                "an encoded bundle must decode to at least one byte".into(),
+            ));
+        }
+        let key = encoding::digest_key(self.key.expose());
+        self.body.encoding = Some(PayloadEncoding {
+            encoding: what.encoding,
+            result_len: what.result.len() as u64,
+            result_digest: encoding::plaintext_digest(&key, what.result),
+            base: what.base.map(|b| BaseRef {
+                sequence: b.sequence,
+                version: b.version,
+                len: b.bytes.len() as u64,
+                digest: encoding::plaintext_digest(&key, b.bytes),
+            }),
+        });
+        Ok(())
     }
 
     pub fn chunk_count(&self) -> u32 {
@@ -291,6 +330,25 @@ fn check_recipients(recipients: &[RecipientPublicKey]) -> Result<()> {
     Ok(())
 }
 
+/// What a bundle sealed as an encoding decodes to ([`BundleSealer::encoded_as`]).
+#[derive(Debug, Clone)]
+pub struct EncodedAs<'a> {
+    pub encoding: Encoding,
+    /// The bundle decoding produces.
+    pub result: &'a [u8],
+    /// The installed version a patch applies to.
+    pub base: Option<Base<'a>>,
+}
+
+/// A base version, as the publisher has it.
+#[derive(Debug, Clone)]
+pub struct Base<'a> {
+    /// The release sequence it was published as.
+    pub sequence: u64,
+    pub version: VersionLabel,
+    pub bytes: &'a [u8],
+}
+
 /// A signed manifest and its exact encoding.
 #[derive(Debug, Clone)]
 pub struct SealedManifest {
@@ -327,8 +385,35 @@ pub fn seal_with_rng(
     signer: &dyn Signer,
     rng: &mut impl rand_core::CryptoRng,
 ) -> Result<SealedBundle> {
+    seal_inner(plaintext, None, opts, recipients, signer, rng)
+}
+
+/// [`seal_with_rng`] of `encoded`, an encoding of another bundle
+/// ([`BundleSealer::encoded_as`]): a version 2 manifest (FORMAT.md §17).
+pub fn seal_encoded_with_rng(
+    encoded: &[u8],
+    what: EncodedAs<'_>,
+    opts: &SealOptions,
+    recipients: &[RecipientPublicKey],
+    signer: &dyn Signer,
+    rng: &mut impl rand_core::CryptoRng,
+) -> Result<SealedBundle> {
+    seal_inner(encoded, Some(what), opts, recipients, signer, rng)
+}
+
+fn seal_inner(
+    plaintext: &[u8],
+    encoded_as: Option<EncodedAs<'_>>,
+    opts: &SealOptions,
+    recipients: &[RecipientPublicKey],
+    signer: &dyn Signer,
+    rng: &mut impl rand_core::CryptoRng,
+) -> Result<SealedBundle> {
     check_recipients(recipients)?;
-    let sealer = BundleSealer::new(opts, plaintext.len() as u64, rng)?;
+    let mut sealer = BundleSealer::new(opts, plaintext.len() as u64, rng)?;
+    if let Some(what) = encoded_as {
+        sealer.encoded_as(what)?;
+    }
     let mut payload = plaintext.to_vec();
     let chunk_len = opts.chunk_size.bytes() as usize;
     let chunks = if payload.is_empty() {

@@ -27,6 +27,10 @@ pub(crate) enum ExitCode {
     Unlock = 7,
     /// Another `seal` run holds the output directory's lock.
     Busy = 10,
+    /// A delta's base is not the installed version it was made against.
+    WrongBase = 11,
+    /// An encoded bundle did not decode to its signed result.
+    BadDelta = 12,
     /// Stopped by SIGINT/SIGTERM; finished bundles were kept.
     Interrupted = 130,
     /// A certificate chain was rejected (expired, not yet valid, wrong
@@ -67,6 +71,8 @@ Exit codes:
   8  refused by device policy (downgrade, other app or channel, expired)
   9  download failed (network, server, too slow, deadline; rerun to resume)
   10 output directory busy: another `seal` run holds its lock (nothing was written)
+  11 wrong base: a delta's base is not the installed version it applies to (fetch the full bundle)
+  12 bad delta: an encoded bundle did not decode to its signed result (nothing installed)
   20 certificate chain rejected (expired, not yet valid, channel, app, usage, untrusted root)
   21 signing key revoked
   22 trust update refused (replayed revocation list, bad root rotation, corrupt trust state)
@@ -188,6 +194,8 @@ pub(crate) fn code_for(kind: ErrorKind) -> ExitCode {
         ErrorKind::Suspended => ExitCode::Suspended,
         ErrorKind::AuditLog => ExitCode::AuditLog,
         ErrorKind::Busy => ExitCode::Busy,
+        ErrorKind::WrongBase => ExitCode::WrongBase,
+        ErrorKind::BadDelta => ExitCode::BadDelta,
         ErrorKind::Request => ExitCode::Usage,
     }
 }
@@ -199,7 +207,7 @@ mod tests {
 
     /// Every exit code. The match below stops compiling when a variant is
     /// added, which is the reminder to list it here (and document it).
-    const ALL: [ExitCode; 21] = {
+    const ALL: [ExitCode; 23] = {
         use ExitCode::*;
         [
             Ok,
@@ -223,6 +231,8 @@ mod tests {
             AlertCritical,
             Interrupted,
             Busy,
+            WrongBase,
+            BadDelta,
         ]
     };
 
@@ -231,7 +241,8 @@ mod tests {
         match c {
             Ok | Partial | Usage | Verification | Malformed | Key | Io | Unlock | Policy
             | Network | Trust | Revoked | TrustUpdate | Suspended | AuditLog | AlertLow
-            | AlertMedium | AlertHigh | AlertCritical | Interrupted | Busy => ALL.contains(&c),
+            | AlertMedium | AlertHigh | AlertCritical | Interrupted | Busy | WrongBase
+            | BadDelta => ALL.contains(&c),
         }
     }
 
@@ -290,5 +301,9 @@ mod tests {
             KINDS.len(),
             "two error kinds share an exit code"
         );
+        // The library's numbers, which the C ABI returns, are these.
+        for k in KINDS {
+            assert_eq!(code_for(*k) as u8, k.code(), "{k:?}");
+        }
     }
 }

@@ -4,11 +4,19 @@
 //! fixed-width big-endian integers, no optional padding), so the bytes that
 //! are signed are the bytes that are parsed.
 
+use super::encoding::{self, PayloadEncoding};
 use super::{
-    AppId, Body, Channel, ChunkSize, FormatError, KemId, KeyId, Reader, Signed, SignerInfo,
-    VersionLabel, Writer, kind,
+    AppId, Body, Channel, ChunkSize, FORMAT_VERSION, FormatError, KemId, KeyId, Reader, Signed,
+    SignerInfo, VersionLabel, Writer, kind,
 };
 use crate::prelude::*;
+
+/// The manifest version of a bundle sealed as an encoding of the bundle
+/// (compressed or a patch: FORMAT.md §17). A bundle sealed as itself stays
+/// version 1 ([`FORMAT_VERSION`]), byte for byte; readers that only know
+/// version 1 refuse version 2, so they never install an encoding as if it
+/// were the bundle.
+pub const VERSION_ENCODED: u16 = 2;
 
 /// Most recipient stanzas one manifest may carry.
 pub const MAX_RECIPIENTS: usize = 1024;
@@ -30,13 +38,15 @@ pub const MAX_LEN: u64 = 64 << 20;
 
 /// Most chunks a manifest may have so that, with the largest header, 1,024
 /// P-256 recipients and a full chain of 64 KiB certificates, it still fits
-/// [`MAX_LEN`]: 1,384,352. Writers refuse larger bundles (use a larger
+/// [`MAX_LEN`]: 1,384,349 (counting a version 2 encoding section, so one
+/// bound serves both versions). Writers refuse larger bundles (use a larger
 /// chunk size), so every manifest they make can be read back.
 pub const MAX_CHUNKS: u32 = {
     let header = 4 + 4 + 2 + 2 + 16 + (1 + 128) + (1 + 64) + (1 + 64) + 8 * 4 + 1 + 4 + 32;
+    let encoding = encoding::MAX_SECTION_LEN;
     let recipients = 2 + MAX_RECIPIENTS * (2 + 16 + 1 + 65 + WRAPPED_KEY_LEN);
     let signer = 1 + 16 + 1 + MAX_CHAIN_LEN * (4 + MAX_CERT_LEN) + 2 + 64;
-    ((MAX_LEN as usize - header - recipients - signer) / CHUNK_ENTRY_LEN) as u32
+    ((MAX_LEN as usize - header - recipients - encoding - signer) / CHUNK_ENTRY_LEN) as u32
 };
 
 /// One row of the chunk table.
@@ -80,6 +90,9 @@ pub struct ManifestBody {
     pub root: [u8; 32],
     pub chunks: Vec<ChunkEntry>,
     pub recipients: Vec<RecipientStanza>,
+    /// What the plaintext encodes (version 2); `None` for a bundle sealed
+    /// as itself (version 1).
+    pub encoding: Option<PayloadEncoding>,
 }
 
 /// A manifest: its body, signed by the key its [`SignerInfo`] names.
@@ -89,6 +102,18 @@ impl Body for ManifestBody {
     const KIND: [u8; 4] = kind::MANIFEST;
     const NAME: &'static str = "manifest";
     type Signer = SignerInfo;
+
+    fn version(&self) -> u16 {
+        if self.encoding.is_some() {
+            VERSION_ENCODED
+        } else {
+            FORMAT_VERSION
+        }
+    }
+
+    fn reads_version(version: u16) -> bool {
+        version == FORMAT_VERSION || version == VERSION_ENCODED
+    }
 
     fn size_hint(&self) -> usize {
         256 + self.chunks.len() * CHUNK_ENTRY_LEN + self.recipients.len() * 140
@@ -117,6 +142,9 @@ impl Body for ManifestBody {
             w.bytes8(&s.enc);
             w.put(&s.wrapped_key);
         }
+        if let Some(e) = &self.encoding {
+            e.write(w);
+        }
         signer.write(w);
     }
 
@@ -126,7 +154,8 @@ impl Body for ManifestBody {
     /// length, zero or more than 1024 recipients, duplicate recipient key
     /// ids, unknown KEM or signature algorithms, `enc` lengths wrong for
     /// their KEM, and more than 8 certificates.
-    fn decode(r: &mut Reader<'_>, _version: u16) -> Result<(Self, SignerInfo), FormatError> {
+    /// Version 2 adds the encoding section after the recipients (§17.1).
+    fn decode(r: &mut Reader<'_>, doc_version: u16) -> Result<(Self, SignerInfo), FormatError> {
         let bundle_id = r.array("bundle_id")?;
         let app_id = AppId::from_wire(r.bytes8("app_id")?)?;
         let channel = Channel::from_wire(r.bytes8("channel")?)?;
@@ -200,6 +229,9 @@ impl Body for ManifestBody {
             });
         }
 
+        let encoding = (doc_version == VERSION_ENCODED)
+            .then(|| PayloadEncoding::read(r))
+            .transpose()?;
         let signer = SignerInfo::read(r)?;
         let body = Self {
             bundle_id,
@@ -214,6 +246,7 @@ impl Body for ManifestBody {
             root,
             chunks,
             recipients,
+            encoding,
         };
         Ok((body, signer))
     }
@@ -249,6 +282,7 @@ mod tests {
                 enc: vec![5; 32],
                 wrapped_key: [6; 48],
             }],
+            encoding: None,
         };
         let mut m = Manifest::unsigned(
             body,
@@ -261,6 +295,40 @@ mod tests {
         .unwrap();
         m.signature = vec![0xaa; 64];
         m
+    }
+
+    #[test]
+    fn an_encoded_bundle_is_version_2_and_a_plain_one_stays_version_1() {
+        use crate::format::encoding::{BaseRef, Encoding};
+        let plain = sample();
+        let bytes = plain.to_bytes();
+        assert_eq!(&bytes[8..10], &1u16.to_be_bytes());
+        let mut m = sample();
+        m.body.encoding = Some(PayloadEncoding {
+            encoding: Encoding::ZstdPatch,
+            result_len: 30_000,
+            result_digest: [0x11; 32],
+            base: Some(BaseRef {
+                sequence: 41,
+                version: "0.9.0".parse().unwrap(),
+                len: 25_000,
+                digest: [0x22; 32],
+            }),
+        });
+        let v2 = m.to_bytes();
+        assert_eq!(&v2[8..10], &VERSION_ENCODED.to_be_bytes());
+        let (back, _) = Manifest::parse(&v2).unwrap();
+        assert_eq!(back, m);
+        // The section sits between the recipients and the signer: the
+        // version 1 bytes are a prefix of it up to there.
+        let signer_at = bytes.len() - (1 + 16 + 1 + 4 + 10 + 2 + 64);
+        assert_eq!(&v2[10..signer_at], &bytes[10..signer_at]);
+        assert_eq!(v2.len() - bytes.len(), 1 + 8 + 32 + 8 + 1 + 5 + 8 + 32);
+        // A version 1 header over the same bytes leaves the section unread:
+        // rejected, never read as a plain bundle.
+        let mut relabelled = v2.clone();
+        relabelled[8..10].copy_from_slice(&1u16.to_be_bytes());
+        assert!(Manifest::parse(&relabelled).is_err());
     }
 
     #[test]
@@ -369,6 +437,18 @@ mod tests {
             })
             .collect();
         m.signer.chain = vec![vec![0; MAX_CERT_LEN]; MAX_CHAIN_LEN];
+        // With the largest version 2 encoding section (FORMAT.md §17.1).
+        m.body.encoding = Some(PayloadEncoding {
+            encoding: encoding::Encoding::Bsdiff,
+            result_len: 1,
+            result_digest: [0; 32],
+            base: Some(encoding::BaseRef {
+                sequence: 1,
+                version: "v".repeat(64).parse().unwrap(),
+                len: 1,
+                digest: [0; 32],
+            }),
+        });
         let len = m.encoded_len() as u64;
         assert!(len <= MAX_LEN, "{len}");
         assert!(len + CHUNK_ENTRY_LEN as u64 > MAX_LEN, "{len}");

@@ -10,6 +10,7 @@ pub mod batch_index;
 pub mod cert;
 mod codec;
 pub mod device_state;
+pub mod encoding;
 pub mod fetch_record;
 mod ids;
 pub mod keystore;
