@@ -305,7 +305,8 @@ typedef struct OtasealRange {
  * `len` bytes at payload `offset` (chunk `index`). The bytes are valid only
  * during the call (they may be the session's own buffer). Return 0; any
  * other value ends the feed with `OTASEAL_ERR_IO`, and that chunk is not
- * counted as verified (it stays needed).
+ * counted as verified (it stays needed). It runs on the thread that called
+ * `otaseal_session_feed`, and must not call into the same session.
  */
 typedef int32_t (*OtasealStoreFn)(void *ctx,
                                   uint32_t index,

@@ -98,6 +98,14 @@ impl Fixture {
                 .encode()
                 .as_bytes(),
         );
+        // `scripts/ffi-size.sh --run` runs its own builds on this fixture.
+        if let Some(keep) = std::env::var_os("OTASEAL_FFI_FIXTURE_OUT") {
+            for e in std::fs::read_dir(dir.path()).unwrap() {
+                let e = e.unwrap();
+                std::fs::copy(e.path(), Path::new(&keep).join(e.file_name())).unwrap();
+            }
+            std::fs::write(Path::new(&keep).join("now"), NOW.to_string()).unwrap();
+        }
         Self { dir }
     }
 
