@@ -213,13 +213,36 @@ unsafe fn bytes_out<'a>(ptr: *mut u8, len: usize, what: &str) -> Res<&'a mut [u8
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
 }
 
-/// The caller's out-parameter.
+/// The caller's out-parameter, written without ever being read or
+/// referenced: the caller may pass uninitialised memory (a `bool` or enum
+/// field holding garbage), which a Rust reference must not point to.
+#[derive(Debug)]
+struct Out<T>(*mut T);
+
+impl<T> Out<T> {
+    fn set(&self, value: T) {
+        // SAFETY: `out_param`'s contract: valid for writes and aligned;
+        // `write` neither reads nor drops the old contents.
+        unsafe { self.0.write(value) }
+    }
+}
+
+/// # Safety
+/// Unless NULL, `ptr` is valid for writes of a `T`, suitably aligned, and
+/// nothing else accesses it until the entry point returns.
+unsafe fn out_param<T>(ptr: *mut T, what: &str) -> Res<Out<T>> {
+    if ptr.is_null() {
+        return Err(usage(format!("{what} is NULL")));
+    }
+    Ok(Out(ptr))
+}
+
+/// An optional out-parameter: NULL is allowed and nothing is written.
 ///
 /// # Safety
-/// Unless NULL, `ptr` is valid for writes of a `T`, suitably aligned.
-unsafe fn out_param<'a, T>(ptr: *mut T, what: &str) -> Res<&'a mut T> {
-    // SAFETY: the caller guarantees a valid, aligned, exclusive `T` unless NULL.
-    unsafe { ptr.as_mut() }.ok_or_else(|| usage(format!("{what} is NULL")))
+/// As [`out_param`].
+unsafe fn out_opt<T>(ptr: *mut T) -> Option<Out<T>> {
+    (!ptr.is_null()).then_some(Out(ptr))
 }
 
 /// An element array the library fills: `out` holds `*count` elements on
@@ -230,10 +253,14 @@ unsafe fn out_param<'a, T>(ptr: *mut T, what: &str) -> Res<&'a mut T> {
 /// `count` is valid for reads and writes; unless NULL, `out` points to
 /// `*count` writable elements.
 unsafe fn fill<T: Copy>(out: *mut T, count: *mut usize, items: &[T]) -> Res {
-    // SAFETY: the caller guarantees `count` is valid unless NULL.
-    let count = unsafe { out_param(count, "count") }?;
-    let cap = *count;
-    *count = items.len();
+    if count.is_null() {
+        return Err(usage("count is NULL"));
+    }
+    // SAFETY: non-NULL, and the caller guarantees it is valid for reads and
+    // writes (a `size_t` capacity: every bit pattern is a value).
+    let cap = unsafe { count.read() };
+    // SAFETY: as above.
+    unsafe { count.write(items.len()) };
     if cap == 0 || items.is_empty() {
         return Ok(());
     }
@@ -400,7 +427,7 @@ pub unsafe extern "C" fn otaseal_device_state_new(
     guard(|| {
         // SAFETY: the caller guarantees `out` is valid unless NULL.
         let out = unsafe { out_param(out, "out") }?;
-        *out = OtasealBuffer::EMPTY;
+        out.set(OtasealBuffer::EMPTY);
         // SAFETY: `pin_key_len` readable bytes unless NULL (the contract).
         let pin = unsafe { bytes_in(pin_key, pin_key_len, "pin_key") }?;
         let pin = if pin.is_empty() {
@@ -408,7 +435,7 @@ pub unsafe extern "C" fn otaseal_device_state_new(
         } else {
             Some(signing_public(pin, "pin_key")?.key_id())
         };
-        *out = OtasealBuffer::from_vec(DeviceState::new(pin).to_bytes());
+        out.set(OtasealBuffer::from_vec(DeviceState::new(pin).to_bytes()));
         Ok(())
     })
 }
@@ -429,9 +456,9 @@ fn new_trust(out: *mut *mut OtasealTrust, f: impl FnOnce() -> Res<TrustAnchor>) 
     guard(|| {
         // SAFETY: the caller guarantees `out` is valid unless NULL.
         let out = unsafe { out_param(out, "out") }?;
-        *out = std::ptr::null_mut();
+        out.set(std::ptr::null_mut());
         let anchor = f()?;
-        *out = Box::into_raw(Box::new(OtasealTrust { anchor }));
+        out.set(Box::into_raw(Box::new(OtasealTrust { anchor })));
         Ok(())
     })
 }
@@ -505,7 +532,7 @@ pub unsafe extern "C" fn otaseal_trust_from_state(
     new_trust(out, || {
         // SAFETY: the caller guarantees `new_state` is valid unless NULL.
         let new_state = unsafe { out_param(new_state, "new_state") }?;
-        *new_state = OtasealBuffer::EMPTY;
+        new_state.set(OtasealBuffer::EMPTY);
         // SAFETY: `state_len` readable bytes unless NULL (the contract).
         let state = unsafe { bytes_in(state, state_len, "state") }?;
         let rotations: &[OtasealBytes] = if rotations_count == 0 {
@@ -532,7 +559,7 @@ pub unsafe extern "C" fn otaseal_trust_from_state(
             trust.apply_revocation_list(revocations)?;
         }
         // Nothing after this can fail: `new_trust` only boxes the anchor.
-        *new_state = OtasealBuffer::from_vec(trust.to_bytes());
+        new_state.set(OtasealBuffer::from_vec(trust.to_bytes()));
         Ok(TrustAnchor::Root(RootTrust::new(trust)))
     })
 }
@@ -670,7 +697,7 @@ pub unsafe extern "C" fn otaseal_session_new(
     guard(|| {
         // SAFETY: the caller guarantees `out` is valid unless NULL.
         let out = unsafe { out_param(out, "out") }?;
-        *out = std::ptr::null_mut();
+        out.set(std::ptr::null_mut());
         // SAFETY: `manifest_len` readable bytes unless NULL (the contract).
         let manifest = unsafe { bytes_in(manifest, manifest_len, "manifest") }?;
         // SAFETY: a live trust handle unless NULL (the contract).
@@ -721,12 +748,12 @@ pub unsafe extern "C" fn otaseal_session_new(
         }
         let session = Session::new(manifest, &trust.anchor, o)?;
         let n = session.verified().chunk_count();
-        *out = Box::into_raw(Box::new(OtasealSession {
+        out.set(Box::into_raw(Box::new(OtasealSession {
             session: Some(session),
             busy: false,
             decrypted: (0..n).map(|_| AtomicBool::new(false)).collect(),
             last: FeedReport::default(),
-        }));
+        })));
         Ok(())
     })
 }
@@ -784,7 +811,7 @@ pub unsafe extern "C" fn otaseal_session_info(
         let (h, out) = unsafe { (session_ref(session)?, out_param(out, "out")?) };
         let s = h.live()?;
         let m = s.verified().manifest();
-        *out = OtasealSessionInfo {
+        out.set(OtasealSessionInfo {
             payload_len: m.plaintext_len,
             chunk_size: m.chunk_size.bytes(),
             chunk_count: s.verified().chunk_count(),
@@ -798,7 +825,7 @@ pub unsafe extern "C" fn otaseal_session_info(
             sequence: m.sequence,
             created: m.created,
             expires: m.expires.unwrap_or(0),
-        };
+        });
         Ok(())
     })
 }
@@ -825,8 +852,8 @@ pub unsafe extern "C" fn otaseal_session_chunk_range(
             )
         };
         let r = h.live()?.verified().chunk_range(index)?;
-        *offset = r.start;
-        *len = r.end - r.start;
+        offset.set(r.start);
+        len.set(r.end - r.start);
         Ok(())
     })
 }
@@ -937,7 +964,7 @@ pub unsafe extern "C" fn otaseal_session_feed(
 ) -> i32 {
     guard(|| {
         // SAFETY: NULL or valid for a write (the contract).
-        let report = unsafe { report.as_mut() };
+        let report = unsafe { out_opt(report) };
         // SAFETY: `len` readable bytes unless NULL (the contract).
         let bytes = unsafe { bytes_in(bytes, len, "bytes") }?;
         let feed = |s: &mut Session, h: &mut OtasealSession| {
@@ -957,13 +984,13 @@ pub unsafe extern "C" fn otaseal_session_feed(
                 }
             })?;
             if let Some(out) = report {
-                *out = OtasealFeedReport {
+                out.set(OtasealFeedReport {
                     verified_count: rep.verified.len() as u32,
                     failed_count: rep.failed.len() as u32,
                     ignored_bytes: rep.ignored_bytes,
                     dropped_partial: rep.dropped_partial.unwrap_or(OTASEAL_NO_CHUNK),
                     complete: s.is_complete(),
-                };
+                });
             }
             h.last = rep;
             Ok(())
@@ -1105,9 +1132,9 @@ pub unsafe extern "C" fn otaseal_session_export(
     guard(|| {
         // SAFETY: as the function's contract.
         let (h, out) = unsafe { (session_ref(session)?, out_param(out, "out")?) };
-        *out = OtasealBuffer::EMPTY;
+        out.set(OtasealBuffer::EMPTY);
         let record = h.live()?.export()?;
-        *out = OtasealBuffer::from_vec(record);
+        out.set(OtasealBuffer::from_vec(record));
         Ok(())
     })
 }
@@ -1132,11 +1159,11 @@ pub unsafe extern "C" fn otaseal_session_restore(
     guard(|| {
         // SAFETY: as the function's contract.
         let (record, claimed) =
-            unsafe { (bytes_in(record, record_len, "record")?, claimed.as_mut()) };
+            unsafe { (bytes_in(record, record_len, "record")?, out_opt(claimed)) };
         // SAFETY: a live handle no other thread uses (the contract).
         let n = unsafe { with_session(session, |s, _| Ok(s.restore(record)?)) }?;
         if let Some(c) = claimed {
-            *c = n;
+            c.set(n);
         }
         Ok(())
     })
@@ -1181,7 +1208,7 @@ pub unsafe extern "C" fn otaseal_session_recheck(
 ) -> i32 {
     guard(|| {
         // SAFETY: as the function's contract.
-        let (bytes, verified) = unsafe { (bytes_in(bytes, len, "bytes")?, verified.as_mut()) };
+        let (bytes, verified) = unsafe { (bytes_in(bytes, len, "bytes")?, out_opt(verified)) };
         // SAFETY: a live handle no other thread uses (the contract).
         let ok = unsafe {
             with_session(session, |s, h| {
@@ -1193,7 +1220,7 @@ pub unsafe extern "C" fn otaseal_session_recheck(
             })
         }?;
         if let Some(v) = verified {
-            *v = ok;
+            v.set(ok);
         }
         Ok(())
     })
@@ -1256,12 +1283,12 @@ pub unsafe extern "C" fn otaseal_session_finish(
                 out_param(out, "out")?,
             )
         };
-        *out = OtasealFinished {
+        out.set(OtasealFinished {
             decision: OtasealDecision::None,
             sequence: 0,
             from_sequence: 0,
             device_state: OtasealBuffer::EMPTY,
-        };
+        });
         let s = h.live()?;
         // `Session::finish` consumes the session even when it refuses, so an
         // unfinished session is refused here, where it survives.
@@ -1291,7 +1318,7 @@ pub unsafe extern "C" fn otaseal_session_finish(
             Some(ApprovalKind::Rollback { from, .. }) => (OtasealDecision::Rollback, from),
             Some(_) => (OtasealDecision::Other, 0),
         };
-        *out = OtasealFinished {
+        out.set(OtasealFinished {
             decision,
             sequence,
             from_sequence,
@@ -1299,7 +1326,7 @@ pub unsafe extern "C" fn otaseal_session_finish(
                 .device_state
                 .map(OtasealBuffer::from_vec)
                 .unwrap_or(OtasealBuffer::EMPTY),
-        };
+        });
         Ok(())
     })
 }
