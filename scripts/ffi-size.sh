@@ -62,7 +62,7 @@ else
 fi
 
 if [ "${1:-}" = "--run" ]; then
-  fixture="$out/fixture"
+  fixture="$PWD/$out/fixture"  # absolute: the test runs in ffi/
   rm -rf "$fixture"
   mkdir -p "$fixture"
   # The test writes its fixture (and the time it uses) here as well.

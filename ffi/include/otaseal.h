@@ -348,6 +348,9 @@ typedef struct OtasealFeedReport {
  * How a finished session ends.
  */
 typedef struct OtasealFinished {
+  /**
+   * The install decision (an `OTASEAL_DECISION_*` value).
+   */
   OtasealDecision decision;
   /**
    * The bundle's release sequence.

@@ -1249,6 +1249,7 @@ pub enum OtasealDecision {
 #[repr(C)]
 #[derive(Debug)]
 pub struct OtasealFinished {
+    /// The install decision (an `OTASEAL_DECISION_*` value).
     pub decision: OtasealDecision,
     /// The bundle's release sequence.
     pub sequence: u64,
