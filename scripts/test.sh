@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (the README's): installs the system programs the
-# tests drive for real (b3sum, SoftHSM2, nginx) when they are missing, then runs
-# every test in the workspace. Extra arguments go to `cargo test`.
+# tests drive for real (b3sum, SoftHSM2, nginx; a C compiler and Python 3 for
+# the C ABI's tests, ffi/tests/) when they are missing, then runs every test
+# in the workspace. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,8 @@ need=()
 command -v b3sum >/dev/null 2>&1 || need+=(b3sum)
 command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v "${CC:-cc}" >/dev/null 2>&1 || need+=(gcc)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   echo "scripts/test.sh: installing ${need[*]}" >&2
   if [ "$(id -u)" -ne 0 ]; then

@@ -1,0 +1,12 @@
+//! otaseal-ffi's one integration-test binary: the checked-in header is
+//! current (`header`), and the same install scenario runs from C against
+//! the staticlib (`c_program`) and from Python through ctypes against the
+//! cdylib (`python`), standing in for Swift and Kotlin FFI; `abi` checks
+//! the header's promises (parallel decryption, a failing store, the trust
+//! anchors) by calling the `extern "C"` functions from Rust.
+
+mod abi;
+mod c_program;
+mod common;
+mod header;
+mod python;
