@@ -164,6 +164,21 @@ impl AtomicFile {
             .map_err(|e| Error::io(self.tmp.path(), e))
     }
 
+    /// Sets the file's length (a sparse extension where the file system
+    /// allows), before its parts are written at their offsets.
+    pub fn set_len(&self, len: u64) -> Result<()> {
+        self.tmp
+            .as_file()
+            .set_len(len)
+            .map_err(|e| Error::io(self.tmp.path(), e))
+    }
+
+    /// Writes all of `bytes` at `offset` (`pwrite`), through `&self`: several
+    /// threads may each write their own part of the file at once.
+    pub fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<()> {
+        write_all_at(self.tmp.as_file(), bytes, offset).map_err(|e| Error::io(self.tmp.path(), e))
+    }
+
     /// Sets `mode`, flushes to disk, renames into place and makes the
     /// rename durable (`sync_dir`). An error from that last step means the
     /// file is in place but might not survive a power loss.
@@ -194,6 +209,51 @@ impl AtomicFile {
         self.tmp
             .persist(&self.dest)
             .map_err(|e| Error::io(&self.dest, e.error))?;
+        Ok(())
+    }
+}
+
+/// Reads exactly `buf.len()` bytes of `file` at `offset` (`pread`), without
+/// moving its cursor: several threads may read one file at once. A file
+/// that ends first is [`std::io::ErrorKind::UnexpectedEof`].
+pub fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::FileExt;
+        let (mut buf, mut offset) = (buf, offset);
+        while !buf.is_empty() {
+            match file.seek_read(buf, offset)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes all of `buf` to `file` at `offset` (`pwrite`), without moving its
+/// cursor.
+pub fn write_all_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::FileExt;
+        let (mut buf, mut offset) = (buf, offset);
+        while !buf.is_empty() {
+            let n = file.seek_write(buf, offset)?;
+            buf = &buf[n..];
+            offset += n as u64;
+        }
         Ok(())
     }
 }
