@@ -309,9 +309,9 @@ impl Flags {
 /// everything at one time.
 fn at_time(trust: &TrustAnchor, now: u64) -> std::borrow::Cow<'_, TrustAnchor> {
     match trust {
-        TrustAnchor::Root(r) if r.clock != Clock::Fixed(now) => std::borrow::Cow::Owned(
-            TrustAnchor::Root(r.clone().with_clock(Clock::Fixed(now))),
-        ),
+        TrustAnchor::Root(r) if r.clock != Clock::Fixed(now) => {
+            std::borrow::Cow::Owned(TrustAnchor::Root(r.clone().with_clock(Clock::Fixed(now))))
+        }
         _ => std::borrow::Cow::Borrowed(trust),
     }
 }
@@ -885,7 +885,10 @@ mod tests {
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        assert_eq!(tokens.iter().map(CheckedChunk::index).collect::<Vec<_>>(), (0..n).collect::<Vec<_>>());
+        assert_eq!(
+            tokens.iter().map(CheckedChunk::index).collect::<Vec<_>>(),
+            (0..n).collect::<Vec<_>>()
+        );
         // Checked, not yet accepted: nothing is verified.
         assert_eq!(s.have().count(), 0);
         assert_eq!(s.needed().len(), 1);
@@ -922,7 +925,10 @@ mod tests {
             s.decrypt_chunk(i, c, &mut out).unwrap();
             plain.extend_from_slice(&out);
         }
-        assert_eq!(plain, (0..p.len()).map(|i| (i * 7) as u8).collect::<Vec<_>>());
+        assert_eq!(
+            plain,
+            (0..p.len()).map(|i| (i * 7) as u8).collect::<Vec<_>>()
+        );
         s.finish().unwrap();
     }
 
@@ -970,8 +976,14 @@ mod tests {
             1,
         );
         o.expires = Some(o.created + 10);
-        let sealed = seal_with_rng(b"abc", &o, &[device.public_key().clone()], &signer, &mut rng)
-            .unwrap();
+        let sealed = seal_with_rng(
+            b"abc",
+            &o,
+            &[device.public_key().clone()],
+            &signer,
+            &mut rng,
+        )
+        .unwrap();
         let trust = TrustAnchor::SigningKey(signer.verifying_key());
         let later = o.created + 11;
         assert!(Session::new(&sealed.manifest_bytes, &trust, SessionOptions::new(later)).is_err());

@@ -11,8 +11,8 @@ use otaseal::keys::{KemId, RecipientSecretKey, SigningKey, os_rng};
 use otaseal::open::{
     TrustAnchor, decrypt_payload_file, read_manifest_file, verify_payload_file, verify_range_file,
 };
-use otaseal::session::{Session, SessionOptions};
 use otaseal::seal::SealOptions;
+use otaseal::session::{Session, SessionOptions};
 use rand_core::{Rng, SeedableRng};
 use std::path::PathBuf;
 

@@ -218,7 +218,8 @@ where
         Ok(state)
     };
     // Run k: chunks [count*k/threads, count*(k+1)/threads) after the start.
-    let bounds = |k: u32| chunks.start + (u64::from(count) * u64::from(k) / u64::from(threads)) as u32;
+    let bounds =
+        |k: u32| chunks.start + (u64::from(count) * u64::from(k) / u64::from(threads)) as u32;
     if threads == 1 {
         return run(chunks).map(|s| vec![s]);
     }
@@ -409,8 +410,7 @@ mod tests {
         for len in [0, 1, 16_384] {
             let b = bundle(len);
             let out = b.p("out");
-            decrypt_payload_file(&mut b.session(), &b.p("b.payload"), &b.device, &out, 0)
-                .unwrap();
+            decrypt_payload_file(&mut b.session(), &b.p("b.payload"), &b.device, &out, 0).unwrap();
             assert_eq!(std::fs::read(&out).unwrap(), b.plain);
         }
         #[cfg(target_os = "linux")]
