@@ -67,7 +67,8 @@
 //! match, returns a [`CheckedChunk`]: a token no other code can make, bound
 //! to this session. [`Session::accept_checked`] (`&mut self`, cheap) then
 //! records the chunk as verified, exactly as a feed would have; a token of
-//! another session is refused ([`SessionError::ForeignChunk`]).
+//! another session is refused ([`SessionError::ChunkNotVerified`]: this
+//! session did not verify it).
 //! [`Session::decrypt_chunk`] is unchanged: it still decrypts only recorded
 //! chunks, and only bytes that hash to the signed value again.
 
@@ -107,8 +108,6 @@ pub enum SessionError {
         "{missing} of {count} chunks are not verified and decrypted yet; nothing can be recorded"
     )]
     Incomplete { missing: u32, count: u32 },
-    #[error("chunk {index} was checked by another session; it is not recorded by this one")]
-    ForeignChunk { index: u32 },
 }
 
 impl SessionError {
@@ -118,8 +117,7 @@ impl SessionError {
             Self::ChunkNotVerified { .. }
             | Self::Locked
             | Self::RecordMismatch { .. }
-            | Self::Incomplete { .. }
-            | Self::ForeignChunk { .. } => ErrorKind::Request,
+            | Self::Incomplete { .. } => ErrorKind::Request,
         }
     }
 }
@@ -638,12 +636,13 @@ impl Session {
     /// Records a chunk [`check_chunk`](Self::check_chunk) verified: it counts
     /// as verified (the caller keeps its bytes, as after
     /// [`recheck`](Self::recheck)), is no longer needed nor claimed, and may
-    /// be decrypted. A token another session made is refused
-    /// ([`SessionError::ForeignChunk`]) and changes nothing: it says nothing
-    /// about this session's manifest.
+    /// be decrypted. A token another session made is refused as
+    /// [`SessionError::ChunkNotVerified`] (this session did not verify it:
+    /// the token says nothing about this session's manifest) and changes
+    /// nothing.
     pub fn accept_checked(&mut self, chunk: CheckedChunk) -> Result<()> {
         if chunk.session != self.id {
-            return Err(SessionError::ForeignChunk { index: chunk.index }.into());
+            return Err(SessionError::ChunkNotVerified { index: chunk.index }.into());
         }
         self.claimed.remove(chunk.index);
         self.have.insert(chunk.index);
@@ -944,7 +943,7 @@ mod tests {
         let from_b = sb.check_chunk(1, &b.payload[16384..2 * 16384]).unwrap();
         assert!(matches!(
             sa.accept_checked(from_b),
-            Err(Error::Session(SessionError::ForeignChunk { index: 1 }))
+            Err(Error::Session(SessionError::ChunkNotVerified { index: 1 }))
         ));
         assert_eq!(sa.have().count(), 0);
         // B's bytes do not check against A's table either.
@@ -954,7 +953,7 @@ mod tests {
         let from_a2 = sa2.check_chunk(0, &a.payload[..16384]).unwrap();
         assert!(matches!(
             sa.accept_checked(from_a2),
-            Err(Error::Session(SessionError::ForeignChunk { index: 0 }))
+            Err(Error::Session(SessionError::ChunkNotVerified { index: 0 }))
         ));
         assert_eq!(sa.have().count(), 0);
         let own = sa.check_chunk(0, &a.payload[..16384]).unwrap();

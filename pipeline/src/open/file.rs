@@ -41,6 +41,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// disk speed, little enough memory per thread.
 const PIECE_BYTES: u64 = 1 << 20;
 
+/// At most this many threads, whatever is asked: each holds a piece.
+const MAX_THREADS: usize = 256;
+
 /// Reads the manifest file `path`, at most [`MAX_LEN`] bytes: a FIFO or
 /// `/dev/zero` given as a manifest costs no more.
 pub fn read_manifest_file(path: &Path) -> Result<Vec<u8>> {
@@ -53,12 +56,24 @@ pub fn verify_manifest_file(path: &Path, trust: &TrustAnchor) -> Result<Verified
     verify_manifest(&read_manifest_file(path)?, trust)
 }
 
-/// The thread count for `threads`: 0 means one per available core.
+/// The thread count for `threads`: 0 means one per available core; at
+/// most 256.
 pub fn thread_count(threads: usize) -> usize {
     match threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     }
+    .min(MAX_THREADS)
+}
+
+/// Chunks per piece, and the largest piece's length in bytes.
+fn piece_size(session: &Session) -> (u32, u64) {
+    let g = session.geometry();
+    let chunks = (PIECE_BYTES / g.chunk_size.bytes()).max(1);
+    (
+        chunks as u32,
+        (chunks * g.chunk_size.bytes()).min(g.payload_len),
+    )
 }
 
 /// Verifies every chunk of the payload file `payload` with `session`, which
@@ -111,13 +126,16 @@ pub fn decrypt_payload_file(
     let dest = AtomicFile::create(out)?;
     dest.set_len(len)?;
     let session = &*session;
+    // Allocated once at the largest piece's size, so it never moves (and
+    // leaves no unzeroized copy of plaintext behind).
+    let most = piece_size(session).1 as usize;
     for_each_piece(
         session,
         &file,
         payload,
         all,
         threads,
-        || zeroize::Zeroizing::new(Vec::new()),
+        || zeroize::Zeroizing::new(Vec::with_capacity(most)),
         |plain, chunks, offset, piece| {
             plain.resize(piece.len(), 0);
             for index in chunks {
@@ -190,7 +208,7 @@ where
         return Ok(Vec::new());
     }
     let threads = thread_count(threads).min(count as usize).max(1) as u32;
-    let per_piece = (PIECE_BYTES / geometry.chunk_size.bytes()).max(1) as u32;
+    let per_piece = piece_size(session).0;
     let failed_at = AtomicU32::new(u32::MAX);
     let run = |run: Range<u32>| -> Result<S> {
         let mut state = init();
