@@ -439,3 +439,55 @@ fn demo_runs_end_to_end() {
             .contains("does not match")
     );
 }
+
+/// `open` verifies and decrypts on every core by default; the plaintext is
+/// the same with one thread and with many, and a damaged chunk is reported
+/// the same way whatever the thread count, leaving no output.
+#[test]
+fn open_on_one_thread_or_many_writes_the_same_file() {
+    let t = Setup::new();
+    let input = t.write("big.bin", 5 * 256 * 1024 + 777);
+    let report = t.seal(&[input.as_path()]);
+    let bundle = &report["bundles"][0];
+    let (manifest, payload) = (
+        bundle["manifest"].as_str().unwrap(),
+        bundle["payload"].as_str().unwrap(),
+    );
+    let open = |payload: &str, out: &str, threads: &str| {
+        let (trust, key) = (t.p("sign.pub"), t.p("dev.key"));
+        let mut args = vec![
+            "open",
+            manifest,
+            "--payload",
+            payload,
+            "--trust",
+            &trust,
+            "--device-key",
+            &key,
+            "--out",
+            out,
+        ];
+        if !threads.is_empty() {
+            args.extend(["--threads", threads]);
+        }
+        run(&args)
+    };
+    let want = std::fs::read(&input).unwrap();
+    for threads in ["", "1", "2", "3", "16"] {
+        let out = t.p(&format!("opened{threads}"));
+        let r = open(payload, &out, threads);
+        assert_eq!(code(&r), 0, "--threads {threads}: {}", stderr(&r));
+        assert_eq!(std::fs::read(&out).unwrap(), want, "--threads {threads}");
+    }
+    let mut bad = std::fs::read(payload).unwrap();
+    bad[4 * 256 * 1024 + 9] ^= 1;
+    let tampered = t.p("tampered.payload");
+    std::fs::write(&tampered, bad).unwrap();
+    for threads in ["1", "2", "5"] {
+        let out = t.p("never");
+        let r = open(&tampered, &out, threads);
+        assert_eq!(code(&r), 3, "{}", stderr(&r));
+        assert!(stderr(&r).contains("chunk 4"), "{}", stderr(&r));
+        assert!(!Path::new(&out).exists());
+    }
+}

@@ -11,8 +11,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::prelude::rust_2024::*;
 
-/// Inputs (payloads to verify or open, bundles to seal) of at least this
-/// size are memory-mapped; smaller ones are read. 256 KiB is one default
+/// Inputs to seal of at least this size are memory-mapped; smaller ones
+/// are read. (Payloads to verify or open are read at offsets in bounded
+/// pieces by `open::file`, never mapped.) 256 KiB is one default
 /// chunk: docs/PERFORMANCE.md ("Inputs: mapping vs `pread` vs prefaulting")
 /// measured a mapping and `pread` within run-to-run noise of each other
 /// even on a 1 GiB input, so a mapping buys nothing that a read of one
@@ -20,47 +21,6 @@ use std::prelude::rust_2024::*;
 /// are pure overhead. (The device side used to map from 64 KiB, with no
 /// measurement behind the difference.)
 pub const MMAP_THRESHOLD: u64 = 256 * 1024;
-
-/// The bytes of an input file: mapped when large, read when small or special.
-#[derive(Debug)]
-pub enum Input {
-    Mapped(memmap2::Mmap),
-    Read(Vec<u8>),
-}
-
-impl core::ops::Deref for Input {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            Self::Mapped(m) => m,
-            Self::Read(v) => v,
-        }
-    }
-}
-
-/// Opens `path` for reading, memory-mapping regular files of
-/// `MMAP_THRESHOLD` (256 KiB) or more. A small regular file is read whole (so a
-/// length error reports its real length, as for a mapped one); anything
-/// else (FIFOs, devices) stops after `expected_len + 1` bytes: enough for
-/// the caller's length check to see the input is too long, without reading
-/// `/dev/zero` forever.
-pub fn read_input(path: &Path, expected_len: u64) -> Result<Input> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-    if meta.is_file() && meta.len() >= MMAP_THRESHOLD {
-        return Ok(Input::Mapped(map_readonly(&file, path)?));
-    }
-    // A regular file here is under MMAP_THRESHOLD; the cap still holds if
-    // it grows while it is read.
-    let limit = expected_len
-        .saturating_add(1)
-        .max(if meta.is_file() { meta.len() } else { 0 });
-    let mut buf = Vec::with_capacity(usize::try_from(meta.len().min(limit)).unwrap_or(0));
-    std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, limit), &mut buf)
-        .map_err(|e| Error::io(path, e))?;
-    Ok(Input::Read(buf))
-}
 
 /// Maps `file` (opened from `path`, named in errors) read-only for reading
 /// front to back: the crate's one memory mapping.
@@ -165,6 +125,21 @@ impl AtomicFile {
             .map_err(|e| Error::io(self.tmp.path(), e))
     }
 
+    /// Sets the file's length (a sparse extension where the file system
+    /// allows), before its parts are written at their offsets.
+    pub fn set_len(&self, len: u64) -> Result<()> {
+        self.tmp
+            .as_file()
+            .set_len(len)
+            .map_err(|e| Error::io(self.tmp.path(), e))
+    }
+
+    /// Writes all of `bytes` at `offset` (`pwrite`), through `&self`: several
+    /// threads may each write their own part of the file at once.
+    pub fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<()> {
+        write_all_at(self.tmp.as_file(), bytes, offset).map_err(|e| Error::io(self.tmp.path(), e))
+    }
+
     /// Sets `mode`, flushes to disk, renames into place and makes the
     /// rename durable (`sync_dir`). An error from that last step means the
     /// file is in place but might not survive a power loss.
@@ -195,6 +170,51 @@ impl AtomicFile {
         self.tmp
             .persist(&self.dest)
             .map_err(|e| Error::io(&self.dest, e.error))?;
+        Ok(())
+    }
+}
+
+/// Reads exactly `buf.len()` bytes of `file` at `offset` (`pread`), without
+/// moving its cursor: several threads may read one file at once. A file
+/// that ends first is [`std::io::ErrorKind::UnexpectedEof`].
+pub fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::FileExt;
+        let (mut buf, mut offset) = (buf, offset);
+        while !buf.is_empty() {
+            match file.seek_read(buf, offset)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes all of `buf` to `file` at `offset` (`pwrite`), without moving its
+/// cursor.
+pub fn write_all_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::FileExt;
+        let (mut buf, mut offset) = (buf, offset);
+        while !buf.is_empty() {
+            let n = file.seek_write(buf, offset)?;
+            buf = &buf[n..];
+            offset += n as u64;
+        }
         Ok(())
     }
 }
@@ -527,37 +547,5 @@ mod tests {
         assert_eq!(temporary_of(b".x.123456.partial"), Some(&b"x"[..]));
         assert_eq!(temporary_of(b"..123456.partial"), None);
         assert_eq!(temporary_of(b".partial"), None);
-    }
-
-    #[test]
-    fn small_and_large_inputs_read_the_same() {
-        let dir = tempfile::tempdir().unwrap();
-        let large = MMAP_THRESHOLD as usize + 5;
-        for len in [0usize, 10, 200_000, large] {
-            let p = dir.path().join(format!("f{len}"));
-            let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
-            std::fs::write(&p, &data).unwrap();
-            let input = read_input(&p, len as u64).unwrap();
-            assert_eq!(&*input, &data[..]);
-            assert_eq!(matches!(input, Input::Mapped(_)), len == large);
-            // Longer than expected: read or mapped, the real length shows.
-            assert_eq!(read_input(&p, 1).unwrap().len(), len);
-        }
-        assert!(matches!(
-            read_input(&dir.path().join("missing"), 0),
-            Err(Error::Io { .. })
-        ));
-    }
-
-    #[test]
-    #[cfg(unix)]
-    fn endless_inputs_are_read_one_byte_past_the_expected_length() {
-        let endless = read_input(Path::new("/dev/zero"), 1 << 20).unwrap();
-        assert_eq!(endless.len(), (1 << 20) + 1);
-        // A short file is read whole: its length check is the caller's.
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("short");
-        std::fs::write(&p, b"abc").unwrap();
-        assert_eq!(&*read_input(&p, 100).unwrap(), b"abc");
     }
 }

@@ -19,7 +19,10 @@ use subtle::ConstantTimeEq;
 #[cfg(feature = "std")]
 mod file;
 #[cfg(feature = "std")]
-pub use file::verify_manifest_file;
+pub use file::{
+    decrypt_payload_file, read_manifest_file, thread_count, verify_manifest_file,
+    verify_payload_file, verify_range_file,
+};
 
 /// What a verifier trusts to sign manifests.
 #[derive(Debug, Clone)]
@@ -282,28 +285,6 @@ impl ChunkOpener<'_> {
             }
         }
         Ok(plain)
-    }
-
-    /// Verifies and decrypts a whole payload chunk by chunk, handing each
-    /// chunk's plaintext to `sink` in order, so a caller can stream it to a
-    /// file without holding the whole plaintext. The buffer is zeroized.
-    /// Plaintext already handed over is not retracted on a later failure: a
-    /// caller writing a file must discard it on error (e.g. `files::AtomicFile`).
-    pub fn decrypt_chunks(
-        &self,
-        payload: &[u8],
-        mut sink: impl FnMut(&[u8]) -> Result<()>,
-    ) -> Result<()> {
-        self.verified.check_payload_len(payload)?;
-        let chunk = self.verified.manifest.chunk_size.bytes() as usize;
-        let mut buf = zeroize::Zeroizing::new(vec![0u8; chunk.min(payload.len())]);
-        for index in 0..self.verified.chunk_count() {
-            let r = self.verified.chunk_range(index)?;
-            let plain = &mut buf[..(r.end - r.start) as usize];
-            self.decrypt_chunk(index, &payload[r.start as usize..r.end as usize], plain)?;
-            sink(plain)?;
-        }
-        Ok(())
     }
 }
 

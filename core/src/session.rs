@@ -20,6 +20,8 @@
 //!  ─► finish()                       the install decision and the new device
 //!                                    state bytes, once every chunk decrypted
 //! export() / restore(record) / recheck(i, bytes): progress across a crash
+//! check_chunk(i, bytes) (&self, any thread) ─► accept_checked(token) (&mut self):
+//!                                    verifying many chunks in parallel
 //! ```
 //!
 //! **Memory.** The session never holds the payload: verified chunks go to
@@ -57,6 +59,18 @@
 //! verifies them; a chunk that fails is needed again. (Feeding a claimed
 //! chunk's bytes works too.) Only verified chunks decrypt or count towards
 //! completion.
+//!
+//! **Parallel verification.** [`Session::feed`] and [`Session::recheck`]
+//! take `&mut self`. A caller that holds the payload (a file) and wants
+//! every core hashes through `&self` instead: [`Session::check_chunk`]
+//! verifies one chunk's bytes against the signed table and, only if they
+//! match, returns a [`CheckedChunk`]: a token no other code can make, bound
+//! to this session. [`Session::accept_checked`] (`&mut self`, cheap) then
+//! records the chunk as verified, exactly as a feed would have; a token of
+//! another session is refused ([`SessionError::ChunkNotVerified`]: this
+//! session did not verify it).
+//! [`Session::decrypt_chunk`] is unchanged: it still decrypts only recorded
+//! chunks, and only bytes that hash to the signed value again.
 
 use crate::cipher::Backend;
 use crate::clock::Clock;
@@ -198,6 +212,35 @@ pub struct VerifiedChunk<'a> {
     pub bytes: &'a [u8],
 }
 
+/// Proof that [`Session::check_chunk`] verified chunk [`index`](Self::index)
+/// against the signed table of one session. Only `check_chunk` makes one (the
+/// fields are private, and it is neither `Clone` nor `Default`); it is bound
+/// to that session, whose [`Session::accept_checked`] alone takes it. It
+/// holds no bytes: the caller keeps the bytes it checked, and
+/// [`Session::decrypt_chunk`] hashes them again before decrypting.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a checked chunk counts as verified only once accepted"]
+pub struct CheckedChunk {
+    index: u32,
+    session: u64,
+}
+
+impl CheckedChunk {
+    /// The chunk that verified.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+}
+
+/// Identifies each session of this process, to bind [`CheckedChunk`]s to it.
+/// 64 bits where the target has 64-bit atomics; elsewhere (Cortex-M and other
+/// 32-bit microcontrollers) 32 bits, which repeat only after 2^32 sessions —
+/// and a token is only ever handed between two *live* sessions by mistake.
+#[cfg(target_has_atomic = "64")]
+static NEXT_SESSION_ID: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
+#[cfg(not(target_has_atomic = "64"))]
+static NEXT_SESSION_ID: AtomicU32 = AtomicU32::new(1);
+
 /// What one [`Session::feed`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FeedReport {
@@ -268,6 +311,18 @@ impl Flags {
     }
 }
 
+/// `trust` checking at the caller's `now`: a root's own clock is replaced
+/// by that reading, so a session reads no clock of its own and checks
+/// everything at one time.
+fn at_time(trust: &TrustAnchor, now: u64) -> alloc::borrow::Cow<'_, TrustAnchor> {
+    match trust {
+        TrustAnchor::Root(r) if r.clock != Clock::Fixed(now) => {
+            alloc::borrow::Cow::Owned(TrustAnchor::Root(r.clone().with_clock(Clock::Fixed(now))))
+        }
+        _ => alloc::borrow::Cow::Borrowed(trust),
+    }
+}
+
 /// One device's handling of one bundle. See the module docs.
 #[derive(Debug)]
 pub struct Session {
@@ -282,6 +337,8 @@ pub struct Session {
     partial: Partial,
     key: Option<ChunkKey>,
     install: Option<(DeviceState, Decision)>,
+    /// This session's [`CheckedChunk`] binding: unique in the process.
+    id: u64,
 }
 
 impl Session {
@@ -292,16 +349,7 @@ impl Session {
     /// here: a session exists only for a bundle the device would install.
     pub fn new(manifest: &[u8], trust: &TrustAnchor, opts: SessionOptions) -> Result<Self> {
         let now = opts.now;
-        // The caller's clock reading replaces the anchor's clock, so the
-        // session reads no clock of its own and checks everything at one time.
-        let fixed;
-        let trust = match trust {
-            TrustAnchor::Root(r) if r.clock != Clock::Fixed(now) => {
-                fixed = TrustAnchor::Root(r.clone().with_clock(Clock::Fixed(now)));
-                &fixed
-            }
-            _ => trust,
-        };
+        let trust = &at_time(trust, now);
         let verified = verify_manifest(manifest, trust)?;
         let install = match opts.install {
             None => {
@@ -320,15 +368,45 @@ impl Session {
                 Some((state, decision))
             }
         };
+        Ok(Self::with_verified(
+            verified,
+            opts.max_request_bytes,
+            install,
+        ))
+    }
+
+    /// A session that only inspects a bundle: the manifest is verified as by
+    /// [`new`](Self::new) (signature, chain and certificates at `now`,
+    /// table/root) but neither its expiry nor any device policy is checked,
+    /// and [`finish`](Self::finish) makes no install decision. For
+    /// forensics (`otaseal verify`/`open --ignore-expiry`) and for verifiers
+    /// that apply the expiry and policy checks themselves, after the
+    /// payload; never for installing.
+    pub fn inspect(manifest: &[u8], trust: &TrustAnchor, now: u64) -> Result<Self> {
+        let verified = verify_manifest(manifest, &at_time(trust, now))?;
+        Ok(Self::with_verified(
+            verified,
+            DEFAULT_MAX_REQUEST_BYTES,
+            None,
+        ))
+    }
+
+    /// A verify-only session over a manifest verified already (the fetch
+    /// store's, which is handed a [`VerifiedManifest`]).
+    pub(crate) fn with_verified(
+        verified: VerifiedManifest,
+        max_request_bytes: u64,
+        install: Option<(DeviceState, Decision)>,
+    ) -> Self {
         let m = verified.manifest();
         let geometry = Geometry {
             payload_len: m.plaintext_len,
             chunk_size: m.chunk_size,
         };
         let n = verified.chunk_count();
-        Ok(Self {
+        Self {
             geometry,
-            max_request_bytes: opts.max_request_bytes,
+            max_request_bytes,
             have: ChunkSet::new(n),
             claimed: ChunkSet::new(n),
             decrypted: Flags::new(n),
@@ -336,7 +414,9 @@ impl Session {
             key: None,
             install,
             verified,
-        })
+            #[allow(clippy::useless_conversion)] // u32 -> u64 where 64-bit atomics are missing
+            id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed).into(),
+        }
     }
 
     pub fn verified(&self) -> &VerifiedManifest {
@@ -444,7 +524,7 @@ impl Session {
                 if self.partial.index == Some(index) {
                     self.drop_partial();
                 }
-                self.accept(index, r.start, piece, &mut store, &mut report)?;
+                self.take_chunk(index, r.start, piece, &mut store, &mut report)?;
             } else {
                 self.buffer(index, r, start, piece, &mut store, &mut report)?;
             }
@@ -498,10 +578,10 @@ impl Session {
             .buf
             .extend_from_slice(&piece[(fill - start) as usize..]);
         if stop == r.end {
-            // Taken out (keeping its allocation) so `accept` can borrow the
+            // Taken out (keeping its allocation) so `take_chunk` can borrow the
             // session mutably while it reads the bytes.
             let buf = core::mem::take(&mut self.partial.buf);
-            let accepted = self.accept(index, r.start, &buf, store, report);
+            let accepted = self.take_chunk(index, r.start, &buf, store, report);
             self.partial.buf = buf;
             self.drop_partial();
             accepted?;
@@ -515,7 +595,7 @@ impl Session {
     }
 
     /// Verifies a complete chunk and, if it matches, stores and records it.
-    fn accept<F>(
+    fn take_chunk<F>(
         &mut self,
         index: u32,
         offset: u64,
@@ -545,6 +625,41 @@ impl Session {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Verifies `bytes` as chunk `index` against the signed table, through
+    /// `&self`: many chunks can be checked at once from several threads
+    /// (the session is `Sync`). On success returns the [`CheckedChunk`] that
+    /// [`accept_checked`](Self::accept_checked) records; a chunk of the
+    /// wrong length is [`Error::ChunkLength`], bytes that do not hash to the
+    /// signed value [`Error::ChunkHashMismatch`]. Nothing about the session
+    /// changes either way: the bytes stay the caller's (nothing is stored)
+    /// and a failed chunk keeps whatever state it had.
+    pub fn check_chunk(&self, index: u32, bytes: &[u8]) -> Result<CheckedChunk> {
+        self.verified.verify_chunk(index, bytes)?;
+        Ok(CheckedChunk {
+            index,
+            session: self.id,
+        })
+    }
+
+    /// Records a chunk [`check_chunk`](Self::check_chunk) verified: it counts
+    /// as verified (the caller keeps its bytes, as after
+    /// [`recheck`](Self::recheck)), is no longer needed nor claimed, and may
+    /// be decrypted. A token another session made is refused as
+    /// [`SessionError::ChunkNotVerified`] (this session did not verify it:
+    /// the token says nothing about this session's manifest) and changes
+    /// nothing.
+    pub fn accept_checked(&mut self, chunk: CheckedChunk) -> Result<()> {
+        if chunk.session != self.id {
+            return Err(SessionError::ChunkNotVerified { index: chunk.index }.into());
+        }
+        self.claimed.remove(chunk.index);
+        self.have.insert(chunk.index);
+        if self.partial.index == Some(chunk.index) {
+            self.drop_partial();
+        }
+        Ok(())
     }
 
     /// The fetch record (`docs/FORMAT.md` §13) of the chunks the caller
@@ -725,5 +840,166 @@ mod tests {
             assert_eq!(*first.get_or_insert(ptr), ptr, "the buffer was reallocated");
         }
         assert!(s.is_complete());
+    }
+
+    /// Two 16 KiB-chunk bundles of `len` bytes for one device, and a
+    /// session option set for them.
+    fn two_bundles(
+        len: usize,
+    ) -> (
+        crate::seal::SealedBundle,
+        crate::seal::SealedBundle,
+        TrustAnchor,
+        RecipientSecretKey,
+        SessionOptions,
+    ) {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
+        let signer = SigningKey::generate(&mut rng);
+        let device = RecipientSecretKey::generate(KemId::X25519, &mut rng);
+        let mut o = SealOptions::new(
+            "com.example.app".parse().unwrap(),
+            "stable".parse().unwrap(),
+            "1".parse().unwrap(),
+            1,
+        );
+        o.chunk_size = crate::format::ChunkSize::from_log2(14).unwrap();
+        let recipients = [device.public_key().clone()];
+        let a: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+        let b: Vec<u8> = (0..len).map(|i| (i * 11) as u8).collect();
+        let sa = seal_with_rng(&a, &o, &recipients, &signer, &mut rng).unwrap();
+        let sb = seal_with_rng(&b, &o, &recipients, &signer, &mut rng).unwrap();
+        let trust = TrustAnchor::SigningKey(signer.verifying_key());
+        (sa, sb, trust, device, SessionOptions::new(o.created))
+    }
+
+    /// Chunks checked through `&Session` on several threads, then accepted,
+    /// end exactly like fed ones: decrypted, finished. Until accepted a
+    /// checked chunk is not verified (not decrypted, still needed); a
+    /// failed check changes nothing.
+    #[test]
+    fn chunks_checked_in_parallel_then_accepted_decrypt_and_finish() {
+        let (sealed, _, trust, device, opts) = two_bundles(5 * 16384 + 3);
+        let p = &sealed.payload;
+        let mut s = Session::new(&sealed.manifest_bytes, &trust, opts).unwrap();
+        let n = s.verified().chunk_count();
+        let geometry = *s.geometry();
+        let chunk = |i: u32| {
+            let r = geometry.chunk_range(i);
+            &p[r.start as usize..r.end as usize]
+        };
+        let shared = &s;
+        let tokens: Vec<CheckedChunk> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..n)
+                .map(|i| scope.spawn(move || shared.check_chunk(i, chunk(i)).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(
+            tokens.iter().map(CheckedChunk::index).collect::<Vec<_>>(),
+            (0..n).collect::<Vec<_>>()
+        );
+        // Checked, not yet accepted: nothing is verified.
+        assert_eq!(s.have().count(), 0);
+        assert_eq!(s.needed().len(), 1);
+        s.unlock(&device).unwrap();
+        let mut out = vec![0u8; 16384];
+        assert!(matches!(
+            s.decrypt_chunk(0, chunk(0), &mut out),
+            Err(Error::Session(SessionError::ChunkNotVerified { index: 0 }))
+        ));
+        // A damaged or short chunk does not check, and changes nothing.
+        let mut bad = chunk(2).to_vec();
+        bad[5] ^= 1;
+        assert!(matches!(
+            s.check_chunk(2, &bad),
+            Err(Error::ChunkHashMismatch { index: 2 })
+        ));
+        assert!(matches!(
+            s.check_chunk(2, &bad[1..]),
+            Err(Error::ChunkLength { index: 2, .. })
+        ));
+        assert!(matches!(
+            s.check_chunk(n, &bad),
+            Err(Error::ChunkIndexOutOfRange { .. })
+        ));
+        for t in tokens {
+            s.accept_checked(t).unwrap();
+        }
+        assert!(s.is_complete());
+        assert!(s.needed().is_empty());
+        let mut plain = Vec::new();
+        for i in 0..n {
+            let c = chunk(i);
+            let mut out = vec![0u8; c.len()];
+            s.decrypt_chunk(i, c, &mut out).unwrap();
+            plain.extend_from_slice(&out);
+        }
+        assert_eq!(
+            plain,
+            (0..p.len()).map(|i| (i * 7) as u8).collect::<Vec<_>>()
+        );
+        s.finish().unwrap();
+    }
+
+    /// A token is bound to the session that checked it: another session,
+    /// for another manifest (or even the same one), refuses it and records
+    /// nothing, so a chunk verified against one signed table can never
+    /// count as verified against another.
+    #[test]
+    fn a_checked_chunk_is_accepted_only_by_its_own_session() {
+        let (a, b, trust, _, opts) = two_bundles(3 * 16384);
+        let mut sa = Session::new(&a.manifest_bytes, &trust, opts.clone()).unwrap();
+        let sb = Session::new(&b.manifest_bytes, &trust, opts.clone()).unwrap();
+        let from_b = sb.check_chunk(1, &b.payload[16384..2 * 16384]).unwrap();
+        assert!(matches!(
+            sa.accept_checked(from_b),
+            Err(Error::Session(SessionError::ChunkNotVerified { index: 1 }))
+        ));
+        assert_eq!(sa.have().count(), 0);
+        // B's bytes do not check against A's table either.
+        assert!(sa.check_chunk(1, &b.payload[16384..2 * 16384]).is_err());
+        // Another session of the same bundle: refused as well.
+        let sa2 = Session::new(&a.manifest_bytes, &trust, opts).unwrap();
+        let from_a2 = sa2.check_chunk(0, &a.payload[..16384]).unwrap();
+        assert!(matches!(
+            sa.accept_checked(from_a2),
+            Err(Error::Session(SessionError::ChunkNotVerified { index: 0 }))
+        ));
+        assert_eq!(sa.have().count(), 0);
+        let own = sa.check_chunk(0, &a.payload[..16384]).unwrap();
+        sa.accept_checked(own).unwrap();
+        assert_eq!(sa.have().count(), 1);
+    }
+
+    /// `inspect` verifies the manifest but not its expiry.
+    #[test]
+    fn inspect_verifies_the_manifest_but_not_its_expiry() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        let signer = SigningKey::generate(&mut rng);
+        let other = SigningKey::generate(&mut rng);
+        let device = RecipientSecretKey::generate(KemId::X25519, &mut rng);
+        let mut o = SealOptions::new(
+            "com.example.app".parse().unwrap(),
+            "stable".parse().unwrap(),
+            "1".parse().unwrap(),
+            1,
+        );
+        o.expires = Some(o.created + 10);
+        let sealed = seal_with_rng(
+            b"abc",
+            &o,
+            &[device.public_key().clone()],
+            &signer,
+            &mut rng,
+        )
+        .unwrap();
+        let trust = TrustAnchor::SigningKey(signer.verifying_key());
+        let later = o.created + 11;
+        assert!(Session::new(&sealed.manifest_bytes, &trust, SessionOptions::new(later)).is_err());
+        let mut s = Session::inspect(&sealed.manifest_bytes, &trust, later).unwrap();
+        s.feed(0, &sealed.payload, |_| Ok(())).unwrap();
+        assert!(s.is_complete());
+        let wrong = TrustAnchor::SigningKey(other.verifying_key());
+        assert!(Session::inspect(&sealed.manifest_bytes, &wrong, later).is_err());
     }
 }

@@ -8,8 +8,11 @@ use otaseal::Error;
 use otaseal::batch::seal_file;
 use otaseal::keys::file::{AnyKey, write_key_file};
 use otaseal::keys::{KemId, RecipientSecretKey, SigningKey, os_rng};
-use otaseal::open::{TrustAnchor, verify_manifest_file};
+use otaseal::open::{
+    TrustAnchor, decrypt_payload_file, read_manifest_file, verify_payload_file, verify_range_file,
+};
 use otaseal::seal::SealOptions;
+use otaseal::session::{Session, SessionOptions};
 use rand_core::{Rng, SeedableRng};
 use std::path::PathBuf;
 
@@ -137,6 +140,15 @@ pub(crate) fn run(a: Args) -> CliResult {
     // 4. The payload's plain BLAKE3 hash (what b3sum prints) is the signed root,
     //    and every chunk verifies against the signed table.
     let trust = TrustAnchor::SigningKey(signer.verifying_key());
+    // Every check below is a device session's, as on a device.
+    let session = |manifest: &std::path::Path| -> CliResult<Session> {
+        let now = otaseal::clock::Clock::System.now();
+        Ok(Session::new(
+            &read_manifest_file(manifest)?,
+            &trust,
+            SessionOptions::new(now),
+        )?)
+    };
     for s in &sealed {
         let payload = std::fs::read(&s.payload).map_err(|e| Error::io(&s.payload, e))?;
         if *blake3::hash(&payload).as_bytes() != s.root {
@@ -145,7 +157,7 @@ pub(crate) fn run(a: Args) -> CliResult {
                 s.payload.display()
             )));
         }
-        verify_manifest_file(&s.manifest, &trust)?.verify_payload_file(&s.payload)?;
+        verify_payload_file(&mut session(&s.manifest)?, &s.payload, 0)?;
     }
     say("4. every payload's BLAKE3 (b3sum) equals its manifest root; all chunks verify".into());
 
@@ -159,12 +171,15 @@ pub(crate) fn run(a: Args) -> CliResult {
         *b ^= 0x01;
     }
     std::fs::write(&tampered, &bytes).map_err(|e| Error::io(&tampered, e))?;
-    let verified = verify_manifest_file(&firmware.manifest, &trust)?;
-    let whole = verified.verify_payload_file(&tampered);
+    let whole = verify_payload_file(&mut session(&firmware.manifest)?, &tampered, 0);
     let detected = whole.err().map(|e| CliError::from(e).message().to_owned());
-    let range_ok = verified
-        .verify_range_file(&tampered, 0..victim.min(256 * 1024))
-        .is_ok();
+    let range_ok = verify_range_file(
+        &mut session(&firmware.manifest)?,
+        &tampered,
+        0..victim.min(256 * 1024),
+        0,
+    )
+    .is_ok();
     if detected.is_none() && victim > 0 {
         return Err(CliError::usage("a flipped bit was not detected"));
     }
@@ -183,7 +198,7 @@ pub(crate) fn run(a: Args) -> CliResult {
                 s.input.file_name().unwrap_or_default().to_string_lossy(),
                 d.kem()
             ));
-            verify_manifest_file(&s.manifest, &trust)?.decrypt_file(&s.payload, d, &out)?;
+            decrypt_payload_file(&mut session(&s.manifest)?, &s.payload, d, &out, 0)?;
             let same = std::fs::read(&out).map_err(|e| Error::io(&out, e))?
                 == std::fs::read(input).map_err(|e| Error::io(input, e))?;
             if !same {

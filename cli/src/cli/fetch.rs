@@ -8,7 +8,8 @@ use super::{CliError, CliResult, ExitCode};
 use crate::http::{self, HttpSource, MAX_MANIFEST_BYTES};
 use otaseal::fetch::{self, FetchOptions, FetchReport, PartialPayload, TransferLimits};
 use otaseal::files;
-use otaseal::open::verify_manifest;
+use otaseal::open::{decrypt_payload_file, verify_payload_file};
+use otaseal::session::Session;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -102,16 +103,17 @@ pub(crate) fn run(a: Args) -> CliResult {
     } else {
         files::read_capped(Path::new(&a.manifest), "a manifest", MAX_MANIFEST_BYTES)?
     };
-    let verified = verify_manifest(&manifest_bytes, &trust)?;
+    let mut session = Session::inspect(&manifest_bytes, &trust, a.policy.now())?;
+    let verified = session.verified().clone();
     // Expiry (and, with --app/--state, the device policy) before any download.
     a.policy.evaluate(&verified, &trust)?;
     let payload_len = verified.payload_len();
     let started = Instant::now();
     // A rerun after success: a complete, verifying OUT needs no download.
-    let done = a.out.is_file() && verified.verify_payload_file(&a.out).is_ok();
+    let done = a.out.is_file() && verify_payload_file(&mut session, &a.out, 0).is_ok();
     if done {
         if let (Some(device), Some(dest)) = (&device, &a.decrypt_to) {
-            verified.decrypt_file(&a.out, device, dest)?;
+            decrypt_payload_file(&mut session, &a.out, device, dest, 0)?;
         }
         if a.json {
             print_json(&serde_json::json!({
@@ -173,7 +175,7 @@ pub(crate) fn run(a: Args) -> CliResult {
     }
     let out = partial.finish()?;
     if let (Some(device), Some(dest)) = (&device, &a.decrypt_to) {
-        verified.decrypt_file(&out, device, dest)?;
+        decrypt_payload_file(&mut session, &out, device, dest, 0)?;
     }
     if a.json {
         let mut j = summary;

@@ -6,6 +6,9 @@ use super::args::{self, json_path, print_json};
 use super::open::OpenTarget;
 use super::policy_args::PolicyArgs;
 use super::{CliError, CliResult, ExitCode};
+use otaseal::device::DeviceState;
+use otaseal::open::{decrypt_payload_file, read_manifest_file};
+use otaseal::session::{Session, SessionOptions};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -25,14 +28,35 @@ pub(crate) fn run(a: Args) -> CliResult {
     let t = &a.target;
     let trust = t.trust.anchor()?;
     let device = args::device_key(&t.device_key, &t.unlock)?;
-    // Policy first, so a refused bundle is not even decrypted...
-    let verified = otaseal::open::verify_manifest_file(&t.manifest, &trust)?;
-    let install = a.policy.decide(state, &verified, &trust)?;
-    // ...then the full verified open of this same manifest; the state
-    // changes only if every chunk verifies and decrypts.
-    verified.decrypt_file(&t.payload, &device, &t.out)?;
-    let approval = install.commit()?;
-    let (len, root) = (verified.payload_len(), verified.manifest().root);
+    let manifest = read_manifest_file(&t.manifest)?;
+    // The state file stays locked from here until the new state is saved.
+    let (mut file, policy) = a.policy.install_policy(state)?;
+    // The session verifies the manifest and makes the policy decision at
+    // creation, so a refused bundle is not even decrypted...
+    let mut session = Session::new(
+        &manifest,
+        &trust,
+        SessionOptions {
+            install: Some(policy),
+            ..SessionOptions::new(a.policy.now())
+        },
+    )?;
+    // ...then the full verified open; the state changes only if every chunk
+    // verified and decrypted, as `finish` records it.
+    decrypt_payload_file(&mut session, &t.payload, &device, &t.out, 0)?;
+    let (len, root) = (
+        session.verified().payload_len(),
+        session.verified().manifest().root,
+    );
+    let finished = session.finish()?;
+    let (Some(approval), Some(new_state)) = (finished.approval, finished.device_state) else {
+        unreachable!("a session with an install policy finishes with a decision");
+    };
+    file.state = DeviceState::parse(&new_state).map_err(|source| otaseal::Error::CorruptState {
+        path: state.clone(),
+        source,
+    })?;
+    file.save()?;
     if a.json {
         print_json(&serde_json::json!({
             "manifest": json_path(&t.manifest), "payload": json_path(&t.payload), "out": json_path(&t.out),

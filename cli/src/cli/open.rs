@@ -3,7 +3,8 @@
 
 use super::args::{self, json_path, print_json};
 use super::{CliResult, ExitCode};
-use otaseal::open::verify_manifest_file;
+use otaseal::open::{decrypt_payload_file, read_manifest_file};
+use otaseal::session::{Session, SessionOptions};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -15,6 +16,9 @@ pub(crate) struct Args {
     json: bool,
     #[command(flatten)]
     fresh: super::policy_args::FreshnessArgs,
+    /// Threads verifying and decrypting chunks (default: one per CPU).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
 }
 
 /// What to open and with which keys: shared by `open` and `install-check`.
@@ -43,12 +47,20 @@ pub(crate) fn run(a: Args) -> CliResult {
         target: a,
         json,
         fresh,
+        threads,
     } = a;
     let trust = a.trust.anchor()?;
     let device = args::device_key(&a.device_key, &a.unlock)?;
-    let verified = verify_manifest_file(&a.manifest, &trust)?;
-    fresh.check(&verified)?;
-    verified.decrypt_file(&a.payload, &device, &a.out)?;
+    let manifest = read_manifest_file(&a.manifest)?;
+    // The session checks the expiry at creation, unless --ignore-expiry.
+    let (now, ignore_expiry) = (fresh.now(), fresh.ignore_expiry);
+    let mut session = if ignore_expiry {
+        Session::inspect(&manifest, &trust, now)?
+    } else {
+        Session::new(&manifest, &trust, SessionOptions::new(now))?
+    };
+    decrypt_payload_file(&mut session, &a.payload, &device, &a.out, threads)?;
+    let verified = session.verified();
     let (len, root) = (verified.payload_len(), verified.manifest().root);
     if json {
         print_json(&serde_json::json!({

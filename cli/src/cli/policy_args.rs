@@ -3,10 +3,11 @@
 
 use super::args;
 use super::{CliError, CliResult};
-use otaseal::device::{self, Install};
+use otaseal::device::{self, Install, StateFile};
 use otaseal::format::{AppId, Channel, rollback};
 use otaseal::open::{TrustAnchor, VerifiedManifest};
 use otaseal::policy::{self, PolicyOptions, RollbackTrust, VerifiedRollback};
+use otaseal::session::InstallPolicy;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -98,14 +99,9 @@ impl PolicyArgs {
         self.decide(path, manifest, trust).map(Some)
     }
 
-    /// The device's install decision over the state file `path`: holds its
-    /// lock until the returned install is committed or dropped.
-    pub(crate) fn decide(
-        &self,
-        path: &Path,
-        manifest: &VerifiedManifest,
-        trust: &TrustAnchor,
-    ) -> CliResult<Install> {
+    /// What every use of `--state` needs: no `--ignore-expiry`, an `--app`,
+    /// and the rollback authorisation if one is given.
+    fn device_args(&self) -> CliResult<(AppId, Option<VerifiedRollback>)> {
         if self.fresh.ignore_expiry {
             return Err(CliError::usage(
                 "--ignore-expiry is for inspecting a manifest, not with --state",
@@ -116,7 +112,34 @@ impl PolicyArgs {
                 "--state needs --app APP: the application this device expects",
             ));
         };
-        let rollback = self.rollback()?;
+        Ok((app, self.rollback()?))
+    }
+
+    /// The install policy of a device session (`install-check`), with the
+    /// state file `path` loaded and locked: the caller saves the session's
+    /// new device state into it, and the lock is held until it is dropped.
+    pub(crate) fn install_policy(&self, path: &Path) -> CliResult<(StateFile, InstallPolicy)> {
+        let (app, rollback) = self.device_args()?;
+        let file = StateFile::load(path)?;
+        let policy = InstallPolicy {
+            state: file.state.to_bytes(),
+            app,
+            switch_channel: self.switch_channel.clone(),
+            require_expiry: self.require_expiry,
+            rollback,
+        };
+        Ok((file, policy))
+    }
+
+    /// The device's install decision over the state file `path`: holds its
+    /// lock until the returned install is committed or dropped.
+    pub(crate) fn decide(
+        &self,
+        path: &Path,
+        manifest: &VerifiedManifest,
+        trust: &TrustAnchor,
+    ) -> CliResult<Install> {
+        let (app, rollback) = self.device_args()?;
         let opts = PolicyOptions {
             switch_channel: self.switch_channel.clone(),
             require_expiry: self.require_expiry,

@@ -3,7 +3,8 @@
 
 use super::args::{self, json_path, print_json};
 use super::{CliError, CliResult, ExitCode};
-use otaseal::open::{TrustAnchor, VerifiedManifest, verify_manifest_file};
+use otaseal::open::{TrustAnchor, read_manifest_file, verify_payload_file, verify_range_file};
+use otaseal::session::Session;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -37,26 +38,28 @@ enum PayloadCheck {
     Range(PathBuf, Range<u64>),
 }
 
-/// Verifies a manifest file and, as asked, its payload. Returns the verified
-/// manifest and the number of chunks checked.
+/// Verifies a manifest file and, as asked, its payload, with a device
+/// session checking at `now` (the expiry and policy are checked after, by
+/// the caller). Returns the session and the number of chunks checked.
 fn verify_files(
     manifest: &Path,
     trust: &TrustAnchor,
     check: &PayloadCheck,
-) -> CliResult<(VerifiedManifest, u32)> {
-    let verified = verify_manifest_file(manifest, trust)?;
+    now: u64,
+) -> CliResult<(Session, u32)> {
+    let mut session = Session::inspect(&read_manifest_file(manifest)?, trust, now)?;
     let chunks = match check {
         PayloadCheck::None => 0,
         PayloadCheck::Whole(p) => {
-            verified.verify_payload_file(p)?;
-            verified.chunk_count()
+            verify_payload_file(&mut session, p, 0)?;
+            session.verified().chunk_count()
         }
         PayloadCheck::Range(p, r) => {
-            let covered = verified.verify_range_file(p, r.clone())?;
+            let covered = verify_range_file(&mut session, p, r.clone(), 0)?;
             covered.end - covered.start
         }
     };
-    Ok((verified, chunks))
+    Ok((session, chunks))
 }
 
 pub(crate) fn run(a: Args) -> CliResult {
@@ -66,11 +69,11 @@ pub(crate) fn run(a: Args) -> CliResult {
         (Some(p), None) => PayloadCheck::Whole(p),
         (Some(p), Some(r)) => PayloadCheck::Range(p, r),
     };
-    let mut result = verify_files(&a.manifest, &trust, &check);
+    let mut result = verify_files(&a.manifest, &trust, &check, a.policy.now());
     // With --state, a verified manifest must also pass the device policy.
     let mut policy = None;
-    if let Ok((v, _)) = &result {
-        match a.policy.evaluate(v, &trust) {
+    if let Ok((s, _)) = &result {
+        match a.policy.evaluate(s.verified(), &trust) {
             Ok(d) => policy = d.map(|d| d.approval().to_string()),
             Err(e) => result = Err(e),
         }
@@ -88,7 +91,8 @@ pub(crate) fn run(a: Args) -> CliResult {
             report["policy"] = serde_json::json!(p);
         }
         print_json(&report);
-    } else if let Ok((v, chunks)) = &result {
+    } else if let Ok((s, chunks)) = &result {
+        let v = s.verified();
         let m = v.manifest();
         println!(
             "OK {} {} {} (sequence {}, channel {}) signed by {}",
@@ -117,7 +121,7 @@ pub(crate) fn run(a: Args) -> CliResult {
 fn report_json(
     manifest: &Path,
     check: &PayloadCheck,
-    result: &Result<(VerifiedManifest, u32), CliError>,
+    result: &Result<(Session, u32), CliError>,
 ) -> serde_json::Value {
     let scope = match check {
         PayloadCheck::None => serde_json::json!("manifest"),
@@ -125,7 +129,8 @@ fn report_json(
         PayloadCheck::Range(_, r) => serde_json::json!({"range": [r.start, r.end]}),
     };
     match result {
-        Ok((v, chunks)) => {
+        Ok((s, chunks)) => {
+            let v = s.verified();
             let m = v.manifest();
             serde_json::json!({
                 "manifest": json_path(manifest),

@@ -11,12 +11,19 @@
 //! partial file is checked. Regions that hold bytes which do not verify are
 //! erased, so `OUT.part` only ever holds verified chunks and zeros. [`PartialPayload::finish`] verifies the whole file once
 //! more and renames it to `OUT`.
+//!
+//! Every verification is the device [`Session`]'s: a chunk is written only
+//! after [`Session::check_chunk`] passed and is recorded by
+//! [`Session::accept_checked`]; chunks found on disk are
+//! [`Session::recheck`]ed; the record is the session's
+//! [`Session::export`].
 
-use super::plan::{ChunkSet, FetchRequest, Geometry, plan_requests};
+use super::plan::{ChunkSet, DEFAULT_MAX_REQUEST_BYTES, FetchRequest, Geometry, plan_requests};
 use crate::error::{Error, Result};
 use crate::files;
 use crate::format::fetch_record::FetchRecord;
 use crate::open::VerifiedManifest;
+use crate::session::Session;
 use core::ops::Range;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -45,13 +52,13 @@ pub struct ResumeInfo {
 /// A partially downloaded payload on disk.
 #[derive(Debug)]
 pub struct PartialPayload {
-    verified: VerifiedManifest,
+    /// Verifies every chunk and knows which are on disk.
+    session: Session,
     geometry: Geometry,
     dest: PathBuf,
     data_path: PathBuf,
     record_path: PathBuf,
     file: File,
-    have: ChunkSet,
     unrecorded_bytes: u64,
     record_interval: u64,
     resume: ResumeInfo,
@@ -85,8 +92,7 @@ impl PartialPayload {
                 .map_err(|e| Error::io(&data_path, e))?;
         }
         let mut p = Self {
-            have: ChunkSet::new(verified.chunk_count()),
-            verified,
+            session: Session::with_verified(verified, DEFAULT_MAX_REQUEST_BYTES, None),
             geometry,
             dest: dest.to_owned(),
             data_path,
@@ -104,13 +110,13 @@ impl PartialPayload {
     }
 
     fn reverify_from_disk(&mut self, record: Option<&[u8]>) -> Result<()> {
-        let m = self.verified.manifest();
+        let m = self.session.verified().manifest();
         let listed: Vec<bool> = match record.and_then(|b| FetchRecord::parse(b).ok()) {
             Some(r) if r.check_bundle(m).is_ok() => {
                 self.resume.record_used = true;
                 r.have
             }
-            _ => vec![true; self.have.len() as usize],
+            _ => vec![true; self.session.have().len() as usize],
         };
         // Chunks the record lists are verified again. Chunks it does not list
         // may still have been written after the record was last saved: a
@@ -126,8 +132,7 @@ impl PartialPayload {
             if !was_listed && chunk.iter().all(|b| *b == 0) && !chunk.is_empty() {
                 continue;
             }
-            if self.verified.verify_chunk(index, chunk).is_ok() {
-                self.have.insert(index);
+            if self.session.recheck(index, chunk)? {
                 self.resume.chunks_reused += 1;
                 self.resume.bytes_reused += r.end - r.start;
                 if !was_listed && self.resume.record_used {
@@ -152,7 +157,12 @@ impl PartialPayload {
     }
 
     pub fn verified(&self) -> &VerifiedManifest {
-        &self.verified
+        self.session.verified()
+    }
+
+    /// The session verifying this download.
+    pub fn session(&self) -> &Session {
+        &self.session
     }
 
     pub fn geometry(&self) -> &Geometry {
@@ -166,17 +176,18 @@ impl PartialPayload {
 
     /// The chunks verified and written so far.
     pub fn have(&self) -> &ChunkSet {
-        &self.have
+        self.session.have()
     }
 
     pub fn is_complete(&self) -> bool {
-        self.have.is_full()
+        self.session.is_complete()
     }
 
     /// Bytes of the payload verified so far.
     pub fn bytes_have(&self) -> u64 {
-        (0..self.have.len())
-            .filter(|&i| self.have.contains(i))
+        let have = self.session.have();
+        (0..have.len())
+            .filter(|&i| have.contains(i))
             .map(|i| {
                 let r = self.geometry.chunk_range(i);
                 r.end - r.start
@@ -192,10 +203,10 @@ impl PartialPayload {
         range: Range<u64>,
         max_request_bytes: u64,
     ) -> Result<Vec<FetchRequest>> {
-        let chunks = self.verified.chunks_covering(range)?;
+        let chunks = self.session.verified().chunks_covering(range)?;
         Ok(plan_requests(
             &self.geometry,
-            &self.have,
+            self.session.have(),
             chunks,
             max_request_bytes,
         ))
@@ -203,12 +214,8 @@ impl PartialPayload {
 
     /// The requests that fetch every missing chunk.
     pub fn missing_requests(&self, max_request_bytes: u64) -> Vec<FetchRequest> {
-        plan_requests(
-            &self.geometry,
-            &self.have,
-            0..self.have.len(),
-            max_request_bytes,
-        )
+        let have = self.session.have();
+        plan_requests(&self.geometry, have, 0..have.len(), max_request_bytes)
     }
 
     /// Verifies chunk `index` against the manifest and, only if it matches,
@@ -216,13 +223,13 @@ impl PartialPayload {
     /// present (nothing is written). A chunk that does not verify is an error
     /// and nothing of it is kept.
     pub fn accept_chunk(&mut self, index: u32, bytes: &[u8]) -> Result<bool> {
-        self.verified.verify_chunk(index, bytes)?;
-        if self.have.contains(index) {
+        let checked = self.session.check_chunk(index, bytes)?;
+        if self.session.have().contains(index) {
             return Ok(false);
         }
         let start = self.geometry.chunk_range(index).start;
         self.write_at(start, bytes)?;
-        self.have.insert(index);
+        self.session.accept_checked(checked)?;
         self.unrecorded_bytes += bytes.len() as u64;
         if self.unrecorded_bytes >= self.record_interval {
             self.save_record()?;
@@ -232,9 +239,7 @@ impl PartialPayload {
 
     /// Rewrites the record of verified chunks (atomically).
     pub fn save_record(&mut self) -> Result<()> {
-        let m = self.verified.manifest();
-        let record = FetchRecord::of_manifest(m, self.have.as_bits().to_vec())?;
-        files::write_atomic(&self.record_path, &record.to_bytes(), 0o644)?;
+        files::write_atomic(&self.record_path, &self.session.export()?, 0o644)?;
         self.unrecorded_bytes = 0;
         Ok(())
     }
@@ -243,9 +248,10 @@ impl PartialPayload {
     /// destination and removes the record. Fails if chunks are missing.
     pub fn finish(mut self) -> Result<PathBuf> {
         if !self.is_complete() {
+            let have = self.session.have();
             return Err(Error::ChunkTableIncomplete {
-                expected: self.have.len(),
-                found: self.have.count() as usize,
+                expected: have.len(),
+                found: have.count() as usize,
             });
         }
         self.file
@@ -256,11 +262,12 @@ impl PartialPayload {
         // against the signed table is the whole payload verifying (the table
         // was checked against the root when the manifest was).
         let mut buf = vec![0u8; self.geometry.chunk_size.bytes() as usize];
-        for index in 0..self.have.len() {
+        for index in 0..self.session.have().len() {
             let r = self.geometry.chunk_range(index);
             let chunk = &mut buf[..(r.end - r.start) as usize];
             self.read_at(r.start, chunk)?;
-            self.verified.verify_chunk(index, chunk)?;
+            // Recorded already: the check is all that is needed.
+            drop(self.session.check_chunk(index, chunk)?);
         }
         std::fs::rename(&self.data_path, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
         let _ = std::fs::remove_file(&self.record_path);

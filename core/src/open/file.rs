@@ -1,74 +1,309 @@
-//! Opening bundles that live in files: the manifest read under its format's
-//! size cap, payloads mapped or read by [`files::read_input`] (never more
-//! than the manifest's length plus one byte), and plaintext written through
-//! [`AtomicFile`], so it appears only once every chunk has verified and
-//! decrypted. `otaseal open`, `verify`, `install-check`, `fetch
-//! --decrypt-to` and the demo all go through here.
+//! Opening bundles that live in files: thin std drivers over the device
+//! [`Session`], the one place a device verifies and decrypts. The manifest
+//! is read under its format's size cap; the payload is read in bounded,
+//! chunk-aligned pieces with positional reads (`pread`), never whole, and
+//! each chunk is verified by the session ([`Session::check_chunk`], then
+//! [`Session::accept_checked`]) and decrypted only by it
+//! ([`Session::decrypt_chunk`], which refuses any chunk it has not
+//! verified). Plaintext is written at its offset into an [`AtomicFile`], so
+//! it appears only once every chunk has verified and decrypted.
+//!
+//! Both passes (verify, then decrypt) split the chunks into one contiguous
+//! run per thread ([`std::thread::scope`]; `threads` 0 means
+//! [`std::thread::available_parallelism`]), each thread reading its own run
+//! and writing its own plaintext: `open` of a large bundle uses every core.
+//! Errors do not depend on the thread count: the failure of the lowest
+//! chunk is the one reported, as a single thread would.
+//!
+//! A payload that is not a regular file (a FIFO, a device, standard input)
+//! cannot be read at offsets: it is first copied, at most its expected
+//! length plus one byte, into an anonymous temporary file (beside the
+//! output when decrypting), so its length is checked before any chunk, as
+//! for a regular file, and `/dev/zero` costs no more than one payload.
+//!
+//! `otaseal open`, `verify`, `install-check`, `fetch` and the demo all go
+//! through here.
 
 use super::{TrustAnchor, VerifiedManifest, verify_manifest};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::files::{self, AtomicFile};
 use crate::format::manifest::MAX_LEN;
 use crate::keys::RecipientSecretKey;
-use core::ops::Range;
+use crate::session::{CheckedChunk, Session};
+use std::fs::File;
+use std::io::Read;
+use std::ops::Range;
 use std::path::Path;
+use std::prelude::rust_2024::*;
+use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Reads the manifest file `path` (at most [`MAX_LEN`] bytes: a FIFO or
-/// `/dev/zero` given as a manifest costs no more) and verifies it against
-/// `trust` ([`verify_manifest`]).
-pub fn verify_manifest_file(path: &Path, trust: &TrustAnchor) -> Result<VerifiedManifest> {
-    let bytes = files::read_capped(path, "manifest", MAX_LEN)?;
-    verify_manifest(&bytes, trust)
+/// Each thread reads its chunks in pieces of about this many bytes (whole
+/// chunks; one chunk when chunks are larger): few enough reads to stream at
+/// disk speed, little enough memory per thread.
+const PIECE_BYTES: u64 = 1 << 20;
+
+/// At most this many threads, whatever is asked: each holds a piece.
+const MAX_THREADS: usize = 256;
+
+/// Reads the manifest file `path`, at most [`MAX_LEN`] bytes: a FIFO or
+/// `/dev/zero` given as a manifest costs no more.
+pub fn read_manifest_file(path: &Path) -> Result<Vec<u8>> {
+    files::read_capped(path, "manifest", MAX_LEN)
 }
 
-impl VerifiedManifest {
-    /// Verifies every chunk of the payload file `payload`
-    /// ([`verify_payload`](Self::verify_payload)).
-    pub fn verify_payload_file(&self, payload: &Path) -> Result<()> {
-        self.verify_payload(&files::read_input(payload, self.payload_len())?)
-    }
+/// Reads the manifest file `path` ([`read_manifest_file`]) and verifies it
+/// against `trust` ([`verify_manifest`]).
+pub fn verify_manifest_file(path: &Path, trust: &TrustAnchor) -> Result<VerifiedManifest> {
+    verify_manifest(&read_manifest_file(path)?, trust)
+}
 
-    /// Verifies the chunks of the payload file `payload` that overlap
-    /// `range` ([`verify_range`](Self::verify_range)); returns them.
-    pub fn verify_range_file(&self, payload: &Path, range: Range<u64>) -> Result<Range<u32>> {
-        self.verify_range(&files::read_input(payload, self.payload_len())?, range)
+/// The thread count for `threads`: 0 means one per available core; at
+/// most 256.
+pub fn thread_count(threads: usize) -> usize {
+    match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
     }
+    .min(MAX_THREADS)
+}
 
-    /// Verifies the whole payload file `payload`, then decrypts it with
-    /// `device`'s key into `out` (mode 0600), which appears only once every
-    /// chunk has verified and decrypted; on any failure nothing is left at
-    /// `out`. The whole payload is verified before the data key is even
-    /// unwrapped, so a damaged payload is reported as such (not as a key
-    /// problem) and no plaintext of it is ever written, not even to the
-    /// temporary; each chunk is verified again as it is decrypted.
-    pub fn decrypt_file(
-        &self,
-        payload: &Path,
-        device: &RecipientSecretKey,
-        out: &Path,
-    ) -> Result<()> {
-        let payload = files::read_input(payload, self.payload_len())?;
-        self.verify_payload(&payload)?;
-        let opener = self.opener(device)?;
-        let mut file = AtomicFile::create(out)?;
-        opener.decrypt_chunks(&payload, |plain| file.write_all(plain))?;
-        file.commit(0o600)
+/// Chunks per piece, and the largest piece's length in bytes.
+fn piece_size(session: &Session) -> (u32, u64) {
+    let g = session.geometry();
+    let chunks = (PIECE_BYTES / g.chunk_size.bytes()).max(1);
+    (
+        chunks as u32,
+        (chunks * g.chunk_size.bytes()).min(g.payload_len),
+    )
+}
+
+/// Verifies every chunk of the payload file `payload` with `session`, which
+/// records each as verified. A payload of the wrong length is
+/// [`Error::PayloadLength`] before any chunk is read; the lowest chunk that
+/// does not verify is [`Error::ChunkHashMismatch`]. On error no chunk is
+/// recorded.
+pub fn verify_payload_file(session: &mut Session, payload: &Path, threads: usize) -> Result<()> {
+    let file = open_payload(payload, session.verified().payload_len(), None)?;
+    let all = 0..session.verified().chunk_count();
+    verify_chunks(session, &file, payload, all, threads)
+}
+
+/// Verifies the chunks of the payload file `payload` that overlap payload
+/// bytes `range` with `session` (the whole file's length is checked first);
+/// returns those chunks.
+pub fn verify_range_file(
+    session: &mut Session,
+    payload: &Path,
+    range: Range<u64>,
+    threads: usize,
+) -> Result<Range<u32>> {
+    let file = open_payload(payload, session.verified().payload_len(), None)?;
+    let chunks = session.verified().chunks_covering(range)?;
+    verify_chunks(session, &file, payload, chunks.clone(), threads)?;
+    Ok(chunks)
+}
+
+/// Verifies the whole payload file `payload` with `session`, then decrypts
+/// it with `device`'s key into `out` (mode 0600), which appears only once
+/// every chunk has verified and decrypted; on any failure nothing is left
+/// at `out`. The whole payload is verified before the data key is even
+/// unwrapped, so a damaged payload is reported as such (not as a key
+/// problem) and no plaintext of it is ever written, not even to the
+/// temporary; each chunk is hashed again as it is decrypted (what is read
+/// the second time is what is decrypted). Both passes run on `threads`
+/// threads (0: every core), each reading and writing its own chunks.
+pub fn decrypt_payload_file(
+    session: &mut Session,
+    payload: &Path,
+    device: &RecipientSecretKey,
+    out: &Path,
+    threads: usize,
+) -> Result<()> {
+    let len = session.verified().payload_len();
+    let file = open_payload(payload, len, Some(files::parent_dir(out)))?;
+    let all = 0..session.verified().chunk_count();
+    verify_chunks(session, &file, payload, all.clone(), threads)?;
+    session.unlock(device)?;
+    let dest = AtomicFile::create(out)?;
+    dest.set_len(len)?;
+    let session = &*session;
+    // Allocated once at the largest piece's size, so it never moves (and
+    // leaves no unzeroized copy of plaintext behind).
+    let most = piece_size(session).1 as usize;
+    for_each_piece(
+        session,
+        &file,
+        payload,
+        all,
+        threads,
+        || zeroize::Zeroizing::new(Vec::with_capacity(most)),
+        |plain, chunks, offset, piece| {
+            plain.resize(piece.len(), 0);
+            for index in chunks {
+                let r = session.geometry().chunk_range(index);
+                let at = (r.start - offset) as usize..(r.end - offset) as usize;
+                session.decrypt_chunk(index, &piece[at.clone()], &mut plain[at])?;
+            }
+            dest.write_at(offset, plain)
+        },
+    )?;
+    dest.commit(0o600)
+}
+
+/// Checks `chunks` of `file` on `threads` threads, then records them all in
+/// `session`; on error records none.
+fn verify_chunks(
+    session: &mut Session,
+    file: &File,
+    path: &Path,
+    chunks: Range<u32>,
+    threads: usize,
+) -> Result<()> {
+    let shared = &*session;
+    let runs = for_each_piece(
+        shared,
+        file,
+        path,
+        chunks,
+        threads,
+        Vec::<CheckedChunk>::new,
+        |checked, chunks, offset, piece| {
+            for index in chunks {
+                let r = shared.geometry().chunk_range(index);
+                let bytes = &piece[(r.start - offset) as usize..(r.end - offset) as usize];
+                checked.push(shared.check_chunk(index, bytes)?);
+            }
+            Ok(())
+        },
+    )?;
+    for checked in runs.into_iter().flatten() {
+        session.accept_checked(checked)?;
     }
+    Ok(())
+}
+
+/// Splits `chunks` into one contiguous run per thread (at most `threads`,
+/// 0: every core) and on each thread reads its run from `file` in pieces of
+/// whole chunks ([`PIECE_BYTES`]), calling `work(state, piece's chunks,
+/// piece's payload offset, piece bytes)` with that thread's `state` (from
+/// `init`). Returns the states in chunk order, or the error of the lowest
+/// piece that failed: a thread stops at its first error, and threads past
+/// the lowest failure so far stop early.
+fn for_each_piece<S, I, W>(
+    session: &Session,
+    file: &File,
+    path: &Path,
+    chunks: Range<u32>,
+    threads: usize,
+    init: I,
+    work: W,
+) -> Result<Vec<S>>
+where
+    S: Send,
+    I: Fn() -> S + Sync,
+    W: Fn(&mut S, Range<u32>, u64, &[u8]) -> Result<()> + Sync,
+{
+    let geometry = *session.geometry();
+    let count = chunks.end.saturating_sub(chunks.start);
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let threads = thread_count(threads).min(count as usize).max(1) as u32;
+    let per_piece = piece_size(session).0;
+    let failed_at = AtomicU32::new(u32::MAX);
+    let run = |run: Range<u32>| -> Result<S> {
+        let mut state = init();
+        let mut buf = Vec::new();
+        let mut first = run.start;
+        while first < run.end {
+            if first > failed_at.load(Ordering::Relaxed) {
+                break;
+            }
+            let last = (first + per_piece).min(run.end);
+            let (start, end) = (
+                geometry.chunk_range(first).start,
+                geometry.chunk_range(last - 1).end,
+            );
+            buf.resize((end - start) as usize, 0);
+            let done = files::read_exact_at(file, &mut buf, start)
+                .map_err(|e| Error::io(path, e))
+                .and_then(|()| work(&mut state, first..last, start, &buf));
+            if let Err(e) = done {
+                failed_at.fetch_min(first, Ordering::Relaxed);
+                return Err(e);
+            }
+            first = last;
+        }
+        Ok(state)
+    };
+    // Run k: chunks [count*k/threads, count*(k+1)/threads) after the start.
+    let bounds =
+        |k: u32| chunks.start + (u64::from(count) * u64::from(k) / u64::from(threads)) as u32;
+    if threads == 1 {
+        return run(chunks).map(|s| vec![s]);
+    }
+    let results: Vec<Result<S>> = std::thread::scope(|scope| {
+        let run = &run;
+        let handles: Vec<_> = (0..threads)
+            .map(|k| scope.spawn(move || run(bounds(k)..bounds(k + 1))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
+/// Opens the payload `path`, expected to be `expected` bytes, for reading at
+/// offsets. A regular file of another length is [`Error::PayloadLength`].
+/// Anything else is copied, at most `expected + 1` bytes, into an anonymous
+/// temporary file (in `spool_dir`, or the system's temporary directory),
+/// whose length is checked the same way.
+fn open_payload(path: &Path, expected: u64, spool_dir: Option<&Path>) -> Result<File> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    let found = if meta.is_file() {
+        meta.len()
+    } else {
+        let spooled = match spool_dir {
+            Some(dir) => tempfile::tempfile_in(dir).map_err(|e| Error::io(dir, e))?,
+            None => tempfile::tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?,
+        };
+        let copied = std::io::copy(&mut (&file).take(expected.saturating_add(1)), &mut &spooled)
+            .map_err(|e| Error::io(path, e))?;
+        if copied == expected {
+            return Ok(spooled);
+        }
+        copied
+    };
+    if found != expected {
+        return Err(Error::PayloadLength { expected, found });
+    }
+    Ok(file)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Error;
     use crate::format::ChunkSize;
     use crate::keys::{self, KemId, SigningKey};
-    use crate::prelude::*;
     use crate::seal::{SealOptions, seal};
+    use crate::session::SessionOptions;
 
-    #[test]
-    fn payload_files_verify_and_open_whole_or_not_at_all() {
+    struct Bundle {
+        dir: tempfile::TempDir,
+        manifest: Vec<u8>,
+        payload: Vec<u8>,
+        plain: Vec<u8>,
+        trust: TrustAnchor,
+        device: RecipientSecretKey,
+        now: u64,
+    }
+
+    /// A bundle of `len` bytes in 16 KiB chunks, its payload in `b.payload`.
+    fn bundle(len: usize) -> Bundle {
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
         let mut rng = keys::os_rng();
         let signer = SigningKey::generate(&mut rng);
         let device = RecipientSecretKey::generate(KemId::X25519, &mut rng);
@@ -79,21 +314,47 @@ mod tests {
             1,
         );
         opts.chunk_size = ChunkSize::from_log2(14).unwrap();
-        // Over the mapping threshold, so the payload is mapped.
-        let plain: Vec<u8> = (0..files::MMAP_THRESHOLD + 1000)
-            .map(|i| (i * 13) as u8)
-            .collect();
+        let plain: Vec<u8> = (0..len).map(|i| (i * 13 + i / 7) as u8).collect();
         let sealed = seal(&plain, &opts, &[device.public_key().clone()], &signer).unwrap();
-        let (manifest, payload) = (d.join("b.manifest"), d.join("b.payload"));
-        std::fs::write(&manifest, &sealed.manifest_bytes).unwrap();
-        std::fs::write(&payload, &sealed.payload).unwrap();
-        let trust = TrustAnchor::SigningKey(signer.verifying_key());
+        std::fs::write(dir.path().join("b.payload"), &sealed.payload).unwrap();
+        Bundle {
+            dir,
+            manifest: sealed.manifest_bytes,
+            payload: sealed.payload,
+            plain,
+            trust: TrustAnchor::SigningKey(signer.verifying_key()),
+            device,
+            now: opts.created,
+        }
+    }
 
-        let v = verify_manifest_file(&manifest, &trust).unwrap();
-        v.verify_payload_file(&payload).unwrap();
-        let out = d.join("out");
-        v.decrypt_file(&payload, &device, &out).unwrap();
-        assert_eq!(std::fs::read(&out).unwrap(), plain);
+    impl Bundle {
+        fn session(&self) -> Session {
+            Session::new(&self.manifest, &self.trust, SessionOptions::new(self.now)).unwrap()
+        }
+
+        fn p(&self, name: &str) -> std::path::PathBuf {
+            self.dir.path().join(name)
+        }
+    }
+
+    #[test]
+    fn payload_files_verify_and_open_whole_or_not_at_all() {
+        // Several pieces per thread (1 MiB of 16 KiB chunks) and a short
+        // last chunk.
+        let b = bundle(3 * (1 << 20) + 1000);
+        let payload = b.p("b.payload");
+        let d = b.dir.path();
+
+        let mut s = b.session();
+        verify_payload_file(&mut s, &payload, 0).unwrap();
+        assert!(s.is_complete());
+        let out = b.p("out");
+        let mut s = b.session();
+        decrypt_payload_file(&mut s, &payload, &b.device, &out, 0).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b.plain);
+        // Every chunk verified and decrypted, by the session.
+        s.finish().unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -101,30 +362,96 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
 
-        // One flipped byte in chunk 3: the whole payload fails, a range
-        // before it still verifies, and decrypting leaves no file at all.
-        let mut bad = sealed.payload.clone();
+        // One flipped byte in chunk 3 (and one in chunk 150): the whole
+        // payload fails at the lowest, a range before it still verifies,
+        // and decrypting leaves no file at all.
+        let mut bad = b.payload.clone();
         bad[3 * 16_384 + 7] ^= 1;
-        let tampered = d.join("tampered.payload");
+        bad[150 * 16_384 + 7] ^= 1;
+        let tampered = b.p("tampered.payload");
         std::fs::write(&tampered, &bad).unwrap();
-        assert!(matches!(
-            v.verify_payload_file(&tampered),
-            Err(Error::ChunkHashMismatch { index: 3 })
-        ));
-        assert_eq!(v.verify_range_file(&tampered, 0..3 * 16_384).unwrap(), 0..3);
+        for threads in [1, 2, 5] {
+            let mut s = b.session();
+            assert!(matches!(
+                verify_payload_file(&mut s, &tampered, threads),
+                Err(Error::ChunkHashMismatch { index: 3 })
+            ));
+            assert_eq!(s.have().count(), 0, "nothing recorded on error");
+        }
+        let mut s = b.session();
+        assert_eq!(
+            verify_range_file(&mut s, &tampered, 0..3 * 16_384, 0).unwrap(),
+            0..3
+        );
+        assert_eq!(s.have().count(), 3);
         let entries = std::fs::read_dir(d).unwrap().count();
-        assert!(matches!(
-            v.decrypt_file(&tampered, &device, &d.join("out2")),
-            Err(Error::ChunkHashMismatch { index: 3 })
-        ));
-        assert_eq!(std::fs::read_dir(d).unwrap().count(), entries);
+        for threads in [1, 2] {
+            let mut s = b.session();
+            assert!(matches!(
+                decrypt_payload_file(&mut s, &tampered, &b.device, &b.p("out2"), threads),
+                Err(Error::ChunkHashMismatch { index: 3 })
+            ));
+            assert_eq!(std::fs::read_dir(d).unwrap().count(), entries);
+        }
 
         // A truncated payload is refused by length before any chunk.
-        std::fs::write(&tampered, &sealed.payload[..plain.len() - 1]).unwrap();
+        std::fs::write(&tampered, &b.payload[..b.plain.len() - 1]).unwrap();
+        let mut s = b.session();
         assert!(matches!(
-            v.decrypt_file(&tampered, &device, &d.join("out2")),
+            decrypt_payload_file(&mut s, &tampered, &b.device, &b.p("out2"), 0),
             Err(Error::PayloadLength { .. })
         ));
-        assert!(!d.join("out2").exists());
+        assert!(!b.p("out2").exists());
+    }
+
+    /// The output does not depend on the thread count, whatever the split
+    /// of chunks into runs and pieces.
+    #[test]
+    fn open_on_several_threads_writes_what_one_thread_writes() {
+        let b = bundle(2 * (1 << 20) + 5 * 16_384 + 77);
+        let payload = b.p("b.payload");
+        let one = b.p("one");
+        decrypt_payload_file(&mut b.session(), &payload, &b.device, &one, 1).unwrap();
+        let one = std::fs::read(one).unwrap();
+        assert_eq!(one, b.plain);
+        for threads in [2, 3, 4, 7, 64, 1000] {
+            let out = b.p(&format!("out{threads}"));
+            decrypt_payload_file(&mut b.session(), &payload, &b.device, &out, threads).unwrap();
+            assert_eq!(std::fs::read(&out).unwrap(), one, "{threads} threads");
+        }
+    }
+
+    /// Small payloads (one short chunk, empty) and a payload that is not a
+    /// regular file: copied at most one byte past its length, so
+    /// `/dev/zero` is a length error, not an endless read.
+    #[test]
+    fn small_empty_and_streamed_payloads() {
+        for len in [0, 1, 16_384] {
+            let b = bundle(len);
+            let out = b.p("out");
+            decrypt_payload_file(&mut b.session(), &b.p("b.payload"), &b.device, &out, 0).unwrap();
+            assert_eq!(std::fs::read(&out).unwrap(), b.plain);
+        }
+        #[cfg(target_os = "linux")]
+        {
+            let b = bundle(5000);
+            let mut s = b.session();
+            assert!(matches!(
+                verify_payload_file(&mut s, Path::new("/dev/zero"), 0),
+                Err(Error::PayloadLength {
+                    expected: 5000,
+                    found: 5001
+                })
+            ));
+            let (r, mut w) = std::io::pipe().unwrap();
+            let payload = b.payload.clone();
+            let writer = std::thread::spawn(move || std::io::Write::write_all(&mut w, &payload));
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&r);
+            let path = std::path::PathBuf::from(format!("/proc/self/fd/{fd}"));
+            let out = b.p("piped");
+            decrypt_payload_file(&mut b.session(), &path, &b.device, &out, 0).unwrap();
+            writer.join().unwrap().unwrap();
+            assert_eq!(std::fs::read(&out).unwrap(), b.plain);
+        }
     }
 }

@@ -698,9 +698,10 @@ mod tests {
         // No index for a single file.
         assert!(!out.join(default_index_name(ShardId::WHOLE)).exists());
         let trust = crate::open::TrustAnchor::SigningKey(signer.verifying_key());
-        let v = crate::open::verify_manifest_file(&o.manifest, &trust).unwrap();
+        let manifest = crate::open::read_manifest_file(&o.manifest).unwrap();
+        let mut s = crate::session::Session::inspect(&manifest, &trust, opts.created).unwrap();
         let opened = dir.path().join("opened");
-        v.decrypt_file(&o.payload, &dev, &opened).unwrap();
+        crate::open::decrypt_payload_file(&mut s, &o.payload, &dev, &opened, 0).unwrap();
         assert_eq!(std::fs::read(&opened).unwrap(), plain);
         assert!(matches!(
             seal_file(&dir.path().join("missing"), &out, &opts, &to, &signer),
