@@ -61,6 +61,22 @@ else
   echo "fully -static: did not link here (see $out/static.log)"
 fi
 
+# Fully static with musl, as an embedded-Linux updater is usually built: only
+# where the target and musl-gcc are installed (`rustup target add
+# x86_64-unknown-linux-musl`, `apt-get install musl-tools`).
+musl_ok=0
+musl=x86_64-unknown-linux-musl
+if command -v musl-gcc >/dev/null 2>&1 && rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
+  cargo build --release --locked -p otaseal-ffi --target "$musl" --target-dir "$target"
+  musl-gcc "${cflags[@]}" -static "$src" "$target/$musl/release/libotaseal_ffi.a" \
+    -Wl,--gc-sections -o "$out/session_test-musl"
+  "$strip" --strip-all "$out/session_test-musl"
+  report "fully -static (musl), stripped:" "$out/session_test-musl"
+  musl_ok=1
+else
+  echo "fully -static (musl): skipped (no $musl target or no musl-gcc here)"
+fi
+
 if [ "${1:-}" = "--run" ]; then
   fixture="$PWD/$out/fixture"  # absolute: the test runs in ffi/
   rm -rf "$fixture"
@@ -69,5 +85,6 @@ if [ "${1:-}" = "--run" ]; then
   OTASEAL_FFI_FIXTURE_OUT="$fixture" cargo test --locked -p otaseal-ffi --test tests c_program -q >/dev/null
   now=$(cat "$fixture/now")
   "$out/session_test" "$fixture" "$now" | tail -1
-  [ "$static_ok" = 1 ] && "$out/session_test-static" "$fixture" "$now" | tail -1
+  if [ "$static_ok" = 1 ]; then "$out/session_test-static" "$fixture" "$now" | tail -1; fi
+  if [ "$musl_ok" = 1 ]; then "$out/session_test-musl" "$fixture" "$now" | tail -1; fi
 fi

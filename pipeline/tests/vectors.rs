@@ -204,9 +204,11 @@ fn generate() -> Value {
     let mut kind = m.clone();
     kind[4..8].copy_from_slice(b"CERT");
     bad("wrong-kind", "document kind CERT", kind, None);
-    let mut v2 = m.clone();
-    v2[9] = 2;
-    bad("unknown-version", "format version 2", v2, None);
+    // Version 2 is the encoded manifest (FORMAT.md §17); 3 is unknown to
+    // every reader.
+    let mut v3 = m.clone();
+    v3[9] = 3;
+    bad("unknown-version", "format version 3", v3, None);
     bad("flags-set", "reserved flags bit set", flip(m, 11), None);
     bad(
         "truncated-manifest",
