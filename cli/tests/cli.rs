@@ -240,13 +240,14 @@ fn bad_inputs_get_distinct_exit_codes_and_leave_no_output() {
     std::fs::write(&garbage, b"not a manifest at all").unwrap();
     assert_eq!(code(&open(s(&garbage), payload, dev)), 4);
 
-    let mut v2 = std::fs::read(manifest).unwrap();
-    v2[9] = 2;
-    let v2_path = t.p("v2.manifest");
-    std::fs::write(&v2_path, &v2).unwrap();
-    let r = open(s(&v2_path), payload, dev);
+    // Version 2 is the encoded manifest (FORMAT.md §17); 3 is unknown.
+    let mut v3 = std::fs::read(manifest).unwrap();
+    v3[9] = 3;
+    let v3_path = t.p("v3.manifest");
+    std::fs::write(&v3_path, &v3).unwrap();
+    let r = open(s(&v3_path), payload, dev);
     assert_eq!(code(&r), 4);
-    assert!(stderr(&r).contains("unsupported format version 2"));
+    assert!(stderr(&r).contains("unsupported format version 3"));
 
     otaseal([
         "keygen",
