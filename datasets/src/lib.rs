@@ -24,6 +24,7 @@ mod content;
 mod error;
 mod generate;
 mod plan;
+mod versions;
 
 pub use content::{Content, ContentStream, fill, fill_content};
 pub use error::Error;
@@ -32,3 +33,4 @@ pub use generate::{
     read_manifest,
 };
 pub use plan::{DEFAULT_SEED, FileSpec, MAX_FILES, MAX_SCALE, Preset, Spec, plan};
+pub use versions::{VersionPair, version_pair};

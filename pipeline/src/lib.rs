@@ -26,6 +26,7 @@ pub mod audit;
 pub mod batch;
 pub mod cipher;
 pub mod clock;
+pub mod delta;
 pub mod device;
 pub mod error;
 pub mod fetch;
