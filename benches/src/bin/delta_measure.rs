@@ -4,6 +4,7 @@
 //! ```text
 //! delta_measure [--threads N] [--runs N] [--peers TSV] DIR
 //! delta_measure --decode-one ENCODING BASE PATCH MAX_LEN
+//! delta_measure --encode-one fast|best BASE NEW PATCH
 //! ```
 //!
 //! For every pair `DIR/old/NAME` -> `DIR/new/NAME` and each effort (fast,
@@ -11,12 +12,13 @@
 //! and bsdiff (from `scripts/compare-delta.sh`'s TSV, default
 //! `DIR/compare-delta.tsv`), the build rate (new-version bytes per second,
 //! all pairs encoded on a rayon pool of N threads, default 2, best of
-//! `--runs`), and the decode rate (output bytes per second on one thread,
+//! `--runs` for fast, one run for best), and the decode rate (output bytes per second on one thread,
 //! into a sink, best of `--runs`). Every decode is checked against the new
 //! version once. Inputs are memory-mapped.
 //!
 //! `--decode-one` decodes one patch to /dev/null (for peak-memory runs
 //! under `scripts/peak-anon-rss.sh`): the base is mapped, not read.
+//! `--encode-one` writes one patch and prints its encoding.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -87,10 +89,26 @@ fn decode_one(args: &[String]) {
     println!("{n}");
 }
 
+fn encode_one(args: &[String]) {
+    let [effort, base, new, patch] = args else {
+        panic!("--encode-one fast|best BASE NEW PATCH");
+    };
+    let effort = match effort.as_str() {
+        "fast" => Effort::Fast,
+        "best" => Effort::Best,
+        _ => panic!("effort: fast or best"),
+    };
+    let enc = encode(Some(&map(Path::new(base))), &map(Path::new(new)), effort).expect("encode");
+    std::fs::write(patch, &enc.bytes).expect("writing the patch");
+    println!("{}", enc.encoding.name());
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--decode-one") {
-        return decode_one(&args[1..]);
+    match args.first().map(String::as_str) {
+        Some("--decode-one") => return decode_one(&args[1..]),
+        Some("--encode-one") => return encode_one(&args[1..]),
+        _ => {}
     }
     let mut threads = 2;
     let mut runs = 3;
@@ -139,7 +157,9 @@ fn main() {
         // Build: every pair on the pool, best of `runs` wall times.
         let mut best_wall = f64::INFINITY;
         let mut encoded: Vec<Encoded> = Vec::new();
-        for _ in 0..runs {
+        // Best effort runs bsdiff (minutes on the whole preset): once.
+        let build_runs = if effort == Effort::Best { 1 } else { runs };
+        for _ in 0..build_runs {
             let start = Instant::now();
             encoded = pool.install(|| {
                 pairs
@@ -203,7 +223,7 @@ fn main() {
             );
         }
         summary.push(format!(
-            "{effort:?}: build {build:.1} MB/s of new-version bytes ({} pairs, {:.1} MB, {threads} threads, best of {runs}: {best_wall:.2} s); \
+            "{effort:?}: build {build:.1} MB/s of new-version bytes ({} pairs, {:.1} MB, {threads} threads, best of {build_runs}: {best_wall:.2} s); \
              worst ratio to the smallest peer {worst_ratio:.2}×; zstd-encoded decode {:.0} MB/s on one thread",
             pairs.len(),
             total as f64 / 1e6,
