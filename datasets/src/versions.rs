@@ -21,7 +21,7 @@
 //! well and plain LZ matching does not.
 //!
 //! Unlike the other presets, a file's bytes are not a seeded stream: they are
-//! built pair by pair ([`version_pair`]), and [`crate::plan`] builds them to
+//! built pair by pair ([`version_pair`]), and [`crate::plan()`] builds them to
 //! learn the sizes (a deflated zip's size is known only once deflated).
 
 use std::io::Write;
@@ -215,7 +215,7 @@ struct Layout {
 fn skewed(rng: &mut ChaCha8Rng, n: usize) -> usize {
     let a = rng.next_u32() as u64;
     let b = rng.next_u32() as u64;
-    ((a * b) >> 32) as usize * n >> 32
+    ((((a * b) >> 32) as usize) * n) >> 32
 }
 
 impl Program {
@@ -283,7 +283,7 @@ impl Program {
             }
             s.extend_from_slice(LOG_WORDS[(rng.next_u32() % 32) as usize].as_bytes());
         }
-        if rng.next_u32() % 3 == 0 {
+        if rng.next_u32().is_multiple_of(3) {
             s.extend_from_slice(b": %d");
         }
         s.push(0);
@@ -569,7 +569,7 @@ fn js_line(rng: &mut ChaCha8Rng, out: &mut Vec<u8>) {
             out.push(b' ');
         }
         let r = rng.next_u32();
-        if r % 11 == 0 {
+        if r.is_multiple_of(11) {
             // Identifiers: a small per-file set makes text compress like code.
             let _ = write!(out, "v{}", (r >> 8) % 97);
         } else {
@@ -581,7 +581,7 @@ fn js_line(rng: &mut ChaCha8Rng, out: &mut Vec<u8>) {
 
 fn css_line(rng: &mut ChaCha8Rng, out: &mut Vec<u8>) {
     let r = rng.next_u32();
-    if r % 6 == 0 {
+    if r.is_multiple_of(6) {
         let _ = writeln!(out, ".c{} {{", (r >> 8) % 5000);
     } else if r % 6 == 1 {
         out.extend_from_slice(b"}\n");

@@ -8,7 +8,7 @@ fn bytes(seed: u64, len: usize) -> Vec<u8> {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if x % 4 == 0 {
+        if x.is_multiple_of(4) {
             // A repeated word, as code has.
             out.extend_from_slice(b"mov r0, r1; ");
         } else {
