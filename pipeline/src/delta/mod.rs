@@ -82,9 +82,9 @@ pub const FAST_LEVEL: i32 = 3;
 /// zstd level of [`Effort::Best`] (and of the bsdiff stream).
 pub const BEST_LEVEL: i32 = 19;
 
-/// Smallest and largest zstd window logs used (`ZSTD_WINDOWLOG_MAX_64` is 31).
+/// Smallest zstd window log used.
 pub const MIN_WINDOW_LOG: u32 = 10;
-/// Largest zstd window log: bases and outputs past 2 GiB still decode, but
+/// Largest zstd window log (`ZSTD_WINDOWLOG_MAX_64`): bases and outputs past 2 GiB still decode, but
 /// matches farther back than 2 GiB are not found.
 pub const MAX_WINDOW_LOG: u32 = 31;
 /// Window log of the zstd frame around a bsdiff stream (16 MiB): its bytes
