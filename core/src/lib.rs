@@ -48,6 +48,8 @@ extern crate std;
 pub mod cipher;
 pub mod clock;
 pub mod device;
+#[cfg(feature = "encoding")]
+pub mod encoding;
 pub mod error;
 pub mod fetch;
 #[cfg(feature = "std")]

@@ -16,12 +16,15 @@ use crate::tree;
 use core::ops::Range;
 use subtle::ConstantTimeEq;
 
+pub mod encoded;
 #[cfg(feature = "std")]
 mod file;
+#[cfg(feature = "encoding")]
+pub use file::decode_payload_file;
 #[cfg(feature = "std")]
 pub use file::{
-    decrypt_payload_file, read_manifest_file, thread_count, verify_manifest_file,
-    verify_payload_file, verify_range_file,
+    decrypt_payload_file, open_payload_file, read_manifest_file, thread_count,
+    verify_manifest_file, verify_payload_file, verify_range_file,
 };
 
 /// What a verifier trusts to sign manifests.
@@ -201,6 +204,8 @@ impl VerifiedManifest {
 pub(crate) struct ChunkKey {
     cipher: ChunkCipher,
     aad: [u8; 41],
+    /// The key of the bundle's plaintext digests (FORMAT.md §17.3).
+    pub(crate) digest_key: zeroize::Zeroizing<[u8; 32]>,
 }
 
 impl ChunkKey {
@@ -214,6 +219,7 @@ impl ChunkKey {
         Ok(Self {
             cipher: ChunkCipher::new(backend, &key),
             aad: chunk_aad(&m.bundle_id, m.plaintext_len, m.chunk_size),
+            digest_key: zeroize::Zeroizing::new(crate::format::encoding::digest_key(key.expose())),
         })
     }
 

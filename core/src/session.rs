@@ -84,6 +84,7 @@ use crate::format::fetch_record::FetchRecord;
 use crate::format::{AppId, Channel, FormatError};
 use crate::keys::RecipientSecretKey;
 use crate::keys::trust::{RootTrust, TrustState};
+use crate::open::encoded::EncodedTarget;
 use crate::open::{ChunkKey, TrustAnchor, VerifiedManifest, verify_manifest};
 use crate::policy::{self, Approval, PolicyOptions, VerifiedRollback};
 use crate::prelude::*;
@@ -733,6 +734,24 @@ impl Session {
     ) -> Result<()> {
         self.key = Some(ChunkKey::new(&self.verified, device, backend)?);
         Ok(())
+    }
+
+    /// For a bundle sealed as an encoding (FORMAT.md §17, a version 2
+    /// manifest): what it decodes to and the key to check that with, once
+    /// the session is unlocked; `None` for a bundle sealed as itself. A
+    /// device checks the base with it before decoding anything
+    /// ([`EncodedTarget::check_base`]) and the output after
+    /// ([`EncodedTarget::result_check`]; `open::encoded::apply` does both
+    /// around the decoder).
+    pub fn encoded(&self) -> Result<Option<EncodedTarget>> {
+        let Some(encoding) = &self.verified.manifest().encoding else {
+            return Ok(None);
+        };
+        let key = self.key.as_ref().ok_or(SessionError::Locked)?;
+        Ok(Some(EncodedTarget::new(
+            encoding.clone(),
+            key.digest_key.clone(),
+        )))
     }
 
     /// Decrypts chunk `index` from `ciphertext` (the bytes the caller

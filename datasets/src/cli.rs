@@ -13,7 +13,10 @@ use otaseal_datasets::{Content, DEFAULT_SEED, Preset, Spec};
 #[command(name = "otaseal-datasets", version)]
 pub struct Cli {
     /// Kind of fleet: many-small (4000 web bundles, 16 KiB..2 MiB), mixed
-    /// (200 bundles, 1..64 MiB) or large (firmware images of 2, 2 and 4 GiB).
+    /// (200 bundles, 1..64 MiB), large (firmware images of 2, 2 and 4 GiB) or
+    /// versions (6 old/new pairs for delta encoders, written to old/ and new/:
+    /// firmware images of about 4, 16 and 32 MiB, a web bundle as tar and as
+    /// zip, a 24 MiB release where everything changed; about 106 MiB new).
     #[arg(value_enum)]
     pub preset: Preset,
 
@@ -21,7 +24,8 @@ pub struct Cli {
     #[arg(long, short)]
     pub out: PathBuf,
 
-    /// Multiplies the file count (many-small, mixed) or the file sizes (large).
+    /// Multiplies the file count (many-small, mixed) or the file sizes (large,
+    /// versions).
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
 
@@ -34,11 +38,12 @@ pub struct Cli {
     #[arg(long, value_parser = parse_size)]
     pub size: Option<u64>,
 
-    /// Make exactly this many files.
+    /// Make exactly this many files (versions: this many pairs).
     #[arg(long)]
     pub count: Option<usize>,
 
-    /// Fill files with text-like, compressible data instead of random bytes.
+    /// Fill files with text-like, compressible data instead of random bytes
+    /// (ignored by versions, whose content is given by each pair's kind).
     #[arg(long)]
     pub compressible: bool,
 

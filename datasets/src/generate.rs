@@ -101,9 +101,42 @@ pub fn generate(spec: &Spec, out: &Path) -> Result<Summary, Error> {
 /// other size are regenerated. `dataset.json` is written last, also by
 /// rename. An `out` whose `dataset.json` records a different spec is refused
 /// with [`Error::SpecMismatch`] rather than mixed with the new files.
+///
+/// A `versions` spec builds each pair in memory once (on `threads` workers)
+/// and writes its `old/` and `new/` files the same way.
 pub fn generate_with(spec: &Spec, out: &Path, options: &Options) -> Result<Summary, Error> {
     let start = Instant::now();
+    if spec.preset == Preset::Versions {
+        // Planning builds the pairs: do it once, while writing.
+        spec.file_count()?;
+        check_existing(spec, out)?;
+        fs::create_dir_all(out).map_err(Error::io("creating directory", out))?;
+        let (files, written) = write_pairs(spec, out, options)?;
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT,
+            spec: spec.clone(),
+            file_count: files.len(),
+            total_bytes: files.iter().map(|f| f.size).sum(),
+            files,
+        };
+        return finish(spec, out, options, manifest, written, start);
+    }
     let manifest = Manifest::new(spec)?;
+    check_existing(spec, out)?;
+    fs::create_dir_all(out).map_err(Error::io("creating directory", out))?;
+
+    let threads = match options.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .min(manifest.files.len())
+    .max(1);
+    let written = run_workers(spec, out, options, &manifest.files, threads)?;
+    finish(spec, out, options, manifest, written, start)
+}
+
+/// Refuses an `out` whose `dataset.json` records another spec.
+fn check_existing(spec: &Spec, out: &Path) -> Result<(), Error> {
     let manifest_path = out.join(MANIFEST_NAME);
     match read_manifest(out) {
         Ok(old) if old.spec != *spec => {
@@ -116,16 +149,19 @@ pub fn generate_with(spec: &Spec, out: &Path, options: &Options) -> Result<Summa
         Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    fs::create_dir_all(out).map_err(Error::io("creating directory", out))?;
+    Ok(())
+}
 
-    let threads = match options.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    }
-    .min(manifest.files.len())
-    .max(1);
-    let written = run_workers(spec, out, options, &manifest.files, threads)?;
-
+/// Syncs, writes `dataset.json` and sums up.
+fn finish(
+    spec: &Spec,
+    out: &Path,
+    options: &Options,
+    manifest: Manifest,
+    written: Vec<usize>,
+    start: Instant,
+) -> Result<Summary, Error> {
+    let manifest_path = out.join(MANIFEST_NAME);
     if options.fsync {
         sync_dirs(out, &manifest.files)?;
     }
@@ -207,6 +243,97 @@ fn run_workers(
     }
     written.sort_unstable();
     Ok(written)
+}
+
+/// Builds and writes the pairs of a `versions` spec on `options.threads`
+/// workers; returns the plan and the indices of the files it wrote.
+fn write_pairs(
+    spec: &Spec,
+    out: &Path,
+    options: &Options,
+) -> Result<(Vec<FileSpec>, Vec<usize>), Error> {
+    let pairs = spec.file_count()?;
+    let threads = match options.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .min(pairs)
+    .max(1);
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    type Built = Vec<(usize, [FileSpec; 2], [bool; 2])>;
+    let results: Vec<Result<Built, Error>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut built = Vec::new();
+                    while !failed.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= pairs {
+                            break;
+                        }
+                        let pair = crate::versions::version_pair(spec, i);
+                        let files = crate::versions::pair_files(&pair);
+                        let mut wrote = [false; 2];
+                        for (k, bytes) in [&pair.old, &pair.new].into_iter().enumerate() {
+                            match write_bytes(out, &files[k], options.fsync, bytes) {
+                                Ok(w) => wrote[k] = w,
+                                Err(e) => {
+                                    failed.store(true, Ordering::Relaxed);
+                                    return Err(e);
+                                }
+                            }
+                            if let Some(p) = &options.progress {
+                                p.fetch_add(files[k].size, Ordering::Relaxed);
+                            }
+                        }
+                        built.push((i, files, wrote));
+                    }
+                    Ok(built)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut built = Vec::new();
+    for r in results {
+        built.extend(r?);
+    }
+    built.sort_by_key(|b| b.0);
+    let mut files = Vec::with_capacity(2 * pairs);
+    let mut written = Vec::new();
+    for (_, pair_files, wrote) in built {
+        for (f, w) in pair_files.into_iter().zip(wrote) {
+            if w {
+                written.push(files.len());
+            }
+            files.push(f);
+        }
+    }
+    Ok((files, written))
+}
+
+/// Writes `bytes` as `file` unless a file of that size is already there;
+/// returns whether it wrote.
+fn write_bytes(out: &Path, file: &FileSpec, fsync: bool, bytes: &[u8]) -> Result<bool, Error> {
+    let path = out.join(&file.rel_path);
+    match fs::metadata(&path) {
+        Ok(m) if m.is_file() && m.len() == file.size => return Ok(false),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("inspecting", &path)(e)),
+    }
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(Error::io("creating directory", dir))?;
+    }
+    write_atomically(&path, fsync, |f| f.write_all(bytes))?;
+    Ok(true)
 }
 
 /// Writes one file unless it is already there with the right size; returns

@@ -4,7 +4,8 @@
 //! A [`Spec`] (preset, scale, seed, optional fixed size or count) describes a
 //! dataset; [`plan`] lists its files without touching the disk, [`generate`]
 //! writes them (in parallel, resumably), and [`fill`] recreates any file's
-//! bytes in memory from its [`FileSpec::seed`].
+//! bytes in memory from its [`FileSpec::seed`]; for the `versions` preset
+//! (old/new pairs for delta encoders), [`version_pair`] does.
 //!
 //! ```no_run
 //! use otaseal_datasets::{Preset, Spec, generate};
@@ -24,6 +25,7 @@ mod content;
 mod error;
 mod generate;
 mod plan;
+mod versions;
 
 pub use content::{Content, ContentStream, fill, fill_content};
 pub use error::Error;
@@ -32,3 +34,4 @@ pub use generate::{
     read_manifest,
 };
 pub use plan::{DEFAULT_SEED, FileSpec, MAX_FILES, MAX_SCALE, Preset, Spec, plan};
+pub use versions::{VersionPair, version_pair};

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use clap::Parser;
-use otaseal_datasets::{Manifest, Options, Summary, generate_with};
+use otaseal_datasets::{Manifest, Options, Preset, Summary, generate_with};
 
 use crate::cli::Cli;
 
@@ -43,9 +43,9 @@ impl std::fmt::Display for Failure {
 
 fn run(cli: &Cli) -> Result<(), Failure> {
     let spec = cli.spec();
-    let manifest = Manifest::new(&spec).map_err(Failure::Dataset)?;
     let mut stdout = io::stdout().lock();
     if cli.dry_run {
+        let manifest = Manifest::new(&spec).map_err(Failure::Dataset)?;
         if cli.json {
             serde_json::to_writer_pretty(&mut stdout, &manifest)
                 .map_err(|e| Failure::Output(e.into()))?;
@@ -70,11 +70,18 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         fsync: cli.fsync,
         progress: Some(progress.clone()),
     };
+    // Planning `versions` builds every pair: its total is left unknown here
+    // rather than built twice.
+    let total = if spec.preset == Preset::Versions {
+        None
+    } else {
+        Some(Manifest::new(&spec).map_err(Failure::Dataset)?.total_bytes)
+    };
     let show_progress = !cli.json && io::stderr().is_terminal();
     let done = AtomicBool::new(false);
     let summary = std::thread::scope(|s| {
         if show_progress {
-            s.spawn(|| report_progress(&progress, manifest.total_bytes, &done));
+            s.spawn(|| report_progress(&progress, total, &done));
         }
         let result = generate_with(&spec, &cli.out, &options);
         done.store(true, Ordering::Relaxed);
@@ -117,12 +124,15 @@ fn summary_line(s: &Summary, out: &str) -> String {
 }
 
 /// Redraws a one-line progress indicator on stderr until `done`.
-fn report_progress(progress: &AtomicU64, total: u64, done: &AtomicBool) {
+fn report_progress(progress: &AtomicU64, total: Option<u64>, done: &AtomicBool) {
     let mut stderr = io::stderr();
     while !done.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(200));
         let now = progress.load(Ordering::Relaxed);
-        let _ = write!(stderr, "\r{} / {}   ", human(now), human(total));
+        let _ = match total {
+            Some(total) => write!(stderr, "\r{} / {}   ", human(now), human(total)),
+            None => write!(stderr, "\r{}   ", human(now)),
+        };
     }
     let _ = write!(stderr, "\r\x1b[K");
 }
@@ -145,7 +155,6 @@ fn human(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use otaseal_datasets::Preset;
 
     #[test]
     fn human_sizes() {

@@ -37,11 +37,20 @@ pub enum Preset {
     Mixed,
     /// A few firmware images: 2 GiB, 2 GiB and 4 GiB.
     Large,
+    /// Old/new version pairs for delta encoders (default 6): firmware images
+    /// of about 4, 16 and 32 MiB, a web bundle as tar (about 24 MiB) and as
+    /// zip, and a 24 MiB release where everything changed.
+    Versions,
 }
 
 impl Preset {
     /// Every preset, in CLI order.
-    pub const ALL: [Preset; 3] = [Preset::ManySmall, Preset::Mixed, Preset::Large];
+    pub const ALL: [Preset; 4] = [
+        Preset::ManySmall,
+        Preset::Mixed,
+        Preset::Large,
+        Preset::Versions,
+    ];
 
     /// The CLI and manifest name, e.g. `many-small`.
     pub fn name(self) -> &'static str {
@@ -49,6 +58,7 @@ impl Preset {
             Preset::ManySmall => "many-small",
             Preset::Mixed => "mixed",
             Preset::Large => "large",
+            Preset::Versions => "versions",
         }
     }
 
@@ -58,6 +68,7 @@ impl Preset {
             Preset::ManySmall => 4000,
             Preset::Mixed => 200,
             Preset::Large => LARGE_SIZES.len(),
+            Preset::Versions => crate::versions::PAIR_COUNT,
         }
     }
 
@@ -67,6 +78,7 @@ impl Preset {
             Preset::ManySmall => 1,
             Preset::Mixed => 2,
             Preset::Large => 3,
+            Preset::Versions => 4,
         }
     }
 }
@@ -84,7 +96,9 @@ impl FromStr for Preset {
         Preset::ALL
             .into_iter()
             .find(|p| p.name() == s)
-            .ok_or_else(|| format!("unknown preset {s:?} (expected many-small, mixed or large)"))
+            .ok_or_else(|| {
+                format!("unknown preset {s:?} (expected many-small, mixed, large or versions)")
+            })
     }
 }
 
@@ -94,7 +108,7 @@ pub struct Spec {
     /// The kind of fleet.
     pub preset: Preset,
     /// Multiplies the file count (`many-small`, `mixed`) or the file sizes
-    /// (`large`). Must be finite and in `(0, MAX_SCALE]`.
+    /// (`large`, `versions`). Must be finite and in `(0, MAX_SCALE]`.
     pub scale: f64,
     /// Seed of everything: names, sizes and contents.
     pub seed: u64,
@@ -102,7 +116,8 @@ pub struct Spec {
     /// and, for `large`, the scale).
     pub size: Option<u64>,
     /// Exactly this many files (overrides the preset's count and, for
-    /// `many-small` and `mixed`, the scale).
+    /// `many-small` and `mixed`, the scale); for `versions`, this many pairs
+    /// (two files each).
     pub count: Option<usize>,
     /// What the bytes look like.
     #[serde(default)]
@@ -152,18 +167,24 @@ impl Spec {
         self
     }
 
-    /// Checks the scale and computes the number of files.
+    /// Checks the scale and computes the number of files (for `versions`,
+    /// of pairs).
     pub fn file_count(&self) -> Result<usize, Error> {
         if !(self.scale.is_finite() && self.scale > 0.0 && self.scale <= MAX_SCALE) {
             return Err(Error::InvalidScale { scale: self.scale });
         }
         let count = match (self.count, self.preset) {
             (Some(n), _) => n as u64,
-            (None, Preset::Large) => self.preset.default_count() as u64,
+            (None, Preset::Large | Preset::Versions) => self.preset.default_count() as u64,
             // At least one file: a tiny scale still makes a usable dataset.
             (None, p) => ((p.default_count() as f64 * self.scale).round() as u64).max(1),
         };
-        if count > MAX_FILES {
+        let files = if self.preset == Preset::Versions {
+            count.saturating_mul(2)
+        } else {
+            count
+        };
+        if files > MAX_FILES {
             return Err(Error::TooManyFiles { count });
         }
         Ok(count as usize)
@@ -183,8 +204,14 @@ pub struct FileSpec {
 }
 
 /// Lists the files `spec` describes, in index order.
+///
+/// For `versions` this builds every pair in memory to learn its sizes
+/// (about a second per 100 MiB in a release build).
 pub fn plan(spec: &Spec) -> Result<Vec<FileSpec>, Error> {
     let count = spec.file_count()?;
+    if spec.preset == Preset::Versions {
+        return Ok(crate::versions::plan_pairs(spec, count));
+    }
     Ok((0..count as u64).map(|i| file_at(spec, i)).collect())
 }
 
@@ -263,6 +290,11 @@ fn version(seed: u64, preset: Preset, app: usize, slot: u64) -> String {
     format!("{major}.{minor}.{patch}")
 }
 
+/// The content seed of pair `index` of a `versions` spec.
+pub(crate) fn pair_seed(spec: &Spec, index: u64) -> u64 {
+    derive(spec.seed, spec.preset, CONTENT, index)
+}
+
 fn file_at(spec: &Spec, i: u64) -> FileSpec {
     let preset = spec.preset;
     let mut rng = ChaCha8Rng::seed_from_u64(derive(spec.seed, preset, META, i));
@@ -279,7 +311,7 @@ fn file_at(spec: &Spec, i: u64) -> FileSpec {
             let version = version(spec.seed, preset, app, slot);
             format!("{}/{version}/bundle-{i:05}.zip", apps[app])
         }
-        Preset::Large => {
+        Preset::Large | Preset::Versions => {
             let model = FIRMWARE_MODELS[i as usize % FIRMWARE_MODELS.len()];
             format!("firmware/{model}-{i}.img")
         }
@@ -295,7 +327,7 @@ fn file_at(spec: &Spec, i: u64) -> FileSpec {
             MIXED_MIN,
             MIXED_MAX,
         ),
-        Preset::Large => {
+        Preset::Large | Preset::Versions => {
             let base = LARGE_SIZES[i as usize % LARGE_SIZES.len()];
             ((base as f64 * spec.scale).round() as u64).max(1)
         }

@@ -31,6 +31,7 @@
 
 pub mod audit;
 pub mod batch;
+pub mod delta;
 pub mod keys;
 
 // The device half and everything both sides share live in `otaseal-core`

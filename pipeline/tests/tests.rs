@@ -10,6 +10,7 @@ mod common;
 mod batch_backends;
 mod batch_index_vectors;
 mod blake3_official_vectors;
+mod delta;
 mod device_fetch_driver;
 mod device_vectors;
 mod keystore_vectors;

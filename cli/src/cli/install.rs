@@ -7,7 +7,7 @@ use super::open::OpenTarget;
 use super::policy_args::PolicyArgs;
 use super::{CliError, CliResult, ExitCode};
 use otaseal::device::DeviceState;
-use otaseal::open::{decrypt_payload_file, read_manifest_file};
+use otaseal::open::{open_payload_file, read_manifest_file};
 use otaseal::session::{Session, SessionOptions};
 
 #[derive(Debug, clap::Args)]
@@ -43,11 +43,15 @@ pub(crate) fn run(a: Args) -> CliResult {
     )?;
     // ...then the full verified open; the state changes only if every chunk
     // verified and decrypted, as `finish` records it.
-    decrypt_payload_file(&mut session, &t.payload, &device, &t.out, 0)?;
-    let (len, root) = (
-        session.verified().payload_len(),
-        session.verified().manifest().root,
-    );
+    let len = open_payload_file(
+        &mut session,
+        &t.payload,
+        &device,
+        t.base.as_deref(),
+        &t.out,
+        0,
+    )?;
+    let root = session.verified().manifest().root;
     let finished = session.finish()?;
     let (Some(approval), Some(new_state)) = (finished.approval, finished.device_state) else {
         unreachable!("a session with an install policy finishes with a decision");

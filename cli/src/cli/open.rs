@@ -3,7 +3,7 @@
 
 use super::args::{self, json_path, print_json};
 use super::{CliResult, ExitCode};
-use otaseal::open::{decrypt_payload_file, read_manifest_file};
+use otaseal::open::{open_payload_file, read_manifest_file};
 use otaseal::session::{Session, SessionOptions};
 use std::path::PathBuf;
 
@@ -40,6 +40,10 @@ pub(crate) struct OpenTarget {
     /// Where to write the plaintext (mode 0600).
     #[arg(long, short, value_name = "FILE")]
     pub(crate) out: PathBuf,
+    /// For a delta bundle: the installed version it applies to (mapped, and
+    /// checked against the signed base before anything is decoded).
+    #[arg(long, value_name = "INSTALLED_FILE")]
+    pub(crate) base: Option<PathBuf>,
 }
 
 pub(crate) fn run(a: Args) -> CliResult {
@@ -59,9 +63,15 @@ pub(crate) fn run(a: Args) -> CliResult {
     } else {
         Session::new(&manifest, &trust, SessionOptions::new(now))?
     };
-    decrypt_payload_file(&mut session, &a.payload, &device, &a.out, threads)?;
-    let verified = session.verified();
-    let (len, root) = (verified.payload_len(), verified.manifest().root);
+    let len = open_payload_file(
+        &mut session,
+        &a.payload,
+        &device,
+        a.base.as_deref(),
+        &a.out,
+        threads,
+    )?;
+    let root = session.verified().manifest().root;
     if json {
         print_json(&serde_json::json!({
             "manifest": json_path(&a.manifest), "payload": json_path(&a.payload), "out": json_path(&a.out),

@@ -22,7 +22,7 @@ pub const DIGEST_KEY_CONTEXT: &str = "otaseal 2026-12 plaintext digest key";
 pub const MAX_SECTION_LEN: usize = 1 + 8 + 32 + (8 + 1 + 64 + 8 + 32);
 
 /// How the sealed plaintext encodes the bundle (FORMAT.md §17.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Encoding {
     /// One or more zstd frames (RFC 8878) whose concatenated content is the
     /// bundle.

@@ -255,6 +255,194 @@ where
     results.into_iter().collect()
 }
 
+/// Opens a bundle from files, whatever it was sealed as, into `out`: a
+/// bundle sealed as itself is decrypted ([`decrypt_payload_file`]; it takes
+/// no `base`), an encoded one (a version 2 manifest) decoded against `base`
+/// ([`decode_payload_file`]; a build without the `encoding` feature refuses
+/// it). Returns the bytes written to `out`.
+pub fn open_payload_file(
+    session: &mut Session,
+    payload: &Path,
+    device: &RecipientSecretKey,
+    base: Option<&Path>,
+    out: &Path,
+    threads: usize,
+) -> Result<u64> {
+    let Some(encoding) = &session.verified().manifest().encoding else {
+        if base.is_some() {
+            return Err(Error::BaseRequired(
+                "this bundle is sealed as itself, not as a delta: it takes no base",
+            ));
+        }
+        decrypt_payload_file(session, payload, device, out, threads)?;
+        return Ok(session.verified().payload_len());
+    };
+    let result_len = encoding.result_len;
+    #[cfg(feature = "encoding")]
+    {
+        decode_payload_file(session, payload, device, base, out, threads)?;
+        Ok(result_len)
+    }
+    #[cfg(not(feature = "encoding"))]
+    {
+        let _ = result_len;
+        Err(Error::BadDelta {
+            reason: format!(
+                "this build of otaseal-core cannot decode {} bundles (feature `encoding`)",
+                encoding.encoding
+            ),
+        })
+    }
+}
+
+/// Installs an encoded bundle (FORMAT.md §17.4) from files: verifies every
+/// chunk of `payload` (as [`decrypt_payload_file`] does, on `threads`),
+/// unlocks the data key, checks `base` against the signed base *before*
+/// decoding anything, then decrypts the chunks in order into the decoder
+/// and writes its output to `out`, which appears (mode 0600) only if it is
+/// exactly the signed result: its length and keyed digest. The base is
+/// mapped, not read into memory; the decoder holds its window and one
+/// chunk of plaintext. On any failure nothing is left at `out`.
+#[cfg(feature = "encoding")]
+pub fn decode_payload_file(
+    session: &mut Session,
+    payload: &Path,
+    device: &RecipientSecretKey,
+    base: Option<&Path>,
+    out: &Path,
+    threads: usize,
+) -> Result<()> {
+    use std::io::Write;
+
+    let len = session.verified().payload_len();
+    let file = open_payload(payload, len, Some(files::parent_dir(out)))?;
+    let all = 0..session.verified().chunk_count();
+    verify_chunks(session, &file, payload, all, threads)?;
+    session.unlock(device)?;
+    let target = session.encoded()?.ok_or(Error::BaseRequired(
+        "this bundle is not encoded: open it without a base",
+    ))?;
+    let base_map = base.map(map_base).transpose()?;
+    let base_bytes = base_map.as_ref().map(|m| m.bytes());
+    // The base is checked here already, before the output file exists.
+    target.check_base(base_bytes)?;
+    let dest = AtomicFile::create(out)?;
+    let mut writer = std::io::BufWriter::with_capacity(PIECE_BYTES as usize, dest.file());
+    let mut plain = PlainReader::new(session, &file, payload);
+    let applied = super::encoded::apply(&target, base_bytes, &mut plain, &mut writer);
+    // An error while reading the payload is the payload's, not the decoder's.
+    if let Some(e) = plain.failed.take() {
+        return Err(e);
+    }
+    applied?;
+    writer.flush().map_err(|e| Error::io(dest.path(), e))?;
+    drop(writer);
+    dest.commit(0o600)
+}
+
+/// A delta's base: mapped when it has bytes (a zero-length file cannot be
+/// mapped, and needs no mapping).
+#[cfg(feature = "encoding")]
+enum Base {
+    Mapped(memmap2::Mmap),
+    Empty,
+}
+
+#[cfg(feature = "encoding")]
+impl Base {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Mapped(m) => m,
+            Self::Empty => &[],
+        }
+    }
+}
+
+#[cfg(feature = "encoding")]
+fn map_base(path: &Path) -> Result<Base> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::NotRegularFile {
+            path: path.to_owned(),
+            what: "a delta's base must be a regular file (it is mapped)",
+        });
+    }
+    if meta.len() == 0 {
+        return Ok(Base::Empty);
+    }
+    files::map_readonly(&file, path).map(Base::Mapped)
+}
+
+/// The verified payload's plaintext, in order, one chunk at a time: each
+/// chunk read at its offset and decrypted by the session (which verifies
+/// it again). The plaintext buffer is zeroized when dropped.
+#[cfg(feature = "encoding")]
+struct PlainReader<'a> {
+    session: &'a Session,
+    file: &'a File,
+    path: &'a Path,
+    next: u32,
+    cipher: Vec<u8>,
+    plain: zeroize::Zeroizing<Vec<u8>>,
+    at: usize,
+    /// The error that ended reading (the decoder sees only an I/O error).
+    failed: Option<Error>,
+}
+
+#[cfg(feature = "encoding")]
+impl<'a> PlainReader<'a> {
+    fn new(session: &'a Session, file: &'a File, path: &'a Path) -> Self {
+        Self {
+            session,
+            file,
+            path,
+            next: 0,
+            cipher: Vec::new(),
+            plain: zeroize::Zeroizing::new(Vec::new()),
+            at: 0,
+            failed: None,
+        }
+    }
+
+    fn refill(&mut self) -> Result<bool> {
+        if self.next >= self.session.verified().chunk_count() {
+            return Ok(false);
+        }
+        let r = self.session.geometry().chunk_range(self.next);
+        let n = (r.end - r.start) as usize;
+        self.cipher.resize(n, 0);
+        files::read_exact_at(self.file, &mut self.cipher, r.start)
+            .map_err(|e| Error::io(self.path, e))?;
+        self.plain.resize(n, 0);
+        self.session
+            .decrypt_chunk(self.next, &self.cipher, &mut self.plain)?;
+        self.next += 1;
+        self.at = 0;
+        Ok(true)
+    }
+}
+
+#[cfg(feature = "encoding")]
+impl Read for PlainReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.plain.len() {
+            match self.refill() {
+                Ok(true) => {}
+                Ok(false) => return Ok(0),
+                Err(e) => {
+                    self.failed = Some(e);
+                    return Err(std::io::Error::other("payload chunk failed"));
+                }
+            }
+        }
+        let n = buf.len().min(self.plain.len() - self.at);
+        buf[..n].copy_from_slice(&self.plain[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 /// Opens the payload `path`, expected to be `expected` bytes, for reading at
 /// offsets. A regular file of another length is [`Error::PayloadLength`].
 /// Anything else is copied, at most `expected + 1` bytes, into an anonymous

@@ -1,0 +1,124 @@
+//! bsdiff patches (the interleaved layout of FORMAT.md §17.5) inside one
+//! zstd frame: applying them.
+
+use std::io::{self, BufReader, Read, Write};
+use std::prelude::rust_2024::*;
+
+use super::limit::{Limited, Tracked, has_more};
+use super::{BSDIFF_WINDOW_LOG, DeltaError, Encoding};
+
+const ENCODING: Encoding = Encoding::Bsdiff;
+
+/// Size of the patch reader's buffer and of the output chunks.
+const BUF: usize = 64 * 1024;
+
+fn corrupt(reason: impl Into<String>) -> DeltaError {
+    DeltaError::Corrupt {
+        encoding: ENCODING,
+        reason: reason.into(),
+    }
+}
+
+/// Reads sign-and-magnitude little-endian i64 (bsdiff's `offtin`).
+fn offtin(b: [u8; 8]) -> i64 {
+    let y = u64::from_le_bytes(b);
+    let magnitude = (y & !(1 << 63)) as i64;
+    if y & (1 << 63) == 0 {
+        magnitude
+    } else {
+        -magnitude
+    }
+}
+
+/// Applies a compressed bsdiff patch to `base`, streaming into `out`.
+pub(super) fn decode<W: Write>(
+    base: &[u8],
+    patch: impl Read,
+    out: &mut Limited<W>,
+) -> Result<(), DeltaError> {
+    let reader = BufReader::with_capacity(BUF, Tracked::new(patch));
+    let mut dec = zstd::stream::read::Decoder::with_buffer(reader)
+        .map_err(|e| corrupt(e.to_string()))?
+        .single_frame();
+    dec.window_log_max(BSDIFF_WINDOW_LOG)
+        .map_err(|e| corrupt(e.to_string()))?;
+    let mut buf = vec![0u8; BUF];
+    let mut oldpos: u64 = 0;
+    loop {
+        let mut ctrl = [0u8; 24];
+        let got = read_full(&mut dec, &mut ctrl)?;
+        if got == 0 {
+            break;
+        }
+        if got < ctrl.len() {
+            return Err(corrupt("truncated control record"));
+        }
+        let word = |i: usize| <[u8; 8]>::try_from(&ctrl[8 * i..8 * i + 8]).expect("8 bytes");
+        let mix_len = u64::from_le_bytes(word(0));
+        let copy_len = u64::from_le_bytes(word(1));
+        let seek = offtin(word(2));
+
+        if !out.reserve(mix_len.saturating_add(copy_len)) {
+            // Reported as `TooLarge` by the caller.
+            return Err(corrupt("record exceeds the output limit"));
+        }
+        // Mix: patch bytes added to the base's.
+        let mix_end = oldpos
+            .checked_add(mix_len)
+            .filter(|&e| e <= base.len() as u64)
+            .ok_or_else(|| corrupt("record reaches past the end of the base"))?;
+        let mut at = oldpos as usize;
+        let mut left = mix_len;
+        while left > 0 {
+            let n = left.min(BUF as u64) as usize;
+            if read_full(&mut dec, &mut buf[..n])? < n {
+                return Err(corrupt("truncated diff bytes"));
+            }
+            for (d, &o) in buf[..n].iter_mut().zip(&base[at..at + n]) {
+                *d = d.wrapping_add(o);
+            }
+            out.write_all(&buf[..n]).map_err(DeltaError::Write)?;
+            at += n;
+            left -= n as u64;
+        }
+        // Copy: literal bytes.
+        let mut left = copy_len;
+        while left > 0 {
+            let n = left.min(BUF as u64) as usize;
+            if read_full(&mut dec, &mut buf[..n])? < n {
+                return Err(corrupt("truncated extra bytes"));
+            }
+            out.write_all(&buf[..n]).map_err(DeltaError::Write)?;
+            left -= n as u64;
+        }
+        oldpos = i64::try_from(mix_end)
+            .ok()
+            .and_then(|p| p.checked_add(seek))
+            .and_then(|p| u64::try_from(p).ok())
+            .ok_or_else(|| corrupt("seek before the start of the base"))?;
+    }
+    let mut rest = dec.finish();
+    match has_more(&mut rest) {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(corrupt("trailing bytes after the frame")),
+        Err(e) => Err(DeltaError::Read(e)),
+    }
+}
+
+/// Reads until `buf` is full or the frame ends; returns the bytes read.
+fn read_full<R: Read>(
+    dec: &mut zstd::stream::read::Decoder<'_, BufReader<Tracked<R>>>,
+    buf: &mut [u8],
+) -> Result<usize, DeltaError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match dec.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if dec.get_ref().get_ref().failed() => return Err(DeltaError::Read(e)),
+            Err(e) => return Err(corrupt(e.to_string())),
+        }
+    }
+    Ok(got)
+}

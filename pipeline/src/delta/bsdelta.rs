@@ -1,0 +1,31 @@
+//! bsdiff patches (FORMAT.md §17.5) inside one zstd frame: encoding.
+
+use std::io::Write;
+
+use super::{BSDIFF_WINDOW_LOG, DeltaError, Encoded, Encoding, window_log};
+
+const ENCODING: Encoding = Encoding::Bsdiff;
+
+/// A bsdiff patch from `base` to `new`, compressed at zstd `level`.
+pub(super) fn encode(base: &[u8], new: &[u8], level: i32) -> Result<Encoded, DeltaError> {
+    let err = |source| DeltaError::Encode {
+        encoding: ENCODING,
+        source,
+    };
+    let mut raw = Vec::with_capacity(new.len() + new.len() / 16);
+    bsdiff::diff(base, new, &mut raw).map_err(err)?;
+    let wlog = window_log(0, raw.len() as u64).min(BSDIFF_WINDOW_LOG);
+    let mut enc =
+        zstd::stream::write::Encoder::new(Vec::with_capacity(raw.len() / 8), level).map_err(err)?;
+    enc.include_checksum(true).map_err(err)?;
+    enc.include_contentsize(true).map_err(err)?;
+    enc.set_pledged_src_size(Some(raw.len() as u64))
+        .map_err(err)?;
+    enc.window_log(wlog).map_err(err)?;
+    enc.write_all(&raw).map_err(err)?;
+    let bytes = enc.finish().map_err(err)?;
+    Ok(Encoded {
+        encoding: ENCODING,
+        bytes,
+    })
+}

@@ -1,0 +1,93 @@
+//! Delta and compressed payloads, the publisher's side (FORMAT.md §17):
+//! encoders. Decoding — what a device does — is `otaseal_core::encoding`.
+//!
+//! - [`Encoding::Zstd`]: one zstd frame of the new version, no base.
+//! - [`Encoding::ZstdPatch`]: one zstd frame whose *prefix* (a single-use
+//!   dictionary, `ZSTD_CCtx_refPrefix`) is the base version the device
+//!   already has: the semantics of `zstd --patch-from`.
+//! - [`Encoding::Bsdiff`]: a bsdiff patch (FORMAT.md §17.5, the `bsdiff`
+//!   crate's raw stream) compressed as one zstd frame. Usually smaller for
+//!   machine code, where an insertion shifts many addresses by the same
+//!   amount.
+//!
+//! [`encode`] tries the candidates of an [`Effort`] and keeps the smallest.
+//! Every frame carries its content size and a checksum; the window is the
+//! one the decoder allows ([`window_log`]).
+
+mod bsdelta;
+mod prefix;
+#[cfg(test)]
+mod tests;
+
+pub use otaseal_core::encoding::{
+    BSDIFF_WINDOW_LOG, DeltaError, Encoding, MAX_WINDOW_LOG, MIN_WINDOW_LOG, decode_to, window_log,
+};
+
+/// How hard [`encode`] tries (`--delta-effort fast|best`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Effort {
+    /// zstd level [`FAST_LEVEL`] with long-distance matching, a window sized
+    /// to the base: the default.
+    #[default]
+    Fast,
+    /// zstd level [`BEST_LEVEL`] with long-distance matching, and bsdiff
+    /// (compressed at the same level) when there is a base; the smaller wins.
+    Best,
+}
+
+/// zstd level of [`Effort::Fast`].
+pub const FAST_LEVEL: i32 = 3;
+/// zstd level of [`Effort::Best`] (and of the bsdiff stream).
+pub const BEST_LEVEL: i32 = 19;
+
+/// An encoded payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// How [`Encoded::bytes`] decode.
+    pub encoding: Encoding,
+    /// The patch or compressed payload.
+    pub bytes: Vec<u8>,
+}
+
+/// Encodes `new`, against `base` when given, with the candidates of
+/// `effort`, and returns the smallest.
+///
+/// Without a base: [`Encoding::Zstd`]. With one: [`Effort::Fast`] makes a
+/// [`Encoding::ZstdPatch`] at level [`FAST_LEVEL`]; [`Effort::Best`] makes a
+/// [`Encoding::ZstdPatch`] at [`BEST_LEVEL`] and a [`Encoding::Bsdiff`]
+/// (the two in parallel on the rayon pool) and keeps the smaller.
+pub fn encode(base: Option<&[u8]>, new: &[u8], effort: Effort) -> Result<Encoded, DeltaError> {
+    let level = match effort {
+        Effort::Fast => FAST_LEVEL,
+        Effort::Best => BEST_LEVEL,
+    };
+    let Some(base) = base else {
+        return prefix::encode(None, new, level);
+    };
+    match effort {
+        Effort::Fast => prefix::encode(Some(base), new, level),
+        Effort::Best => {
+            let (z, b) = rayon::join(
+                || prefix::encode(Some(base), new, level),
+                || bsdelta::encode(base, new, level),
+            );
+            let (z, b) = (z?, b?);
+            Ok(if b.bytes.len() < z.bytes.len() { b } else { z })
+        }
+    }
+}
+
+/// Encodes `new` as exactly `encoding` (against `base` for the patch
+/// encodings) at zstd `level`: for measurements and tests.
+pub fn encode_as(
+    encoding: Encoding,
+    base: &[u8],
+    new: &[u8],
+    level: i32,
+) -> Result<Encoded, DeltaError> {
+    match encoding {
+        Encoding::Zstd => prefix::encode(None, new, level),
+        Encoding::ZstdPatch => prefix::encode(Some(base), new, level),
+        Encoding::Bsdiff => bsdelta::encode(base, new, level),
+    }
+}
