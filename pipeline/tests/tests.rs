@@ -21,3 +21,4 @@ mod tamper;
 mod trust_chain;
 mod trust_vectors;
 mod vectors;
+mod vectors_v2;

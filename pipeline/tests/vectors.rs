@@ -17,14 +17,15 @@ use serde_json::{Value, json};
 
 const CHUNK_LOG2: u8 = 14;
 
-struct Keys {
-    signer: SigningKey,
+pub(crate) struct Keys {
+    pub(crate) signer: SigningKey,
     other_signer: SigningKey,
-    devices: Vec<RecipientSecretKey>,
+    pub(crate) devices: Vec<RecipientSecretKey>,
     stranger: RecipientSecretKey,
 }
 
-fn keys() -> Keys {
+/// The fixed keys of every manifest vector (version 2's too).
+pub(crate) fn keys() -> Keys {
     let mut r = rng(0x5eed);
     Keys {
         signer: SigningKey::generate(&mut r),
@@ -120,7 +121,7 @@ fn seal_case(k: &Keys, c: &Case, signer: &SigningKey, seed: u64) -> SealedBundle
 }
 
 /// The data key and bundle id are the first 48 bytes the seeded RNG yields.
-fn data_key_and_id(seed: u64) -> ([u8; 32], [u8; 16]) {
+pub(crate) fn data_key_and_id(seed: u64) -> ([u8; 32], [u8; 16]) {
     let mut r = rng(seed);
     let (mut key, mut id) = ([0u8; 32], [0u8; 16]);
     r.fill_bytes(&mut key);

@@ -97,6 +97,8 @@ pub fn error_name(e: &Error) -> String {
         Error::ChunkTagMismatch { index } => format!("ChunkTagMismatch.{index}"),
         Error::NotARecipient { .. } => "NotARecipient".into(),
         Error::KeyUnwrapFailed { .. } => "KeyUnwrapFailed".into(),
+        Error::WrongBase { .. } => "WrongBase".into(),
+        Error::BadDelta { .. } => "BadDelta".into(),
         other => format!("{other:?}"),
     }
 }
