@@ -30,7 +30,9 @@
 use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::{AeadInOut, KeyInit};
 use benches::{data, options};
-use criterion::{Bencher, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{
+    Bencher, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use otaseal::cipher::Backend;
 use otaseal::format::ChunkSize;
 use otaseal::keys::{KemId, RecipientSecretKey, SigningKey};
@@ -161,7 +163,11 @@ fn session_throughput(c: &mut Criterion) {
     let trust = TrustAnchor::SigningKey(signer.verifying_key());
 
     let mut g = c.benchmark_group("session-throughput");
-    g.sample_size(10);
+    // One pass over the bundle takes tens of milliseconds: flat sampling
+    // (the same few passes per sample) gives 30 samples in a few seconds,
+    // and their median shrugs off the bursts of a shared machine.
+    g.sampling_mode(SamplingMode::Flat);
+    g.sample_size(30);
     g.throughput(Throughput::Bytes(PAYLOAD as u64));
     for &log2 in CHUNK_LOG2 {
         let chunk = 1usize << log2;
