@@ -16,8 +16,12 @@
 # (docs/PERFORMANCE.md, "Device session"). `kernel-as-session` (the kernel
 # doing the session's per-chunk steps: hash twice, copy, decrypt in place)
 # is shown as a ratio to the kernel too, to tell where the difference goes.
-# Exits 1 if the default chunk size (256 KiB) fails. Extra arguments go to
-# criterion; the default is `--warm-up-time 1 --measurement-time 4`.
+# Then, as a cross-check that load coming and going between criterion's
+# functions did not decide the figure, runs benches/src/bin/session_ratio.rs:
+# the same kernel and session, passes interleaved, median of the per-pair
+# ratios. Exits 1 if the default chunk size (256 KiB) fails in criterion.
+# Extra arguments go to criterion; the default is
+# `--warm-up-time 1 --measurement-time 4`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +40,7 @@ bytes=$((64 << 20))
 sizes=(256KiB 64KiB)
 
 cargo bench -q -p benches --bench session --no-run >&2
+cargo build -q --release -p benches --bin session_ratio >&2
 tdir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 crit=$tdir/criterion/session-throughput
 
@@ -77,4 +82,6 @@ for p in "${sizes[@]}"; do
   echo "$p chunks: session/kernel $r (median of $rounds rounds: ${ratios[$p]% }), limit $limit: $verdict; kernel-as-session/kernel $mr"
   if [ "$p" = 256KiB ] && [ "$verdict" = FAIL ]; then status=1; fi
 done
+echo "cross-check, interleaved passes (session_ratio):"
+"$tdir/release/session_ratio" --pairs 31
 exit "$status"
