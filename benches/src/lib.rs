@@ -8,6 +8,8 @@
 //! cargo bench -p benches --bench batch   # presets, scaled to minutes
 //! ```
 
+pub mod session;
+
 use otaseal::keys::{KemId, RecipientPublicKey, RecipientSecretKey, SigningKey};
 use otaseal::seal::SealOptions;
 use std::path::PathBuf;
