@@ -151,9 +151,10 @@ impl SessionFixture {
     }
 
     /// `Session::new` (manifest verification), `unlock_with_backend`
-    /// (`Backend::RustCrypto`), `feed` of every chunk in order (one whole
-    /// chunk per feed), `decrypt_chunk` of each into `out` (one chunk long),
-    /// `finish`.
+    /// (`Backend::RustCrypto`), `feed_decrypt` of every chunk in order (one
+    /// whole chunk per feed: copied into `out`, verified there, decrypted in
+    /// place — each chunk hashed once, as a device streaming a download
+    /// does), `finish`.
     pub fn run(&self, out: &mut [u8]) -> Finished {
         let mut s = Session::new(&self.sealed.manifest_bytes, &self.trust, self.opts.clone())
             .expect("session");
@@ -161,10 +162,10 @@ impl SessionFixture {
             .expect("unlock");
         for (i, c) in self.sealed.payload.chunks(self.chunk).enumerate() {
             let at = (i * self.chunk) as u64;
-            let fed = s.feed(at, c, |_| Ok(())).expect("feed");
+            let fed = s
+                .feed_decrypt(at, c, out, |_| Ok(()), |_, _| Ok(()))
+                .expect("feed_decrypt");
             debug_assert_eq!(fed.verified, [i as u32]);
-            s.decrypt_chunk(i as u32, c, &mut out[..c.len()])
-                .expect("decrypt");
         }
         s.finish().expect("finish")
     }

@@ -56,8 +56,7 @@ pub fn verify_manifest(bytes: &[u8], trust: &TrustAnchor) -> Result<VerifiedMani
             root.verify_signer(&manifest, &bytes[..signed_len])?;
         }
     }
-    let cvs: Vec<[u8; 32]> = manifest.chunks.iter().map(|c| c.cv).collect();
-    if tree::root_from_cvs(&cvs) != manifest.root {
+    if tree::root_from(&manifest.chunks, |c| &c.cv) != manifest.root {
         return Err(Error::TableRootMismatch);
     }
     Ok(VerifiedManifest {
@@ -240,12 +239,23 @@ impl ChunkKey {
             });
         }
         out.copy_from_slice(ciphertext);
+        self.open_verified_in_place(verified, index, out)
+    }
+
+    /// Decrypts chunk `index` in place in `buf`, which the caller has just
+    /// verified against the table and which no one else can change.
+    pub(crate) fn open_verified_in_place(
+        &self,
+        verified: &VerifiedManifest,
+        index: u32,
+        buf: &mut [u8],
+    ) -> Result<()> {
         let last = index + 1 == verified.chunk_count();
         let tag = &verified.manifest.chunks[index as usize].tag;
         self.cipher
-            .open_in_place(chunk_nonce(index, last), &self.aad, out, tag)
+            .open_in_place(chunk_nonce(index, last), &self.aad, buf, tag)
             .map_err(|_| {
-                out.fill(0);
+                buf.fill(0);
                 Error::ChunkTagMismatch { index }
             })
     }

@@ -297,8 +297,7 @@ impl BundleSealer {
             });
         }
         check_recipients(recipients)?;
-        let cvs: Vec<[u8; 32]> = chunks.iter().map(|c| c.cv).collect();
-        let root = tree::root_from_cvs(&cvs);
+        let root = tree::root_from(&chunks, |c| &c.cv);
         let stanzas = recipients
             .iter()
             .map(|r| keys::wrap_data_key(&self.key, r, &self.body.bundle_id, rng))

@@ -89,7 +89,7 @@ use crate::open::{ChunkKey, TrustAnchor, VerifiedManifest, verify_manifest};
 use crate::policy::{self, Approval, PolicyOptions, VerifiedRollback};
 use crate::prelude::*;
 use core::ops::Range;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 /// Why a session refused a call (as opposed to refusing a bundle, which is
 /// a verification or policy error).
@@ -267,6 +267,10 @@ pub struct Finished {
     pub device_state: Option<Vec<u8>>,
 }
 
+/// Where [`Session::feed_decrypt`] decrypts: the caller's buffer and its
+/// plaintext sink. `None` for [`Session::feed`].
+type Decrypt<'a> = Option<(&'a mut [u8], &'a mut dyn FnMut(u32, &[u8]) -> Result<()>)>;
+
 /// A prefix of one chunk, assembled from pieces fed separately.
 #[derive(Debug, Default)]
 struct Partial {
@@ -279,30 +283,35 @@ struct Partial {
 /// decrypted from several threads at once.
 #[derive(Debug)]
 struct Flags {
-    bits: Box<[AtomicBool]>,
+    /// One bit per chunk, 32 to a word: 32-bit atomics exist on every
+    /// target with atomics at all (Cortex-M included).
+    words: Box<[AtomicU32]>,
     count: AtomicU32,
 }
 
 impl Flags {
     fn new(len: u32) -> Self {
         Self {
-            bits: (0..len).map(|_| AtomicBool::new(false)).collect(),
+            words: (0..len.div_ceil(32)).map(|_| AtomicU32::new(0)).collect(),
             count: AtomicU32::new(0),
         }
     }
 
     fn set(&self, index: u32) {
-        if let Some(b) = self.bits.get(index as usize)
-            && !b.swap(true, Ordering::Relaxed)
+        let bit = 1 << (index % 32);
+        if let Some(w) = self.words.get(index as usize / 32)
+            && w.fetch_or(bit, Ordering::Relaxed) & bit == 0
         {
             self.count.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     fn clear(&mut self, index: u32) {
-        if let Some(b) = self.bits.get_mut(index as usize)
-            && core::mem::take(b.get_mut())
+        let bit = 1 << (index % 32);
+        if let Some(w) = self.words.get_mut(index as usize / 32)
+            && *w.get_mut() & bit != 0
         {
+            *w.get_mut() &= !bit;
             *self.count.get_mut() -= 1;
         }
     }
@@ -454,7 +463,7 @@ impl Session {
     /// restored record: chunk-aligned, ascending, coalesced up to
     /// [`SessionOptions::max_request_bytes`] (`fetch::plan_requests`).
     pub fn needed(&self) -> Vec<FetchRequest> {
-        let known = ChunkSet::from_bits(self.known());
+        let known = self.known();
         plan_requests(
             &self.geometry,
             &known,
@@ -470,20 +479,15 @@ impl Session {
         let chunks = self.verified.chunks_covering(range)?;
         Ok(plan_requests(
             &self.geometry,
-            &ChunkSet::from_bits(self.known()),
+            &self.known(),
             chunks,
             self.max_request_bytes,
         ))
     }
 
-    /// Per chunk: verified or claimed.
-    fn known(&self) -> Vec<bool> {
-        self.have
-            .as_bits()
-            .iter()
-            .zip(self.claimed.as_bits())
-            .map(|(h, c)| *h || *c)
-            .collect()
+    /// The chunks verified or claimed.
+    fn known(&self) -> ChunkSet {
+        self.have.union(&self.claimed)
     }
 
     /// Takes payload bytes `bytes` starting at payload offset `offset`, from
@@ -496,6 +500,54 @@ impl Session {
     /// A range outside the payload is [`Error::RangeOutOfBounds`] and
     /// changes nothing.
     pub fn feed<F>(&mut self, offset: u64, bytes: &[u8], mut store: F) -> Result<FeedReport>
+    where
+        F: FnMut(VerifiedChunk<'_>) -> Result<()>,
+    {
+        self.feed_inner(offset, bytes, &mut store, &mut None)
+    }
+
+    /// [`feed`](Self::feed) and [`decrypt_chunk`](Self::decrypt_chunk) in
+    /// one step, hashing each chunk once instead of twice: every chunk the
+    /// bytes complete is copied into `out` (at least the largest chunk's
+    /// length), verified there (a copy no one else can change), handed to
+    /// `store` (the ciphertext, for the caller to keep), decrypted in place
+    /// and handed to `plain` with its index. The session must be unlocked.
+    pub fn feed_decrypt<F, P>(
+        &mut self,
+        offset: u64,
+        bytes: &[u8],
+        out: &mut [u8],
+        mut store: F,
+        mut plain: P,
+    ) -> Result<FeedReport>
+    where
+        F: FnMut(VerifiedChunk<'_>) -> Result<()>,
+        P: FnMut(u32, &[u8]) -> Result<()>,
+    {
+        if self.key.is_none() {
+            return Err(SessionError::Locked.into());
+        }
+        let most = self
+            .geometry
+            .chunk_size
+            .bytes()
+            .min(self.geometry.payload_len);
+        if (out.len() as u64) < most {
+            return Err(Error::InvalidRequest(format!(
+                "the output buffer holds {} bytes; a chunk is up to {most}",
+                out.len()
+            )));
+        }
+        self.feed_inner(offset, bytes, &mut store, &mut Some((out, &mut plain)))
+    }
+
+    fn feed_inner<F>(
+        &mut self,
+        offset: u64,
+        bytes: &[u8],
+        store: &mut F,
+        dec: &mut Decrypt<'_>,
+    ) -> Result<FeedReport>
     where
         F: FnMut(VerifiedChunk<'_>) -> Result<()>,
     {
@@ -525,9 +577,9 @@ impl Session {
                 if self.partial.index == Some(index) {
                     self.drop_partial();
                 }
-                self.take_chunk(index, r.start, piece, &mut store, &mut report)?;
+                self.take_chunk(index, r.start, piece, store, dec, &mut report)?;
             } else {
-                self.buffer(index, r, start, piece, &mut store, &mut report)?;
+                self.buffer(index, r, start, piece, store, dec, &mut report)?;
             }
         }
         Ok(report)
@@ -536,6 +588,7 @@ impl Session {
     /// Adds a piece of chunk `index` (payload bytes `r`) starting at `start`
     /// to the buffered prefix, under the rules of the module docs, and
     /// verifies the chunk when the prefix is complete.
+    #[allow(clippy::too_many_arguments)]
     fn buffer<F>(
         &mut self,
         index: u32,
@@ -543,6 +596,7 @@ impl Session {
         start: u64,
         piece: &[u8],
         store: &mut F,
+        dec: &mut Decrypt<'_>,
         report: &mut FeedReport,
     ) -> Result<()>
     where
@@ -582,7 +636,7 @@ impl Session {
             // Taken out (keeping its allocation) so `take_chunk` can borrow the
             // session mutably while it reads the bytes.
             let buf = core::mem::take(&mut self.partial.buf);
-            let accepted = self.take_chunk(index, r.start, &buf, store, report);
+            let accepted = self.take_chunk(index, r.start, &buf, store, dec, report);
             self.partial.buf = buf;
             self.drop_partial();
             accepted?;
@@ -602,6 +656,7 @@ impl Session {
         offset: u64,
         bytes: &[u8],
         store: &mut F,
+        dec: &mut Decrypt<'_>,
         report: &mut FeedReport,
     ) -> Result<()>
     where
@@ -609,6 +664,11 @@ impl Session {
     {
         // Fresh bytes supersede a restored record's claim either way.
         self.claimed.remove(index);
+        if let Some((out, plain)) = dec {
+            let out = &mut out[..bytes.len()];
+            out.copy_from_slice(bytes);
+            return self.accept_decrypt(index, offset, out, store, &mut **plain, report);
+        }
         match self.verified.verify_chunk(index, bytes) {
             Ok(()) => {
                 store(VerifiedChunk {
@@ -663,12 +723,50 @@ impl Session {
         Ok(())
     }
 
+    /// [`take_chunk`](Self::take_chunk) for [`feed_decrypt`](Self::feed_decrypt):
+    /// `buf` is the session's copy of the chunk; verified, stored, then
+    /// decrypted in place, hashed once.
+    fn accept_decrypt<F>(
+        &mut self,
+        index: u32,
+        offset: u64,
+        buf: &mut [u8],
+        store: &mut F,
+        plain: &mut dyn FnMut(u32, &[u8]) -> Result<()>,
+        report: &mut FeedReport,
+    ) -> Result<()>
+    where
+        F: FnMut(VerifiedChunk<'_>) -> Result<()>,
+    {
+        match self.verified.verify_chunk(index, buf) {
+            Ok(()) => {
+                store(VerifiedChunk {
+                    index,
+                    offset,
+                    bytes: buf,
+                })?;
+                self.have.insert(index);
+                report.verified.push(index);
+                let key = self.key.as_ref().ok_or(SessionError::Locked)?;
+                key.open_verified_in_place(&self.verified, index, buf)?;
+                self.decrypted.set(index);
+                plain(index, buf)
+            }
+            Err(Error::ChunkHashMismatch { .. }) => {
+                buf.fill(0);
+                report.failed.push(index);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The fetch record (`docs/FORMAT.md` §13) of the chunks the caller
     /// holds: those verified, and those a restored record claimed that are
     /// not rechecked yet (still the caller's to recheck after the next
     /// restore). Store it as often as progress is worth keeping.
     pub fn export(&self) -> Result<Vec<u8>> {
-        let record = FetchRecord::of_manifest(self.verified.manifest(), self.known())?;
+        let record = FetchRecord::of_manifest(self.verified.manifest(), self.known().to_bits())?;
         Ok(record.to_bytes())
     }
 
@@ -807,6 +905,84 @@ mod tests {
     use crate::keys::{KemId, SigningKey};
     use crate::seal::{SealOptions, seal_with_rng};
     use rand_core::SeedableRng;
+
+    /// `feed_decrypt` gives the plaintext in order, hashing each chunk once,
+    /// from whole and split pieces, and refuses a damaged chunk.
+    #[test]
+    fn feed_decrypt_verifies_and_decrypts_in_one_step() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
+        let signer = SigningKey::generate(&mut rng);
+        let device = RecipientSecretKey::generate(KemId::X25519, &mut rng);
+        let mut o = SealOptions::new(
+            "com.example.app".parse().unwrap(),
+            "stable".parse().unwrap(),
+            "1".parse().unwrap(),
+            1,
+        );
+        o.chunk_size = crate::format::ChunkSize::from_log2(14).unwrap();
+        let plain: Vec<u8> = (0..5 * 16384 + 3).map(|i| (i * 7 % 251) as u8).collect();
+        let sealed = seal_with_rng(
+            &plain,
+            &o,
+            &[device.public_key().clone()],
+            &signer,
+            &mut rng,
+        )
+        .unwrap();
+        let trust = TrustAnchor::SigningKey(signer.verifying_key());
+        let p = &sealed.payload;
+        for step in [p.len(), 16384, 10_000] {
+            let mut s = Session::new(
+                &sealed.manifest_bytes,
+                &trust,
+                SessionOptions::new(o.created),
+            )
+            .unwrap();
+            let mut out = vec![0u8; 16384];
+            assert!(
+                s.feed_decrypt(0, &p[..10], &mut out, |_| Ok(()), |_, _| Ok(()))
+                    .is_err()
+            );
+            s.unlock(&device).unwrap();
+            let mut got = Vec::new();
+            let mut stored = Vec::new();
+            for at in (0..p.len()).step_by(step) {
+                let end = (at + step).min(p.len());
+                s.feed_decrypt(
+                    at as u64,
+                    &p[at..end],
+                    &mut out,
+                    |c| {
+                        stored.extend_from_slice(c.bytes);
+                        Ok(())
+                    },
+                    |_, b| {
+                        got.extend_from_slice(b);
+                        Ok(())
+                    },
+                )
+                .unwrap();
+            }
+            assert_eq!(got, plain, "step {step}");
+            assert_eq!(&stored, p, "step {step}");
+            s.finish().unwrap();
+        }
+        let mut s = Session::new(
+            &sealed.manifest_bytes,
+            &trust,
+            SessionOptions::new(o.created),
+        )
+        .unwrap();
+        s.unlock(&device).unwrap();
+        let mut bad = p[..16384].to_vec();
+        bad[5] ^= 1;
+        let mut out = vec![0u8; 16384];
+        let r = s
+            .feed_decrypt(0, &bad, &mut out, |_| Ok(()), |_, _| panic!("no plaintext"))
+            .unwrap();
+        assert_eq!(r.failed, [0]);
+        assert!(out.iter().all(|b| *b == 0));
+    }
 
     /// A session can be shared across threads (decrypting chunks in
     /// parallel through `&Session`) and moved between them.

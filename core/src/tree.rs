@@ -34,23 +34,38 @@ pub fn piece_cv(piece: &[u8], offset: u64, only_piece: bool) -> [u8; 32] {
 /// two of leaves strictly less than `n`; with power-of-two pieces that split
 /// falls on a piece boundary, so the same rule applies to pieces.
 pub fn root_from_cvs(cvs: &[[u8; 32]]) -> [u8; 32] {
-    match cvs {
+    root_from(cvs, |cv| cv)
+}
+
+/// [`root_from_cvs`] over any table whose rows hold a CV (a manifest's
+/// chunk table), without copying the CVs out first: a device verifying a
+/// 1 GiB manifest would otherwise hold a second 128 KiB table.
+pub fn root_from<T>(rows: &[T], cv: impl Fn(&T) -> &[u8; 32] + Copy) -> [u8; 32] {
+    match rows {
         [] => panic!("a payload always has at least one piece"),
-        [only] => *only,
+        [only] => *cv(only),
         _ => {
-            let (left, right) = cvs.split_at(left_len(cvs.len()));
-            *merge_subtrees_root(&merge_non_root(left), &merge_non_root(right), Mode::Hash)
-                .as_bytes()
+            let (left, right) = rows.split_at(left_len(rows.len()));
+            *merge_subtrees_root(
+                &merge_non_root(left, cv),
+                &merge_non_root(right, cv),
+                Mode::Hash,
+            )
+            .as_bytes()
         }
     }
 }
 
-fn merge_non_root(cvs: &[[u8; 32]]) -> [u8; 32] {
-    match cvs {
-        [only] => *only,
+fn merge_non_root<T>(rows: &[T], cv: impl Fn(&T) -> &[u8; 32] + Copy) -> [u8; 32] {
+    match rows {
+        [only] => *cv(only),
         _ => {
-            let (left, right) = cvs.split_at(left_len(cvs.len()));
-            merge_subtrees_non_root(&merge_non_root(left), &merge_non_root(right), Mode::Hash)
+            let (left, right) = rows.split_at(left_len(rows.len()));
+            merge_subtrees_non_root(
+                &merge_non_root(left, cv),
+                &merge_non_root(right, cv),
+                Mode::Hash,
+            )
         }
     }
 }

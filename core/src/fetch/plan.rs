@@ -46,10 +46,12 @@ impl Geometry {
     }
 }
 
-/// A set of chunk indexes, e.g. the chunks verified so far.
+/// A set of chunk indexes, e.g. the chunks verified so far: one bit per
+/// chunk (a device session keeps two of these for a 1 GiB bundle in 1 KiB).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkSet {
-    bits: Vec<bool>,
+    words: Vec<u64>,
+    len: u32,
     count: u32,
 }
 
@@ -57,20 +59,46 @@ impl ChunkSet {
     /// An empty set over `len` chunks.
     pub fn new(len: u32) -> Self {
         Self {
-            bits: vec![false; len as usize],
+            words: vec![0; (len as usize).div_ceil(64)],
+            len,
             count: 0,
         }
     }
 
     /// The set of the `true` positions of `bits`.
     pub fn from_bits(bits: Vec<bool>) -> Self {
-        let count = bits.iter().filter(|b| **b).count() as u32;
-        Self { bits, count }
+        let mut set = Self::new(bits.len() as u32);
+        for (i, _) in bits.iter().enumerate().filter(|(_, b)| **b) {
+            set.insert(i as u32);
+        }
+        set
+    }
+
+    /// Per chunk, whether it is in the set.
+    pub fn to_bits(&self) -> Vec<bool> {
+        (0..self.len).map(|i| self.contains(i)).collect()
+    }
+
+    /// The chunks in either set (over the same length).
+    pub fn union(&self, other: &ChunkSet) -> ChunkSet {
+        debug_assert_eq!(self.len, other.len);
+        let words: Vec<u64> = self
+            .words
+            .iter()
+            .zip(&other.words)
+            .map(|(a, b)| a | b)
+            .collect();
+        let count = words.iter().map(|w| w.count_ones()).sum();
+        Self {
+            words,
+            len: self.len,
+            count,
+        }
     }
 
     /// Number of chunks the set ranges over.
     pub fn len(&self) -> u32 {
-        self.bits.len() as u32
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
@@ -87,43 +115,35 @@ impl ChunkSet {
     }
 
     pub fn contains(&self, index: u32) -> bool {
-        self.bits.get(index as usize).copied().unwrap_or(false)
+        index < self.len && self.words[index as usize / 64] & (1 << (index % 64)) != 0
     }
 
     /// Adds `index`; returns whether it was new. Out-of-range indexes are ignored.
     pub fn insert(&mut self, index: u32) -> bool {
-        match self.bits.get_mut(index as usize) {
-            Some(b) if !*b => {
-                *b = true;
-                self.count += 1;
-                true
-            }
-            _ => false,
+        if index >= self.len || self.contains(index) {
+            return false;
         }
+        self.words[index as usize / 64] |= 1 << (index % 64);
+        self.count += 1;
+        true
     }
 
     /// Removes `index`; returns whether it was there. Out-of-range indexes
     /// are ignored.
     pub fn remove(&mut self, index: u32) -> bool {
-        match self.bits.get_mut(index as usize) {
-            Some(b) if *b => {
-                *b = false;
-                self.count -= 1;
-                true
-            }
-            _ => false,
+        if !self.contains(index) {
+            return false;
         }
+        self.words[index as usize / 64] &= !(1 << (index % 64));
+        self.count -= 1;
+        true
     }
 
     /// The chunks of `within` not in the set, in ascending order.
     pub fn missing(&self, within: Range<u32>) -> impl Iterator<Item = u32> + '_ {
         within
-            .filter(move |&i| (i as usize) < self.bits.len())
-            .filter(move |&i| !self.bits[i as usize])
-    }
-
-    pub fn as_bits(&self) -> &[bool] {
-        &self.bits
+            .filter(move |&i| i < self.len)
+            .filter(move |&i| !self.contains(i))
     }
 }
 
