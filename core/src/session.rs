@@ -541,6 +541,48 @@ impl Session {
         self.feed_inner(offset, bytes, &mut store, &mut Some((out, &mut plain)))
     }
 
+    /// One whole chunk, received into the caller's buffer `buf`: verified
+    /// there, handed to `store` (the ciphertext), then decrypted in place,
+    /// so `buf` holds the plaintext when the report lists the chunk as
+    /// verified (and zeros when it lists it as failed). Each chunk is hashed
+    /// once and the session needs no buffer of its own: a device (a boot
+    /// loader, an updater with one I/O buffer) reading chunk-aligned ranges
+    /// needs one chunk of memory besides the manifest. The session must be
+    /// unlocked; `buf` must be exactly chunk `index`; a chunk already
+    /// verified is ignored (its bytes counted in `ignored_bytes`).
+    pub fn feed_chunk_in_place<F>(
+        &mut self,
+        index: u32,
+        buf: &mut [u8],
+        mut store: F,
+    ) -> Result<FeedReport>
+    where
+        F: FnMut(VerifiedChunk<'_>) -> Result<()>,
+    {
+        if self.key.is_none() {
+            return Err(SessionError::Locked.into());
+        }
+        let r = self.verified.chunk_range(index)?;
+        if buf.len() as u64 != r.end - r.start {
+            return Err(Error::ChunkLength {
+                index,
+                expected: r.end - r.start,
+                found: buf.len() as u64,
+            });
+        }
+        let mut report = FeedReport::default();
+        if self.have.contains(index) {
+            report.ignored_bytes = buf.len() as u64;
+            return Ok(report);
+        }
+        if self.partial.index == Some(index) {
+            self.drop_partial();
+        }
+        self.claimed.remove(index);
+        self.accept_decrypt(index, r.start, buf, &mut store, &mut |_, _| Ok(()), &mut report)?;
+        Ok(report)
+    }
+
     fn feed_inner<F>(
         &mut self,
         offset: u64,
@@ -905,6 +947,64 @@ mod tests {
     use crate::keys::{KemId, SigningKey};
     use crate::seal::{SealOptions, seal_with_rng};
     use rand_core::SeedableRng;
+
+    /// `feed_chunk_in_place` leaves the plaintext in the caller's buffer,
+    /// refuses a damaged chunk (zeroing the buffer), and the session
+    /// finishes as after `feed` + `decrypt_chunk`.
+    #[test]
+    fn feed_chunk_in_place_decrypts_in_the_callers_buffer() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        let signer = crate::keys::SigningKey::generate(&mut rng);
+        let device = RecipientSecretKey::generate(crate::keys::KemId::X25519, &mut rng);
+        let mut o = crate::seal::SealOptions::new(
+            "com.example.app".parse().unwrap(),
+            "stable".parse().unwrap(),
+            "1".parse().unwrap(),
+            1,
+        );
+        o.created = 1_700_000_000;
+        o.chunk_size = crate::format::ChunkSize::from_log2(14).unwrap();
+        let plain: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        let sealed = crate::seal::seal_with_rng(
+            &plain,
+            &o,
+            &[device.public_key().clone()],
+            &signer,
+            &mut rng,
+        )
+        .unwrap();
+        let trust = TrustAnchor::SigningKey(signer.verifying_key());
+        let mut s =
+            Session::new(&sealed.manifest_bytes, &trust, SessionOptions::new(o.created)).unwrap();
+        let mut buf = sealed.payload[..16_384].to_vec();
+        assert!(matches!(
+            s.feed_chunk_in_place(0, &mut buf, |_| Ok(())),
+            Err(Error::Session(SessionError::Locked))
+        ));
+        s.unlock(&device).unwrap();
+        let mut out = Vec::new();
+        for i in 0..3u32 {
+            let r = s.geometry().chunk_range(i);
+            let mut buf = sealed.payload[r.start as usize..r.end as usize].to_vec();
+            if i == 1 {
+                let mut bad = buf.clone();
+                bad[5] ^= 1;
+                let rep = s.feed_chunk_in_place(i, &mut bad, |_| Ok(())).unwrap();
+                assert_eq!(rep.failed, [1]);
+                assert!(bad.iter().all(|b| *b == 0), "no plaintext of a failed chunk");
+                assert!(s.decrypt_chunk(1, &buf, &mut vec![0; buf.len()]).is_err());
+            }
+            let rep = s.feed_chunk_in_place(i, &mut buf, |_| Ok(())).unwrap();
+            assert_eq!(rep.verified, [i]);
+            out.extend_from_slice(&buf);
+        }
+        assert_eq!(out, plain);
+        assert!(matches!(
+            s.feed_chunk_in_place(0, &mut [0u8; 5], |_| Ok(())),
+            Err(Error::ChunkLength { .. })
+        ));
+        s.finish().unwrap();
+    }
 
     /// `feed_decrypt` gives the plaintext in order, hashing each chunk once,
     /// from whole and split pieces, and refuses a damaged chunk.
