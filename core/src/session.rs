@@ -948,12 +948,18 @@ mod tests {
     use crate::seal::{SealOptions, seal_with_rng};
     use rand_core::SeedableRng;
 
-    /// `feed_chunk_in_place` leaves the plaintext in the caller's buffer,
-    /// refuses a damaged chunk (zeroing the buffer), and the session
-    /// finishes as after `feed` + `decrypt_chunk`.
-    #[test]
-    fn feed_chunk_in_place_decrypts_in_the_callers_buffer() {
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+    /// A bundle of `plain` in 16 KiB chunks, sealed deterministically from
+    /// `seed`: the sealed files, the device key, the trust anchor, the options.
+    fn sealed_bundle(
+        seed: u64,
+        plain: &[u8],
+    ) -> (
+        crate::seal::SealedBundle,
+        RecipientSecretKey,
+        TrustAnchor,
+        crate::seal::SealOptions,
+    ) {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
         let signer = crate::keys::SigningKey::generate(&mut rng);
         let device = RecipientSecretKey::generate(crate::keys::KemId::X25519, &mut rng);
         let mut o = crate::seal::SealOptions::new(
@@ -964,16 +970,24 @@ mod tests {
         );
         o.created = 1_700_000_000;
         o.chunk_size = crate::format::ChunkSize::from_log2(14).unwrap();
-        let plain: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
         let sealed = crate::seal::seal_with_rng(
-            &plain,
+            plain,
             &o,
             &[device.public_key().clone()],
             &signer,
             &mut rng,
         )
         .unwrap();
-        let trust = TrustAnchor::SigningKey(signer.verifying_key());
+        (sealed, device, TrustAnchor::SigningKey(signer.verifying_key()), o)
+    }
+
+    /// `feed_chunk_in_place` leaves the plaintext in the caller's buffer,
+    /// refuses a damaged chunk (zeroing the buffer), and the session
+    /// finishes as after `feed` + `decrypt_chunk`.
+    #[test]
+    fn feed_chunk_in_place_decrypts_in_the_callers_buffer() {
+        let plain: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        let (sealed, device, trust, o) = sealed_bundle(3, &plain);
         let mut s =
             Session::new(&sealed.manifest_bytes, &trust, SessionOptions::new(o.created)).unwrap();
         let mut buf = sealed.payload[..16_384].to_vec();
@@ -1010,26 +1024,8 @@ mod tests {
     /// from whole and split pieces, and refuses a damaged chunk.
     #[test]
     fn feed_decrypt_verifies_and_decrypts_in_one_step() {
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
-        let signer = SigningKey::generate(&mut rng);
-        let device = RecipientSecretKey::generate(KemId::X25519, &mut rng);
-        let mut o = SealOptions::new(
-            "com.example.app".parse().unwrap(),
-            "stable".parse().unwrap(),
-            "1".parse().unwrap(),
-            1,
-        );
-        o.chunk_size = crate::format::ChunkSize::from_log2(14).unwrap();
         let plain: Vec<u8> = (0..5 * 16384 + 3).map(|i| (i * 7 % 251) as u8).collect();
-        let sealed = seal_with_rng(
-            &plain,
-            &o,
-            &[device.public_key().clone()],
-            &signer,
-            &mut rng,
-        )
-        .unwrap();
-        let trust = TrustAnchor::SigningKey(signer.verifying_key());
+        let (sealed, device, trust, o) = sealed_bundle(2, &plain);
         let p = &sealed.payload;
         for step in [p.len(), 16384, 10_000] {
             let mut s = Session::new(
@@ -1097,26 +1093,8 @@ mod tests {
     /// grown; the chunks a feed holds whole are not copied into it.
     #[test]
     fn one_partial_buffer_of_one_chunk_reused() {
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
-        let signer = SigningKey::generate(&mut rng);
-        let device = RecipientSecretKey::generate(KemId::X25519, &mut rng);
-        let mut o = SealOptions::new(
-            "com.example.app".parse().unwrap(),
-            "stable".parse().unwrap(),
-            "1".parse().unwrap(),
-            1,
-        );
-        o.chunk_size = crate::format::ChunkSize::from_log2(14).unwrap();
         let plain = vec![7u8; 5 * 16384 + 3];
-        let sealed = seal_with_rng(
-            &plain,
-            &o,
-            &[device.public_key().clone()],
-            &signer,
-            &mut rng,
-        )
-        .unwrap();
-        let trust = TrustAnchor::SigningKey(signer.verifying_key());
+        let (sealed, _device, trust, o) = sealed_bundle(1, &plain);
         let opts = SessionOptions::new(o.created);
         let p = &sealed.payload;
 
