@@ -272,14 +272,14 @@ mod tests {
     use crate::keys::SigningKey;
 
     fn entry(name: &str, n: u8) -> IndexEntry {
-        IndexEntry {
-            name: name.parse().unwrap(),
-            plaintext_len: 1000 * u64::from(n),
-            bundle_id: [n; 16],
-            root: [n.wrapping_add(1); 32],
-            manifest_len: 300 + u32::from(n),
-            manifest_hash: [n.wrapping_add(2); 32],
-        }
+        IndexEntry::full(
+            name.parse().unwrap(),
+            1000 * u64::from(n),
+            [n; 16],
+            [n.wrapping_add(1); 32],
+            300 + u32::from(n),
+            [n.wrapping_add(2); 32],
+        )
     }
 
     fn release() -> Release {

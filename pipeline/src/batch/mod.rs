@@ -552,14 +552,14 @@ impl<'a> Batch<'a> {
         if sync {
             io::sync_dir(io::parent_dir(manifest))?;
         }
-        Ok(IndexEntry {
-            name: input.name.clone(),
+        Ok(IndexEntry::full(
+            input.name.clone(),
             plaintext_len,
-            bundle_id: sealed.manifest.bundle_id,
-            root: sealed.manifest.root,
-            manifest_len: manifest_len(sealed.bytes.len())?,
-            manifest_hash: *blake3::hash(&sealed.bytes).as_bytes(),
-        })
+            sealed.manifest.bundle_id,
+            sealed.manifest.root,
+            manifest_len(sealed.bytes.len())?,
+            *blake3::hash(&sealed.bytes).as_bytes(),
+        ))
     }
 }
 

@@ -64,14 +64,14 @@ pub(super) fn existing_outputs(
     if !payload_verifies(batch, &vm, payload) {
         return None;
     }
-    Some(IndexEntry {
-        name: input.name.clone(),
-        plaintext_len: m.plaintext_len,
-        bundle_id: m.bundle_id,
-        root: m.root,
-        manifest_len: u32::try_from(bytes.len()).ok()?,
-        manifest_hash: *blake3::hash(&bytes).as_bytes(),
-    })
+    Some(IndexEntry::full(
+        input.name.clone(),
+        m.plaintext_len,
+        m.bundle_id,
+        m.root,
+        u32::try_from(bytes.len()).ok()?,
+        *blake3::hash(&bytes).as_bytes(),
+    ))
 }
 
 /// Whether `m` was sealed for the release, chunk size and lifetime `o` asks
