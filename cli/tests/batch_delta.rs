@@ -211,7 +211,8 @@ fn deltas_from_two_bases_install_release_after_release() {
         &i3,
         &["--base", &b],
     );
-    assert!(!r.status.success(), "{}", text(&r));
+    assert_eq!(r.status.code(), Some(11), "wrong base: {}", text(&r));
+    assert!(!i3.exists(), "nothing installed");
     ok(install(
         &env,
         &out3.join("fw.img.from-2.manifest"),

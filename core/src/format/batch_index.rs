@@ -580,7 +580,7 @@ mod tests {
         DeltaEntry {
             base_sequence: base,
             base_version: format!("4.{base}.0").parse().unwrap(),
-            encoding: if n % 2 == 0 {
+            encoding: if n.is_multiple_of(2) {
                 Encoding::ZstdPatch
             } else {
                 Encoding::Bsdiff
