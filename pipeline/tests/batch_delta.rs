@@ -334,3 +334,134 @@ fn without_deltas_or_compression_the_index_stays_version_1() {
             .is_err()
     );
 }
+
+/// Cancelled (SIGINT) while deltas are being built: the bundle whose deltas
+/// did not all finish is not listed, no temporary is left, and every
+/// manifest on disk sits beside the complete payload it describes.
+#[test]
+fn a_cancelled_run_leaves_no_delta_that_looks_valid() {
+    use otaseal::batch::Progress;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    struct CancelAfter<'a> {
+        flag: &'a AtomicBool,
+        done: AtomicU64,
+        after: u64,
+    }
+    impl Progress for CancelAfter<'_> {
+        fn advance(&self, bytes: u64) {
+            if self.done.fetch_add(bytes, Ordering::SeqCst) + bytes > self.after {
+                self.flag.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+    let f = Fixture::new();
+    let r = Releases::new();
+    let out = tempfile::tempdir().unwrap();
+    let out = out.path();
+    let inputs = inputs(&r, 3, out);
+    let fw_len = std::fs::metadata(r.dir(3).join("fw.img")).unwrap().len();
+    let flag = AtomicBool::new(false);
+    // One thread, largest bundle first: fw.img's full bundle, then its
+    // delta from release 1 (counted as fw.img's length) trips the flag, so
+    // its delta from release 2 is cancelled and nothing else starts.
+    let progress = CancelAfter {
+        flag: &flag,
+        done: AtomicU64::new(0),
+        after: fw_len + 1,
+    };
+    let mut bo = options(&f, &r, out, 3, &[1, 2]);
+    bo.threads = 1;
+    let to = [f.device.public_key().clone()];
+    let report = Batch::new(bo, &to, &f.signer)
+        .with_cancel(&flag)
+        .with_progress(&progress)
+        .run(&inputs)
+        .unwrap();
+    assert!(report.interrupted);
+    assert_eq!(report.interrupted_bundles(), inputs.len());
+    assert!(
+        report.index.entries.is_empty(),
+        "fw.img lacks a delta: not listed"
+    );
+    let mut files: Vec<String> = walk(out)
+        .iter()
+        .map(|p| p.strip_prefix(out).unwrap().to_string_lossy().into_owned())
+        .filter(|p| !p.starts_with(".otaseal.lock")) // the run's lock files
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "batch.index",
+            "fw.img.from-1.manifest",
+            "fw.img.from-1.payload",
+            "fw.img.manifest",
+            "fw.img.payload"
+        ],
+        "no temporary, no trace of the cancelled delta"
+    );
+    for stem in ["fw.img", "fw.img.from-1"] {
+        let m = std::fs::read(out.join(format!("{stem}.manifest"))).unwrap();
+        let vm = otaseal::open::verify_manifest(&m, &f.trust()).unwrap();
+        let p = std::fs::read(out.join(format!("{stem}.payload"))).unwrap();
+        assert_eq!(vm.manifest().root, *blake3::hash(&p).as_bytes(), "{stem}");
+    }
+    // Resume keeps what finished and builds the rest.
+    let mut bo = options(&f, &r, out, 3, &[1, 2]);
+    bo.resume = true;
+    let done = run(&f, bo, &inputs);
+    assert!(!done.interrupted);
+    assert_eq!(done.index.entries.len(), inputs.len());
+    let fw = done
+        .bundles
+        .iter()
+        .find(|b| b.input.name.as_str() == "fw.img")
+        .unwrap();
+    assert!(matches!(
+        fw.status,
+        otaseal::batch::BundleStatus::Verified(_)
+    ));
+    let kept: Vec<(u64, bool)> = fw
+        .status
+        .outputs()
+        .unwrap()
+        .deltas
+        .iter()
+        .map(|d| (d.entry.base_sequence, d.verified))
+        .collect();
+    assert_eq!(kept, [(1, true), (2, false)]);
+    for (e, res) in check_bundles(&done.index, out, &f.trust()) {
+        res.unwrap_or_else(|err| panic!("{}: {err}", e.name));
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn an_input_named_like_a_delta_is_refused() {
+    let f = Fixture::new();
+    let r = Releases::new();
+    std::fs::write(r.dir(3).join("fw.img.from-2"), b"x").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let bo = options(&f, &r, out.path(), 3, &[1, 2]);
+    let to = [f.device.public_key().clone()];
+    let err = Batch::new(bo, &to, &f.signer)
+        .run(&inputs(&r, 3, out.path()))
+        .unwrap_err();
+    assert!(err.to_string().contains("fw.img.from-2"), "{err}");
+    assert!(
+        std::fs::read_dir(out.path()).unwrap().next().is_none(),
+        "nothing written"
+    );
+}

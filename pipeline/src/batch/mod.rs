@@ -514,6 +514,18 @@ impl<'a> Batch<'a> {
             )));
         }
         self.opts.encode.check(self.opts.seal.sequence)?;
+        // `a.from-1` would be both an input's and a delta's output name.
+        for name in &names {
+            for b in &self.opts.encode.bases {
+                let delta = format!("{name}.from-{}", b.sequence);
+                if names.binary_search(&delta.as_str()).is_ok() {
+                    return Err(Error::InvalidRequest(format!(
+                        "input {delta} would collide with the delta of {name} from sequence {}",
+                        b.sequence
+                    )));
+                }
+            }
+        }
         std::fs::create_dir_all(&self.opts.out_dir)
             .map_err(|e| Error::io(&self.opts.out_dir, e))?;
         // Before anything in the directory is touched, temporaries included.
