@@ -25,6 +25,18 @@
 //! bundle's chunk table (48 bytes per chunk); inputs are file mappings and
 //! outputs go straight to the page cache, so neither grows with bundle size.
 //!
+//! Deltas and compression ([`EncodeOptions`], `seal --compress
+//! --delta-from`): the full bundle is always sealed (with `compress`, as a
+//! zstd encoding of its input); then, for every base release that has a
+//! file of the bundle's name, a patch is built and, if it is below the
+//! threshold, sealed as its own bundle `<name>.from-<SEQ>` through the same
+//! sealer and commit order (the patch is sealed from memory). A bundle's
+//! deltas are built in parallel with each other and with other bundles on
+//! the same pool; one bundle's input, bases and patches are in memory (or
+//! mapped) at a time per worker. A bundle is listed in the index only with
+//! all its deltas: if one fails or the run is cancelled meanwhile, the
+//! bundle fails (its finished files stay, for `--resume` to keep).
+//!
 //! Failures are per bundle: one unreadable input is reported and counted and
 //! the rest of the batch goes on. Cancellation (SIGINT) discards bundles in
 //! flight (their temporaries are deleted), keeps finished ones, and the index

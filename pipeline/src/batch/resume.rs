@@ -14,7 +14,7 @@
 //!   rewrites nothing even though the run's own times are later), but
 //!   resuming long after the first run does not keep manifests that would
 //!   expire long before the ones sealed now;
-//! - its plaintext length equals the input's current size, and the input was
+//! - its plaintext length (result length, if encoded) equals the input's current size, and the input was
 //!   not modified after the manifest file was written (modification times
 //!   compared at full precision; an input replaced by different bytes of the
 //!   same size *and* an older modification time is not detected — resume
@@ -22,6 +22,13 @@
 //! - the payload file has that length and every chunk's BLAKE3 chaining
 //!   value matches the manifest (so its BLAKE3 hash is the root). This also
 //!   catches payloads whose bytes never reached the disk before a crash.
+//!
+//! - with `compress`, the manifest is a zstd encoding (no base) whose
+//!   result length is the input's size; without, it is not encoded;
+//! - a delta (`existing_delta`) additionally names exactly this base
+//!   (sequence, version, length), the base was not modified after the
+//!   delta's manifest was written, and the delta is still below the
+//!   threshold (checked by the caller).
 //!
 //! A manifest file larger than any manifest this request could produce is
 //! not read (see [`manifest_limit`]): the bundle is sealed again.
