@@ -199,11 +199,11 @@ fn a_device_follows_deltas_release_after_release() {
         options(&f, &r, out2.path(), 2, &[1]),
         &inputs(&r, 2, out2.path()),
     );
-    run(
-        &f,
-        options(&f, &r, out3.path(), 3, &[1, 2]),
-        &inputs(&r, 3, out3.path()),
-    );
+    // Release 3 with `--delta-effort best` (zstd-patch and bsdiff, smaller kept).
+    let mut bo = options(&f, &r, out3.path(), 3, &[1, 2]);
+    bo.encode.effort = Effort::Best;
+    let r3 = run(&f, bo, &inputs(&r, 3, out3.path()));
+    assert_eq!(r3.deltas(), 4);
     // Release 1 installed; delta 1 -> 2, then delta 2 -> 3 over what it made.
     let v2 = install(
         &f,
