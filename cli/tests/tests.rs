@@ -11,6 +11,7 @@ mod common;
 mod batch_backends;
 mod batch_bad_inputs;
 mod batch_cli;
+mod batch_delta;
 mod batch_index_vectors;
 mod batch_lock;
 mod batch_resume;

@@ -9,20 +9,21 @@ use crate::common::batch::{name_in_shard, release, sealed_batch, signed, signer}
 use crate::common::vectors::{check_vectors, load_vectors};
 use otaseal::batch::{MergeOptions, merge, sign_index, verify_index};
 use otaseal::format::FormatError;
-use otaseal::format::batch_index::{BatchIndex, IndexEntry, Release, ShardId};
+use otaseal::format::batch_index::{BatchIndex, DeltaEntry, IndexEntry, Release, ShardId};
+use otaseal::format::encoding::Encoding;
 use otaseal::keys::Signer;
 use otaseal::open::TrustAnchor;
 use serde_json::json;
 
 fn entry(name: &str, n: u8, len: u64) -> IndexEntry {
-    IndexEntry {
-        name: name.parse().unwrap(),
-        plaintext_len: len,
-        bundle_id: [n; 16],
-        root: *blake3::hash(&[n, 1]).as_bytes(),
-        manifest_len: 400 + u32::from(n),
-        manifest_hash: *blake3::hash(&[n, 2]).as_bytes(),
-    }
+    IndexEntry::full(
+        name.parse().unwrap(),
+        len,
+        [n; 16],
+        *blake3::hash(&[n, 1]).as_bytes(),
+        400 + u32::from(n),
+        *blake3::hash(&[n, 2]).as_bytes(),
+    )
 }
 
 fn entries() -> Vec<IndexEntry> {
@@ -97,7 +98,10 @@ fn generate() -> serde_json::Value {
             "manifest kind",
             mutate(&|b| b[4..8].copy_from_slice(b"MNFT")),
         ),
-        ("version 2", mutate(&|b| b[9] = 2)),
+        ("version 3", mutate(&|b| b[9] = 3)),
+        // Version 2 adds fields to every entry: a version 1 body labelled 2
+        // misreads and is refused.
+        ("version 1 body labelled version 2", mutate(&|b| b[9] = 2)),
         ("flags set", mutate(&|b| b[11] = 1)),
         (
             "shard 0 of 1",
@@ -204,6 +208,189 @@ fn checked_in_vectors_decode_as_named() {
             .map(|e| e["name"].as_str().unwrap())
             .collect();
         assert_eq!(names, want);
+        assert_eq!(idx.to_bytes(), bytes, "re-encoding is canonical");
+    }
+    for bad in v["invalid"].as_array().unwrap() {
+        let bytes = hex::decode(bad["index"].as_str().unwrap()).unwrap();
+        let err = verify_index(&bytes, &trust).expect_err(bad["description"].as_str().unwrap());
+        assert_eq!(
+            err_name(&err),
+            bad["error"].as_str().unwrap(),
+            "{}",
+            bad["description"]
+        );
+    }
+}
+
+// ---- Version 2 (FORMAT.md §15.8): compressed bundles and deltas ----
+
+fn delta(base_sequence: u64, n: u8, encoding: Encoding) -> DeltaEntry {
+    DeltaEntry {
+        base_sequence,
+        base_version: format!("4.{}.0", base_sequence - 40).parse().unwrap(),
+        encoding,
+        payload_len: 1000 + u64::from(n),
+        bundle_id: [0x80 | n; 16],
+        root: *blake3::hash(&[n, 3]).as_bytes(),
+        manifest_len: 500 + u32::from(n),
+        manifest_hash: *blake3::hash(&[n, 4]).as_bytes(),
+    }
+}
+
+/// `entries()` sealed with `--compress` and deltas: the first bundle from
+/// two bases (given out of order), the second from one, the third none.
+fn entries_v2() -> Vec<IndexEntry> {
+    let mut e = entries();
+    for (i, x) in e.iter_mut().enumerate() {
+        x.encoding = Some(Encoding::Zstd);
+        x.result_len = x.plaintext_len;
+        x.plaintext_len = x.plaintext_len / 3 + i as u64;
+    }
+    e[0].deltas = vec![
+        delta(41, 1, Encoding::ZstdPatch),
+        delta(40, 2, Encoding::Bsdiff),
+    ];
+    e[1].deltas = vec![delta(41, 3, Encoding::ZstdPatch)];
+    e
+}
+
+fn generate_v2() -> serde_json::Value {
+    let whole = index(ShardId::WHOLE, entries_v2());
+    let good = whole.to_bytes();
+    assert_eq!(good[9], 2, "an index with deltas is version 2");
+    let shards: Vec<BatchIndex> = (1..=2)
+        .map(|k| {
+            let mine = entries_v2()
+                .into_iter()
+                .filter(|e| otaseal::batch::shard_of(&e.name, 2) == k)
+                .collect();
+            index(ShardId::new(k, 2).unwrap(), mine)
+        })
+        .collect();
+    let merged = merge(shards.clone(), &signer(), MergeOptions::default()).unwrap();
+    assert_eq!(
+        merged.to_bytes(),
+        good,
+        "merge must reproduce the whole index"
+    );
+    // Signed but invalid: bodies the constructor would refuse, encoded as
+    // is. Sorted: [0] empty.bin (no delta), [1] firmware (bases 40, 41),
+    // [2] web (base 41).
+    let resigned = |f: &dyn Fn(&mut Vec<IndexEntry>)| {
+        let mut idx = whole.clone();
+        f(&mut idx.body.entries);
+        sign_index(idx, &signer()).unwrap().to_bytes()
+    };
+    let invalid: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "deltas out of base sequence order",
+            resigned(&|e| e[1].deltas.swap(0, 1)),
+        ),
+        (
+            "two deltas from the same base",
+            resigned(&|e| e[1].deltas[1].base_sequence = 40),
+        ),
+        (
+            "delta encoded as zstd (no base)",
+            resigned(&|e| e[2].deltas[0].encoding = Encoding::Zstd),
+        ),
+        (
+            "full bundle encoded as a patch",
+            resigned(&|e| e[0].encoding = Some(Encoding::ZstdPatch)),
+        ),
+        (
+            "unencoded bundle whose result length differs",
+            resigned(&|e| {
+                e[0].encoding = None;
+                e[0].result_len += 1;
+            }),
+        ),
+        ("version 2 label on a version 1 body", {
+            let mut b = index(ShardId::WHOLE, entries()).to_bytes();
+            b[9] = 2;
+            b
+        }),
+        ("truncated", good[..good.len() - 1].to_vec()),
+        ("trailing byte", {
+            let mut b = good.clone();
+            b.push(0);
+            b
+        }),
+    ];
+    let trust = TrustAnchor::SigningKey(signer().verifying_key());
+    let invalid: Vec<_> = invalid
+        .into_iter()
+        .map(|(what, bytes)| {
+            let err = verify_index(&bytes, &trust).expect_err(what);
+            json!({ "description": what, "index": hex::encode(&bytes), "error": err_name(&err) })
+        })
+        .collect();
+    json!({
+        "description": "otaseal batch index v2 test vectors (compressed bundles and deltas); see docs/FORMAT.md §15.8",
+        "signing_secret_key": hex::encode([0x11u8; 32]),
+        "signing_public_key": hex::encode(signer().verifying_key().to_bytes()),
+        "valid": [{
+            "description": "whole batch, three compressed bundles, three deltas (given unsorted; encoded sorted)",
+            "release": { "app": "com.example.maps", "channel": "stable", "version": "4.2.0", "sequence": 42 },
+            "shard": "1/1",
+            "entries": whole.entries.iter().map(|e| json!({
+                "name": e.name.as_str(),
+                "plaintext_len": e.plaintext_len,
+                "bundle_id": hex::encode(e.bundle_id),
+                "root": hex::encode(e.root),
+                "manifest_len": e.manifest_len,
+                "manifest_hash": hex::encode(e.manifest_hash),
+                "encoding": e.encoding.map_or("none", Encoding::name),
+                "result_len": e.result_len,
+                "deltas": e.deltas.iter().map(|d| json!({
+                    "base_sequence": d.base_sequence,
+                    "base_version": d.base_version.as_str(),
+                    "encoding": d.encoding.name(),
+                    "payload_len": d.payload_len,
+                    "bundle_id": hex::encode(d.bundle_id),
+                    "root": hex::encode(d.root),
+                    "manifest_len": d.manifest_len,
+                    "manifest_hash": hex::encode(d.manifest_hash),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "signed_len": whole.signed_bytes().len(),
+            "index": hex::encode(&good),
+        }],
+        "shards_of_2": shards.iter().map(|s| json!({
+            "shard": s.shard.to_string(),
+            "index": hex::encode(s.to_bytes()),
+        })).collect::<Vec<_>>(),
+        "invalid": invalid,
+    })
+}
+
+const VECTORS_V2: &str = "batch-index/vectors-v2.json";
+
+#[test]
+fn checked_in_v2_vectors_are_up_to_date() {
+    check_vectors(VECTORS_V2, &generate_v2());
+}
+
+#[test]
+fn checked_in_v2_vectors_decode_as_named() {
+    let v = load_vectors(VECTORS_V2);
+    let trust = TrustAnchor::SigningKey(signer().verifying_key());
+    for good in v["valid"].as_array().unwrap() {
+        let bytes = hex::decode(good["index"].as_str().unwrap()).unwrap();
+        let idx = verify_index(&bytes, &trust).unwrap();
+        let want = &good["entries"];
+        for (e, w) in idx.entries.iter().zip(want.as_array().unwrap()) {
+            assert_eq!(e.name.as_str(), w["name"]);
+            assert_eq!(e.result_len, w["result_len"]);
+            let bases: Vec<u64> = e.deltas.iter().map(|d| d.base_sequence).collect();
+            let want_bases: Vec<u64> = w["deltas"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["base_sequence"].as_u64().unwrap())
+                .collect();
+            assert_eq!(bases, want_bases);
+        }
         assert_eq!(idx.to_bytes(), bytes, "re-encoding is canonical");
     }
     for bad in v["invalid"].as_array().unwrap() {

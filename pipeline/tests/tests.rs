@@ -8,6 +8,7 @@
 mod common;
 
 mod batch_backends;
+mod batch_delta;
 mod batch_index_vectors;
 mod blake3_official_vectors;
 mod delta;

@@ -131,6 +131,18 @@ fn entry_json(e: &otaseal::format::batch_index::IndexEntry) -> serde_json::Value
         "root": hex::encode(e.root),
         "manifest_bytes": e.manifest_len,
         "manifest_hash": hex::encode(e.manifest_hash),
+        "encoding": e.encoding.map_or("none", |x| x.name()),
+        "result_bytes": e.result_len,
+        "deltas": e.deltas.iter().map(|d| serde_json::json!({
+            "base_sequence": d.base_sequence,
+            "base_version": d.base_version.as_str(),
+            "encoding": d.encoding.name(),
+            "bytes": d.payload_len,
+            "bundle_id": hex::encode(d.bundle_id),
+            "root": hex::encode(d.root),
+            "manifest_bytes": d.manifest_len,
+            "manifest_hash": hex::encode(d.manifest_hash),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -172,6 +184,18 @@ fn show(a: ShowArgs) -> CliResult {
                 e.plaintext_len,
                 e.name
             );
+            for d in &e.deltas {
+                println!(
+                    "{}  {:>12}  {}.from-{} ({} from {} #{})",
+                    hex::encode(d.root),
+                    d.payload_len,
+                    e.name,
+                    d.base_sequence,
+                    d.encoding,
+                    d.base_version,
+                    d.base_sequence
+                );
+            }
         }
     }
     Ok(ExitCode::Ok)

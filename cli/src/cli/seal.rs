@@ -6,9 +6,11 @@
 use super::args::{self, json_path, print_json};
 use super::{CliError, CliResult, ExitCode};
 use otaseal::batch::{
-    self, Batch, BatchOptions, BatchReport, BundleReport, BundleStatus, Durability, Progress,
+    self, Batch, BatchOptions, BatchReport, BundleReport, BundleStatus, DeltaBase, DeltaOutputs,
+    Durability, Progress,
 };
 use otaseal::cipher::Backend;
+use otaseal::delta::Effort;
 use otaseal::format::batch_index::ShardId;
 use otaseal::format::{AppId, Channel, ChunkSize, VersionLabel};
 use otaseal::seal::{Lifetime, SealOptions};
@@ -99,6 +101,94 @@ pub(crate) struct Args {
     /// Print one JSON summary object instead of text.
     #[arg(long)]
     json: bool,
+    /// Seal every full bundle as a zstd encoding of its input (manifest
+    /// version 2); devices decompress while installing.
+    #[arg(long)]
+    compress: bool,
+    /// A previous release to build deltas from: `SEQ:VERSION=DIR` (DIR holds
+    /// its plaintext bundles under the same names as the inputs), or a FILE
+    /// of `SEQ VERSION DIR` lines. Repeatable; a bundle without a file of its
+    /// name in DIR gets no delta from it. The full bundle is always sealed.
+    #[arg(long = "delta-from", value_name = "SEQ:VERSION=DIR|FILE")]
+    delta_from: Vec<String>,
+    /// Keep a delta only if its encoded size is below FRACTION of the full
+    /// bundle's payload size.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.5)]
+    delta_threshold: f64,
+    /// `fast` (zstd patch) or `best` (zstd at a high level and bsdiff, the
+    /// smaller kept): build time against delta size.
+    #[arg(long, value_name = "EFFORT", default_value = "fast", value_parser = parse_effort)]
+    delta_effort: Effort,
+}
+
+fn parse_effort(s: &str) -> Result<Effort, String> {
+    match s {
+        "fast" => Ok(Effort::Fast),
+        "best" => Ok(Effort::Best),
+        _ => Err(format!("`{s}`: expected fast or best")),
+    }
+}
+
+/// `SEQ:VERSION=DIR`, or `None` if `spec` does not have that shape.
+fn parse_base_spec(spec: &str) -> Option<CliResult<DeltaBase>> {
+    let (head, dir) = spec.split_once('=')?;
+    let (seq, version) = head.split_once(':')?;
+    let sequence = seq.parse::<u64>().ok()?;
+    Some(base(sequence, version, dir, spec))
+}
+
+fn base(sequence: u64, version: &str, dir: &str, what: &str) -> CliResult<DeltaBase> {
+    let version = version
+        .parse()
+        .map_err(|e| CliError::usage(format!("--delta-from `{what}`: {e}")))?;
+    if dir.is_empty() {
+        return Err(CliError::usage(format!(
+            "--delta-from `{what}`: no directory"
+        )));
+    }
+    Ok(DeltaBase {
+        sequence,
+        version,
+        dir: PathBuf::from(dir),
+    })
+}
+
+/// The bases `--delta-from` names: specs, and files of `SEQ VERSION DIR`
+/// lines (blank lines and `#` comments skipped; DIR may contain spaces).
+fn delta_bases(specs: &[String]) -> CliResult<Vec<DeltaBase>> {
+    let mut out = Vec::new();
+    for spec in specs {
+        if let Some(b) = parse_base_spec(spec) {
+            out.push(b?);
+            continue;
+        }
+        let path = Path::new(spec);
+        let text = String::from_utf8(otaseal::files::read_capped(
+            path,
+            "a list of delta bases",
+            1 << 20,
+        )?)
+        .map_err(|_| CliError::usage(format!("{spec}: not UTF-8")))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let what = format!("{spec}:{}", n + 1);
+            let mut parts = line.splitn(3, char::is_whitespace);
+            let (Some(seq), Some(version), Some(dir)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(CliError::usage(format!(
+                    "{what}: expected `SEQ VERSION DIR`"
+                )));
+            };
+            let sequence = seq
+                .parse::<u64>()
+                .map_err(|_| CliError::usage(format!("{what}: `{seq}` is not a sequence")))?;
+            out.push(base(sequence, version, dir.trim(), &what)?);
+        }
+    }
+    Ok(out)
 }
 
 fn parse_sync(s: &str) -> Result<Durability, String> {
@@ -134,6 +224,14 @@ pub(crate) struct Sealed {
     pub seconds: f64,
     /// Existing outputs verified and were kept (`--resume`).
     pub verified: bool,
+    /// `zstd` with `--compress`; `None` otherwise.
+    pub encoding: Option<otaseal::delta::Encoding>,
+    /// The length the payload decodes to.
+    pub result_bytes: u64,
+    pub deltas: Vec<DeltaOutputs>,
+    /// Deltas built but not kept (not below the threshold): base sequence
+    /// and encoded length.
+    pub too_large: Vec<(u64, u64)>,
 }
 
 impl Sealed {
@@ -153,6 +251,14 @@ impl Sealed {
             manifest_bytes: u64::from(o.entry.manifest_len),
             seconds: r.seconds,
             verified,
+            encoding: o.entry.encoding,
+            result_bytes: o.entry.result_len,
+            deltas: o.deltas.clone(),
+            too_large: o
+                .too_large
+                .iter()
+                .map(|t| (t.base_sequence, t.encoded_len))
+                .collect(),
         })
     }
 
@@ -166,6 +272,23 @@ impl Sealed {
             "manifest_bytes": self.manifest_bytes,
             "seconds": self.seconds,
             "resumed": self.verified,
+            "encoding": self.encoding.map_or("none", |e| e.name()),
+            "result_bytes": self.result_bytes,
+            "deltas": self.deltas.iter().map(|d| serde_json::json!({
+                "base_sequence": d.entry.base_sequence,
+                "base_version": d.entry.base_version.as_str(),
+                "encoding": d.entry.encoding.name(),
+                "payload": json_path(&d.payload),
+                "manifest": json_path(&d.manifest),
+                "root": hex::encode(d.entry.root),
+                "bytes": d.entry.payload_len,
+                "manifest_bytes": d.entry.manifest_len,
+                "resumed": d.verified,
+            })).collect::<Vec<_>>(),
+            "deltas_not_kept": self.too_large.iter().map(|(seq, len)| serde_json::json!({
+                "base_sequence": seq,
+                "bytes": len,
+            })).collect::<Vec<_>>(),
         })
     }
 }
@@ -247,12 +370,23 @@ impl Progress for Lines {
         match &r.status {
             BundleStatus::Failed(otaseal::Error::Interrupted) => {}
             BundleStatus::Failed(e) => eprintln!("otaseal: {}: {e}", r.input.path.display()),
-            BundleStatus::Sealed(o) if self.verbose => println!(
-                "sealed {} -> {} (root {})",
-                r.input.path.display(),
-                o.payload.display(),
-                hex::encode(o.entry.root)
-            ),
+            BundleStatus::Sealed(o) if self.verbose => {
+                println!(
+                    "sealed {} -> {} (root {})",
+                    r.input.path.display(),
+                    o.payload.display(),
+                    hex::encode(o.entry.root)
+                );
+                for d in &o.deltas {
+                    println!(
+                        "  delta from #{} -> {} ({} B, {})",
+                        d.entry.base_sequence,
+                        d.payload.display(),
+                        d.entry.payload_len,
+                        d.entry.encoding
+                    );
+                }
+            }
             BundleStatus::Verified(o) if self.verbose => println!(
                 "kept {} -> {} (outputs verify)",
                 r.input.path.display(),
@@ -343,6 +477,13 @@ pub(crate) fn run(a: Args) -> CliResult {
     bo.durability = a.sync;
     bo.shard = shard;
     bo.index_path = a.index.clone();
+    bo.encode.compress = a.compress;
+    bo.encode.bases = delta_bases(&a.delta_from)?;
+    bo.encode.threshold = a.delta_threshold;
+    bo.encode.effort = a.delta_effort;
+    bo.encode
+        .check(bo.seal.sequence)
+        .map_err(|e| CliError::usage(e.to_string()))?;
 
     let cancel = Arc::new(AtomicBool::new(false));
     install_signal_handlers(&cancel)?;
@@ -412,6 +553,9 @@ fn summary_line(r: &BatchReport, rejected: usize, seconds: f64) -> String {
         r.sealed() as f64 / seconds.max(1e-9),
         r.threads,
     );
+    if r.deltas() > 0 {
+        s.push_str(&format!("; {} deltas", r.deltas()));
+    }
     if r.verified() > 0 {
         s.push_str(&format!("; {} kept (outputs verify)", r.verified()));
     }
@@ -462,6 +606,8 @@ fn summary_json(
         "shard": shard.to_string(),
         "index": json_path(&r.index_path),
         "index_entries": r.index.entries.len(),
+        "index_version": if r.index.needs_v2() { 2 } else { 1 },
+        "deltas": r.deltas(),
     })
 }
 

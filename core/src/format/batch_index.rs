@@ -18,10 +18,21 @@
 //! signature_alg u8 | signer_key_id [16]
 //! signature bytes16                            (covers every byte before it)
 //! ```
+//!
+//! Version 2 (§15.8), written exactly when some entry is encoded or has
+//! deltas, appends to every entry, after `manifest_hash`:
+//!
+//! ```text
+//! encoding u8 (0 none, 1 zstd) | result_len u64 | delta_count u8
+//! delta_count x { base_sequence u64 | base_version bytes8 | encoding u8 (2, 3)
+//!                 | payload_len u64 | bundle_id [16] | root [32]
+//!                 | manifest_len u32 | manifest_hash [32] }   (ascending base_sequence)
+//! ```
 
+use super::encoding::Encoding;
 use super::{
-    AppId, Body, Channel, FormatError, KeyId, Reader, SigAlg, Signed, SignerId, VersionLabel,
-    Writer, kind, read_header_and_flags,
+    AppId, Body, Channel, FORMAT_VERSION, FormatError, KeyId, Reader, SigAlg, Signed, SignerId,
+    VersionLabel, Writer, kind,
 };
 use crate::prelude::*;
 
@@ -31,6 +42,16 @@ pub const MAX_ENTRIES: u32 = 1 << 24;
 pub const MAX_NAME_LEN: usize = 1024;
 /// Bytes of an entry besides its name (and the name's 2-byte length).
 const ENTRY_FIXED_LEN: usize = 8 + 16 + 32 + 4 + 32;
+/// The version written when some entry is encoded or has deltas.
+pub const VERSION_DELTAS: u16 = 2;
+/// Most deltas one entry may list.
+pub const MAX_DELTAS: usize = 255;
+/// Bytes a version 2 entry adds besides its deltas.
+const V2_ENTRY_EXTRA: usize = 1 + 8 + 1;
+/// Bytes of a delta besides its base version label (and its 1-byte length).
+const DELTA_FIXED_LEN: usize = 8 + 1 + 8 + 16 + 32 + 4 + 32;
+/// Longest delta.
+const MAX_DELTA_LEN: usize = DELTA_FIXED_LEN + 1 + 255;
 
 /// A bundle's name inside a batch: the input's path relative to the
 /// directory it was found in (or its file name), `/`-separated.
@@ -160,6 +181,110 @@ pub struct IndexEntry {
     pub manifest_len: u32,
     /// BLAKE3 of the manifest file's bytes.
     pub manifest_hash: [u8; 32],
+    /// How the full bundle's payload is encoded: `None`, or
+    /// [`Encoding::Zstd`] (`seal --compress`). Version 2 only.
+    pub encoding: Option<Encoding>,
+    /// Length of the bundle the payload decodes to (= `plaintext_len`
+    /// when not encoded).
+    pub result_len: u64,
+    /// Delta bundles that install this bundle over an older release, by
+    /// ascending base sequence (unique, at most [`MAX_DELTAS`]).
+    pub deltas: Vec<DeltaEntry>,
+}
+
+impl IndexEntry {
+    /// An entry for a full, unencoded bundle without deltas.
+    pub fn full(
+        name: BundleName,
+        plaintext_len: u64,
+        bundle_id: [u8; 16],
+        root: [u8; 32],
+        manifest_len: u32,
+        manifest_hash: [u8; 32],
+    ) -> Self {
+        Self {
+            name,
+            plaintext_len,
+            bundle_id,
+            root,
+            manifest_len,
+            manifest_hash,
+            encoding: None,
+            result_len: plaintext_len,
+            deltas: Vec::new(),
+        }
+    }
+
+    /// Whether the entry needs a version 2 index.
+    pub fn needs_v2(&self) -> bool {
+        self.encoding.is_some() || !self.deltas.is_empty()
+    }
+}
+
+/// A delta bundle: the same release as its entry's full bundle, sealed as a
+/// patch (`zstd-patch` or `bsdiff`) against the bundle of an older release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaEntry {
+    /// The release sequence of the base the patch applies to.
+    pub base_sequence: u64,
+    pub base_version: VersionLabel,
+    /// [`Encoding::ZstdPatch`] or [`Encoding::Bsdiff`].
+    pub encoding: Encoding,
+    /// The delta's payload length (its sealed plaintext: the patch).
+    pub payload_len: u64,
+    pub bundle_id: [u8; 16],
+    pub root: [u8; 32],
+    pub manifest_len: u32,
+    pub manifest_hash: [u8; 32],
+}
+
+/// Checks an entry's version 2 fields (FORMAT.md §15.8).
+fn check_entry(e: &IndexEntry) -> Result<(), FormatError> {
+    if let Some(enc) = e.encoding
+        && enc != Encoding::Zstd
+    {
+        return Err(FormatError::invalid(
+            "entry_encoding",
+            format!("{}: a full bundle is not encoded as {enc}", e.name),
+        ));
+    }
+    if e.encoding.is_none() && e.result_len != e.plaintext_len {
+        return Err(FormatError::invalid(
+            "entry_result_len",
+            format!(
+                "{}: differs from the plaintext length of an unencoded bundle",
+                e.name
+            ),
+        ));
+    }
+    if e.deltas.len() > MAX_DELTAS {
+        return Err(FormatError::invalid(
+            "delta_count",
+            format!(
+                "{}: {} deltas, at most {MAX_DELTAS}",
+                e.name,
+                e.deltas.len()
+            ),
+        ));
+    }
+    for d in &e.deltas {
+        if !d.encoding.needs_base() {
+            return Err(FormatError::invalid(
+                "delta_encoding",
+                format!("{}: a delta is not encoded as {}", e.name, d.encoding),
+            ));
+        }
+    }
+    if e.deltas
+        .windows(2)
+        .any(|w| w[0].base_sequence >= w[1].base_sequence)
+    {
+        return Err(FormatError::invalid(
+            "delta_base_sequence",
+            format!("{}: deltas must be sorted by base sequence, unique", e.name),
+        ));
+    }
+    Ok(())
 }
 
 /// What a batch index lists (FORMAT.md §15.1).
@@ -178,12 +303,17 @@ pub struct BatchIndexBody {
 pub type BatchIndex = Signed<BatchIndexBody>;
 
 impl BatchIndexBody {
-    /// An index body; sorts `entries` by name and rejects duplicates.
+    /// An index body; sorts `entries` by name (and each entry's deltas by
+    /// base sequence) and rejects duplicates and invalid version 2 fields.
     pub fn new(
         release: Release,
         shard: ShardId,
         mut entries: Vec<IndexEntry>,
     ) -> Result<Self, FormatError> {
+        for e in &mut entries {
+            e.deltas.sort_by_key(|d| d.base_sequence);
+            check_entry(e)?;
+        }
         if entries.len() > MAX_ENTRIES as usize {
             return Err(FormatError::invalid(
                 "entry_count",
@@ -202,6 +332,13 @@ impl BatchIndexBody {
             shard,
             entries,
         })
+    }
+}
+
+impl BatchIndexBody {
+    /// Whether this index is written as version 2 (§15.8).
+    pub fn needs_v2(&self) -> bool {
+        self.entries.iter().any(IndexEntry::needs_v2)
     }
 }
 
@@ -230,9 +367,24 @@ impl Body for BatchIndexBody {
     const NAME: &'static str = "batch index";
     type Signer = SignerId;
 
+    fn version(&self) -> u16 {
+        if self.needs_v2() {
+            VERSION_DELTAS
+        } else {
+            FORMAT_VERSION
+        }
+    }
+
+    fn reads_version(version: u16) -> bool {
+        version == FORMAT_VERSION || version == VERSION_DELTAS
+    }
+
     fn size_hint(&self) -> usize {
         let names: usize = self.entries.iter().map(|e| e.name.0.len()).sum();
-        128 + names + self.entries.len() * (2 + ENTRY_FIXED_LEN)
+        let deltas: usize = self.entries.iter().map(|e| e.deltas.len()).sum();
+        128 + names
+            + self.entries.len() * (2 + ENTRY_FIXED_LEN + V2_ENTRY_EXTRA)
+            + deltas * MAX_DELTA_LEN
     }
 
     fn encode(&self, signer: &SignerId, w: &mut Writer) {
@@ -243,6 +395,7 @@ impl Body for BatchIndexBody {
         w.u32(self.shard.index);
         w.u32(self.shard.count);
         w.u32(u32::try_from(self.entries.len()).expect("entry count checked in new()"));
+        let v2 = self.needs_v2();
         for e in &self.entries {
             w.bytes16(e.name.0.as_bytes());
             w.u64(e.plaintext_len);
@@ -250,6 +403,21 @@ impl Body for BatchIndexBody {
             w.put(&e.root);
             w.u32(e.manifest_len);
             w.put(&e.manifest_hash);
+            if v2 {
+                w.u8(e.encoding.map_or(0, Encoding::code));
+                w.u64(e.result_len);
+                w.u8(u8::try_from(e.deltas.len()).expect("delta count checked in new()"));
+                for d in &e.deltas {
+                    w.u64(d.base_sequence);
+                    w.bytes8(d.base_version.as_str().as_bytes());
+                    w.u8(d.encoding.code());
+                    w.u64(d.payload_len);
+                    w.put(&d.bundle_id);
+                    w.put(&d.root);
+                    w.u32(d.manifest_len);
+                    w.put(&d.manifest_hash);
+                }
+            }
         }
         signer.write(w);
     }
@@ -259,11 +427,19 @@ impl Body for BatchIndexBody {
     /// than 2^24 entries, invalid entry names, entries not in strictly
     /// ascending name order (which includes duplicates), and an unknown
     /// signature algorithm.
-    fn decode(r: &mut Reader<'_>, _version: u16) -> Result<(Self, SignerId), FormatError> {
+    ///
+    /// Version 2 also rejects: a full bundle encoding other than none or
+    /// zstd, a result length unequal to the plaintext length of an
+    /// unencoded bundle, a delta encoding other than zstd-patch or bsdiff,
+    /// deltas not in strictly ascending base sequence order, and a version 2
+    /// index none of whose entries is encoded or has a delta (it must be
+    /// written as version 1: the encoding is canonical).
+    fn decode(r: &mut Reader<'_>, version: u16) -> Result<(Self, SignerId), FormatError> {
+        let v2 = version == VERSION_DELTAS;
         let (release, shard, count) = read_prefix(r)?;
         // Every entry takes at least this many bytes, so a hostile count
         // cannot make us allocate more than the input justifies.
-        let min_entry = 2 + 1 + ENTRY_FIXED_LEN;
+        let min_entry = 2 + 1 + ENTRY_FIXED_LEN + if v2 { V2_ENTRY_EXTRA } else { 0 };
         if (count as usize).saturating_mul(min_entry) > r.remaining() {
             return Err(FormatError::Truncated { field: "entries" });
         }
@@ -281,14 +457,50 @@ impl Body for BatchIndexBody {
                     ),
                 ));
             }
-            entries.push(IndexEntry {
+            let mut e = IndexEntry::full(
                 name,
-                plaintext_len: r.u64("entry_plaintext_len")?,
-                bundle_id: r.array("entry_bundle_id")?,
-                root: r.array("entry_root")?,
-                manifest_len: r.u32("entry_manifest_len")?,
-                manifest_hash: r.array("entry_manifest_hash")?,
-            });
+                r.u64("entry_plaintext_len")?,
+                r.array("entry_bundle_id")?,
+                r.array("entry_root")?,
+                r.u32("entry_manifest_len")?,
+                r.array("entry_manifest_hash")?,
+            );
+            if v2 {
+                e.encoding = match r.u8("entry_encoding")? {
+                    0 => None,
+                    code => Some(Encoding::from_code(code).map_err(|_| {
+                        FormatError::invalid("entry_encoding", format!("unknown encoding {code}"))
+                    })?),
+                };
+                e.result_len = r.u64("entry_result_len")?;
+                let n = r.u8("delta_count")?;
+                for _ in 0..n {
+                    let base_sequence = r.u64("delta_base_sequence")?;
+                    let base_version = VersionLabel::from_wire(r.bytes8("delta_base_version")?)?;
+                    let code = r.u8("delta_encoding")?;
+                    let encoding = Encoding::from_code(code).map_err(|_| {
+                        FormatError::invalid("delta_encoding", format!("unknown encoding {code}"))
+                    })?;
+                    e.deltas.push(DeltaEntry {
+                        base_sequence,
+                        base_version,
+                        encoding,
+                        payload_len: r.u64("delta_payload_len")?,
+                        bundle_id: r.array("delta_bundle_id")?,
+                        root: r.array("delta_root")?,
+                        manifest_len: r.u32("delta_manifest_len")?,
+                        manifest_hash: r.array("delta_manifest_hash")?,
+                    });
+                }
+                check_entry(&e)?;
+            }
+            entries.push(e);
+        }
+        if v2 && !entries.iter().any(IndexEntry::needs_v2) {
+            return Err(FormatError::invalid(
+                "version",
+                "a version 2 index lists an encoded bundle or a delta",
+            ));
         }
         let signer = SignerId::read(r, ("signature_alg", "signer_key_id"))?;
         let body = Self {
@@ -311,9 +523,19 @@ pub const MAX_PREFIX_LEN: usize = 12 + 3 * (1 + 255) + 8 + 4 + 4 + 4;
 /// (`/dev/zero`) is refused after a few bytes.
 pub fn max_len(head: &[u8]) -> Result<u64, FormatError> {
     let mut r = Reader::new(head);
-    read_header_and_flags(&mut r, kind::BATCH_INDEX, BatchIndexBody::NAME)?;
+    let version = super::read_versioned_header(
+        &mut r,
+        kind::BATCH_INDEX,
+        BatchIndexBody::NAME,
+        BatchIndexBody::reads_version,
+    )?;
+    super::read_flags(&mut r)?;
     let (_, _, count) = read_prefix(&mut r)?;
-    let max_entry = (2 + MAX_NAME_LEN + ENTRY_FIXED_LEN) as u64;
+    let max_entry = if version == VERSION_DELTAS {
+        (2 + MAX_NAME_LEN + ENTRY_FIXED_LEN + V2_ENTRY_EXTRA + MAX_DELTAS * MAX_DELTA_LEN) as u64
+    } else {
+        (2 + MAX_NAME_LEN + ENTRY_FIXED_LEN) as u64
+    };
     // signature_alg, signer_key_id, and a signature of any bytes16 length.
     let trailer = 1 + 16 + 2 + u64::from(u16::MAX);
     Ok(r.position() as u64 + u64::from(count) * max_entry + trailer)
@@ -344,14 +566,143 @@ mod tests {
     use super::*;
 
     pub(crate) fn entry(name: &str, n: u8) -> IndexEntry {
-        IndexEntry {
-            name: name.parse().unwrap(),
-            plaintext_len: 1000 * u64::from(n),
-            bundle_id: [n; 16],
-            root: [n.wrapping_add(1); 32],
-            manifest_len: 300 + u32::from(n),
-            manifest_hash: [n.wrapping_add(2); 32],
+        IndexEntry::full(
+            name.parse().unwrap(),
+            1000 * u64::from(n),
+            [n; 16],
+            [n.wrapping_add(1); 32],
+            300 + u32::from(n),
+            [n.wrapping_add(2); 32],
+        )
+    }
+
+    fn delta(base: u64, n: u8) -> DeltaEntry {
+        DeltaEntry {
+            base_sequence: base,
+            base_version: format!("4.{base}.0").parse().unwrap(),
+            encoding: if n.is_multiple_of(2) {
+                Encoding::ZstdPatch
+            } else {
+                Encoding::Bsdiff
+            },
+            payload_len: 100 * u64::from(n),
+            bundle_id: [n ^ 0x55; 16],
+            root: [n ^ 0x66; 32],
+            manifest_len: 500 + u32::from(n),
+            manifest_hash: [n ^ 0x77; 32],
         }
+    }
+
+    /// `sample()` with the first entry compressed and two deltas (given
+    /// out of order) on the second.
+    pub(crate) fn sample_v2() -> BatchIndex {
+        let mut idx = sample();
+        let mut entries = idx.body.entries.clone();
+        entries[0].encoding = Some(Encoding::Zstd);
+        entries[0].result_len = 5000;
+        entries[1].deltas = vec![delta(41, 2), delta(40, 3)];
+        let sig = idx.signature.clone();
+        idx = BatchIndex::new(
+            idx.release.clone(),
+            idx.shard,
+            entries,
+            idx.signer.alg,
+            idx.signer.key_id,
+        )
+        .unwrap();
+        idx.signature = sig;
+        idx
+    }
+
+    #[test]
+    fn v1_stays_v1_and_v2_round_trips() {
+        let v1 = sample().to_bytes();
+        assert_eq!(u16::from_be_bytes([v1[8], v1[9]]), 1);
+        let idx = sample_v2();
+        assert_eq!(idx.entries[1].deltas[0].base_sequence, 40);
+        let bytes = idx.to_bytes();
+        assert_eq!(u16::from_be_bytes([bytes[8], bytes[9]]), 2);
+        let (back, _) = BatchIndex::parse(&bytes).unwrap();
+        assert_eq!(back, idx);
+        let head = &bytes[..bytes.len().min(MAX_PREFIX_LEN)];
+        assert!(bytes.len() as u64 <= max_len(head).unwrap());
+        for len in 0..bytes.len() {
+            assert!(BatchIndex::parse(&bytes[..len]).is_err(), "prefix {len}");
+        }
+    }
+
+    #[test]
+    fn v2_rules() {
+        let base = sample_v2();
+        let build = |f: &dyn Fn(&mut Vec<IndexEntry>)| {
+            let mut entries = base.entries.clone();
+            f(&mut entries);
+            BatchIndex::new(
+                base.release.clone(),
+                base.shard,
+                entries,
+                SigAlg::Ed25519,
+                KeyId([9; 16]),
+            )
+        };
+        let field = |r: Result<BatchIndex, FormatError>| match r {
+            Err(FormatError::InvalidField { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field(build(&|e| e[1].deltas[1].base_sequence = 40)),
+            "delta_base_sequence"
+        );
+        assert_eq!(
+            field(build(&|e| e[1].deltas[0].encoding = Encoding::Zstd)),
+            "delta_encoding"
+        );
+        assert_eq!(
+            field(build(&|e| e[0].encoding = Some(Encoding::Bsdiff))),
+            "entry_encoding"
+        );
+        assert_eq!(field(build(&|e| e[2].result_len += 1)), "entry_result_len");
+        assert_eq!(
+            field(build(
+                &|e| e[2].deltas = (0..256).map(|b| delta(b, 2)).collect()
+            )),
+            "delta_count"
+        );
+        // Decoding: corrupt the encoded v2 bytes.
+        let bytes = base.to_bytes();
+        // The second entry's first delta's encoding byte: find it by its
+        // unique neighbourhood (base version "4.40.0" then the code).
+        let label = b"\x064.40.0";
+        let at = bytes.windows(label.len()).position(|w| w == label).unwrap() + label.len();
+        let mut b = bytes.clone();
+        b[at] = 9;
+        assert!(matches!(
+            BatchIndex::parse(&b),
+            Err(FormatError::InvalidField {
+                field: "delta_encoding",
+                ..
+            })
+        ));
+        // Base sequences 40 then 41: make the first 41 (a duplicate).
+        let mut b = bytes.clone();
+        b[at - label.len() - 1] = 41;
+        assert!(matches!(
+            BatchIndex::parse(&b),
+            Err(FormatError::InvalidField {
+                field: "delta_base_sequence",
+                ..
+            })
+        ));
+        // A version 2 header on an index without anything encoded.
+        let mut b = sample().to_bytes();
+        b[9] = 2;
+        assert!(BatchIndex::parse(&b).is_err());
+        let mut b = sample().to_bytes();
+        b[9] = 3;
+        assert!(matches!(
+            BatchIndex::parse(&b),
+            Err(FormatError::UnsupportedVersion { found: 3 })
+        ));
     }
 
     pub(crate) fn sample() -> BatchIndex {

@@ -6,6 +6,7 @@ use super::io;
 use crate::error::{Error, Result};
 use crate::files;
 use crate::format::batch_index::{self, BatchIndex, IndexEntry, Release, ShardId};
+use crate::format::encoding::PayloadEncoding;
 use crate::keys::{Signer, sign_document};
 use crate::open::{TrustAnchor, verify_manifest};
 use std::path::Path;
@@ -202,37 +203,90 @@ pub fn check_bundles(
         .collect()
 }
 
+/// The checks of one entry: its full bundle, then each delta.
 fn check_one(e: &IndexEntry, release: &Release, dir: &Path, trust: &TrustAnchor) -> Result<()> {
-    let mpath = dir.join(format!("{}.manifest", e.name));
+    let full = Expect {
+        stem: e.name.to_string(),
+        payload_len: e.plaintext_len,
+        bundle_id: e.bundle_id,
+        root: e.root,
+        manifest_len: e.manifest_len,
+        manifest_hash: e.manifest_hash,
+    };
+    check_files(&full, release, dir, trust, |enc| match (enc, e.encoding) {
+        (None, None) => e.result_len == e.plaintext_len,
+        (Some(m), Some(want)) => {
+            m.encoding == want && m.base.is_none() && m.result_len == e.result_len
+        }
+        _ => false,
+    })?;
+    for d in &e.deltas {
+        let expect = Expect {
+            stem: format!("{}.from-{}", e.name, d.base_sequence),
+            payload_len: d.payload_len,
+            bundle_id: d.bundle_id,
+            root: d.root,
+            manifest_len: d.manifest_len,
+            manifest_hash: d.manifest_hash,
+        };
+        check_files(&expect, release, dir, trust, |enc| {
+            enc.is_some_and(|m| {
+                m.encoding == d.encoding
+                    && m.result_len == e.result_len
+                    && m.base.as_ref().is_some_and(|b| {
+                        b.sequence == d.base_sequence && b.version == d.base_version
+                    })
+            })
+        })?;
+    }
+    Ok(())
+}
+
+/// What the index says of one bundle's files (`<stem>.payload`,
+/// `<stem>.manifest`).
+struct Expect {
+    stem: String,
+    payload_len: u64,
+    bundle_id: [u8; 16],
+    root: [u8; 32],
+    manifest_len: u32,
+    manifest_hash: [u8; 32],
+}
+
+fn check_files(
+    x: &Expect,
+    release: &Release,
+    dir: &Path,
+    trust: &TrustAnchor,
+    encoding_matches: impl Fn(Option<&PayloadEncoding>) -> bool,
+) -> Result<()> {
+    let mpath = dir.join(format!("{}.manifest", x.stem));
     let mismatch = |what| Error::IndexMismatch {
-        name: e.name.to_string(),
+        name: x.stem.clone(),
         what,
     };
     // The entry says how long the manifest is: a longer file is a mismatch,
     // found without reading more than one byte past that length.
-    let bytes = match files::read_capped(&mpath, "a manifest", u64::from(e.manifest_len)) {
+    let bytes = match files::read_capped(&mpath, "a manifest", u64::from(x.manifest_len)) {
         Err(Error::TooLarge { .. }) => return Err(mismatch("the manifest file")),
         other => other?,
     };
     let hash = blake3::hash(&bytes);
-    if !bool::from(hash.as_bytes().ct_eq(&e.manifest_hash))
-        || bytes.len() as u64 != u64::from(e.manifest_len)
+    if !bool::from(hash.as_bytes().ct_eq(&x.manifest_hash))
+        || bytes.len() as u64 != u64::from(x.manifest_len)
     {
-        return Err(Error::IndexMismatch {
-            name: e.name.to_string(),
-            what: "the manifest file",
-        });
+        return Err(mismatch("the manifest file"));
     }
     let vm = verify_manifest(&bytes, trust)?;
     let m = vm.manifest();
-    if m.plaintext_len != e.plaintext_len
-        || !bool::from(m.root.ct_eq(&e.root))
-        || m.bundle_id != e.bundle_id
+    if m.plaintext_len != x.payload_len
+        || !bool::from(m.root.ct_eq(&x.root))
+        || m.bundle_id != x.bundle_id
     {
-        return Err(Error::IndexMismatch {
-            name: e.name.to_string(),
-            what: "the manifest's length, root or bundle id",
-        });
+        return Err(mismatch("the manifest's length, root or bundle id"));
+    }
+    if !encoding_matches(m.encoding.as_ref()) {
+        return Err(mismatch("the manifest's encoding or base"));
     }
     // The header states the release every listed bundle belongs to; a
     // signed index is not allowed to relabel bundles of another one.
@@ -248,7 +302,7 @@ fn check_one(e: &IndexEntry, release: &Release, dir: &Path, trust: &TrustAnchor)
     if m.sequence != release.sequence {
         return Err(mismatch("the manifest's sequence"));
     }
-    let ppath = dir.join(format!("{}.payload", e.name));
+    let ppath = dir.join(format!("{}.payload", x.stem));
     let src = io::Source::open(&ppath)?;
     if src.len() != vm.payload_len() {
         return Err(Error::PayloadLength {
@@ -272,14 +326,14 @@ mod tests {
     use crate::keys::SigningKey;
 
     fn entry(name: &str, n: u8) -> IndexEntry {
-        IndexEntry {
-            name: name.parse().unwrap(),
-            plaintext_len: 1000 * u64::from(n),
-            bundle_id: [n; 16],
-            root: [n.wrapping_add(1); 32],
-            manifest_len: 300 + u32::from(n),
-            manifest_hash: [n.wrapping_add(2); 32],
-        }
+        IndexEntry::full(
+            name.parse().unwrap(),
+            1000 * u64::from(n),
+            [n; 16],
+            [n.wrapping_add(1); 32],
+            300 + u32::from(n),
+            [n.wrapping_add(2); 32],
+        )
     }
 
     fn release() -> Release {

@@ -20,6 +20,8 @@ pub(crate) struct Source {
 enum SourceKind {
     Mapped(memmap2::Mmap),
     File(File),
+    /// Encoded bytes (a compressed bundle, a delta), wiped when dropped.
+    Memory(zeroize::Zeroizing<Vec<u8>>),
 }
 
 impl Source {
@@ -59,8 +61,28 @@ impl Source {
         })
     }
 
+    /// Bytes held in memory (an encoded payload), sealed like a file.
+    pub(crate) fn memory(bytes: Vec<u8>) -> Self {
+        Self {
+            len: bytes.len() as u64,
+            inner: SourceKind::Memory(zeroize::Zeroizing::new(bytes)),
+        }
+    }
+
     pub(crate) fn len(&self) -> u64 {
         self.len
+    }
+
+    /// All of it: in place when mapped or in memory, else read (encoders
+    /// need the whole input).
+    pub(crate) fn bytes(&self, path: &Path) -> Result<std::borrow::Cow<'_, [u8]>> {
+        let len = usize::try_from(self.len).map_err(|_| short(path))?;
+        if let Some(b) = self.mapped(0, len, path)? {
+            return Ok(std::borrow::Cow::Borrowed(b));
+        }
+        let mut buf = vec![0; len];
+        self.read_at(0, &mut buf, path)?;
+        Ok(std::borrow::Cow::Owned(buf))
     }
 
     /// The `len` bytes at `offset`, in place, when the input is mapped;
@@ -68,6 +90,7 @@ impl Source {
     pub(crate) fn mapped(&self, offset: u64, len: usize, path: &Path) -> Result<Option<&[u8]>> {
         match &self.inner {
             SourceKind::Mapped(m) => range_of(m, offset, len, path).map(Some),
+            SourceKind::Memory(m) => range_of(m, offset, len, path).map(Some),
             SourceKind::File(_) => Ok(None),
         }
     }
@@ -76,6 +99,10 @@ impl Source {
     pub(crate) fn read_at(&self, offset: u64, buf: &mut [u8], path: &Path) -> Result<()> {
         match &self.inner {
             SourceKind::Mapped(m) => {
+                buf.copy_from_slice(range_of(m, offset, buf.len(), path)?);
+                Ok(())
+            }
+            SourceKind::Memory(m) => {
                 buf.copy_from_slice(range_of(m, offset, buf.len(), path)?);
                 Ok(())
             }

@@ -25,6 +25,18 @@
 //! bundle's chunk table (48 bytes per chunk); inputs are file mappings and
 //! outputs go straight to the page cache, so neither grows with bundle size.
 //!
+//! Deltas and compression ([`EncodeOptions`], `seal --compress
+//! --delta-from`): the full bundle is always sealed (with `compress`, as a
+//! zstd encoding of its input); then, for every base release that has a
+//! file of the bundle's name, a patch is built and, if it is below the
+//! threshold, sealed as its own bundle `<name>.from-<SEQ>` through the same
+//! sealer and commit order (the patch is sealed from memory). A bundle's
+//! deltas are built in parallel with each other and with other bundles on
+//! the same pool; one bundle's input, bases and patches are in memory (or
+//! mapped) at a time per worker. A bundle is listed in the index only with
+//! all its deltas: if one fails or the run is cancelled meanwhile, the
+//! bundle fails (its finished files stay, for `--resume` to keep).
+//!
 //! Failures are per bundle: one unreadable input is reported and counted and
 //! the rest of the batch goes on. Cancellation (SIGINT) discards bundles in
 //! flight (their temporaries are deleted), keeps finished ones, and the index
@@ -42,10 +54,13 @@ pub use discover::{
 pub use index::{MergeOptions, check_bundles, merge, read_index_file, sign_index, verify_index};
 pub use lock::OutDirLock;
 
+use crate::delta::Effort;
 use crate::error::{Error, Result};
-use crate::format::batch_index::{BatchIndex, IndexEntry, Release, ShardId};
+use crate::format::VersionLabel;
+use crate::format::batch_index::{BatchIndex, DeltaEntry, IndexEntry, Release, ShardId};
+use crate::format::encoding::Encoding;
 use crate::keys::{self, RecipientPublicKey, Signer, VerifyingKey};
-use crate::seal::{BundleSealer, SealOptions};
+use crate::seal::{Base, BundleSealer, EncodedAs, SealOptions, SealedManifest};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,6 +87,71 @@ pub enum Durability {
     None,
 }
 
+/// An older release to build deltas from (`seal --delta-from`): its
+/// plaintext bundles under `dir`, by the same names as this batch's inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaBase {
+    /// The sequence the older release was published as.
+    pub sequence: u64,
+    pub version: VersionLabel,
+    pub dir: PathBuf,
+}
+
+/// Compressed full bundles and deltas (FORMAT.md §17, §15.8).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EncodeOptions {
+    /// Seal every full bundle as a zstd encoding of its input
+    /// (`--compress`); an empty input is sealed as is.
+    pub compress: bool,
+    /// Build one delta per base that has a bundle of the same name.
+    pub bases: Vec<DeltaBase>,
+    /// A delta is kept only if its encoded length is below this fraction
+    /// of the full bundle's payload length (default 0.5).
+    pub threshold: f64,
+    pub effort: Effort,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        Self {
+            compress: false,
+            bases: Vec::new(),
+            threshold: 0.5,
+            effort: Effort::Fast,
+        }
+    }
+}
+
+impl EncodeOptions {
+    /// Refuses a threshold outside `(0, 1]`, more than 255 bases, two bases
+    /// with the same sequence, and a base not older than `sequence`.
+    pub fn check(&self, sequence: u64) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidRequest(m));
+        if !(self.threshold > 0.0 && self.threshold <= 1.0) {
+            return bad(format!(
+                "delta threshold {}: must be in (0, 1]",
+                self.threshold
+            ));
+        }
+        if self.bases.len() > crate::format::batch_index::MAX_DELTAS {
+            return bad(format!("{} delta bases, at most 255", self.bases.len()));
+        }
+        for (i, b) in self.bases.iter().enumerate() {
+            if b.sequence >= sequence {
+                return bad(format!(
+                    "delta base sequence {} is not older than this release's {sequence}",
+                    b.sequence
+                ));
+            }
+            if self.bases[..i].iter().any(|o| o.sequence == b.sequence) {
+                return bad(format!("delta base sequence {} given twice", b.sequence));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// How to run a batch.
 #[derive(Debug, Clone)]
 pub struct BatchOptions {
@@ -89,6 +169,8 @@ pub struct BatchOptions {
     /// Where to write the index; `None` writes [`default_index_name`] in
     /// `out_dir`.
     pub index_path: Option<PathBuf>,
+    /// Compression and deltas; the default seals plain full bundles only.
+    pub encode: EncodeOptions,
 }
 
 impl BatchOptions {
@@ -101,6 +183,7 @@ impl BatchOptions {
             durability: Durability::default(),
             shard: ShardId::WHOLE,
             index_path: None,
+            encode: EncodeOptions::default(),
         }
     }
 
@@ -172,7 +255,33 @@ impl BundleStatus {
 pub struct BundleOutputs {
     pub payload: PathBuf,
     pub manifest: PathBuf,
+    /// Lists the deltas too (`entry.deltas`).
     pub entry: IndexEntry,
+    /// The deltas kept, by ascending base sequence.
+    pub deltas: Vec<DeltaOutputs>,
+    /// Deltas built but not kept: not below the threshold.
+    pub too_large: Vec<SkippedDelta>,
+}
+
+/// The files of one delta.
+#[derive(Debug, Clone)]
+pub struct DeltaOutputs {
+    /// `<name>.from-<SEQ>.payload`
+    pub payload: PathBuf,
+    pub manifest: PathBuf,
+    pub entry: DeltaEntry,
+    /// Existing outputs verified (`--resume`); nothing was written.
+    pub verified: bool,
+}
+
+/// A delta that was built but not kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedDelta {
+    pub base_sequence: u64,
+    /// Its encoded length.
+    pub encoded_len: u64,
+    /// The payload length of the full bundle it was compared with.
+    pub full_len: u64,
 }
 
 /// The result of [`Batch::run`].
@@ -206,14 +315,34 @@ impl BatchReport {
         self.count(|s| matches!(s, BundleStatus::Failed(Error::Interrupted)))
     }
 
-    /// Plaintext bytes sealed by this run (not counting verified bundles).
+    /// Plaintext bytes sealed by this run (not counting verified bundles):
+    /// full bundles' and deltas' payloads.
     pub fn sealed_bytes(&self) -> u64 {
         self.bundles
             .iter()
-            .filter_map(|b| match &b.status {
-                BundleStatus::Sealed(o) => Some(o.entry.plaintext_len),
-                _ => None,
+            .filter_map(|b| b.status.outputs().map(|o| (&b.status, o)))
+            .map(|(s, o)| {
+                let full = match s {
+                    BundleStatus::Sealed(_) => o.entry.plaintext_len,
+                    _ => 0,
+                };
+                let deltas: u64 = o
+                    .deltas
+                    .iter()
+                    .filter(|d| !d.verified)
+                    .map(|d| d.entry.payload_len)
+                    .sum();
+                full + deltas
             })
+            .sum()
+    }
+
+    /// Deltas listed in the index (sealed or kept).
+    pub fn deltas(&self) -> usize {
+        self.bundles
+            .iter()
+            .filter_map(|b| b.status.outputs())
+            .map(|o| o.deltas.len())
             .sum()
     }
 
@@ -332,7 +461,15 @@ impl<'a> Batch<'a> {
         if self.opts.durability == Durability::Batch && !outputs.is_empty() {
             let files: Vec<&Path> = outputs
                 .iter()
-                .flat_map(|o| [o.payload.as_path(), o.manifest.as_path()])
+                .flat_map(|o| {
+                    [o.payload.as_path(), o.manifest.as_path()]
+                        .into_iter()
+                        .chain(
+                            o.deltas
+                                .iter()
+                                .flat_map(|d| [d.payload.as_path(), d.manifest.as_path()]),
+                        )
+                })
                 .collect();
             io::sync_filesystem(&self.opts.out_dir, &files)?;
         }
@@ -388,6 +525,19 @@ impl<'a> Batch<'a> {
                 w[0]
             )));
         }
+        self.opts.encode.check(self.opts.seal.sequence)?;
+        // `a.from-1` would be both an input's and a delta's output name.
+        for name in &names {
+            for b in &self.opts.encode.bases {
+                let delta = format!("{name}.from-{}", b.sequence);
+                if names.binary_search(&delta.as_str()).is_ok() {
+                    return Err(Error::InvalidRequest(format!(
+                        "input {delta} would collide with the delta of {name} from sequence {}",
+                        b.sequence
+                    )));
+                }
+            }
+        }
         std::fs::create_dir_all(&self.opts.out_dir)
             .map_err(|e| Error::io(&self.opts.out_dir, e))?;
         // Before anything in the directory is touched, temporaries included.
@@ -396,22 +546,41 @@ impl<'a> Batch<'a> {
             // A run that was killed (not stopped) left its temporaries.
             let outputs: Vec<PathBuf> = inputs
                 .iter()
-                .flat_map(|i| self.output_paths(i))
+                .flat_map(|i| {
+                    let deltas = self
+                        .opts
+                        .encode
+                        .bases
+                        .iter()
+                        .flat_map(|b| self.delta_paths(i, b.sequence));
+                    self.output_paths(i).into_iter().chain(deltas)
+                })
                 .chain([self.opts.index_path()])
                 .collect();
             io::remove_stale_temporaries(outputs.iter().map(PathBuf::as_path));
         }
         let pool = self.pool()?;
         // A file that cannot be stat'ed counts as empty here; sealing it
-        // reports the error.
-        let sizes: Vec<u64> = pool.install(|| {
+        // reports the error. Each delta to build counts the input's size
+        // again (the progress of a delta is its input, not its patch).
+        let (sizes, planned): (Vec<u64>, Vec<u64>) = pool.install(|| {
             inputs
                 .par_iter()
-                .map(|i| std::fs::metadata(&i.path).map_or(0, |m| m.len()))
-                .collect()
+                .map(|i| {
+                    let len = std::fs::metadata(&i.path).map_or(0, |m| m.len());
+                    let bases = self
+                        .opts
+                        .encode
+                        .bases
+                        .iter()
+                        .filter(|b| b.dir.join(i.name.as_str()).is_file())
+                        .count() as u64;
+                    (len, len.saturating_mul(1 + bases))
+                })
+                .unzip()
         });
         self.progress
-            .planned(inputs.len() as u64, sizes.iter().sum());
+            .planned(inputs.len() as u64, planned.iter().sum());
         let mut reports: Vec<(usize, BundleReport)> = pool.install(|| {
             largest_first(&sizes)
                 .into_par_iter()
@@ -456,35 +625,247 @@ impl<'a> Batch<'a> {
         })
     }
 
+    /// `<out_dir>/<name>.from-<SEQ>.payload` and `.manifest`: the delta
+    /// from base `sequence`.
+    fn delta_paths(&self, input: &Discovered, sequence: u64) -> [PathBuf; 2] {
+        ["payload", "manifest"].map(|ext| {
+            self.opts
+                .out_dir
+                .join(format!("{}.from-{sequence}.{ext}", input.name.as_str()))
+        })
+    }
+
     fn one(&self, input: &Discovered) -> BundleStatus {
         if self.cancelled() {
             return BundleStatus::Failed(Error::Interrupted);
         }
         let [payload, manifest] = self.output_paths(input);
-        if self.opts.resume
+        let kept = if self.opts.resume
             && let Some(key) = &self.verifier
-            && let Some(entry) = resume::existing_outputs(self, key, input, &payload, &manifest)
         {
-            return BundleStatus::Verified(BundleOutputs {
-                payload,
-                manifest,
-                entry,
-            });
+            resume::existing_outputs(self, key, input, &payload, &manifest)
+        } else {
+            None
+        };
+        let verified = kept.is_some();
+        let entry = match kept {
+            Some(entry) => entry,
+            None => match self.seal_one(input, &payload, &manifest) {
+                Ok(entry) => entry,
+                Err(e) => return BundleStatus::Failed(e),
+            },
+        };
+        let mut outputs = BundleOutputs {
+            payload,
+            manifest,
+            entry,
+            deltas: Vec::new(),
+            too_large: Vec::new(),
+        };
+        if !self.opts.encode.bases.is_empty() {
+            match self.deltas(input, &outputs.entry) {
+                Ok((deltas, too_large)) => {
+                    outputs.entry.deltas = deltas.iter().map(|d| d.entry.clone()).collect();
+                    outputs.deltas = deltas;
+                    outputs.too_large = too_large;
+                }
+                // The full bundle's files stay (resume keeps them); the
+                // index does not list a bundle without its deltas.
+                Err(e) => return BundleStatus::Failed(e),
+            }
         }
-        match self.seal_one(input, &payload, &manifest) {
-            Ok(entry) => BundleStatus::Sealed(BundleOutputs {
-                payload,
-                manifest,
-                entry,
-            }),
-            Err(e) => BundleStatus::Failed(e),
+        if verified {
+            BundleStatus::Verified(outputs)
+        } else {
+            BundleStatus::Sealed(outputs)
         }
     }
 
+    /// Builds (or, with resume, keeps) the deltas of one bundle, from every
+    /// base in parallel; `full` is its full bundle's entry.
+    fn deltas(
+        &self,
+        input: &Discovered,
+        full: &IndexEntry,
+    ) -> Result<(Vec<DeltaOutputs>, Vec<SkippedDelta>)> {
+        // Bases without a bundle of this name give no delta (and cost no read).
+        let bases: Vec<(&DeltaBase, PathBuf)> = self
+            .opts
+            .encode
+            .bases
+            .iter()
+            .map(|b| (b, b.dir.join(input.name.as_str())))
+            .filter(|(_, p)| std::fs::symlink_metadata(p).is_ok())
+            .collect();
+        if bases.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let src = io::Source::open(&input.path)?;
+        if src.len() != full.result_len {
+            return Err(Error::io(
+                &input.path,
+                std::io::Error::other("input changed while it was being sealed"),
+            ));
+        }
+        let new = src.bytes(&input.path)?;
+        let results: Vec<Result<std::result::Result<DeltaOutputs, SkippedDelta>>> = bases
+            .par_iter()
+            .with_max_len(1)
+            .map(|(base, path)| {
+                let r = self.one_delta(input, full, base, path, &new);
+                self.progress.advance(new.len() as u64);
+                r
+            })
+            .collect();
+        let mut kept = Vec::new();
+        let mut too_large = Vec::new();
+        for r in results {
+            match r? {
+                Ok(d) => kept.push(d),
+                Err(s) => too_large.push(s),
+            }
+        }
+        kept.sort_by_key(|d| d.entry.base_sequence);
+        Ok((kept, too_large))
+    }
+
+    /// One delta: kept (resume), sealed, or built and found too large (its
+    /// old outputs, if any, are removed).
+    fn one_delta(
+        &self,
+        input: &Discovered,
+        full: &IndexEntry,
+        base: &DeltaBase,
+        base_path: &Path,
+        new: &[u8],
+    ) -> Result<std::result::Result<DeltaOutputs, SkippedDelta>> {
+        if self.cancelled() {
+            return Err(Error::Interrupted);
+        }
+        let [payload, manifest] = self.delta_paths(input, base.sequence);
+        let full_len = full.plaintext_len;
+        let below = |len: u64| (len as f64) < self.opts.encode.threshold * full_len as f64;
+        let entry = |enc: Encoding, sealed: &resume::Kept| DeltaEntry {
+            base_sequence: base.sequence,
+            base_version: base.version.clone(),
+            encoding: enc,
+            payload_len: sealed.payload_len,
+            bundle_id: sealed.bundle_id,
+            root: sealed.root,
+            manifest_len: sealed.manifest_len,
+            manifest_hash: sealed.manifest_hash,
+        };
+        if self.opts.resume
+            && let Some(key) = &self.verifier
+            && let Some((enc, kept)) =
+                resume::existing_delta(self, key, input, base, base_path, &payload, &manifest)
+            && below(kept.payload_len)
+        {
+            return Ok(Ok(DeltaOutputs {
+                entry: entry(enc, &kept),
+                payload,
+                manifest,
+                verified: true,
+            }));
+        }
+        let base_src = io::Source::open(base_path)?;
+        let base_bytes = base_src.bytes(base_path)?;
+        let encoded = crate::delta::encode(Some(&base_bytes), new, self.opts.encode.effort)
+            .map_err(|e| Error::io(&input.path, std::io::Error::other(e.to_string())))?;
+        if !below(encoded.bytes.len() as u64) || new.is_empty() {
+            // An old delta from this base is not listed: remove it, manifest
+            // first (a payload without a manifest is not a bundle).
+            io::remove_if_present(&manifest)?;
+            io::remove_if_present(&payload)?;
+            return Ok(Err(SkippedDelta {
+                base_sequence: base.sequence,
+                encoded_len: encoded.bytes.len() as u64,
+                full_len,
+            }));
+        }
+        let what = EncodedAs {
+            encoding: encoded.encoding,
+            result: new,
+            base: Some(Base {
+                sequence: base.sequence,
+                version: base.version.clone(),
+                bytes: &base_bytes,
+            }),
+        };
+        let enc = encoded.encoding;
+        let src = io::Source::memory(encoded.bytes);
+        let sealed = self.seal_source(&src, &input.path, Some(what), false, &payload, &manifest)?;
+        let kept = resume::Kept::of(&sealed)?;
+        Ok(Ok(DeltaOutputs {
+            entry: entry(enc, &kept),
+            payload,
+            manifest,
+            verified: false,
+        }))
+    }
+
+    /// Seals the full bundle: the input itself, or (`compress`) its zstd
+    /// encoding.
     fn seal_one(&self, input: &Discovered, payload: &Path, manifest: &Path) -> Result<IndexEntry> {
         let src = io::Source::open(&input.path)?;
+        if self.opts.encode.compress && src.len() > 0 {
+            let data = src.bytes(&input.path)?;
+            let encoded = crate::delta::encode(None, &data, self.opts.encode.effort)
+                .map_err(|e| Error::io(&input.path, std::io::Error::other(e.to_string())))?;
+            let what = EncodedAs {
+                encoding: encoded.encoding,
+                result: &data,
+                base: None,
+            };
+            let enc = encoded.encoding;
+            let zsrc = io::Source::memory(encoded.bytes);
+            let sealed =
+                self.seal_source(&zsrc, &input.path, Some(what), false, payload, manifest)?;
+            self.progress.advance(data.len() as u64);
+            let k = resume::Kept::of(&sealed)?;
+            let mut e = IndexEntry::full(
+                input.name.clone(),
+                k.payload_len,
+                k.bundle_id,
+                k.root,
+                k.manifest_len,
+                k.manifest_hash,
+            );
+            e.encoding = Some(enc);
+            e.result_len = data.len() as u64;
+            return Ok(e);
+        }
+        let sealed = self.seal_source(&src, &input.path, None, true, payload, manifest)?;
+        let k = resume::Kept::of(&sealed)?;
+        Ok(IndexEntry::full(
+            input.name.clone(),
+            k.payload_len,
+            k.bundle_id,
+            k.root,
+            k.manifest_len,
+            k.manifest_hash,
+        ))
+    }
+
+    /// Seals `src` (read from `input_path`, named in errors) into `payload`
+    /// and `manifest`, committed in the batch's order; `encoded` marks it as
+    /// an encoding (FORMAT.md §17). With `count`, progress advances per
+    /// chunk sealed.
+    fn seal_source(
+        &self,
+        src: &io::Source,
+        input_path: &Path,
+        encoded: Option<EncodedAs<'_>>,
+        count: bool,
+        payload: &Path,
+        manifest: &Path,
+    ) -> Result<SealedManifest> {
         let mut rng = keys::os_rng();
-        let sealer = BundleSealer::new(&self.opts.seal, src.len(), &mut rng)?;
+        let mut sealer = BundleSealer::new(&self.opts.seal, src.len(), &mut rng)?;
+        if let Some(what) = encoded {
+            sealer.encoded_as(what)?;
+        }
+
         if let Some(dir) = payload.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
@@ -497,10 +878,10 @@ impl<'a> Batch<'a> {
             let range = sealer.chunk_range(i);
             let len = (range.end - range.start) as usize;
             let entry = io::with_chunk_buf(len, |buf| {
-                let entry = match src.mapped(range.start, len, &input.path)? {
+                let entry = match src.mapped(range.start, len, input_path)? {
                     Some(plaintext) => sealer.seal_chunk_into(i, plaintext, buf)?,
                     None => {
-                        src.read_at(range.start, buf, &input.path)?;
+                        src.read_at(range.start, buf, input_path)?;
                         sealer.seal_chunk(i, buf)?
                     }
                 };
@@ -511,7 +892,9 @@ impl<'a> Batch<'a> {
                 }
                 Ok::<_, Error>(entry)
             })?;
-            self.progress.advance(len as u64);
+            if count {
+                self.progress.advance(len as u64);
+            }
             Ok(entry)
         };
         let chunks: Vec<_> = if sealer.chunk_count() == 1 {
@@ -523,7 +906,6 @@ impl<'a> Batch<'a> {
                 .map(chunk)
                 .collect::<Result<_>>()?
         };
-        let plaintext_len = sealer.plaintext_len();
         let sealed = sealer.finish(chunks, self.recipients, self.signer, &mut rng)?;
         if self.cancelled() {
             return Err(Error::Interrupted);
@@ -552,14 +934,7 @@ impl<'a> Batch<'a> {
         if sync {
             io::sync_dir(io::parent_dir(manifest))?;
         }
-        Ok(IndexEntry {
-            name: input.name.clone(),
-            plaintext_len,
-            bundle_id: sealed.manifest.bundle_id,
-            root: sealed.manifest.root,
-            manifest_len: manifest_len(sealed.bytes.len())?,
-            manifest_hash: *blake3::hash(&sealed.bytes).as_bytes(),
-        })
+        Ok(sealed)
     }
 }
 
@@ -605,10 +980,6 @@ fn largest_first(sizes: &[u64]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..sizes.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
     order
-}
-
-fn manifest_len(len: usize) -> Result<u32> {
-    u32::try_from(len).map_err(|_| Error::InvalidRequest("manifest larger than 4 GiB".into()))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 //!   rewrites nothing even though the run's own times are later), but
 //!   resuming long after the first run does not keep manifests that would
 //!   expire long before the ones sealed now;
-//! - its plaintext length equals the input's current size, and the input was
+//! - its plaintext length (result length, if encoded) equals the input's current size, and the input was
 //!   not modified after the manifest file was written (modification times
 //!   compared at full precision; an input replaced by different bytes of the
 //!   same size *and* an older modification time is not detected — resume
@@ -23,19 +23,57 @@
 //!   value matches the manifest (so its BLAKE3 hash is the root). This also
 //!   catches payloads whose bytes never reached the disk before a crash.
 //!
+//! - with `compress`, the manifest is a zstd encoding (no base) whose
+//!   result length is the input's size; without, it is not encoded;
+//! - a delta (`existing_delta`) additionally names exactly this base
+//!   (sequence, version, length), the base was not modified after the
+//!   delta's manifest was written, and the delta is still below the
+//!   threshold (checked by the caller).
+//!
 //! A manifest file larger than any manifest this request could produce is
 //! not read (see [`manifest_limit`]): the bundle is sealed again.
 
-use super::{Batch, Discovered};
+use super::{Batch, DeltaBase, Discovered};
 use crate::format::batch_index::IndexEntry;
+use crate::format::encoding::Encoding;
 use crate::format::manifest::{CHUNK_ENTRY_LEN, MAX_RECIPIENTS};
 use crate::format::{ChunkSize, Manifest};
 use crate::keys::VerifyingKey;
 use crate::open::{TrustAnchor, VerifiedManifest, verify_manifest};
+use crate::seal::SealedManifest;
 use crate::seal::{Lifetime, SealOptions};
 use rayon::prelude::*;
 use std::path::Path;
 
+/// What the index records of a sealed (or kept) bundle's files.
+#[derive(Debug, Clone)]
+pub(super) struct Kept {
+    pub payload_len: u64,
+    pub bundle_id: [u8; 16],
+    pub root: [u8; 32],
+    pub manifest_len: u32,
+    pub manifest_hash: [u8; 32],
+}
+
+impl Kept {
+    pub(super) fn of(sealed: &SealedManifest) -> crate::Result<Self> {
+        Self::of_bytes(&sealed.manifest, &sealed.bytes)
+            .ok_or_else(|| crate::Error::InvalidRequest("manifest larger than 4 GiB".into()))
+    }
+
+    fn of_bytes(m: &Manifest, bytes: &[u8]) -> Option<Self> {
+        Some(Self {
+            payload_len: m.plaintext_len,
+            bundle_id: m.bundle_id,
+            root: m.root,
+            manifest_len: u32::try_from(bytes.len()).ok()?,
+            manifest_hash: *blake3::hash(bytes).as_bytes(),
+        })
+    }
+}
+
+/// The existing full bundle of `input`, if it is what this run would seal:
+/// plain, or (`compress`, non-empty input) a zstd encoding of the input.
 pub(super) fn existing_outputs(
     batch: &Batch<'_>,
     key: &VerifyingKey,
@@ -43,8 +81,83 @@ pub(super) fn existing_outputs(
     payload: &Path,
     manifest: &Path,
 ) -> Option<IndexEntry> {
-    let manifest_meta = std::fs::metadata(manifest).ok()?;
     let input_meta = std::fs::metadata(&input.path).ok()?;
+    let (vm, bytes) = checked_manifest(batch, key, &input_meta, manifest)?;
+    let m = vm.manifest();
+    let compressed = batch.opts.encode.compress && input_meta.len() > 0;
+    let matches = match &m.encoding {
+        None => !compressed && m.plaintext_len == input_meta.len(),
+        Some(e) => {
+            compressed
+                && e.encoding == Encoding::Zstd
+                && e.base.is_none()
+                && e.result_len == input_meta.len()
+        }
+    };
+    if !matches || !payload_verifies(batch, &vm, payload, !compressed) {
+        return None;
+    }
+    if compressed {
+        batch.progress.advance(input_meta.len());
+    }
+    let k = Kept::of_bytes(m, &bytes)?;
+    let mut entry = IndexEntry::full(
+        input.name.clone(),
+        k.payload_len,
+        k.bundle_id,
+        k.root,
+        k.manifest_len,
+        k.manifest_hash,
+    );
+    if let Some(e) = &m.encoding {
+        entry.encoding = Some(e.encoding);
+        entry.result_len = e.result_len;
+    }
+    Some(entry)
+}
+
+/// The existing delta of `input` from `base`, if it is what this run
+/// would seal: a patch from exactly that base (sequence, version, length;
+/// neither the input nor the base modified since) to the input.
+pub(super) fn existing_delta(
+    batch: &Batch<'_>,
+    key: &VerifyingKey,
+    input: &Discovered,
+    base: &DeltaBase,
+    base_path: &Path,
+    payload: &Path,
+    manifest: &Path,
+) -> Option<(Encoding, Kept)> {
+    let input_meta = std::fs::metadata(&input.path).ok()?;
+    let base_meta = std::fs::metadata(base_path).ok()?;
+    let manifest_meta = std::fs::metadata(manifest).ok()?;
+    let (vm, bytes) = checked_manifest(batch, key, &input_meta, manifest)?;
+    let m = vm.manifest();
+    let e = m.encoding.as_ref()?;
+    let b = e.base.as_ref()?;
+    if !e.encoding.needs_base()
+        || e.result_len != input_meta.len()
+        || b.sequence != base.sequence
+        || b.version != base.version
+        || b.len != base_meta.len()
+        || modified_after(&base_meta, &manifest_meta)
+        || !payload_verifies(batch, &vm, payload, false)
+    {
+        return None;
+    }
+    Some((e.encoding, Kept::of_bytes(m, &bytes)?))
+}
+
+/// The manifest at `manifest`, if it verifies under `key` and was sealed
+/// by exactly this request (signer, release, chunk size, lifetime,
+/// recipients) after the input was last modified.
+fn checked_manifest(
+    batch: &Batch<'_>,
+    key: &VerifyingKey,
+    input_meta: &std::fs::Metadata,
+    manifest: &Path,
+) -> Option<(VerifiedManifest, Vec<u8>)> {
+    let manifest_meta = std::fs::metadata(manifest).ok()?;
     let o = &batch.opts.seal;
     let limit = manifest_limit(input_meta.len(), o.chunk_size, batch.signer.chain());
     let bytes = crate::files::read_capped(manifest, "a manifest", limit).ok()?;
@@ -55,23 +168,12 @@ pub(super) fn existing_outputs(
         && m.signer.chain == batch.signer.chain();
     if !same_signer
         || !same_request(m, o)
-        || m.plaintext_len != input_meta.len()
         || !same_recipients(batch, &vm)
-        || modified_after(&input_meta, &manifest_meta)
+        || modified_after(input_meta, &manifest_meta)
     {
         return None;
     }
-    if !payload_verifies(batch, &vm, payload) {
-        return None;
-    }
-    Some(IndexEntry {
-        name: input.name.clone(),
-        plaintext_len: m.plaintext_len,
-        bundle_id: m.bundle_id,
-        root: m.root,
-        manifest_len: u32::try_from(bytes.len()).ok()?,
-        manifest_hash: *blake3::hash(&bytes).as_bytes(),
-    })
+    Some((vm, bytes))
 }
 
 /// Whether `m` was sealed for the release, chunk size and lifetime `o` asks
@@ -134,7 +236,9 @@ fn modified_after(input: &std::fs::Metadata, manifest: &std::fs::Metadata) -> bo
     }
 }
 
-fn payload_verifies(batch: &Batch<'_>, vm: &VerifiedManifest, payload: &Path) -> bool {
+/// Whether the payload has its manifest's length and chunks; with `count`,
+/// progress advances by the bytes checked.
+fn payload_verifies(batch: &Batch<'_>, vm: &VerifiedManifest, payload: &Path, count: bool) -> bool {
     let Ok(src) = super::io::Source::open(payload) else {
         return false;
     };
@@ -152,7 +256,9 @@ fn payload_verifies(batch: &Batch<'_>, vm: &VerifiedManifest, payload: &Path) ->
         let ok = super::io::with_chunk_buf(len, |buf| {
             src.read_at(range.start, buf, payload).is_ok() && vm.verify_chunk(i, buf).is_ok()
         });
-        batch.progress.advance(len as u64);
+        if count {
+            batch.progress.advance(len as u64);
+        }
         ok
     };
     if vm.chunk_count() == 1 {

@@ -61,14 +61,14 @@ pub fn sealed_batch(names: &[&str]) -> (tempfile::TempDir, Vec<IndexEntry>) {
             std::fs::write(format!("{}.manifest", base.display()), &s.manifest_bytes).unwrap();
             let vm = verify_manifest(&s.manifest_bytes, &trust).unwrap();
             let m = vm.manifest();
-            IndexEntry {
-                name: name.parse().unwrap(),
-                plaintext_len: m.plaintext_len,
-                bundle_id: m.bundle_id,
-                root: m.root,
-                manifest_len: s.manifest_bytes.len() as u32,
-                manifest_hash: *blake3::hash(&s.manifest_bytes).as_bytes(),
-            }
+            IndexEntry::full(
+                name.parse().unwrap(),
+                m.plaintext_len,
+                m.bundle_id,
+                m.root,
+                s.manifest_bytes.len() as u32,
+                *blake3::hash(&s.manifest_bytes).as_bytes(),
+            )
         })
         .collect();
     (dir, entries)
