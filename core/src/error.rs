@@ -103,9 +103,11 @@ pub enum Error {
     /// An encoded bundle that does not decode to its signed result.
     #[error("encoded bundle did not decode to the signed result: {reason}")]
     BadDelta { reason: String },
-    /// An encoded bundle was given no base, or a full one a base.
+    /// What a bundle was sealed as does not fit the request: a delta given
+    /// no base, a bundle sealed as itself given one, or an encoded bundle
+    /// asked to be decrypted as if its plaintext were the bundle.
     #[error("{0}")]
-    BaseRequired(&'static str),
+    EncodingMismatch(&'static str),
 
     /// The device policy refused a manifest (downgrade, channel, expiry, ...).
     #[error("refused by device policy: {0}")]
@@ -369,7 +371,7 @@ impl Error {
             | Self::RangeOutOfBounds { .. }
             | Self::ChunkTableIncomplete { .. }
             | Self::InvalidRequest(_)
-            | Self::BaseRequired(_)
+            | Self::EncodingMismatch(_)
             | Self::Pkcs11Uri(_) => ErrorKind::Request,
             Self::Refused(_) => ErrorKind::Policy,
             Self::Fetch(e) => e.kind(),

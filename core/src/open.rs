@@ -66,6 +66,18 @@ pub fn verify_manifest(bytes: &[u8], trust: &TrustAnchor) -> Result<VerifiedMani
 }
 
 impl VerifiedManifest {
+    /// [`Error::EncodingMismatch`] for a bundle sealed as an encoding
+    /// (FORMAT.md §17): where a caller wants the bundle itself, decrypting
+    /// would hand it a patch or a compressed stream as if it were.
+    pub fn refuse_encoded(&self) -> Result<()> {
+        match self.manifest.encoding {
+            None => Ok(()),
+            Some(_) => Err(Error::EncodingMismatch(
+                "this bundle is sealed as an encoding (compressed or a delta): it is opened by decoding, which checks its result",
+            )),
+        }
+    }
+
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
@@ -288,7 +300,8 @@ impl ChunkOpener<'_> {
             .decrypt_chunk(self.verified, index, ciphertext, out)
     }
 
-    /// Verifies and decrypts a whole payload into a new buffer.
+    /// Verifies and decrypts a whole payload into a new buffer (for an
+    /// encoded bundle, the encoded bytes: see [`open`]).
     pub fn decrypt_payload(&self, payload: &[u8]) -> Result<Vec<u8>> {
         self.verified.check_payload_len(payload)?;
         let mut plain = vec![0u8; payload.len()];
@@ -305,7 +318,9 @@ impl ChunkOpener<'_> {
 }
 
 /// Verifies `manifest_bytes` against `trust`, then verifies and decrypts the
-/// whole `payload` with `device`'s key.
+/// whole `payload` with `device`'s key. A bundle sealed as an encoding
+/// (FORMAT.md §17) is refused: its plaintext is not the bundle
+/// (`open_payload_file` decodes and checks it).
 pub fn open(
     payload: &[u8],
     manifest_bytes: &[u8],
@@ -313,6 +328,7 @@ pub fn open(
     device: &RecipientSecretKey,
 ) -> Result<Vec<u8>> {
     let verified = verify_manifest(manifest_bytes, trust)?;
+    verified.refuse_encoded()?;
     verified.verify_payload(payload)?;
     verified.opener(device)?.decrypt_payload(payload)
 }

@@ -579,7 +579,14 @@ impl Session {
             self.drop_partial();
         }
         self.claimed.remove(index);
-        self.accept_decrypt(index, r.start, buf, &mut store, &mut |_, _| Ok(()), &mut report)?;
+        self.accept_decrypt(
+            index,
+            r.start,
+            buf,
+            &mut store,
+            &mut |_, _| Ok(()),
+            &mut report,
+        )?;
         Ok(report)
     }
 
@@ -978,7 +985,12 @@ mod tests {
             &mut rng,
         )
         .unwrap();
-        (sealed, device, TrustAnchor::SigningKey(signer.verifying_key()), o)
+        (
+            sealed,
+            device,
+            TrustAnchor::SigningKey(signer.verifying_key()),
+            o,
+        )
     }
 
     /// `feed_chunk_in_place` leaves the plaintext in the caller's buffer,
@@ -988,8 +1000,12 @@ mod tests {
     fn feed_chunk_in_place_decrypts_in_the_callers_buffer() {
         let plain: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
         let (sealed, device, trust, o) = sealed_bundle(3, &plain);
-        let mut s =
-            Session::new(&sealed.manifest_bytes, &trust, SessionOptions::new(o.created)).unwrap();
+        let mut s = Session::new(
+            &sealed.manifest_bytes,
+            &trust,
+            SessionOptions::new(o.created),
+        )
+        .unwrap();
         let mut buf = sealed.payload[..16_384].to_vec();
         assert!(matches!(
             s.feed_chunk_in_place(0, &mut buf, |_| Ok(())),
@@ -1005,7 +1021,10 @@ mod tests {
                 bad[5] ^= 1;
                 let rep = s.feed_chunk_in_place(i, &mut bad, |_| Ok(())).unwrap();
                 assert_eq!(rep.failed, [1]);
-                assert!(bad.iter().all(|b| *b == 0), "no plaintext of a failed chunk");
+                assert!(
+                    bad.iter().all(|b| *b == 0),
+                    "no plaintext of a failed chunk"
+                );
                 assert!(s.decrypt_chunk(1, &buf, &mut vec![0; buf.len()]).is_err());
             }
             let rep = s.feed_chunk_in_place(i, &mut buf, |_| Ok(())).unwrap();

@@ -176,7 +176,10 @@ fn a_wrong_base_is_refused_before_decoding_and_nothing_is_written() {
         }
         // No base at all, or a base for a bundle that takes none.
         let fl = files(&sealed, &old);
-        assert!(matches!(open(&f, &fl, None), Err(Error::BaseRequired(_))));
+        assert!(matches!(
+            open(&f, &fl, None),
+            Err(Error::EncodingMismatch(_))
+        ));
         assert!(!fl.out.exists());
         // The right base still works afterwards.
         open(&f, &fl, Some(&fl.base)).unwrap();
@@ -186,7 +189,7 @@ fn a_wrong_base_is_refused_before_decoding_and_nothing_is_written() {
     let fl = files(&plain, &old);
     assert!(matches!(
         open(&f, &fl, Some(&fl.base)),
-        Err(Error::BaseRequired(_))
+        Err(Error::EncodingMismatch(_))
     ));
 }
 
@@ -322,4 +325,34 @@ fn an_install_on_top_of_a_delta_then_a_further_delta() {
 
 fn installed_sequence(state: &DeviceState, app: &otaseal::format::AppId) -> u64 {
     state.apps[app].channels[&"stable".parse().unwrap()].sequence
+}
+
+/// Where the bundle itself is wanted, an encoded bundle is refused rather
+/// than its plaintext (a patch, a compressed stream) handed out as if it
+/// were the bundle: `open`, `decrypt_payload_file`.
+#[test]
+fn decrypting_an_encoded_bundle_as_if_it_were_the_bundle_is_refused() {
+    let f = Fixture::new();
+    let old = image(21, 80_000);
+    let new = next_version(&old, 22);
+    let patch = delta::encode_as(Encoding::ZstdPatch, &old, &new, 3).unwrap();
+    let sealed = seal_encoded(
+        &f,
+        &patch.bytes,
+        Encoding::ZstdPatch,
+        &new,
+        Some((1, &old)),
+        2,
+    );
+    assert!(matches!(
+        f.open(&sealed.payload, &sealed.manifest_bytes),
+        Err(Error::EncodingMismatch(_))
+    ));
+    let fl = files(&sealed, &old);
+    let mut s = Session::new(&sealed.manifest_bytes, &f.trust(), SessionOptions::new(NOW)).unwrap();
+    let e = otaseal::open::decrypt_payload_file(&mut s, &fl.payload, &f.device, &fl.out, 0)
+        .unwrap_err();
+    assert!(matches!(e, Error::EncodingMismatch(_)), "{e}");
+    assert_eq!(e.kind().code(), 2);
+    assert!(!fl.out.exists());
 }

@@ -241,8 +241,7 @@ fn session_pass(
             sink.write_all(&one[..n])?;
         }
     } else {
-        let (inbuf, outbuf) =
-            buffers.get_or_insert_with(|| (vec![0u8; chunk], vec![0u8; chunk]));
+        let (inbuf, outbuf) = buffers.get_or_insert_with(|| (vec![0u8; chunk], vec![0u8; chunk]));
         for i in 0..s.verified().chunk_count() {
             let r = s.verified().chunk_range(i)?;
             let n = (r.end - r.start) as usize;
@@ -361,7 +360,10 @@ fn main() -> Res<()> {
     }
     // The exit status follows the device's bounded path: one buffer,
     // decrypted in place. The two-buffer passes are reported beside it.
-    if peaks.iter().any(|(n, p)| *n == "one-buffer-in-place" && *p > limit) {
+    if peaks
+        .iter()
+        .any(|(n, p)| *n == "one-buffer-in-place" && *p > limit)
+    {
         std::process::exit(1);
     }
     Ok(())

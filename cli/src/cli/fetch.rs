@@ -8,7 +8,7 @@ use super::{CliError, CliResult, ExitCode};
 use crate::http::{self, HttpSource, MAX_MANIFEST_BYTES};
 use otaseal::fetch::{self, FetchOptions, FetchReport, PartialPayload, TransferLimits};
 use otaseal::files;
-use otaseal::open::{decrypt_payload_file, verify_payload_file};
+use otaseal::open::{open_payload_file, verify_payload_file};
 use otaseal::session::Session;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -49,6 +49,10 @@ pub(crate) struct Args {
     /// Where to write the decrypted plaintext (mode 0600).
     #[arg(long, value_name = "FILE", requires = "device_key")]
     decrypt_to: Option<PathBuf>,
+    /// For a delta bundle: the installed version it applies to; the
+    /// decoded bundle goes to --decrypt-to (FORMAT.md §17).
+    #[arg(long, value_name = "INSTALLED_FILE", requires = "decrypt_to")]
+    base: Option<PathBuf>,
     /// Give up when one chunk has failed this many times.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     max_bad: u32,
@@ -113,7 +117,7 @@ pub(crate) fn run(a: Args) -> CliResult {
     let done = a.out.is_file() && verify_payload_file(&mut session, &a.out, 0).is_ok();
     if done {
         if let (Some(device), Some(dest)) = (&device, &a.decrypt_to) {
-            decrypt_payload_file(&mut session, &a.out, device, dest, 0)?;
+            open_payload_file(&mut session, &a.out, device, a.base.as_deref(), dest, 0)?;
         }
         if a.json {
             print_json(&serde_json::json!({
@@ -175,7 +179,7 @@ pub(crate) fn run(a: Args) -> CliResult {
     }
     let out = partial.finish()?;
     if let (Some(device), Some(dest)) = (&device, &a.decrypt_to) {
-        decrypt_payload_file(&mut session, &out, device, dest, 0)?;
+        open_payload_file(&mut session, &out, device, a.base.as_deref(), dest, 0)?;
     }
     if a.json {
         let mut j = summary;

@@ -50,10 +50,10 @@ impl EncodedTarget {
     pub fn check_base(&self, base: Option<&[u8]>) -> Result<()> {
         match (&self.encoding.base, base) {
             (None, None) => Ok(()),
-            (None, Some(_)) => Err(Error::BaseRequired(
+            (None, Some(_)) => Err(Error::EncodingMismatch(
                 "this bundle is compressed, not a delta: it takes no base",
             )),
-            (Some(_), None) => Err(Error::BaseRequired(
+            (Some(_), None) => Err(Error::EncodingMismatch(
                 "this bundle is a delta: give the installed version it applies to as its base",
             )),
             (Some(signed), Some(base)) => {

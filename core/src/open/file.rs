@@ -119,6 +119,7 @@ pub fn decrypt_payload_file(
     out: &Path,
     threads: usize,
 ) -> Result<()> {
+    session.verified().refuse_encoded()?;
     let len = session.verified().payload_len();
     let file = open_payload(payload, len, Some(files::parent_dir(out)))?;
     let all = 0..session.verified().chunk_count();
@@ -270,7 +271,7 @@ pub fn open_payload_file(
 ) -> Result<u64> {
     let Some(encoding) = &session.verified().manifest().encoding else {
         if base.is_some() {
-            return Err(Error::BaseRequired(
+            return Err(Error::EncodingMismatch(
                 "this bundle is sealed as itself, not as a delta: it takes no base",
             ));
         }
@@ -319,7 +320,7 @@ pub fn decode_payload_file(
     let all = 0..session.verified().chunk_count();
     verify_chunks(session, &file, payload, all, threads)?;
     session.unlock(device)?;
-    let target = session.encoded()?.ok_or(Error::BaseRequired(
+    let target = session.encoded()?.ok_or(Error::EncodingMismatch(
         "this bundle is not encoded: open it without a base",
     ))?;
     let base_map = base.map(map_base).transpose()?;
