@@ -41,7 +41,8 @@
 /**
  * The call itself is invalid: a NULL pointer, a buffer too small, a chunk
  * not verified yet, the session locked or finished, a record of another
- * bundle (the CLI's usage error, exit 2).
+ * bundle, a bundle sealed as an encoding (manifest version 2, which this
+ * ABI does not decode yet) (the CLI's usage error, exit 2).
  */
 #define OTASEAL_ERR_USAGE 2
 

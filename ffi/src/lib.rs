@@ -34,7 +34,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub const OTASEAL_OK: i32 = 0;
 /// The call itself is invalid: a NULL pointer, a buffer too small, a chunk
 /// not verified yet, the session locked or finished, a record of another
-/// bundle (the CLI's usage error, exit 2).
+/// bundle, a bundle sealed as an encoding (manifest version 2, which this
+/// ABI does not decode yet) (the CLI's usage error, exit 2).
 pub const OTASEAL_ERR_USAGE: i32 = 2;
 /// A signature, hash, tag or length did not verify (exit 3).
 pub const OTASEAL_ERR_VERIFICATION: i32 = 3;
@@ -737,6 +738,11 @@ pub unsafe extern "C" fn otaseal_session_new(
             ));
         }
         let session = Session::new(manifest, &trust.anchor, o)?;
+        // A bundle sealed as an encoding (FORMAT.md §17) decrypts to a patch
+        // or a compressed stream, not to the bundle, and this ABI does not
+        // decode yet: refused here, so no C caller installs one as if it
+        // were the bundle.
+        session.verified().refuse_encoded()?;
         let n = session.verified().chunk_count();
         out.set(Box::into_raw(Box::new(OtasealSession {
             session: Some(session),
