@@ -68,11 +68,16 @@ musl_ok=0
 musl=x86_64-unknown-linux-musl
 if command -v musl-gcc >/dev/null 2>&1 && rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
   cargo build --release --locked -p otaseal-ffi --target "$musl" --target-dir "$target"
-  musl-gcc "${cflags[@]}" -static "$src" "$target/$musl/release/libotaseal_ffi.a" \
-    -Wl,--gc-sections -o "$out/session_test-musl"
-  "$strip" --strip-all "$out/session_test-musl"
-  report "fully -static (musl), stripped:" "$out/session_test-musl"
-  musl_ok=1
+  # Debian's musl-gcc wraps the host gcc, whose libgcc_eh (the unwinder
+  # Rust's panic handling needs) is built against glibc: it may not link.
+  if musl-gcc "${cflags[@]}" -static "$src" "$target/$musl/release/libotaseal_ffi.a" \
+    -Wl,--gc-sections -o "$out/session_test-musl" 2>"$out/musl.log"; then
+    "$strip" --strip-all "$out/session_test-musl"
+    report "fully -static (musl), stripped:" "$out/session_test-musl"
+    musl_ok=1
+  else
+    echo "fully -static (musl): did not link with this machine's musl-gcc (see $out/musl.log)"
+  fi
 else
   echo "fully -static (musl): skipped (no $musl target or no musl-gcc here)"
 fi
