@@ -13,7 +13,11 @@ fn read(f: &Fixture, name: &str) -> Vec<u8> {
 }
 
 fn trust(f: &Fixture) -> *mut OtasealTrust {
-    let key = read(f, "signer.pub");
+    trust_of(&read(f, "signer.pub"))
+}
+
+/// A trust handle for the signing key in key text `key`.
+fn trust_of(key: &[u8]) -> *mut OtasealTrust {
     let mut t = ptr::null_mut();
     // SAFETY: a live buffer and an out-pointer to a local.
     assert_eq!(
@@ -23,9 +27,9 @@ fn trust(f: &Fixture) -> *mut OtasealTrust {
     t
 }
 
-/// A verify-only session.
-fn session(manifest: &[u8], t: *const OtasealTrust) -> *mut OtasealSession {
-    let opts = OtasealOptions {
+/// The options of a verify-only session.
+fn verify_only() -> OtasealOptions {
+    OtasealOptions {
         now: NOW,
         max_request_bytes: 0,
         app_id: ptr::null(),
@@ -35,10 +39,16 @@ fn session(manifest: &[u8], t: *const OtasealTrust) -> *mut OtasealSession {
         switch_channel: ptr::null(),
         switch_channel_len: 0,
         require_expiry: false,
-    };
+    }
+}
+
+/// A verify-only session.
+fn session(manifest: &[u8], t: *const OtasealTrust) -> *mut OtasealSession {
     let mut s = ptr::null_mut();
     // SAFETY: live buffers, a live trust handle, out-pointer to a local.
-    let rc = unsafe { otaseal_session_new(manifest.as_ptr(), manifest.len(), t, &opts, &mut s) };
+    let rc = unsafe {
+        otaseal_session_new(manifest.as_ptr(), manifest.len(), t, &verify_only(), &mut s)
+    };
     assert_eq!(rc, OTASEAL_OK);
     s
 }
@@ -295,23 +305,8 @@ fn an_encoded_bundle_is_refused_until_the_abi_decodes() {
     )
     .unwrap();
     let key = KeyText::Ed25519Public(signer.verifying_key().to_bytes()).encode();
-    let mut t = ptr::null_mut();
-    // SAFETY: a live buffer and an out-pointer to a local.
-    assert_eq!(
-        unsafe { otaseal_trust_from_signing_key(key.as_ptr(), key.len(), &mut t) },
-        OTASEAL_OK
-    );
-    let opts = OtasealOptions {
-        now: NOW,
-        max_request_bytes: 0,
-        app_id: ptr::null(),
-        app_id_len: 0,
-        device_state: ptr::null(),
-        device_state_len: 0,
-        switch_channel: ptr::null(),
-        switch_channel_len: 0,
-        require_expiry: false,
-    };
+    let t = trust_of(key.as_bytes());
+    let opts = verify_only();
     let mut s = ptr::null_mut();
     let m = &sealed.manifest_bytes;
     // SAFETY: live buffers, a live trust handle, out-pointer to a local.
