@@ -597,6 +597,32 @@ int32_t otaseal_session_last_failed(const struct OtasealSession *session,
                                     size_t *count);
 
 /**
+ * One whole chunk `index`, received into the caller's buffer
+ * `buf[0..len]` (exactly the chunk's length, `otaseal_session_chunk_range`):
+ * hashed once against the signed table there, handed to `store` (the
+ * ciphertext, as `otaseal_session_feed` does), then decrypted in place, so
+ * that on return `buf` holds the chunk's plaintext if the report counts it
+ * verified, and zeros if it counts it failed (needed again). The session
+ * must be unlocked (`OTASEAL_ERR_USAGE` otherwise). With this, a device
+ * needs one chunk-sized buffer besides the session, and each chunk is
+ * hashed once instead of twice (feed, then decrypt): the fast path for
+ * chunk-aligned downloads. A chunk already verified is left as it is
+ * (`ignored_bytes`). `store` and `report` may be NULL.
+ *
+ * # Safety
+ * `session` is a live handle used by no other thread meanwhile; `buf` is
+ * `len` readable and writable bytes; `store`, if not NULL, is safe to call
+ * with `ctx`; `report` NULL or valid for a write.
+ */
+int32_t otaseal_session_feed_chunk_in_place(struct OtasealSession *session,
+                                            uint32_t index,
+                                            uint8_t *buf,
+                                            size_t len,
+                                            OtasealStoreFn store,
+                                            void *ctx,
+                                            struct OtasealFeedReport *report);
+
+/**
  * Unwraps the bundle's data key with the device's secret key, once, for
  * `otaseal_session_decrypt_chunk`. `key` is the key in the library's key
  * encoding: the text of a device key file

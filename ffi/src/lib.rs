@@ -965,30 +965,9 @@ pub unsafe extern "C" fn otaseal_session_feed(
         let bytes = unsafe { bytes_in(bytes, len, "bytes") }?;
         let feed = |s: &mut Session, h: &mut OtasealSession| {
             h.last = FeedReport::default();
-            let rep = s.feed(offset, bytes, |c: VerifiedChunk<'_>| {
-                let Some(f) = store else { return Ok(()) };
-                // SAFETY: the caller guarantees `store` may be called with
-                // `ctx`; the bytes are valid for the call.
-                let rc = unsafe { f(ctx, c.index, c.offset, c.bytes.as_ptr(), c.bytes.len()) };
-                if rc == 0 {
-                    Ok(())
-                } else {
-                    Err(Error::io(
-                        format!("chunk {} (store callback)", c.index),
-                        std::io::Error::other(format!("the store callback returned {rc}")),
-                    ))
-                }
-            })?;
-            if let Some(out) = report {
-                out.set(OtasealFeedReport {
-                    verified_count: rep.verified.len() as u32,
-                    failed_count: rep.failed.len() as u32,
-                    ignored_bytes: rep.ignored_bytes,
-                    dropped_partial: rep.dropped_partial.unwrap_or(OTASEAL_NO_CHUNK),
-                    complete: s.is_complete(),
-                });
-            }
-            h.last = rep;
+            // SAFETY: the caller guarantees `store` may be called with `ctx`.
+            let rep = s.feed(offset, bytes, unsafe { store_with(store, ctx) })?;
+            finish_feed(s, h, rep, report);
             Ok(())
         };
         // SAFETY: a live handle no other thread uses (the contract).
@@ -1035,6 +1014,96 @@ pub unsafe extern "C" fn otaseal_session_last_failed(
             h.live()?;
             fill(out, count, &h.last.failed)
         }
+    })
+}
+
+/// The caller's store callback as the session's `store`: a non-zero return
+/// is an I/O error naming the chunk.
+///
+/// # Safety
+/// `store`, if not NULL, is safe to call with `ctx`.
+unsafe fn store_with(
+    store: OtasealStoreFn,
+    ctx: *mut c_void,
+) -> impl FnMut(VerifiedChunk<'_>) -> Result<(), Error> {
+    move |c: VerifiedChunk<'_>| {
+        let Some(f) = store else { return Ok(()) };
+        // SAFETY: the caller guarantees `store` may be called with `ctx`;
+        // the bytes are valid for the call.
+        let rc = unsafe { f(ctx, c.index, c.offset, c.bytes.as_ptr(), c.bytes.len()) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(Error::io(
+                format!("chunk {} (store callback)", c.index),
+                std::io::Error::other(format!("the store callback returned {rc}")),
+            ))
+        }
+    }
+}
+
+/// Records a feed's report in the handle and, if asked, in `report`.
+fn finish_feed(
+    s: &Session,
+    h: &mut OtasealSession,
+    rep: FeedReport,
+    report: Option<Out<OtasealFeedReport>>,
+) {
+    if let Some(out) = report {
+        out.set(OtasealFeedReport {
+            verified_count: rep.verified.len() as u32,
+            failed_count: rep.failed.len() as u32,
+            ignored_bytes: rep.ignored_bytes,
+            dropped_partial: rep.dropped_partial.unwrap_or(OTASEAL_NO_CHUNK),
+            complete: s.is_complete(),
+        });
+    }
+    h.last = rep;
+}
+
+/// One whole chunk `index`, received into the caller's buffer
+/// `buf[0..len]` (exactly the chunk's length, `otaseal_session_chunk_range`):
+/// hashed once against the signed table there, handed to `store` (the
+/// ciphertext, as `otaseal_session_feed` does), then decrypted in place, so
+/// that on return `buf` holds the chunk's plaintext if the report counts it
+/// verified, and zeros if it counts it failed (needed again). The session
+/// must be unlocked (`OTASEAL_ERR_USAGE` otherwise). With this, a device
+/// needs one chunk-sized buffer besides the session, and each chunk is
+/// hashed once instead of twice (feed, then decrypt): the fast path for
+/// chunk-aligned downloads. A chunk already verified is left as it is
+/// (`ignored_bytes`). `store` and `report` may be NULL.
+///
+/// # Safety
+/// `session` is a live handle used by no other thread meanwhile; `buf` is
+/// `len` readable and writable bytes; `store`, if not NULL, is safe to call
+/// with `ctx`; `report` NULL or valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn otaseal_session_feed_chunk_in_place(
+    session: *mut OtasealSession,
+    index: u32,
+    buf: *mut u8,
+    len: usize,
+    store: OtasealStoreFn,
+    ctx: *mut c_void,
+    report: *mut OtasealFeedReport,
+) -> i32 {
+    guard(|| {
+        // SAFETY: NULL or valid for a write (the contract).
+        let report = unsafe { out_opt(report) };
+        // SAFETY: `len` writable bytes unless NULL (the contract).
+        let buf = unsafe { bytes_out(buf, len, "buf") }?;
+        let feed = |s: &mut Session, h: &mut OtasealSession| {
+            h.last = FeedReport::default();
+            // SAFETY: the caller guarantees `store` may be called with `ctx`.
+            let rep = s.feed_chunk_in_place(index, buf, unsafe { store_with(store, ctx) })?;
+            if rep.verified.contains(&index) {
+                h.decrypted[index as usize].store(true, Ordering::Relaxed);
+            }
+            finish_feed(s, h, rep, report);
+            Ok(())
+        };
+        // SAFETY: a live handle no other thread uses (the contract).
+        unsafe { with_session(session, feed) }
     })
 }
 

@@ -316,3 +316,78 @@ fn an_encoded_bundle_is_refused_until_the_abi_decodes() {
     // SAFETY: the handle from otaseal_trust_from_signing_key, freed once.
     unsafe { otaseal_trust_free(t) };
 }
+
+/// `otaseal_session_feed_chunk_in_place`: one buffer per chunk, verified
+/// and decrypted there; a corrupted chunk is reported failed with the
+/// buffer zeroed, then accepted from good bytes; the session finishes.
+#[test]
+fn chunks_verify_and_decrypt_in_the_callers_buffer() {
+    let f = Fixture::new();
+    let (manifest, payload, plain) = (
+        read(&f, "manifest.bin"),
+        read(&f, "payload.bin"),
+        read(&f, "plain.bin"),
+    );
+    let key = read(&f, "device.key");
+    let t = trust(&f);
+    let s = session(&manifest, t);
+    let mut buf = vec![0u8; CHUNK];
+    let mut out = Vec::new();
+    // SAFETY: live handles and buffers; NULL store (the payload is ours).
+    unsafe {
+        let mut rep = std::mem::zeroed::<OtasealFeedReport>();
+        let locked = otaseal_session_feed_chunk_in_place(
+            s,
+            0,
+            buf.as_mut_ptr(),
+            CHUNK,
+            None,
+            ptr::null_mut(),
+            &mut rep,
+        );
+        assert_eq!(locked, OTASEAL_ERR_USAGE, "the session is not unlocked yet");
+        assert_eq!(
+            otaseal_session_unlock(s, key.as_ptr(), key.len()),
+            OTASEAL_OK
+        );
+        for i in 0..10usize {
+            let chunk = &payload[i * CHUNK..((i + 1) * CHUNK).min(payload.len())];
+            let n = chunk.len();
+            if i == 4 {
+                buf[..n].copy_from_slice(chunk);
+                buf[9] ^= 1;
+                let rc = otaseal_session_feed_chunk_in_place(
+                    s,
+                    4,
+                    buf.as_mut_ptr(),
+                    n,
+                    None,
+                    ptr::null_mut(),
+                    &mut rep,
+                );
+                assert_eq!(rc, OTASEAL_OK);
+                assert_eq!((rep.verified_count, rep.failed_count), (0, 1));
+                assert!(buf[..n].iter().all(|b| *b == 0));
+            }
+            buf[..n].copy_from_slice(chunk);
+            let rc = otaseal_session_feed_chunk_in_place(
+                s,
+                i as u32,
+                buf.as_mut_ptr(),
+                n,
+                None,
+                ptr::null_mut(),
+                &mut rep,
+            );
+            assert_eq!(rc, OTASEAL_OK);
+            assert_eq!((rep.verified_count, rep.failed_count), (1, 0));
+            out.extend_from_slice(&buf[..n]);
+        }
+        assert!(rep.complete);
+        assert_eq!(out, plain);
+        let mut fin = std::mem::zeroed::<OtasealFinished>();
+        assert_eq!(otaseal_session_finish(s, &mut fin), OTASEAL_OK);
+        otaseal_session_free(s);
+        otaseal_trust_free(t);
+    }
+}
