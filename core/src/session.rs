@@ -888,8 +888,8 @@ impl Session {
     /// the session is unlocked; `None` for a bundle sealed as itself. A
     /// device checks the base with it before decoding anything
     /// ([`EncodedTarget::check_base`]) and the output after
-    /// ([`EncodedTarget::result_check`]; `open::encoded::apply` does both
-    /// around the decoder).
+    /// ([`EncodedTarget::result_check`]; `open::encoded::apply` takes the
+    /// checked base and checks the output around the decoder).
     pub fn encoded(&self) -> Result<Option<EncodedTarget>> {
         let Some(encoding) = &self.verified.manifest().encoding else {
             return Ok(None);

@@ -46,10 +46,12 @@ impl EncodedTarget {
 
     /// Checks that `base` is the base this patch was made against: its
     /// length, then its keyed digest (constant time). Call before decoding
-    /// anything; a bundle that needs no base refuses one.
-    pub fn check_base(&self, base: Option<&[u8]>) -> Result<()> {
+    /// anything; a bundle that needs no base refuses one. The returned token
+    /// is what [`apply`] takes, so a base is hashed once and never decoded
+    /// against unchecked.
+    pub fn check_base<'a>(&self, base: Option<&'a [u8]>) -> Result<Option<CheckedBase<'a>>> {
         match (&self.encoding.base, base) {
-            (None, None) => Ok(()),
+            (None, None) => Ok(None),
             (None, Some(_)) => Err(Error::EncodingMismatch(
                 "this bundle is compressed, not a delta: it takes no base",
             )),
@@ -70,7 +72,10 @@ impl EncodedTarget {
                 }
                 let digest = plaintext_digest(&self.digest_key, base);
                 if bool::from(digest.ct_eq(&signed.digest)) {
-                    Ok(())
+                    Ok(Some(CheckedBase {
+                        bytes: base,
+                        signed_digest: signed.digest,
+                    }))
                 } else {
                     Err(Error::WrongBase {
                         reason: format!(
@@ -91,6 +96,21 @@ impl EncodedTarget {
             expected_len: self.encoding.result_len,
             expected_digest: self.encoding.result_digest,
         }
+    }
+}
+
+/// A base [`EncodedTarget::check_base`] found to be the signed one.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckedBase<'a> {
+    bytes: &'a [u8],
+    /// The signed digest it was checked against: [`apply`] refuses the
+    /// token for a bundle that names another base.
+    signed_digest: [u8; 32],
+}
+
+impl<'a> CheckedBase<'a> {
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
     }
 }
 
@@ -149,19 +169,26 @@ impl ResultCheck {
 
 /// Decodes `plaintext` (the bundle's verified, decrypted payload, in
 /// order) against `base` into `out`, with every check of FORMAT.md §17.4:
-/// the base first, then a decoder whose output stops at the signed length,
-/// then the result's length and digest. The caller gives the output its
-/// final name only when this returns `Ok`.
+/// the base checked first ([`EncodedTarget::check_base`], whose token this
+/// takes), then a decoder whose output stops at the signed length, then the
+/// result's length and digest. The caller gives the output its final name
+/// only when this returns `Ok`.
 #[cfg(feature = "encoding")]
 pub fn apply(
     target: &EncodedTarget,
-    base: Option<&[u8]>,
+    base: Option<CheckedBase<'_>>,
     plaintext: impl std::io::Read,
     out: impl std::io::Write,
 ) -> Result<u64> {
     use crate::encoding::{DeltaError, decode_to};
 
-    target.check_base(base)?;
+    let signed = target.encoding.base.as_ref().map(|b| b.digest);
+    if signed != base.map(|b| b.signed_digest) {
+        return Err(Error::EncodingMismatch(
+            "the base was checked against another bundle's signed base",
+        ));
+    }
+    let base = base.map(|b| b.bytes);
     let mut check = target.result_check();
     let mut sink = Checked {
         out,

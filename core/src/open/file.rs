@@ -324,13 +324,12 @@ pub fn decode_payload_file(
         "this bundle is not encoded: open it without a base",
     ))?;
     let base_map = base.map(map_base).transpose()?;
-    let base_bytes = base_map.as_ref().map(|m| m.bytes());
-    // The base is checked here already, before the output file exists.
-    target.check_base(base_bytes)?;
+    // The base is checked (hashed once) before the output file exists.
+    let base = target.check_base(base_map.as_ref().map(|m| m.bytes()))?;
     let dest = AtomicFile::create(out)?;
     let mut writer = std::io::BufWriter::with_capacity(PIECE_BYTES as usize, dest.file());
     let mut plain = PlainReader::new(session, &file, payload);
-    let applied = super::encoded::apply(&target, base_bytes, &mut plain, &mut writer);
+    let applied = super::encoded::apply(&target, base, &mut plain, &mut writer);
     // An error while reading the payload is the payload's, not the decoder's.
     if let Some(e) = plain.failed.take() {
         return Err(e);
