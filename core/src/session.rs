@@ -918,13 +918,18 @@ impl Session {
         Ok(())
     }
 
-    /// Ends the session once every chunk has verified and decrypted: with an
-    /// install policy, the approval and the device state recording it
-    /// (`device::Decision::apply`, the same step as `device::Install::commit`),
-    /// for the caller to store in place of the old state.
-    pub fn finish(self) -> Result<Finished> {
+    /// Chunks decrypted so far (each counted once).
+    pub fn decrypted_count(&self) -> u32 {
+        self.decrypted.count()
+    }
+
+    /// Whether [`finish`](Self::finish) would accept the session: every
+    /// chunk verified and decrypted, else [`SessionError::Incomplete`].
+    /// For callers that must not lose the session to a refused `finish`
+    /// (which consumes it).
+    pub fn check_finished(&self) -> Result<()> {
         let count = self.verified.chunk_count();
-        let done = self.decrypted.count();
+        let done = self.decrypted_count();
         if done != count || !self.is_complete() {
             return Err(SessionError::Incomplete {
                 missing: count - done.min(count),
@@ -932,6 +937,15 @@ impl Session {
             }
             .into());
         }
+        Ok(())
+    }
+
+    /// Ends the session once every chunk has verified and decrypted: with an
+    /// install policy, the approval and the device state recording it
+    /// (`device::Decision::apply`, the same step as `device::Install::commit`),
+    /// for the caller to store in place of the old state.
+    pub fn finish(self) -> Result<Finished> {
+        self.check_finished()?;
         Ok(match self.install {
             None => Finished {
                 approval: None,

@@ -24,7 +24,6 @@ use otaseal_core::session::{
 use std::cell::RefCell;
 use std::ffi::{c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 // ---------------------------------------------------------------------------
 // Status codes
@@ -618,9 +617,6 @@ pub struct OtasealSession {
     /// Set while a mutating call runs: still set on entry means an earlier
     /// call panicked half-way, and the session is not used again.
     busy: bool,
-    /// Which chunks decrypted, mirroring the session's own flags: so an
-    /// unfinished `finish` can be refused without consuming the session.
-    decrypted: Box<[AtomicBool]>,
     last: FeedReport,
 }
 
@@ -743,11 +739,9 @@ pub unsafe extern "C" fn otaseal_session_new(
         // decode yet: refused here, so no C caller installs one as if it
         // were the bundle.
         session.verified().refuse_encoded()?;
-        let n = session.verified().chunk_count();
         out.set(Box::into_raw(Box::new(OtasealSession {
             session: Some(session),
             busy: false,
-            decrypted: (0..n).map(|_| AtomicBool::new(false)).collect(),
             last: FeedReport::default(),
         })));
         Ok(())
@@ -812,11 +806,7 @@ pub unsafe extern "C" fn otaseal_session_info(
             chunk_size: m.chunk_size.bytes(),
             chunk_count: s.verified().chunk_count(),
             verified_count: s.have().count(),
-            decrypted_count: h
-                .decrypted
-                .iter()
-                .filter(|d| d.load(Ordering::Relaxed))
-                .count() as u32,
+            decrypted_count: s.decrypted_count(),
             complete: s.is_complete(),
             sequence: m.sequence,
             created: m.created,
@@ -1096,9 +1086,6 @@ pub unsafe extern "C" fn otaseal_session_feed_chunk_in_place(
             h.last = FeedReport::default();
             // SAFETY: the caller guarantees `store` may be called with `ctx`.
             let rep = s.feed_chunk_in_place(index, buf, unsafe { store_with(store, ctx) })?;
-            if rep.verified.contains(&index) {
-                h.decrypted[index as usize].store(true, Ordering::Relaxed);
-            }
             finish_feed(s, h, rep, report);
             Ok(())
         };
@@ -1176,7 +1163,6 @@ pub unsafe extern "C" fn otaseal_session_decrypt_chunk(
         }
         let out = &mut out[..n];
         s.decrypt_chunk(index, ct, out)?;
-        h.decrypted[index as usize].store(true, Ordering::Relaxed);
         Ok(())
     })
 }
@@ -1276,12 +1262,8 @@ pub unsafe extern "C" fn otaseal_session_recheck(
         let (bytes, verified) = unsafe { (bytes_in(bytes, len, "bytes")?, out_opt(verified)) };
         // SAFETY: a live handle no other thread uses (the contract).
         let ok = unsafe {
-            with_session(session, |s, h| {
-                let ok = s.recheck(index, bytes)?;
-                if !ok {
-                    h.decrypted[index as usize].store(false, Ordering::Relaxed);
-                }
-                Ok(ok)
+            with_session(session, |s, _| {
+                s.recheck(index, bytes).map_err(Failure::from)
             })
         }?;
         if let Some(v) = verified {
@@ -1358,19 +1340,7 @@ pub unsafe extern "C" fn otaseal_session_finish(
         let s = h.live()?;
         // `Session::finish` consumes the session even when it refuses, so an
         // unfinished session is refused here, where it survives.
-        let count = s.verified().chunk_count();
-        let done = h
-            .decrypted
-            .iter()
-            .filter(|d| d.load(Ordering::Relaxed))
-            .count() as u32;
-        if done != count || !s.is_complete() {
-            return Err(SessionError::Incomplete {
-                missing: count - done.min(count),
-                count,
-            }
-            .into());
-        }
+        s.check_finished()?;
         let sequence = s.verified().manifest().sequence;
         h.busy = true;
         let finished = h.session.take().expect("live() checked it").finish();

@@ -104,7 +104,9 @@ impl EncodedTarget {
 pub struct CheckedBase<'a> {
     bytes: &'a [u8],
     /// The signed digest it was checked against: [`apply`] refuses the
-    /// token for a bundle that names another base.
+    /// token for a bundle that names another base. (Only `apply`, under
+    /// the `encoding` feature, reads it.)
+    #[cfg_attr(not(feature = "encoding"), allow(dead_code))]
     signed_digest: [u8; 32],
 }
 
