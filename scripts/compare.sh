@@ -6,6 +6,7 @@
 #
 #   scripts/compare.sh [--preset large|mixed|many-small|many-small-16k]
 #                      [--scale F] [--runs N] [--data DIR] [--out DIR] [--disk DIR]
+#                      [--baseline REV]
 #
 # Defaults: --preset large --scale 0.25 (3 images, 2 GiB total) --runs 3,
 # data in /var/tmp/otaseal-compare/<preset> (kept, page-cached before timing),
@@ -21,6 +22,13 @@
 # For --preset large and many-small-16k it ends with the sealing target
 # (docs/PERFORMANCE.md) and whether this run met it.
 #
+# --baseline REV also builds the otaseal binary of git revision REV (from a
+# `git archive` copy of that tree, with its own target dir, both kept under
+# /var/tmp for reuse) and times its seal rows in the same run, each run of
+# the two binaries back to back in alternating order, then prints this
+# tree's time over REV's: the "no regression" check of a change, immune to
+# the machine's drift between runs.
+#
 # Installs what it needs and says so: b3sum and age from apt when missing
 # (falling back to `cargo install b3sum rage`), openssl from apt.
 set -euo pipefail
@@ -33,6 +41,7 @@ runs=3
 data=""
 out=/dev/shm/otaseal-compare
 disk=/var/tmp/otaseal-compare-disk
+baseline=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --preset) preset=$2; shift 2 ;;
@@ -41,7 +50,8 @@ while [ $# -gt 0 ]; do
     --data) data=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --disk) disk=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --baseline) baseline=$2; shift 2 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -73,6 +83,16 @@ cargo build -q --release -p otaseal-cli -p otaseal-datasets -p benches --bins
 tdir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 bin=$tdir/release
 threads=$(nproc)
+if [ -n "$baseline" ]; then
+  rev=$(git rev-parse --short "$baseline^{commit}")
+  bdir=/var/tmp/otaseal-baseline-$rev
+  say "building otaseal at $rev (release) in $bdir"
+  if [ ! -f "$bdir/src/Cargo.toml" ]; then
+    mkdir -p "$bdir/src" && git archive "$rev" | tar -x -C "$bdir/src"
+  fi
+  (cd "$bdir/src" && CARGO_TARGET_DIR=$bdir/target cargo build -q --release --locked -p otaseal-cli)
+  base_bin=$bdir/target/release/otaseal
+fi
 
 # --- data --------------------------------------------------------------------
 case "$preset" in
@@ -142,9 +162,16 @@ if command -v openssl >/dev/null; then
   chmod +x "$work/ssl1"
   measure "openssl enc -aes-256-ctr, $threads files at a time" fresh_out -- xargs -a "$work/list" -n1 -P "$threads" "$work/ssl1"
 fi
-measure "otaseal seal --threads 1 (tmpfs)" fresh_out -- "${seal[@]}" --threads 1 --sync none -o "$out" --from-list "$work/list"
-measure "otaseal seal --threads $threads (tmpfs)" fresh_out -- "${seal[@]}" --sync none -o "$out" --from-list "$work/list"
-measure "otaseal seal --threads $threads --sync batch (disk)" fresh_out -- "${seal[@]}" --sync batch -o "$disk" --from-list "$work/list"
+seal_rows=(
+  "--threads 1 (tmpfs)|--threads 1 --sync none -o $out"
+  "--threads $threads (tmpfs)|--sync none -o $out"
+  "--threads $threads --sync batch (disk)|--sync batch -o $disk"
+)
+for r in "${seal_rows[@]}"; do
+  IFS='|' read -r label flags <<<"$r"
+  read -ra flags <<<"$flags"
+  measure "otaseal seal $label" fresh_out -- "${seal[@]}" "${flags[@]}" --from-list "$work/list"
+done
 printf '#!/bin/sh\ncat "$@" | dd of="%s/dd.bin" bs=1M conv=fdatasync status=none\n' "$disk" > "$work/dd1"
 chmod +x "$work/dd1"
 measure "dd conv=fdatasync of the same bytes (disk)" fresh_out -- "$work/dd1" "${files[@]}"
@@ -179,6 +206,36 @@ for i in "${!names[@]}"; do
   printf '%-50s %9.3f %9.0f %9.0f %10.0f %9.2f %9.2f %9.2f\n' "${names[$i]}" "$s" "$med" "$best" \
     "$(echo "$count / $b" | bc -l)" "$(ratio "$best" "$k_all")" "$(ratio "$best" "$krw_all")" "$(ratio "$best" "$bound")"
 done
+
+# --- this tree against --baseline, from this run ---------------------------------
+if [ -n "$baseline" ]; then
+  # Each run times both binaries back to back, the order alternating, so
+  # both see the same machine; the ratio is of medians and of bests.
+  echo
+  echo "this tree ($(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ', with changes')) against $rev, same run, $runs runs each, alternating order:"
+  printf '%-50s %10s %10s %10s %10s %9s %9s\n' "otaseal seal" "this med s" "$rev med s" "this best" "$rev best" "med ratio" "best ratio"
+  for r in "${seal_rows[@]}"; do
+    IFS='|' read -r label flags <<<"$r"
+    read -ra flags <<<"$flags"
+    this=(); that=()
+    for i in $(seq "$runs"); do
+      for who in $( [ $((i % 2)) = 1 ] && echo "this that" || echo "that this"); do
+        fresh_out
+        if [ "$who" = this ]; then b=$bin/otaseal; else b=$base_bin; fi
+        s=$(date +%s.%N)
+        "$b" "${seal[@]:1}" "${flags[@]}" --from-list "$work/list" >/dev/null
+        e=$(date +%s.%N)
+        t=$(echo "$e - $s" | bc -l)
+        if [ "$who" = this ]; then this+=("$t"); else that+=("$t"); fi
+      done
+    done
+    m1=$(printf '%s\n' "${this[@]}" | median); m0=$(printf '%s\n' "${that[@]}" | median)
+    b1=$(printf '%s\n' "${this[@]}" | sort -g | head -1); b0=$(printf '%s\n' "${that[@]}" | sort -g | head -1)
+    printf '%-50s %10.3f %10.3f %10.3f %10.3f %9.3f %9.3f\n' "$label" "$m1" "$m0" "$b1" "$b0" \
+      "$(ratio "$m1" "$m0")" "$(ratio "$b1" "$b0")"
+  done
+  echo "(ratio = this tree's time / $rev's: below 1 is faster, above 1 slower)"
+fi
 
 # --- the issue's targets, from this run ------------------------------------------
 all_threads="otaseal seal --threads $threads (tmpfs)"
