@@ -15,6 +15,11 @@
 //! Errors do not depend on the thread count: the failure of the lowest
 //! chunk is the one reported, as a single thread would.
 //!
+//! An encoded bundle ([`decode_payload_file`]) is read in one pass instead,
+//! in order, on the calling thread (its decoder is serial): each chunk is
+//! read, verified ([`Session::feed_chunk_in_place`], hashed once) and
+//! decrypted in the decoder's input buffer just before the decoder uses it.
+//!
 //! A payload that is not a regular file (a FIFO, a device, standard input)
 //! cannot be read at offsets: it is first copied, at most its expected
 //! length plus one byte, into an anonymous temporary file (beside the
@@ -307,7 +312,9 @@ pub fn open_payload_file(
 /// even after output was decoded from the chunks before it, a wrong base,
 /// a patch that does not decode, a result that is not the signed one)
 /// nothing is left at `out`. The base is mapped, not read into memory; the
-/// decoder holds its window and about one chunk of plaintext.
+/// decoder holds its window and about one chunk of plaintext. The chunks
+/// read before a failing one stay recorded in `session` as verified and
+/// decrypted (they were).
 ///
 /// `threads` is not used: decoding is serial, and one in-order pass that
 /// hashes each chunk once, as it is decoded, costs less on any number of
