@@ -7,10 +7,14 @@
 //! the chunks decrypted in order into the zstd decoder, the output checked
 //! against the signed length and digest and renamed into place. Prints the
 //! output rate (new-version bytes per second of wall time, best of
-//! `--runs`) per pair and over all pairs, against the issue's 300 MB/s.
+//! `--runs`) per pair and over all pairs, against the issue's 300 MB/s, and
+//! the same from the installing thread's CPU time (user + system, best of
+//! `--runs`), which other processes on a shared machine disturb less than
+//! wall time (the install runs on one thread: the two agree on an idle
+//! machine). `--only NAME` measures the pairs whose name contains NAME.
 //!
 //! ```text
-//! delta_apply [--runs N] [--work DIR] DATASET_DIR
+//! delta_apply [--runs N] [--work DIR] [--only NAME] DATASET_DIR
 //! ```
 //!
 //! Files go to `--work` (default /dev/shm when it exists, else the system's
@@ -33,8 +37,29 @@ fn map(path: &Path) -> Res<memmap2::Mmap> {
     Ok(unsafe { memmap2::Mmap::map(&file) }?)
 }
 
+/// CPU time (user + system) of the calling thread.
+#[cfg(unix)]
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer; the clock id is a constant.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Without a thread CPU clock: wall time.
+#[cfg(not(unix))]
+fn thread_cpu() -> Duration {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
+}
+
 fn main() -> Res<()> {
     let mut runs = 3;
+    let mut only: Option<String> = None;
     let mut work: Option<PathBuf> = None;
     let mut dir: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
@@ -42,11 +67,12 @@ fn main() -> Res<()> {
         match a.as_str() {
             "--runs" => runs = args.next().ok_or("--runs N")?.parse()?,
             "--work" => work = Some(args.next().ok_or("--work DIR")?.into()),
+            "--only" => only = Some(args.next().ok_or("--only NAME")?),
             _ if dir.is_none() => dir = Some(a.into()),
             _ => return Err(format!("unexpected argument {a}").into()),
         }
     }
-    let dir = dir.ok_or("usage: delta_apply [--runs N] [--work DIR] DATASET_DIR")?;
+    let dir = dir.ok_or("usage: delta_apply [--runs N] [--work DIR] [--only NAME] DATASET_DIR")?;
     let work = work.unwrap_or_else(|| {
         let shm = PathBuf::from("/dev/shm");
         if shm.is_dir() {
@@ -75,7 +101,10 @@ fn main() -> Res<()> {
         .map(|e| e.map(|e| e.file_name()))
         .collect::<Result<_, _>>()?;
     names.sort();
-    let (mut all_bytes, mut all_time) = (0u64, Duration::ZERO);
+    if let Some(only) = &only {
+        names.retain(|n| n.to_string_lossy().contains(only.as_str()));
+    }
+    let (mut all_bytes, mut all_time, mut all_cpu) = (0u64, Duration::ZERO, Duration::ZERO);
     for name in names {
         let (old, new) = (
             map(&dir.join("old").join(&name))?,
@@ -105,13 +134,15 @@ fn main() -> Res<()> {
         std::fs::write(&payload, &sealed.payload)?;
         std::fs::write(&base, &old[..])?;
         std::fs::write(&manifest, &sealed.manifest_bytes)?;
-        let mut best = Duration::MAX;
+        let (mut best, mut best_cpu) = (Duration::MAX, Duration::MAX);
         for run in 0..runs {
             let _ = std::fs::remove_file(&out);
             let t = Instant::now();
+            let cpu = thread_cpu();
             let bytes = std::fs::read(&manifest)?;
             let mut s = Session::new(&bytes, &trust, SessionOptions::new(opts.created + 10))?;
             open_payload_file(&mut s, &payload, &device, Some(&base), &out, 1)?;
+            best_cpu = best_cpu.min(thread_cpu().saturating_sub(cpu));
             best = best.min(t.elapsed());
             if run == 0 && map(&out)?[..] != new[..] {
                 return Err(format!("{}: the installed output differs", name.display()).into());
@@ -119,21 +150,26 @@ fn main() -> Res<()> {
         }
         all_bytes += new.len() as u64;
         all_time += best;
+        all_cpu += best_cpu;
         println!(
-            "{}: {} encoding, patch {} B for {} B: installed in {:.3} s, {:.0} MB/s of output",
+            "{}: {} encoding, patch {} B for {} B: installed in {:.3} s, {:.0} MB/s of output (CPU {:.3} s, {:.0} MB/s)",
             name.display(),
             patch.encoding,
             patch.bytes.len(),
             new.len(),
             best.as_secs_f64(),
-            new.len() as f64 / best.as_secs_f64() / 1e6
+            new.len() as f64 / best.as_secs_f64() / 1e6,
+            best_cpu.as_secs_f64(),
+            new.len() as f64 / best_cpu.as_secs_f64() / 1e6,
         );
     }
     let rate = all_bytes as f64 / all_time.as_secs_f64() / 1e6;
+    let cpu_rate = all_bytes as f64 / all_cpu.as_secs_f64() / 1e6;
     println!(
-        "all pairs: {all_bytes} B of output in {:.3} s: {rate:.0} MB/s (target >= 300 MB/s on one thread): {}",
+        "all pairs: {all_bytes} B of output in {:.3} s: {rate:.0} MB/s (target >= 300 MB/s on one thread): {} (CPU {:.3} s: {cpu_rate:.0} MB/s)",
         all_time.as_secs_f64(),
-        if rate >= 300.0 { "PASS" } else { "FAIL" }
+        if rate >= 300.0 { "PASS" } else { "FAIL" },
+        all_cpu.as_secs_f64(),
     );
     Ok(())
 }

@@ -15,6 +15,11 @@
 //! Errors do not depend on the thread count: the failure of the lowest
 //! chunk is the one reported, as a single thread would.
 //!
+//! An encoded bundle ([`decode_payload_file`]) is read in one pass instead,
+//! in order, on the calling thread (its decoder is serial): each chunk is
+//! read, verified ([`Session::feed_chunk_in_place`], hashed once) and
+//! decrypted in the decoder's input buffer just before the decoder uses it.
+//!
 //! A payload that is not a regular file (a FIFO, a device, standard input)
 //! cannot be read at offsets: it is first copied, at most its expected
 //! length plus one byte, into an anonymous temporary file (beside the
@@ -296,14 +301,26 @@ pub fn open_payload_file(
     }
 }
 
-/// Installs an encoded bundle (FORMAT.md §17.4) from files: verifies every
-/// chunk of `payload` (as [`decrypt_payload_file`] does, on `threads`),
-/// unlocks the data key, checks `base` against the signed base *before*
-/// decoding anything, then decrypts the chunks in order into the decoder
-/// and writes its output to `out`, which appears (mode 0600) only if it is
-/// exactly the signed result: its length and keyed digest. The base is
-/// mapped, not read into memory; the decoder holds its window and one
-/// chunk of plaintext. On any failure nothing is left at `out`.
+/// Installs an encoded bundle (FORMAT.md §17.4) from files, in the order
+/// the format gives: unwraps the data key, checks `base` against the signed
+/// base *before* decoding anything, then reads the payload once, in order,
+/// one chunk at a time: each chunk is verified (hashed once) and decrypted
+/// in place, and only then is its plaintext handed to the decoder, whose
+/// output goes to `out`. `out` appears (mode 0600) only if the output is
+/// exactly the signed result (its length and keyed digest) and every chunk
+/// verified and decrypted; on any failure (a chunk that does not verify,
+/// even after output was decoded from the chunks before it, a wrong base,
+/// a patch that does not decode, a result that is not the signed one)
+/// nothing is left at `out`. The base is mapped, not read into memory; the
+/// decoder holds its window and about one chunk of plaintext. The chunks
+/// read before a failing one stay recorded in `session` as verified and
+/// decrypted (they were).
+///
+/// `threads` is not used: decoding is serial, and one in-order pass that
+/// hashes each chunk once, as it is decoded, costs less on any number of
+/// cores than verifying the whole payload on every core first and hashing
+/// each chunk again as it is decrypted (what this did before). A payload
+/// of the wrong length is still refused before the key is unwrapped.
 #[cfg(feature = "encoding")]
 pub fn decode_payload_file(
     session: &mut Session,
@@ -313,12 +330,9 @@ pub fn decode_payload_file(
     out: &Path,
     threads: usize,
 ) -> Result<()> {
-    use std::io::Write;
-
+    let _ = threads;
     let len = session.verified().payload_len();
     let file = open_payload(payload, len, Some(files::parent_dir(out)))?;
-    let all = 0..session.verified().chunk_count();
-    verify_chunks(session, &file, payload, all, threads)?;
     session.unlock(device)?;
     let target = session.encoded()?.ok_or(Error::EncodingMismatch(
         "this bundle is not encoded: open it without a base",
@@ -327,16 +341,24 @@ pub fn decode_payload_file(
     // The base is checked (hashed once) before the output file exists.
     let base = target.check_base(base_map.as_ref().map(|m| m.bytes()))?;
     let dest = AtomicFile::create(out)?;
-    let mut writer = std::io::BufWriter::with_capacity(PIECE_BYTES as usize, dest.file());
+    // No buffer between the decoder and the file: the decoder writes in
+    // slices of a few hundred KiB, each hashed (the result's digest) and
+    // written as it is, without another copy.
     let mut plain = PlainReader::new(session, &file, payload);
-    let applied = super::encoded::apply(&target, base, &mut plain, &mut writer);
+    let applied = super::encoded::apply(&target, base, &mut plain, dest.file());
     // An error while reading the payload is the payload's, not the decoder's.
     if let Some(e) = plain.failed.take() {
         return Err(e);
     }
     applied?;
-    writer.flush().map_err(|e| Error::io(dest.path(), e))?;
-    drop(writer);
+    // The decoder refuses bytes after the patch, so it read every chunk;
+    // checked again here, as the session counts them.
+    if plain.next != session.verified().chunk_count() {
+        return Err(Error::BadDelta {
+            reason: "the patch ends before the payload".into(),
+        });
+    }
+    session.check_finished()?;
     dest.commit(0o600)
 }
 
@@ -374,16 +396,27 @@ fn map_base(path: &Path) -> Result<Base> {
     files::map_readonly(&file, path).map(Base::Mapped)
 }
 
-/// The verified payload's plaintext, in order, one chunk at a time: each
-/// chunk read at its offset and decrypted by the session (which verifies
-/// it again). The plaintext buffer is zeroized when dropped.
+/// The payload's plaintext, in order, one chunk at a time, in one pass:
+/// each chunk is read at its offset, verified by the session (hashed once)
+/// and decrypted, and only then handed out. When the caller's buffer holds
+/// a whole chunk (the decoder's input buffer, with chunks up to its size)
+/// the chunk is read, verified and decrypted right there
+/// ([`Session::feed_chunk_in_place`]): no copy at all. Otherwise it goes
+/// through a buffer of its own (zeroized when dropped) and is copied out.
+/// A chunk the session verified before (a caller that checked the file
+/// first) is decrypted by [`Session::decrypt_chunk`], which hashes the
+/// bytes read now, once.
 #[cfg(feature = "encoding")]
 struct PlainReader<'a> {
-    session: &'a Session,
+    session: &'a mut Session,
     file: &'a File,
     path: &'a Path,
+    /// The next chunk to read.
     next: u32,
+    /// Ciphertext of a chunk verified before (see above).
     cipher: Vec<u8>,
+    /// Plaintext of the last chunk read through the reader's own buffer,
+    /// handed out from `at`.
     plain: zeroize::Zeroizing<Vec<u8>>,
     at: usize,
     /// The error that ended reading (the decoder sees only an I/O error).
@@ -392,7 +425,7 @@ struct PlainReader<'a> {
 
 #[cfg(feature = "encoding")]
 impl<'a> PlainReader<'a> {
-    fn new(session: &'a Session, file: &'a File, path: &'a Path) -> Self {
+    fn new(session: &'a mut Session, file: &'a File, path: &'a Path) -> Self {
         Self {
             session,
             file,
@@ -405,41 +438,71 @@ impl<'a> PlainReader<'a> {
         }
     }
 
-    fn refill(&mut self) -> Result<bool> {
-        if self.next >= self.session.verified().chunk_count() {
-            return Ok(false);
+    /// Reads chunk `self.next` into `buf` (exactly its length), verifies
+    /// and decrypts it there. On error `buf` holds no plaintext.
+    fn open_next(&mut self, buf: &mut [u8]) -> Result<()> {
+        let index = self.next;
+        let r = self.session.geometry().chunk_range(index);
+        if self.session.have().contains(index) {
+            self.cipher.resize(buf.len(), 0);
+            files::read_exact_at(self.file, &mut self.cipher, r.start)
+                .map_err(|e| Error::io(self.path, e))?;
+            self.session.decrypt_chunk(index, &self.cipher, buf)?;
+        } else {
+            files::read_exact_at(self.file, buf, r.start).map_err(|e| Error::io(self.path, e))?;
+            let report = self.session.feed_chunk_in_place(index, buf, |_| Ok(()))?;
+            if !report.failed.is_empty() {
+                return Err(Error::ChunkHashMismatch { index });
+            }
         }
-        let r = self.session.geometry().chunk_range(self.next);
-        let n = (r.end - r.start) as usize;
-        self.cipher.resize(n, 0);
-        files::read_exact_at(self.file, &mut self.cipher, r.start)
-            .map_err(|e| Error::io(self.path, e))?;
-        self.plain.resize(n, 0);
-        self.session
-            .decrypt_chunk(self.next, &self.cipher, &mut self.plain)?;
         self.next += 1;
-        self.at = 0;
-        Ok(true)
+        Ok(())
     }
-}
 
-#[cfg(feature = "encoding")]
-impl Read for PlainReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+    /// Length of chunk `self.next`, or `None` past the last.
+    fn next_len(&self) -> Option<usize> {
+        (self.next < self.session.verified().chunk_count()).then(|| {
+            let r = self.session.geometry().chunk_range(self.next);
+            (r.end - r.start) as usize
+        })
+    }
+
+    fn read_inner(&mut self, buf: &mut [u8]) -> Result<usize> {
         while self.at == self.plain.len() {
-            match self.refill() {
-                Ok(true) => {}
-                Ok(false) => return Ok(0),
-                Err(e) => {
-                    self.failed = Some(e);
-                    return Err(std::io::Error::other("payload chunk failed"));
-                }
+            let Some(n) = self.next_len() else {
+                return Ok(0);
+            };
+            if n > 0 && buf.len() >= n {
+                self.open_next(&mut buf[..n])?;
+                return Ok(n);
+            }
+            let mut plain = core::mem::take(&mut self.plain);
+            plain.resize(n, 0);
+            self.at = 0;
+            let opened = self.open_next(&mut plain);
+            self.plain = plain;
+            if let Err(e) = opened {
+                self.plain.clear();
+                return Err(e);
             }
         }
         let n = buf.len().min(self.plain.len() - self.at);
         buf[..n].copy_from_slice(&self.plain[self.at..self.at + n]);
         self.at += n;
         Ok(n)
+    }
+}
+
+#[cfg(feature = "encoding")]
+impl Read for PlainReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.failed.is_some() {
+            return Err(std::io::Error::other("payload chunk failed"));
+        }
+        self.read_inner(buf).map_err(|e| {
+            self.failed = Some(e);
+            std::io::Error::other("payload chunk failed")
+        })
     }
 }
 
@@ -641,5 +704,209 @@ mod tests {
             writer.join().unwrap().unwrap();
             assert_eq!(std::fs::read(&out).unwrap(), b.plain);
         }
+    }
+
+    /// An encoded bundle of `result` (a zstd frame, against `base` when
+    /// given) in chunks of 2^`log2` bytes: the sealed bundle, with its
+    /// payload in `b.payload` and `b.plain` the result.
+    #[cfg(feature = "encoding")]
+    fn encoded_bundle(result: &[u8], base: Option<&[u8]>, log2: u8) -> Bundle {
+        use crate::format::encoding::Encoding;
+        use crate::seal::{Base, EncodedAs, seal_encoded_with_rng};
+        use std::io::Write;
+
+        let wlog =
+            crate::encoding::window_log(base.map_or(0, |b| b.len() as u64), result.len() as u64);
+        let mut patch = Vec::new();
+        let mut enc = match base {
+            Some(b) => zstd::stream::write::Encoder::with_ref_prefix(&mut patch, 1, b),
+            None => zstd::stream::write::Encoder::new(&mut patch, 1),
+        }
+        .unwrap();
+        enc.window_log(wlog).unwrap();
+        enc.include_contentsize(true).unwrap();
+        enc.set_pledged_src_size(Some(result.len() as u64)).unwrap();
+        enc.write_all(result).unwrap();
+        enc.finish().unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = keys::os_rng();
+        let signer = SigningKey::generate(&mut rng);
+        let device = RecipientSecretKey::generate(KemId::X25519, &mut rng);
+        let mut opts = SealOptions::new(
+            "com.example.app".parse().unwrap(),
+            "stable".parse().unwrap(),
+            "2".parse().unwrap(),
+            2,
+        );
+        opts.chunk_size = ChunkSize::from_log2(log2).unwrap();
+        let sealed = seal_encoded_with_rng(
+            &patch,
+            EncodedAs {
+                encoding: match base {
+                    Some(_) => Encoding::ZstdPatch,
+                    None => Encoding::Zstd,
+                },
+                result,
+                base: base.map(|bytes| Base {
+                    sequence: 1,
+                    version: "1".parse().unwrap(),
+                    bytes,
+                }),
+            },
+            &opts,
+            &[device.public_key().clone()],
+            &signer,
+            &mut rng,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("b.payload"), &sealed.payload).unwrap();
+        if let Some(b) = base {
+            std::fs::write(dir.path().join("base"), b).unwrap();
+        }
+        Bundle {
+            dir,
+            manifest: sealed.manifest_bytes,
+            payload: sealed.payload,
+            plain: result.to_vec(),
+            trust: TrustAnchor::SigningKey(signer.verifying_key()),
+            device,
+            now: opts.created,
+        }
+    }
+
+    /// Bytes zstd barely compresses.
+    #[cfg(feature = "encoding")]
+    fn noise(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// Decoding reads the payload once, in order, each chunk verified just
+    /// before its plaintext reaches the decoder: a chunk that fails after
+    /// most of the output was decoded (and written to the temporary) still
+    /// fails as that chunk, and leaves nothing at `out`; so does a payload
+    /// changed after the session verified it. Chunks larger than the
+    /// decoder's input buffer (2^19 bytes) go through the reader's own.
+    #[cfg(feature = "encoding")]
+    #[test]
+    fn decoding_verifies_each_chunk_before_its_plaintext_is_used() {
+        let result = noise(1, 1_250_000);
+        for log2 in [14, 19] {
+            let b = encoded_bundle(&result, None, log2);
+            let payload = b.p("b.payload");
+            let chunks = b.session().verified().chunk_count();
+            assert!(chunks >= 3, "{chunks} chunks");
+            let late = chunks - 2;
+            let d = b.dir.path();
+            let out = b.p("out");
+
+            let mut s = b.session();
+            let n = open_payload_file(&mut s, &payload, &b.device, None, &out, 1).unwrap();
+            assert_eq!(n, result.len() as u64);
+            assert_eq!(std::fs::read(&out).unwrap(), result);
+            s.finish().unwrap();
+            std::fs::remove_file(&out).unwrap();
+
+            let mut bad = b.payload.clone();
+            let at = b.session().geometry().chunk_range(late).start as usize + 5;
+            bad[at] ^= 1;
+            let tampered = b.p("tampered.payload");
+            std::fs::write(&tampered, &bad).unwrap();
+            let entries = std::fs::read_dir(d).unwrap().count();
+            for threads in [0, 1, 2] {
+                let mut s = b.session();
+                let e = open_payload_file(&mut s, &tampered, &b.device, None, &out, threads);
+                assert!(
+                    matches!(e, Err(Error::ChunkHashMismatch { index }) if index == late),
+                    "{log2}: {e:?}"
+                );
+                assert_eq!(std::fs::read_dir(d).unwrap().count(), entries);
+            }
+
+            // Verified first (as `otaseal fetch` does), then changed on
+            // disk: the bytes read to decode are hashed again.
+            let changing = b.p("changing.payload");
+            std::fs::write(&changing, &b.payload).unwrap();
+            let mut s = b.session();
+            verify_payload_file(&mut s, &changing, 0).unwrap();
+            std::fs::write(&changing, &bad).unwrap();
+            let entries = std::fs::read_dir(d).unwrap().count();
+            let e = open_payload_file(&mut s, &changing, &b.device, None, &out, 1);
+            assert!(
+                matches!(e, Err(Error::ChunkHashMismatch { index }) if index == late),
+                "{log2}: {e:?}"
+            );
+            assert_eq!(std::fs::read_dir(d).unwrap().count(), entries);
+            // Verified first and unchanged: decodes.
+            std::fs::write(&changing, &b.payload).unwrap();
+            let mut s = b.session();
+            verify_payload_file(&mut s, &changing, 0).unwrap();
+            open_payload_file(&mut s, &changing, &b.device, None, &out, 1).unwrap();
+            assert_eq!(std::fs::read(&out).unwrap(), result);
+            s.finish().unwrap();
+        }
+    }
+
+    /// FORMAT.md §17.4's order: the base is checked before any chunk is
+    /// read, so a wrong base with a damaged payload is a wrong base.
+    #[cfg(feature = "encoding")]
+    #[test]
+    fn a_delta_checks_its_base_before_reading_the_payload() {
+        let base = noise(2, 1 << 20);
+        let mut result = base.clone();
+        result[1000..9000].copy_from_slice(&noise(3, 8000));
+        result.extend_from_slice(&noise(4, 300_000));
+        let b = encoded_bundle(&result, Some(&base), 14);
+        let out = b.p("out");
+        let mut s = b.session();
+        open_payload_file(
+            &mut s,
+            &b.p("b.payload"),
+            &b.device,
+            Some(&b.p("base")),
+            &out,
+            1,
+        )
+        .unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), result);
+        s.finish().unwrap();
+        std::fs::remove_file(&out).unwrap();
+
+        let mut bad = b.payload.clone();
+        bad[7] ^= 1;
+        std::fs::write(b.p("b.payload"), &bad).unwrap();
+        let e = open_payload_file(
+            &mut b.session(),
+            &b.p("b.payload"),
+            &b.device,
+            Some(&b.p("base")),
+            &out,
+            1,
+        );
+        assert!(
+            matches!(e, Err(Error::ChunkHashMismatch { index: 0 })),
+            "{e:?}"
+        );
+        let mut wrong = base.clone();
+        wrong[500_000] ^= 1;
+        std::fs::write(b.p("base"), &wrong).unwrap();
+        let e = open_payload_file(
+            &mut b.session(),
+            &b.p("b.payload"),
+            &b.device,
+            Some(&b.p("base")),
+            &out,
+            1,
+        );
+        assert!(matches!(e, Err(Error::WrongBase { .. })), "{e:?}");
+        assert!(!out.exists());
     }
 }
