@@ -23,8 +23,12 @@ export CARGO_PROFILE_RELEASE_LTO=${CARGO_PROFILE_RELEASE_LTO:-fat}
 export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=${CARGO_PROFILE_RELEASE_CODEGEN_UNITS:-1}
 export CARGO_PROFILE_RELEASE_DEBUG=${CARGO_PROFILE_RELEASE_DEBUG:-false}
 # otaseal-ffi depends on the library without its default features (the
-# aws-lc and ring kernels): AES-GCM is RustCrypto's pure-Rust code.
-cargo build --release --locked -p otaseal-ffi --target-dir "$target"
+# aws-lc and ring kernels): AES-GCM is RustCrypto's pure-Rust code. The
+# figure is a device that installs full bundles: otaseal-ffi without its
+# `encoding` feature (the zstd and xz decoders of compressed and delta
+# bundles, which the test program does not call).
+features=(--no-default-features)
+cargo build --release --locked -p otaseal-ffi "${features[@]}" --target-dir "$target"
 lib="$target/release/libotaseal_ffi.a"
 
 cc=${CC:-cc}
@@ -67,7 +71,7 @@ fi
 musl_ok=0
 musl=x86_64-unknown-linux-musl
 if command -v musl-gcc >/dev/null 2>&1 && rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
-  cargo build --release --locked -p otaseal-ffi --target "$musl" --target-dir "$target"
+  cargo build --release --locked -p otaseal-ffi "${features[@]}" --target "$musl" --target-dir "$target"
   # Debian's musl-gcc wraps the host gcc, whose libgcc_eh (the unwinder
   # Rust's panic handling needs) is built against glibc: it may not link.
   if musl-gcc "${cflags[@]}" -static "$src" "$target/$musl/release/libotaseal_ffi.a" \

@@ -41,8 +41,9 @@
 /**
  * The call itself is invalid: a NULL pointer, a buffer too small, a chunk
  * not verified yet, the session locked or finished, a record of another
- * bundle, a bundle sealed as an encoding (manifest version 2, which this
- * ABI does not decode yet) (the CLI's usage error, exit 2).
+ * bundle, a chunk of an encoded bundle asked for as plaintext (it is a
+ * patch: `otaseal_session_decode` installs it), an encoded bundle in a
+ * build without the `encoding` feature (the CLI's usage error, exit 2).
  */
 #define OTASEAL_ERR_USAGE 2
 
@@ -357,6 +358,50 @@ typedef struct OtasealFeedReport {
 } OtasealFeedReport;
 
 /**
+ * What a bundle is sealed as (`otaseal_session_encoding`).
+ */
+typedef struct OtasealEncodingInfo {
+  /**
+   * 0: sealed as itself (its chunks decrypt to the bundle); otherwise the
+   * encoding's code (FORMAT.md §17.2: 1 zstd, 2 zstd-patch, 3 bsdiff),
+   * installed with `otaseal_session_decode`.
+   */
+  uint8_t encoding;
+  /**
+   * Whether decoding needs a base: the installed version a delta applies to.
+   */
+  bool needs_base;
+  /**
+   * Length of the bundle decoding produces (the payload's length when
+   * sealed as itself).
+   */
+  uint64_t result_len;
+  /**
+   * With a base: the release sequence of the version it must be, and its
+   * length in bytes (else 0 and 0).
+   */
+  uint64_t base_sequence;
+  uint64_t base_len;
+} OtasealEncodingInfo;
+
+/**
+ * Loads the ciphertext the caller stored for chunk `index` (payload bytes
+ * `offset..offset + len`) into `buf[0..len]`. Return 0; any other value
+ * ends `otaseal_session_decode` with `OTASEAL_ERR_IO`.
+ */
+typedef int32_t (*OtasealLoadFn)(void *ctx,
+                                 uint32_t index,
+                                 uint64_t offset,
+                                 uint8_t *buf,
+                                 size_t len);
+
+/**
+ * Receives the next `len` bytes of the decoded bundle, in order. Return 0;
+ * any other value ends `otaseal_session_decode` with `OTASEAL_ERR_IO`.
+ */
+typedef int32_t (*OtasealWriteFn)(void *ctx, const uint8_t *bytes, size_t len);
+
+/**
  * How a finished session ends.
  */
 typedef struct OtasealFinished {
@@ -659,6 +704,54 @@ int32_t otaseal_session_decrypt_chunk(const struct OtasealSession *session,
                                       size_t ciphertext_len,
                                       uint8_t *out,
                                       size_t out_len);
+
+/**
+ * Writes what the session's bundle is sealed as to `*out`: a bundle sealed
+ * as itself, or an encoding and, for a delta, which installed version it
+ * applies to (a device without that version fetches the full bundle).
+ * Needs no key.
+ *
+ * # Safety
+ * `session` is a live handle; `out` valid for a write.
+ */
+int32_t otaseal_session_encoding(const struct OtasealSession *session,
+                                 struct OtasealEncodingInfo *out);
+
+/**
+ * Installs a bundle sealed as an encoding (FORMAT.md §17.4), once every
+ * chunk has verified (`otaseal_session_feed`) and the session is unlocked:
+ *
+ * 1. checks `base[0..base_len]` (the installed version, for a delta;
+ *    `(NULL, 0)` for a compressed bundle) against the signed base, length
+ *    and keyed digest, before anything is decoded: another version is
+ *    `OTASEAL_ERR_WRONG_BASE` (fetch the full bundle instead);
+ * 2. loads each chunk's ciphertext in order with `load`, hashes it again
+ *    against the signed table (`OTASEAL_ERR_VERIFICATION` if the stored
+ *    copy changed), decrypts it, and decodes as a stream, handing the
+ *    output to `write`: memory is the decoder's window (FORMAT.md §17.2)
+ *    and two chunks, whatever the bundle's size;
+ * 3. checks that the output is exactly the signed result: its length (a
+ *    decoder that would write more stops first: a decompression bomb costs
+ *    nothing) and keyed digest. Anything else is `OTASEAL_ERR_BAD_DELTA`.
+ *
+ * Only `OTASEAL_OK` means the bytes given to `write` are the bundle: on any
+ * error the caller discards them (write them to a temporary file and
+ * rename it only on success) and may call this again. After success,
+ * `otaseal_session_finish` ends the install as for a full bundle (it
+ * refuses an encoded bundle before). A bundle sealed as itself is
+ * `OTASEAL_ERR_USAGE` (decrypt its chunks instead).
+ *
+ * # Safety
+ * `session` is a live handle used by no other thread meanwhile; `base` is
+ * `base_len` readable bytes, unchanged during the call; `load` and `write`
+ * are safe to call with `ctx`, and call into no otaseal session.
+ */
+int32_t otaseal_session_decode(struct OtasealSession *session,
+                               const uint8_t *base,
+                               size_t base_len,
+                               OtasealLoadFn load,
+                               OtasealWriteFn write,
+                               void *ctx);
 
 /**
  * The fetch record (`docs/FORMAT.md` §13) of the chunks the caller holds

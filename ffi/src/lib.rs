@@ -33,8 +33,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 pub const OTASEAL_OK: i32 = 0;
 /// The call itself is invalid: a NULL pointer, a buffer too small, a chunk
 /// not verified yet, the session locked or finished, a record of another
-/// bundle, a bundle sealed as an encoding (manifest version 2, which this
-/// ABI does not decode yet) (the CLI's usage error, exit 2).
+/// bundle, a chunk of an encoded bundle asked for as plaintext (it is a
+/// patch: `otaseal_session_decode` installs it), an encoded bundle in a
+/// build without the `encoding` feature (the CLI's usage error, exit 2).
 pub const OTASEAL_ERR_USAGE: i32 = 2;
 /// A signature, hash, tag or length did not verify (exit 3).
 pub const OTASEAL_ERR_VERIFICATION: i32 = 3;
@@ -618,6 +619,9 @@ pub struct OtasealSession {
     /// call panicked half-way, and the session is not used again.
     busy: bool,
     last: FeedReport,
+    /// For a bundle sealed as an encoding: whether `otaseal_session_decode`
+    /// produced exactly the signed result. `otaseal_session_finish` needs it.
+    decoded: bool,
 }
 
 impl OtasealSession {
@@ -735,14 +739,16 @@ pub unsafe extern "C" fn otaseal_session_new(
         }
         let session = Session::new(manifest, &trust.anchor, o)?;
         // A bundle sealed as an encoding (FORMAT.md §17) decrypts to a patch
-        // or a compressed stream, not to the bundle, and this ABI does not
-        // decode yet: refused here, so no C caller installs one as if it
+        // or a compressed stream, not to the bundle: a build that cannot
+        // decode it refuses it here, so no C caller installs one as if it
         // were the bundle.
+        #[cfg(not(feature = "encoding"))]
         session.verified().refuse_encoded()?;
         out.set(Box::into_raw(Box::new(OtasealSession {
             session: Some(session),
             busy: false,
             last: FeedReport::default(),
+            decoded: false,
         })));
         Ok(())
     })
@@ -1083,6 +1089,7 @@ pub unsafe extern "C" fn otaseal_session_feed_chunk_in_place(
         // SAFETY: `len` writable bytes unless NULL (the contract).
         let buf = unsafe { bytes_out(buf, len, "buf") }?;
         let feed = |s: &mut Session, h: &mut OtasealSession| {
+            plaintext_is_the_bundle(s)?;
             h.last = FeedReport::default();
             // SAFETY: the caller guarantees `store` may be called with `ctx`.
             let rep = s.feed_chunk_in_place(index, buf, unsafe { store_with(store, ctx) })?;
@@ -1092,6 +1099,19 @@ pub unsafe extern "C" fn otaseal_session_feed_chunk_in_place(
         // SAFETY: a live handle no other thread uses (the contract).
         unsafe { with_session(session, feed) }
     })
+}
+
+/// Refuses to hand out a chunk's plaintext when it is not the bundle's: an
+/// encoded bundle's chunks decrypt to a patch or a compressed stream, which
+/// only `otaseal_session_decode` turns into the bundle, checked.
+fn plaintext_is_the_bundle(s: &Session) -> Res {
+    match &s.verified().manifest().encoding {
+        None => Ok(()),
+        Some(e) => Err(usage(format!(
+            "this bundle is sealed as {}: its chunks decrypt to the encoding, not the bundle; install it with otaseal_session_decode",
+            e.encoding
+        ))),
+    }
 }
 
 /// Unwraps the bundle's data key with the device's secret key, once, for
@@ -1153,6 +1173,7 @@ pub unsafe extern "C" fn otaseal_session_decrypt_chunk(
             )
         };
         let s = h.live()?;
+        plaintext_is_the_bundle(s)?;
         let r = s.verified().chunk_range(index)?;
         let n = (r.end - r.start) as usize;
         if out.len() < n {
@@ -1165,6 +1186,284 @@ pub unsafe extern "C" fn otaseal_session_decrypt_chunk(
         s.decrypt_chunk(index, ct, out)?;
         Ok(())
     })
+}
+
+// ---------------------------------------------------------------------------
+// Encoded bundles (FORMAT.md §17): compressed bundles and deltas
+// ---------------------------------------------------------------------------
+
+/// What a bundle is sealed as (`otaseal_session_encoding`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct OtasealEncodingInfo {
+    /// 0: sealed as itself (its chunks decrypt to the bundle); otherwise the
+    /// encoding's code (FORMAT.md §17.2: 1 zstd, 2 zstd-patch, 3 bsdiff),
+    /// installed with `otaseal_session_decode`.
+    pub encoding: u8,
+    /// Whether decoding needs a base: the installed version a delta applies to.
+    pub needs_base: bool,
+    /// Length of the bundle decoding produces (the payload's length when
+    /// sealed as itself).
+    pub result_len: u64,
+    /// With a base: the release sequence of the version it must be, and its
+    /// length in bytes (else 0 and 0).
+    pub base_sequence: u64,
+    pub base_len: u64,
+}
+
+/// Writes what the session's bundle is sealed as to `*out`: a bundle sealed
+/// as itself, or an encoding and, for a delta, which installed version it
+/// applies to (a device without that version fetches the full bundle).
+/// Needs no key.
+///
+/// # Safety
+/// `session` is a live handle; `out` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn otaseal_session_encoding(
+    session: *const OtasealSession,
+    out: *mut OtasealEncodingInfo,
+) -> i32 {
+    guard(|| {
+        // SAFETY: as the function's contract.
+        let (h, out) = unsafe { (session_ref(session)?, out_param(out, "out")?) };
+        let v = h.live()?.verified();
+        let info = match &v.manifest().encoding {
+            None => OtasealEncodingInfo {
+                encoding: 0,
+                needs_base: false,
+                result_len: v.payload_len(),
+                base_sequence: 0,
+                base_len: 0,
+            },
+            Some(e) => OtasealEncodingInfo {
+                encoding: e.encoding.code(),
+                needs_base: e.base.is_some(),
+                result_len: e.result_len,
+                base_sequence: e.base.as_ref().map_or(0, |b| b.sequence),
+                base_len: e.base.as_ref().map_or(0, |b| b.len),
+            },
+        };
+        out.set(info);
+        Ok(())
+    })
+}
+
+/// Loads the ciphertext the caller stored for chunk `index` (payload bytes
+/// `offset..offset + len`) into `buf[0..len]`. Return 0; any other value
+/// ends `otaseal_session_decode` with `OTASEAL_ERR_IO`.
+pub type OtasealLoadFn = Option<
+    unsafe extern "C" fn(
+        ctx: *mut c_void,
+        index: u32,
+        offset: u64,
+        buf: *mut u8,
+        len: usize,
+    ) -> i32,
+>;
+
+/// Receives the next `len` bytes of the decoded bundle, in order. Return 0;
+/// any other value ends `otaseal_session_decode` with `OTASEAL_ERR_IO`.
+pub type OtasealWriteFn =
+    Option<unsafe extern "C" fn(ctx: *mut c_void, bytes: *const u8, len: usize) -> i32>;
+
+/// Installs a bundle sealed as an encoding (FORMAT.md §17.4), once every
+/// chunk has verified (`otaseal_session_feed`) and the session is unlocked:
+///
+/// 1. checks `base[0..base_len]` (the installed version, for a delta;
+///    `(NULL, 0)` for a compressed bundle) against the signed base, length
+///    and keyed digest, before anything is decoded: another version is
+///    `OTASEAL_ERR_WRONG_BASE` (fetch the full bundle instead);
+/// 2. loads each chunk's ciphertext in order with `load`, hashes it again
+///    against the signed table (`OTASEAL_ERR_VERIFICATION` if the stored
+///    copy changed), decrypts it, and decodes as a stream, handing the
+///    output to `write`: memory is the decoder's window (FORMAT.md §17.2)
+///    and two chunks, whatever the bundle's size;
+/// 3. checks that the output is exactly the signed result: its length (a
+///    decoder that would write more stops first: a decompression bomb costs
+///    nothing) and keyed digest. Anything else is `OTASEAL_ERR_BAD_DELTA`.
+///
+/// Only `OTASEAL_OK` means the bytes given to `write` are the bundle: on any
+/// error the caller discards them (write them to a temporary file and
+/// rename it only on success) and may call this again. After success,
+/// `otaseal_session_finish` ends the install as for a full bundle (it
+/// refuses an encoded bundle before). A bundle sealed as itself is
+/// `OTASEAL_ERR_USAGE` (decrypt its chunks instead).
+///
+/// # Safety
+/// `session` is a live handle used by no other thread meanwhile; `base` is
+/// `base_len` readable bytes, unchanged during the call; `load` and `write`
+/// are safe to call with `ctx`, and call into no otaseal session.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn otaseal_session_decode(
+    session: *mut OtasealSession,
+    base: *const u8,
+    base_len: usize,
+    load: OtasealLoadFn,
+    write: OtasealWriteFn,
+    ctx: *mut c_void,
+) -> i32 {
+    guard(|| {
+        // SAFETY: `base_len` readable bytes unless NULL (the contract).
+        let base = unsafe { bytes_in(base, base_len, "base") }?;
+        let (Some(load), Some(write)) = (load, write) else {
+            return Err(usage("load and write must not be NULL"));
+        };
+        let decode = |s: &mut Session, h: &mut OtasealSession| {
+            h.decoded = false;
+            decode_encoded(s, base, load, write, ctx)?;
+            h.decoded = true;
+            Ok(())
+        };
+        // SAFETY: a live handle no other thread uses (the contract).
+        unsafe { with_session(session, decode) }
+    })
+}
+
+#[cfg(feature = "encoding")]
+fn decode_encoded(
+    s: &Session,
+    base: &[u8],
+    load: unsafe extern "C" fn(*mut c_void, u32, u64, *mut u8, usize) -> i32,
+    write: unsafe extern "C" fn(*mut c_void, *const u8, usize) -> i32,
+    ctx: *mut c_void,
+) -> Res {
+    let target = s.encoded()?.ok_or_else(|| {
+        usage("this bundle is sealed as itself: decrypt its chunks (otaseal_session_decrypt_chunk)")
+    })?;
+    // To a delta, `(NULL, 0)` is an empty base (a base may be empty); to a
+    // compressed bundle, no base.
+    let base = (target.signed().base.is_some() || !base.is_empty()).then_some(base);
+    let checked = target.check_base(base)?;
+    let mut plain = LoadedPlaintext {
+        session: s,
+        load,
+        ctx,
+        next: 0,
+        cipher: Vec::new(),
+        plain: zeroize::Zeroizing::new(Vec::new()),
+        at: 0,
+        failed: None,
+    };
+    let mut out = CallbackWriter {
+        write,
+        ctx,
+        failed: None,
+    };
+    let applied = otaseal_core::open::encoded::apply(&target, checked, &mut plain, &mut out);
+    // A failure of the caller's callbacks or of a stored chunk is theirs,
+    // not the decoder's.
+    if let Some(e) = plain.failed.take().or(out.failed.take()) {
+        return Err(e.into());
+    }
+    applied?;
+    Ok(())
+}
+
+#[cfg(not(feature = "encoding"))]
+fn decode_encoded(
+    _: &Session,
+    _: &[u8],
+    _: unsafe extern "C" fn(*mut c_void, u32, u64, *mut u8, usize) -> i32,
+    _: unsafe extern "C" fn(*mut c_void, *const u8, usize) -> i32,
+    _: *mut c_void,
+) -> Res {
+    Err(usage(
+        "this build of otaseal-ffi does not decode encoded bundles (feature `encoding`)",
+    ))
+}
+
+/// The bundle's plaintext, in order, one chunk at a time: each chunk's
+/// ciphertext loaded by the caller's callback and decrypted by the session
+/// (which hashes it again first). The plaintext buffer is zeroized when
+/// dropped.
+#[cfg(feature = "encoding")]
+struct LoadedPlaintext<'a> {
+    session: &'a Session,
+    load: unsafe extern "C" fn(*mut c_void, u32, u64, *mut u8, usize) -> i32,
+    ctx: *mut c_void,
+    next: u32,
+    cipher: Vec<u8>,
+    plain: zeroize::Zeroizing<Vec<u8>>,
+    at: usize,
+    /// The error that ended reading (the decoder sees only an I/O error).
+    failed: Option<Error>,
+}
+
+#[cfg(feature = "encoding")]
+impl LoadedPlaintext<'_> {
+    fn refill(&mut self) -> Result<bool, Error> {
+        if self.next >= self.session.verified().chunk_count() {
+            return Ok(false);
+        }
+        let index = self.next;
+        let r = self.session.geometry().chunk_range(index);
+        let n = (r.end - r.start) as usize;
+        self.cipher.resize(n, 0);
+        // SAFETY: the caller guarantees `load` may be called with `ctx`;
+        // the buffer is `n` writable bytes for the call.
+        let rc = unsafe { (self.load)(self.ctx, index, r.start, self.cipher.as_mut_ptr(), n) };
+        if rc != 0 {
+            return Err(Error::io(
+                format!("chunk {index} (load callback)"),
+                std::io::Error::other(format!("the load callback returned {rc}")),
+            ));
+        }
+        self.plain.resize(n, 0);
+        self.session
+            .decrypt_chunk(index, &self.cipher, &mut self.plain)?;
+        self.next += 1;
+        self.at = 0;
+        Ok(true)
+    }
+}
+
+#[cfg(feature = "encoding")]
+impl std::io::Read for LoadedPlaintext<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.plain.len() {
+            match self.refill() {
+                Ok(true) => {}
+                Ok(false) => return Ok(0),
+                Err(e) => {
+                    self.failed = Some(e);
+                    return Err(std::io::Error::other("payload chunk failed"));
+                }
+            }
+        }
+        let n = buf.len().min(self.plain.len() - self.at);
+        buf[..n].copy_from_slice(&self.plain[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// The caller's write callback as the decoder's output.
+#[cfg(feature = "encoding")]
+struct CallbackWriter {
+    write: unsafe extern "C" fn(*mut c_void, *const u8, usize) -> i32,
+    ctx: *mut c_void,
+    failed: Option<Error>,
+}
+
+#[cfg(feature = "encoding")]
+impl std::io::Write for CallbackWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // SAFETY: the caller guarantees `write` may be called with `ctx`;
+        // the bytes are valid for the call.
+        let rc = unsafe { (self.write)(self.ctx, buf.as_ptr(), buf.len()) };
+        if rc != 0 {
+            self.failed = Some(Error::io(
+                "decoded output (write callback)",
+                std::io::Error::other(format!("the write callback returned {rc}")),
+            ));
+            return Err(std::io::Error::other("write callback failed"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The fetch record (`docs/FORMAT.md` §13) of the chunks the caller holds
@@ -1341,6 +1640,11 @@ pub unsafe extern "C" fn otaseal_session_finish(
         // `Session::finish` consumes the session even when it refuses, so an
         // unfinished session is refused here, where it survives.
         s.check_finished()?;
+        if s.verified().manifest().encoding.is_some() && !h.decoded {
+            return Err(usage(
+                "an encoded bundle finishes only after otaseal_session_decode produced its signed result",
+            ));
+        }
         let sequence = s.verified().manifest().sequence;
         h.busy = true;
         let finished = h.session.take().expect("live() checked it").finish();

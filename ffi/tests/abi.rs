@@ -17,7 +17,7 @@ fn trust(f: &Fixture) -> *mut OtasealTrust {
 }
 
 /// A trust handle for the signing key in key text `key`.
-fn trust_of(key: &[u8]) -> *mut OtasealTrust {
+pub(crate) fn trust_of(key: &[u8]) -> *mut OtasealTrust {
     let mut t = ptr::null_mut();
     // SAFETY: a live buffer and an out-pointer to a local.
     assert_eq!(
@@ -28,7 +28,7 @@ fn trust_of(key: &[u8]) -> *mut OtasealTrust {
 }
 
 /// The options of a verify-only session.
-fn verify_only() -> OtasealOptions {
+pub(crate) fn verify_only() -> OtasealOptions {
     OtasealOptions {
         now: NOW,
         max_request_bytes: 0,
@@ -43,7 +43,7 @@ fn verify_only() -> OtasealOptions {
 }
 
 /// A verify-only session.
-fn session(manifest: &[u8], t: *const OtasealTrust) -> *mut OtasealSession {
+pub(crate) fn session(manifest: &[u8], t: *const OtasealTrust) -> *mut OtasealSession {
     let mut s = ptr::null_mut();
     // SAFETY: live buffers, a live trust handle, out-pointer to a local.
     let rc = unsafe {
@@ -268,53 +268,6 @@ fn root_key_and_trust_state_anchors() {
         assert_ne!(rc, OTASEAL_OK);
         assert!(t.is_null() && new_state.ptr.is_null());
     }
-}
-
-/// A bundle sealed as an encoding (FORMAT.md §17) is refused when the
-/// session is made: this ABI does not decode, and its plaintext is not the
-/// bundle.
-#[test]
-fn an_encoded_bundle_is_refused_until_the_abi_decodes() {
-    use otaseal_core::format::encoding::Encoding;
-    use otaseal_core::format::keytext::KeyText;
-    use otaseal_core::keys::{KemId, RecipientSecretKey, SigningKey};
-    use otaseal_core::seal::{EncodedAs, SealOptions, seal_encoded_with_rng};
-    use rand_core::SeedableRng;
-
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
-    let signer = SigningKey::generate(&mut rng);
-    let device = RecipientSecretKey::generate(KemId::X25519, &mut rng);
-    let mut o = SealOptions::new(
-        "com.example.app".parse().unwrap(),
-        "stable".parse().unwrap(),
-        "2".parse().unwrap(),
-        2,
-    );
-    o.created = NOW - 10;
-    let sealed = seal_encoded_with_rng(
-        b"a zstd frame would be here",
-        EncodedAs {
-            encoding: Encoding::Zstd,
-            result: b"the bundle",
-            base: None,
-        },
-        &o,
-        &[device.public_key().clone()],
-        &signer,
-        &mut rng,
-    )
-    .unwrap();
-    let key = KeyText::Ed25519Public(signer.verifying_key().to_bytes()).encode();
-    let t = trust_of(key.as_bytes());
-    let opts = verify_only();
-    let mut s = ptr::null_mut();
-    let m = &sealed.manifest_bytes;
-    // SAFETY: live buffers, a live trust handle, out-pointer to a local.
-    let rc = unsafe { otaseal_session_new(m.as_ptr(), m.len(), t, &opts, &mut s) };
-    assert_eq!(rc, OTASEAL_ERR_USAGE);
-    assert!(s.is_null());
-    // SAFETY: the handle from otaseal_trust_from_signing_key, freed once.
-    unsafe { otaseal_trust_free(t) };
 }
 
 /// `otaseal_session_feed_chunk_in_place`: one buffer per chunk, verified
