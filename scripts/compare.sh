@@ -6,7 +6,7 @@
 #
 #   scripts/compare.sh [--preset large|mixed|many-small|many-small-16k]
 #                      [--scale F] [--runs N] [--data DIR] [--out DIR] [--disk DIR]
-#                      [--baseline REV]
+#                      [--baseline REV] [--no-peers]
 #
 # Defaults: --preset large --scale 0.25 (3 images, 2 GiB total) --runs 3,
 # data in /var/tmp/otaseal-compare/<preset> (kept, page-cached before timing),
@@ -27,7 +27,8 @@
 # /var/tmp for reuse) and times its seal rows in the same run, each run of
 # the two binaries back to back in alternating order, then prints this
 # tree's time over REV's: the "no regression" check of a change, immune to
-# the machine's drift between runs.
+# the machine's drift between runs. --no-peers skips the other tools' rows
+# (b3sum, age, openssl, dd, cp), for a quick before/after.
 #
 # Installs what it needs and says so: b3sum and age from apt when missing
 # (falling back to `cargo install b3sum rage`), openssl from apt.
@@ -42,6 +43,7 @@ data=""
 out=/dev/shm/otaseal-compare
 disk=/var/tmp/otaseal-compare-disk
 baseline=""
+peers=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --preset) preset=$2; shift 2 ;;
@@ -51,6 +53,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --disk) disk=$2; shift 2 ;;
     --baseline) baseline=$2; shift 2 ;;
+    --no-peers) peers=0; shift ;;
     -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -149,18 +152,20 @@ w_all=$(sed -n 's/.*"write_mb_per_s":\([0-9.e+]*\).*/\1/p' <<<"$ceiling")
 bound=$(sed -n 's/.*"file_output_bound_mb_per_s":\([0-9.e+]*\).*/\1/p' <<<"$ceiling")
 k_one=$(sed -n 's/.*"kernel_mb_per_s":\([0-9.e+]*\).*/\1/p' <<<"$ceiling1")
 
-measure "b3sum ($threads threads)" : -- b3sum --num-threads "$threads" "${files[@]}"
-if [ -n "$age_bin" ]; then
-  printf '#!/bin/sh\nexec %s -r %s -o "%s/$(basename "$1").age" "$1"\n' "$age_bin" "$age_rcpt" "$out" > "$work/age1"
-  chmod +x "$work/age1"
-  measure "$age_bin -r X25519, 1 file at a time" fresh_out -- xargs -a "$work/list" -n1 "$work/age1"
-  measure "$age_bin -r X25519, $threads files at a time" fresh_out -- xargs -a "$work/list" -n1 -P "$threads" "$work/age1"
+if [ "$peers" = 1 ]; then
+  measure "b3sum ($threads threads)" : -- b3sum --num-threads "$threads" "${files[@]}"
+  if [ -n "$age_bin" ]; then
+    printf '#!/bin/sh\nexec %s -r %s -o "%s/$(basename "$1").age" "$1"\n' "$age_bin" "$age_rcpt" "$out" > "$work/age1"
+    chmod +x "$work/age1"
+    measure "$age_bin -r X25519, 1 file at a time" fresh_out -- xargs -a "$work/list" -n1 "$work/age1"
+    measure "$age_bin -r X25519, $threads files at a time" fresh_out -- xargs -a "$work/list" -n1 -P "$threads" "$work/age1"
 fi
 if command -v openssl >/dev/null; then
   key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'); iv=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
   printf '#!/bin/sh\nexec openssl enc -aes-256-ctr -K %s -iv %s -in "$1" -out "%s/$(basename "$1").ctr"\n' "$key" "$iv" "$out" > "$work/ssl1"
   chmod +x "$work/ssl1"
   measure "openssl enc -aes-256-ctr, $threads files at a time" fresh_out -- xargs -a "$work/list" -n1 -P "$threads" "$work/ssl1"
+fi
 fi
 seal_rows=(
   "--threads 1 (tmpfs)|--threads 1 --sync none -o $out"
@@ -172,15 +177,17 @@ for r in "${seal_rows[@]}"; do
   read -ra flags <<<"$flags"
   measure "otaseal seal $label" fresh_out -- "${seal[@]}" "${flags[@]}" --from-list "$work/list"
 done
-printf '#!/bin/sh\ncat "$@" | dd of="%s/dd.bin" bs=1M conv=fdatasync status=none\n' "$disk" > "$work/dd1"
-chmod +x "$work/dd1"
-measure "dd conv=fdatasync of the same bytes (disk)" fresh_out -- "$work/dd1" "${files[@]}"
-# Creating files costs the file system far more than writing bytes when
-# bundles are small: `cp` of the same files + one sync is that floor
-# (otaseal creates two files per bundle, cp one).
-printf '#!/bin/sh\nxargs -a "%s" cp -t "%s" && sync -f "%s"\n' "$work/list" "$disk" "$disk" > "$work/cp1"
-chmod +x "$work/cp1"
-measure "cp of the same files + sync -f (disk)" fresh_out -- "$work/cp1"
+if [ "$peers" = 1 ]; then
+  printf '#!/bin/sh\ncat "$@" | dd of="%s/dd.bin" bs=1M conv=fdatasync status=none\n' "$disk" > "$work/dd1"
+  chmod +x "$work/dd1"
+  measure "dd conv=fdatasync of the same bytes (disk)" fresh_out -- "$work/dd1" "${files[@]}"
+  # Creating files costs the file system far more than writing bytes when
+  # bundles are small: `cp` of the same files + one sync is that floor
+  # (otaseal creates two files per bundle, cp one).
+  printf '#!/bin/sh\nxargs -a "%s" cp -t "%s" && sync -f "%s"\n' "$work/list" "$disk" "$disk" > "$work/cp1"
+  chmod +x "$work/cp1"
+  measure "cp of the same files + sync -f (disk)" fresh_out -- "$work/cp1"
+fi
 
 # --- report --------------------------------------------------------------------
 echo
