@@ -159,13 +159,13 @@ if [ "$peers" = 1 ]; then
     chmod +x "$work/age1"
     measure "$age_bin -r X25519, 1 file at a time" fresh_out -- xargs -a "$work/list" -n1 "$work/age1"
     measure "$age_bin -r X25519, $threads files at a time" fresh_out -- xargs -a "$work/list" -n1 -P "$threads" "$work/age1"
-fi
-if command -v openssl >/dev/null; then
-  key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'); iv=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  printf '#!/bin/sh\nexec openssl enc -aes-256-ctr -K %s -iv %s -in "$1" -out "%s/$(basename "$1").ctr"\n' "$key" "$iv" "$out" > "$work/ssl1"
-  chmod +x "$work/ssl1"
-  measure "openssl enc -aes-256-ctr, $threads files at a time" fresh_out -- xargs -a "$work/list" -n1 -P "$threads" "$work/ssl1"
-fi
+  fi
+  if command -v openssl >/dev/null; then
+    key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'); iv=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    printf '#!/bin/sh\nexec openssl enc -aes-256-ctr -K %s -iv %s -in "$1" -out "%s/$(basename "$1").ctr"\n' "$key" "$iv" "$out" > "$work/ssl1"
+    chmod +x "$work/ssl1"
+    measure "openssl enc -aes-256-ctr, $threads files at a time" fresh_out -- xargs -a "$work/list" -n1 -P "$threads" "$work/ssl1"
+  fi
 fi
 seal_rows=(
   "--threads 1 (tmpfs)|--threads 1 --sync none -o $out"
