@@ -55,8 +55,8 @@ const PROBE: usize = 256;
 const MIN_GAIN: usize = 8;
 /// After `2^SKIP_LOG` lookups in a row that found nothing better, step 2
 /// bytes; after twice that, 3; ... (zstd's acceleration on incompressible
-/// input; 16 lookups keep the resync quick after new code, and halve
-/// the time of an unrelated pair against 64 at the same size).
+/// input; 16 rather than 64 halves the time of the unrelated `versions`
+/// pair, and the firmware patches stay within 0.1%).
 const SKIP_LOG: u32 = 4;
 /// Bytes over which a candidate alignment is compared with the current one.
 const WINDOW: usize = 64;
