@@ -2,13 +2,13 @@
 //! bundle) over a `versions` dataset, for `scripts/delta-measure.sh`.
 //!
 //! ```text
-//! delta_measure [--threads N] [--runs N] [--peers TSV] DIR
+//! delta_measure [--threads N] [--runs N] [--peers TSV] [--effort fast|best] DIR
 //! delta_measure --decode-one ENCODING BASE PATCH MAX_LEN
 //! delta_measure --encode-one fast|best BASE NEW PATCH
 //! ```
 //!
 //! For every pair `DIR/old/NAME` -> `DIR/new/NAME` and each effort (fast,
-//! best): the encoded size, its ratio to the smallest patch of zstd, xdelta3
+//! best; only one with `--effort`): the encoded size, its ratio to the smallest patch of zstd, xdelta3
 //! and bsdiff (from `scripts/compare-delta.sh`'s TSV, default
 //! `DIR/compare-delta.tsv`), the build rate (new-version bytes per second,
 //! all pairs encoded on a rayon pool of N threads, default 2, best of
@@ -89,15 +89,19 @@ fn decode_one(args: &[String]) {
     println!("{n}");
 }
 
+fn parse_effort(s: &str) -> Effort {
+    match s {
+        "fast" => Effort::Fast,
+        "best" => Effort::Best,
+        _ => panic!("effort: fast or best"),
+    }
+}
+
 fn encode_one(args: &[String]) {
     let [effort, base, new, patch] = args else {
         panic!("--encode-one fast|best BASE NEW PATCH");
     };
-    let effort = match effort.as_str() {
-        "fast" => Effort::Fast,
-        "best" => Effort::Best,
-        _ => panic!("effort: fast or best"),
-    };
+    let effort = parse_effort(effort);
     let enc = encode(Some(&map(Path::new(base))), &map(Path::new(new)), effort).expect("encode");
     std::fs::write(patch, &enc.bytes).expect("writing the patch");
     println!("{}", enc.encoding.name());
@@ -113,6 +117,7 @@ fn main() {
     let mut threads = 2;
     let mut runs = 3;
     let mut tsv = None;
+    let mut efforts = vec![Effort::Fast, Effort::Best];
     let mut dir = None;
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
@@ -120,10 +125,13 @@ fn main() {
             "--threads" => threads = it.next().and_then(|v| v.parse().ok()).expect("--threads N"),
             "--runs" => runs = it.next().and_then(|v| v.parse().ok()).expect("--runs N"),
             "--peers" => tsv = it.next().map(PathBuf::from),
+            "--effort" => efforts = vec![parse_effort(&it.next().expect("--effort fast|best"))],
             _ => dir = Some(PathBuf::from(a)),
         }
     }
-    let dir = dir.expect("usage: delta_measure [--threads N] [--runs N] [--peers TSV] DIR");
+    let dir = dir.expect(
+        "usage: delta_measure [--threads N] [--runs N] [--peers TSV] [--effort fast|best] DIR",
+    );
     let peers = peers(&tsv.unwrap_or_else(|| dir.join("compare-delta.tsv")));
 
     let mut names: Vec<String> = std::fs::read_dir(dir.join("new"))
@@ -153,7 +161,7 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|");
     let mut summary = Vec::new();
-    for effort in [Effort::Fast, Effort::Best] {
+    for effort in efforts {
         // Build: every pair on the pool, best of `runs` wall times.
         let mut best_wall = f64::INFINITY;
         let mut encoded: Vec<Encoded> = Vec::new();
