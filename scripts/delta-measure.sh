@@ -6,18 +6,20 @@
 # rate with 2 threads and the decode rate on one thread; then the peak
 # anonymous memory of decoding the largest pair's fast (zstd-patch) delta.
 #
-# usage: scripts/delta-measure.sh [--dir DIR] [--threads N] [--runs N]
+# usage: scripts/delta-measure.sh [--dir DIR] [--threads N] [--runs N] [--effort fast|best]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dir=/var/tmp/otaseal-versions
 threads=2
 runs=3
+effort=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
+    --effort) effort=(--effort "$2"); shift 2 ;;
     -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "delta-measure.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -27,7 +29,7 @@ cargo build --release --locked -q -p otaseal-datasets -p benches --bin otaseal-d
 if [ ! -f "$dir/dataset.json" ]; then
   target/release/otaseal-datasets versions --out "$dir"
 fi
-target/release/delta_measure --threads "$threads" --runs "$runs" "$dir"
+target/release/delta_measure --threads "$threads" --runs "$runs" "${effort[@]}" "$dir"
 
 # Peak memory of one decode: the largest pair, fast effort, base mapped.
 name=$(ls -S "$dir/new" | head -1)

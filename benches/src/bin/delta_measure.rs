@@ -2,7 +2,7 @@
 //! bundle) over a `versions` dataset, for `scripts/delta-measure.sh`.
 //!
 //! ```text
-//! delta_measure [--threads N] [--runs N] [--peers TSV] DIR
+//! delta_measure [--threads N] [--runs N] [--peers TSV] [--effort fast|best] DIR
 //! delta_measure --decode-one ENCODING BASE PATCH MAX_LEN
 //! delta_measure --encode-one fast|best BASE NEW PATCH
 //! ```
@@ -14,7 +14,8 @@
 //! all pairs encoded on a rayon pool of N threads, default 2, best of
 //! `--runs` for fast, one run for best), and the decode rate (output bytes per second on one thread,
 //! into a sink, best of `--runs`). Every decode is checked against the new
-//! version once. Inputs are memory-mapped.
+//! version once. Inputs are memory-mapped. `--effort` measures one effort
+//! only; each pair's own build time (on the shared pool) is shown too.
 //!
 //! `--decode-one` decodes one patch to /dev/null (for peak-memory runs
 //! under `scripts/peak-anon-rss.sh`): the base is mapped, not read.
@@ -64,12 +65,7 @@ fn peers(tsv: &Path) -> HashMap<String, (u64, String)> {
 }
 
 fn parse_encoding(s: &str) -> Encoding {
-    match s {
-        "zstd" => Encoding::Zstd,
-        "zstd-patch" => Encoding::ZstdPatch,
-        "bsdiff" => Encoding::Bsdiff,
-        _ => panic!("unknown encoding {s:?}"),
-    }
+    s.parse().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn decode_one(args: &[String]) {
@@ -89,15 +85,19 @@ fn decode_one(args: &[String]) {
     println!("{n}");
 }
 
+fn parse_effort(s: &str) -> Effort {
+    match s {
+        "fast" => Effort::Fast,
+        "best" => Effort::Best,
+        _ => panic!("effort: fast or best"),
+    }
+}
+
 fn encode_one(args: &[String]) {
     let [effort, base, new, patch] = args else {
         panic!("--encode-one fast|best BASE NEW PATCH");
     };
-    let effort = match effort.as_str() {
-        "fast" => Effort::Fast,
-        "best" => Effort::Best,
-        _ => panic!("effort: fast or best"),
-    };
+    let effort = parse_effort(effort);
     let enc = encode(Some(&map(Path::new(base))), &map(Path::new(new)), effort).expect("encode");
     std::fs::write(patch, &enc.bytes).expect("writing the patch");
     println!("{}", enc.encoding.name());
@@ -114,16 +114,19 @@ fn main() {
     let mut runs = 3;
     let mut tsv = None;
     let mut dir = None;
+    let mut efforts = vec![Effort::Fast, Effort::Best];
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--threads" => threads = it.next().and_then(|v| v.parse().ok()).expect("--threads N"),
             "--runs" => runs = it.next().and_then(|v| v.parse().ok()).expect("--runs N"),
             "--peers" => tsv = it.next().map(PathBuf::from),
+            "--effort" => efforts = vec![parse_effort(&it.next().expect("--effort fast|best"))],
             _ => dir = Some(PathBuf::from(a)),
         }
     }
-    let dir = dir.expect("usage: delta_measure [--threads N] [--runs N] [--peers TSV] DIR");
+    let dir =
+        dir.expect("usage: delta_measure [--threads N] [--runs N] [--peers TSV] [--effort E] DIR");
     let peers = peers(&tsv.unwrap_or_else(|| dir.join("compare-delta.tsv")));
 
     let mut names: Vec<String> = std::fs::read_dir(dir.join("new"))
@@ -149,14 +152,14 @@ fn main() {
         .expect("rayon pool");
 
     println!(
-        "| pair | new MiB | effort | encoding | bytes | of new | vs smallest peer (tool) | decode MB/s, 1 thread |"
+        "| pair | new MiB | effort | encoding | bytes | of new | vs smallest peer (tool) | build s | decode MB/s, 1 thread |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut summary = Vec::new();
-    for effort in [Effort::Fast, Effort::Best] {
+    for effort in efforts {
         // Build: every pair on the pool, best of `runs` wall times.
         let mut best_wall = f64::INFINITY;
-        let mut encoded: Vec<Encoded> = Vec::new();
+        let mut encoded: Vec<(Encoded, f64)> = Vec::new();
         // Best effort runs bsdiff (minutes on the whole preset): once.
         let build_runs = if effort == Effort::Best { 1 } else { runs };
         for _ in 0..build_runs {
@@ -165,7 +168,10 @@ fn main() {
                 pairs
                     .par_iter()
                     .map(|(name, old, new)| {
-                        encode(Some(old), new, effort).unwrap_or_else(|e| panic!("{name}: {e}"))
+                        let start = Instant::now();
+                        let enc = encode(Some(old), new, effort)
+                            .unwrap_or_else(|e| panic!("{name}: {e}"));
+                        (enc, start.elapsed().as_secs_f64())
                     })
                     .collect()
             });
@@ -175,7 +181,7 @@ fn main() {
 
         let mut worst_ratio: f64 = 0.0;
         let (mut zstd_out, mut zstd_secs) = (0u64, 0f64);
-        for ((name, old, new), enc) in pairs.iter().zip(&encoded) {
+        for ((name, old, new), (enc, build_secs)) in pairs.iter().zip(&encoded) {
             // Correctness once, then the rate into a sink.
             let mut out = Vec::with_capacity(new.len());
             decode_to(
@@ -201,7 +207,7 @@ fn main() {
                 .expect("decode");
                 secs = secs.min(start.elapsed().as_secs_f64());
             }
-            if enc.encoding != Encoding::Bsdiff {
+            if !matches!(enc.encoding, Encoding::Bsdiff | Encoding::BsdiffXz) {
                 zstd_out += new.len() as u64;
                 zstd_secs += secs;
             }
@@ -214,7 +220,7 @@ fn main() {
                 None => "n/a".into(),
             };
             println!(
-                "| {name} | {:.1} | {effort:?} | {} | {} | {:.3}% | {vs} | {:.0} |",
+                "| {name} | {:.1} | {effort:?} | {} | {} | {:.3}% | {vs} | {build_secs:.1} | {:.0} |",
                 new.len() as f64 / (1 << 20) as f64,
                 enc.encoding.name(),
                 enc.bytes.len(),

@@ -8,12 +8,27 @@ const ENCODING: Encoding = Encoding::Bsdiff;
 
 /// A bsdiff patch from `base` to `new`, compressed at zstd `level`.
 pub(super) fn encode(base: &[u8], new: &[u8], level: i32) -> Result<Encoded, DeltaError> {
+    compress(&raw(base, new)?, level)
+}
+
+/// The uncompressed bsdiff stream (§17.5) from `base` to `new`: the
+/// expensive part (a suffix sort of the base), which both bsdiff encodings
+/// compress.
+pub(super) fn raw(base: &[u8], new: &[u8]) -> Result<Vec<u8>, DeltaError> {
+    let mut raw = Vec::with_capacity(new.len() + new.len() / 16);
+    bsdiff::diff(base, new, &mut raw).map_err(|source| DeltaError::Encode {
+        encoding: ENCODING,
+        source,
+    })?;
+    Ok(raw)
+}
+
+/// A [`raw`] stream as one zstd frame at `level`.
+pub(super) fn compress(raw: &[u8], level: i32) -> Result<Encoded, DeltaError> {
     let err = |source| DeltaError::Encode {
         encoding: ENCODING,
         source,
     };
-    let mut raw = Vec::with_capacity(new.len() + new.len() / 16);
-    bsdiff::diff(base, new, &mut raw).map_err(err)?;
     let wlog = window_log(0, raw.len() as u64).min(BSDIFF_WINDOW_LOG);
     let mut enc =
         zstd::stream::write::Encoder::new(Vec::with_capacity(raw.len() / 8), level).map_err(err)?;
@@ -22,7 +37,7 @@ pub(super) fn encode(base: &[u8], new: &[u8], level: i32) -> Result<Encoded, Del
     enc.set_pledged_src_size(Some(raw.len() as u64))
         .map_err(err)?;
     enc.window_log(wlog).map_err(err)?;
-    enc.write_all(&raw).map_err(err)?;
+    enc.write_all(raw).map_err(err)?;
     let bytes = enc.finish().map_err(err)?;
     Ok(Encoded {
         encoding: ENCODING,
