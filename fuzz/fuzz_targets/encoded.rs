@@ -11,11 +11,8 @@ fuzz_target!(|data: &[u8]| {
     let Some((&head, rest)) = data.split_first() else {
         return;
     };
-    let encoding = match head % 3 {
-        0 => Encoding::Zstd,
-        1 => Encoding::ZstdPatch,
-        _ => Encoding::Bsdiff,
-    };
+    let all = Encoding::ALL;
+    let encoding = all[usize::from(head) % all.len()];
     // The first bytes (up to 255, by the second byte) are the base; the
     // limit stays small so a bomb is cut off quickly.
     let Some((&base_len, rest)) = rest.split_first() else {

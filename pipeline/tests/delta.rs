@@ -122,6 +122,7 @@ fn every_encoding_round_trips_through_a_sealed_bundle() {
         (Encoding::Zstd, None),
         (Encoding::ZstdPatch, Some(&old[..])),
         (Encoding::Bsdiff, Some(&old[..])),
+        (Encoding::BsdiffXz, Some(&old[..])),
     ] {
         let patch = delta::encode_as(encoding, &old, &new, 3).unwrap();
         assert_eq!(patch.encoding, encoding);
@@ -161,7 +162,7 @@ fn a_wrong_base_is_refused_before_decoding_and_nothing_is_written() {
     let f = Fixture::new();
     let old = image(5, 100_000);
     let new = next_version(&old, 6);
-    for encoding in [Encoding::ZstdPatch, Encoding::Bsdiff] {
+    for encoding in [Encoding::ZstdPatch, Encoding::Bsdiff, Encoding::BsdiffXz] {
         let patch = delta::encode_as(encoding, &old, &new, 3).unwrap();
         let sealed = seal_encoded(&f, &patch.bytes, encoding, &new, Some((1, &old)), 2);
         // Same length, one byte different: bsdiff would decode it silently.
@@ -198,7 +199,7 @@ fn a_corrupt_or_truncated_patch_is_bad_delta_and_nothing_is_written() {
     let f = Fixture::new();
     let old = image(7, 100_000);
     let new = next_version(&old, 8);
-    for encoding in [Encoding::Zstd, Encoding::ZstdPatch, Encoding::Bsdiff] {
+    for encoding in Encoding::ALL {
         let patch = delta::encode_as(encoding, &old, &new, 3).unwrap();
         let base = encoding.needs_base().then_some((1, &old[..]));
         let mut altered = patch.bytes.clone();
@@ -223,26 +224,21 @@ fn a_result_that_is_not_the_signed_one_is_bad_delta() {
     let f = Fixture::new();
     let old = image(9, 80_000);
     let new = next_version(&old, 10);
-    let patch = delta::encode_as(Encoding::ZstdPatch, &old, &new, 3).unwrap();
-    // Signed as decoding to other bytes of the same length, then to a
-    // longer result: the digest, then the length, gives it away.
-    let mut other = new.clone();
-    other[123] ^= 1;
-    let mut longer = new.clone();
-    longer.push(0);
-    for result in [other, longer] {
-        let sealed = seal_encoded(
-            &f,
-            &patch.bytes,
-            Encoding::ZstdPatch,
-            &result,
-            Some((1, &old)),
-            2,
-        );
-        let fl = files(&sealed, &old);
-        let e = open(&f, &fl, Some(&fl.base)).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::BadDelta, "{e}");
-        assert!(!fl.out.exists());
+    for encoding in [Encoding::ZstdPatch, Encoding::BsdiffXz] {
+        let patch = delta::encode_as(encoding, &old, &new, 3).unwrap();
+        // Signed as decoding to other bytes of the same length, then to a
+        // longer result: the digest, then the length, gives it away.
+        let mut other = new.clone();
+        other[123] ^= 1;
+        let mut longer = new.clone();
+        longer.push(0);
+        for result in [other, longer] {
+            let sealed = seal_encoded(&f, &patch.bytes, encoding, &result, Some((1, &old)), 2);
+            let fl = files(&sealed, &old);
+            let e = open(&f, &fl, Some(&fl.base)).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::BadDelta, "{encoding}: {e}");
+            assert!(!fl.out.exists());
+        }
     }
 }
 
@@ -257,6 +253,26 @@ fn a_decompression_bomb_stops_at_the_signed_length() {
     let sealed = seal_encoded(&f, &bomb.bytes, Encoding::Zstd, &small, None, 2);
     let fl = files(&sealed, &[]);
     let e = open(&f, &fl, None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadDelta, "{e}");
+    assert!(!fl.out.exists());
+
+    // The same as bsdiff-xz: records copying 16 MiB of zeros, in a few KiB
+    // of .xz, signed as a 4 KiB result against a base.
+    let mut raw = Vec::new();
+    for _ in 0..16 {
+        for word in [0u64, 1 << 20, 0] {
+            raw.extend_from_slice(&word.to_le_bytes());
+        }
+        raw.resize(raw.len() + (1 << 20), 0);
+    }
+    let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 6);
+    std::io::Write::write_all(&mut xz, &raw).unwrap();
+    let bomb = xz.finish().unwrap();
+    assert!(bomb.len() < 16 << 10, "{}", bomb.len());
+    let base = vec![1u8; 1000];
+    let sealed = seal_encoded(&f, &bomb, Encoding::BsdiffXz, &small, Some((1, &base)), 2);
+    let fl = files(&sealed, &base);
+    let e = open(&f, &fl, Some(&fl.base)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::BadDelta, "{e}");
     assert!(!fl.out.exists());
 }

@@ -6,8 +6,9 @@
 //!
 //! Besides the library, every valid vector is checked here against an
 //! independent reading of §17: the digest key and digests with the `blake3`
-//! crate directly, zstd frames with the `zstd` crate directly, and bsdiff
-//! records with a small applier written from §17.5 alone.
+//! crate directly, zstd frames with the `zstd` crate directly, .xz streams
+//! with the `liblzma` crate directly, and bsdiff records with a small
+//! applier written from §17.5 alone.
 //!
 //! `OTASEAL_REGEN_VECTORS=1 cargo test -p otaseal --test tests vectors_v2::`
 //! rewrites the file.
@@ -61,6 +62,11 @@ const CASES: &[Case] = &[
         name: "bsdiff",
         encoding: Encoding::Bsdiff,
         seed: 203,
+    },
+    Case {
+        name: "bsdiff-xz",
+        encoding: Encoding::BsdiffXz,
+        seed: 205,
     },
 ];
 
@@ -146,6 +152,19 @@ fn generate() -> Value {
     let mut other_result = new.clone();
     other_result[0] ^= 1;
     let mislabelled = seal(&encoded, Encoding::ZstdPatch, &other_result, &base, 204);
+    // A bsdiff-xz stream whose LZMA2 dictionary (64 MiB) is over the 16 MiB
+    // a reader must accept: refused from its header, signed as it is.
+    let records = bsdiff_records(&base, &new);
+    let mut opts = liblzma::stream::LzmaOptions::new_preset(6).unwrap();
+    opts.dict_size(64 << 20);
+    let mut filters = liblzma::stream::Filters::new();
+    filters.lzma2(&opts);
+    let stream =
+        liblzma::stream::Stream::new_stream_encoder(&filters, liblzma::stream::Check::Crc64)
+            .unwrap();
+    let mut xz = liblzma::write::XzEncoder::new_stream(Vec::new(), stream);
+    std::io::Write::write_all(&mut xz, &records).unwrap();
+    let big_dict = seal(&xz.finish().unwrap(), Encoding::BsdiffXz, &new, &base, 206);
     let invalid = json!([
         {"name": "unknown-encoding", "description": "encoding byte 9",
          "manifest": hex::encode(&unknown), "payload": null, "base": null},
@@ -156,6 +175,9 @@ fn generate() -> Value {
         {"name": "result-digest", "description": "signed as decoding to the result with byte 0 flipped",
          "manifest": hex::encode(&mislabelled.manifest_bytes),
          "payload": hex::encode(&mislabelled.payload), "base": null},
+        {"name": "xz-dictionary", "description": "bsdiff-xz whose LZMA2 dictionary is 64 MiB (over 16 MiB)",
+         "manifest": hex::encode(&big_dict.manifest_bytes),
+         "payload": hex::encode(&big_dict.payload), "base": null},
     ]);
     json!({
         "description": "FORMAT.md §17: bundles sealed as encodings (manifest version 2). Keys: tests/vectors/v1/manifest.json (signing_public; devices[0] is the recipient). Chunks of 16 KiB. Invalid cases are based on the zstd-patch case; null fields are that case's.",
@@ -166,6 +188,7 @@ fn generate() -> Value {
             "zero-result-len": "Format.InvalidField.result_len",
             "wrong-base": "WrongBase",
             "result-digest": "BadDelta",
+            "xz-dictionary": "BadDelta",
         },
     })
 }
@@ -261,10 +284,30 @@ fn valid_vectors_install_and_match_an_independent_reading_of_section_17() {
                 base.as_deref().unwrap(),
                 &zstd::stream::decode_all(&encoded[..]).unwrap(),
             ),
+            4 => {
+                // Exactly one .xz stream (no concatenation flag), checked.
+                let mut d = liblzma::read::XzDecoder::new(&encoded[..]);
+                let mut records = Vec::new();
+                d.read_to_end(&mut records).unwrap();
+                assert_eq!(
+                    d.total_in(),
+                    encoded.len() as u64,
+                    "{name}: one stream, nothing after"
+                );
+                bspatch(base.as_deref().unwrap(), &records)
+            }
             e => panic!("{name}: encoding {e}"),
         };
         assert_eq!(decoded, result, "{name}");
     }
+}
+
+/// The raw bsdiff records (FORMAT.md §17.5) from `base` to `new`, as the
+/// `bsdiff` crate writes them.
+fn bsdiff_records(base: &[u8], new: &[u8]) -> Vec<u8> {
+    let mut raw = Vec::new();
+    bsdiff::diff(base, new, &mut raw).unwrap();
+    raw
 }
 
 /// FORMAT.md §17.5, as written.

@@ -14,7 +14,8 @@
 //! all pairs encoded on a rayon pool of N threads, default 2, best of
 //! `--runs` for fast, one run for best), and the decode rate (output bytes per second on one thread,
 //! into a sink, best of `--runs`). Every decode is checked against the new
-//! version once. Inputs are memory-mapped.
+//! version once. Inputs are memory-mapped. `--effort` measures one effort
+//! only; each pair's own build time (on the shared pool) is shown too.
 //!
 //! `--decode-one` decodes one patch to /dev/null (for peak-memory runs
 //! under `scripts/peak-anon-rss.sh`): the base is mapped, not read.
@@ -64,12 +65,7 @@ fn peers(tsv: &Path) -> HashMap<String, (u64, String)> {
 }
 
 fn parse_encoding(s: &str) -> Encoding {
-    match s {
-        "zstd" => Encoding::Zstd,
-        "zstd-patch" => Encoding::ZstdPatch,
-        "bsdiff" => Encoding::Bsdiff,
-        _ => panic!("unknown encoding {s:?}"),
-    }
+    s.parse().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn decode_one(args: &[String]) {
@@ -117,8 +113,8 @@ fn main() {
     let mut threads = 2;
     let mut runs = 3;
     let mut tsv = None;
-    let mut efforts = vec![Effort::Fast, Effort::Best];
     let mut dir = None;
+    let mut efforts = vec![Effort::Fast, Effort::Best];
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -157,14 +153,14 @@ fn main() {
         .expect("rayon pool");
 
     println!(
-        "| pair | new MiB | effort | encoding | bytes | of new | vs smallest peer (tool) | decode MB/s, 1 thread |"
+        "| pair | new MiB | effort | encoding | bytes | of new | vs smallest peer (tool) | build s | decode MB/s, 1 thread |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut summary = Vec::new();
     for effort in efforts {
         // Build: every pair on the pool, best of `runs` wall times.
         let mut best_wall = f64::INFINITY;
-        let mut encoded: Vec<Encoded> = Vec::new();
+        let mut encoded: Vec<(Encoded, f64)> = Vec::new();
         // Best effort runs bsdiff (minutes on the whole preset): once.
         let build_runs = if effort == Effort::Best { 1 } else { runs };
         for _ in 0..build_runs {
@@ -173,7 +169,10 @@ fn main() {
                 pairs
                     .par_iter()
                     .map(|(name, old, new)| {
-                        encode(Some(old), new, effort).unwrap_or_else(|e| panic!("{name}: {e}"))
+                        let start = Instant::now();
+                        let enc = encode(Some(old), new, effort)
+                            .unwrap_or_else(|e| panic!("{name}: {e}"));
+                        (enc, start.elapsed().as_secs_f64())
                     })
                     .collect()
             });
@@ -183,7 +182,7 @@ fn main() {
 
         let mut worst_ratio: f64 = 0.0;
         let (mut zstd_out, mut zstd_secs) = (0u64, 0f64);
-        for ((name, old, new), enc) in pairs.iter().zip(&encoded) {
+        for ((name, old, new), (enc, build_secs)) in pairs.iter().zip(&encoded) {
             // Correctness once, then the rate into a sink.
             let mut out = Vec::with_capacity(new.len());
             decode_to(
@@ -209,7 +208,7 @@ fn main() {
                 .expect("decode");
                 secs = secs.min(start.elapsed().as_secs_f64());
             }
-            if enc.encoding != Encoding::Bsdiff {
+            if !matches!(enc.encoding, Encoding::Bsdiff | Encoding::BsdiffXz) {
                 zstd_out += new.len() as u64;
                 zstd_secs += secs;
             }
@@ -222,7 +221,7 @@ fn main() {
                 None => "n/a".into(),
             };
             println!(
-                "| {name} | {:.1} | {effort:?} | {} | {} | {:.3}% | {vs} | {:.0} |",
+                "| {name} | {:.1} | {effort:?} | {} | {} | {:.3}% | {vs} | {build_secs:.1} | {:.0} |",
                 new.len() as f64 / (1 << 20) as f64,
                 enc.encoding.name(),
                 enc.bytes.len(),

@@ -116,8 +116,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "FRACTION", default_value_t = 0.5)]
     delta_threshold: f64,
     /// `fast` (zstd patch and a fast bsdiff, the smaller kept) or `best`
-    /// (zstd at a high level and bsdiff, the smaller kept): build time
-    /// against delta size.
+    /// (zstd at its highest level, and one bsdiff compressed with zstd and
+    /// with xz; the smallest kept): build time against delta size.
     #[arg(long, value_name = "EFFORT", default_value = "fast", value_parser = parse_effort)]
     delta_effort: Effort,
 }

@@ -1,5 +1,7 @@
-//! bsdiff patches (the interleaved layout of FORMAT.md §17.5) inside one
-//! zstd frame: applying them.
+//! bsdiff patches (the interleaved layout of FORMAT.md §17.5): applying
+//! them. The records are decoded here, once, over either compressor the
+//! encodings wrap them in: one zstd frame ([`Encoding::Bsdiff`], opened
+//! here) or one .xz stream ([`Encoding::BsdiffXz`], `super::xz`).
 
 use std::io::{self, BufReader, Read, Write};
 use std::prelude::rust_2024::*;
@@ -7,14 +9,47 @@ use std::prelude::rust_2024::*;
 use super::limit::{Limited, Tracked, has_more};
 use super::{BSDIFF_WINDOW_LOG, DeltaError, Encoding};
 
-const ENCODING: Encoding = Encoding::Bsdiff;
-
 /// Size of the patch reader's buffer and of the output chunks.
-const BUF: usize = 64 * 1024;
+pub(super) const BUF: usize = 64 * 1024;
 
-fn corrupt(reason: impl Into<String>) -> DeltaError {
+/// The decompressed bytes of a bsdiff patch: what the two bsdiff encodings
+/// differ in.
+pub(super) trait Inner: Read {
+    /// Whether the patch's own reader failed: its error is a
+    /// [`DeltaError::Read`], not a corrupt patch.
+    fn source_failed(&self) -> bool;
+    /// After the compressed stream ended: whether bytes follow it.
+    fn trailing(self) -> io::Result<bool>;
+    /// The reason to report for the decompressor's error `e`.
+    fn reason(e: &io::Error) -> String {
+        e.to_string()
+    }
+}
+
+/// One zstd frame, its window at most [`BSDIFF_WINDOW_LOG`].
+pub(super) fn zstd<R: Read>(patch: R) -> Result<impl Inner, DeltaError> {
+    let reader = BufReader::with_capacity(BUF, Tracked::new(patch));
+    let corrupt = |e: io::Error| corrupt(Encoding::Bsdiff, e.to_string());
+    let mut dec = zstd::stream::read::Decoder::with_buffer(reader)
+        .map_err(corrupt)?
+        .single_frame();
+    dec.window_log_max(BSDIFF_WINDOW_LOG).map_err(corrupt)?;
+    Ok(dec)
+}
+
+impl<R: Read> Inner for zstd::stream::read::Decoder<'_, BufReader<Tracked<R>>> {
+    fn source_failed(&self) -> bool {
+        self.get_ref().get_ref().failed()
+    }
+
+    fn trailing(self) -> io::Result<bool> {
+        has_more(&mut self.finish())
+    }
+}
+
+pub(super) fn corrupt(encoding: Encoding, reason: impl Into<String>) -> DeltaError {
     DeltaError::Corrupt {
-        encoding: ENCODING,
+        encoding,
         reason: reason.into(),
     }
 }
@@ -30,23 +65,19 @@ fn offtin(b: [u8; 8]) -> i64 {
     }
 }
 
-/// Applies a compressed bsdiff patch to `base`, streaming into `out`.
+/// Applies the bsdiff records `dec` yields to `base`, streaming into `out`.
 pub(super) fn decode<W: Write>(
+    encoding: Encoding,
     base: &[u8],
-    patch: impl Read,
+    mut dec: impl Inner,
     out: &mut Limited<W>,
 ) -> Result<(), DeltaError> {
-    let reader = BufReader::with_capacity(BUF, Tracked::new(patch));
-    let mut dec = zstd::stream::read::Decoder::with_buffer(reader)
-        .map_err(|e| corrupt(e.to_string()))?
-        .single_frame();
-    dec.window_log_max(BSDIFF_WINDOW_LOG)
-        .map_err(|e| corrupt(e.to_string()))?;
+    let corrupt = |reason: &str| corrupt(encoding, reason);
     let mut buf = vec![0u8; BUF];
     let mut oldpos: u64 = 0;
     loop {
         let mut ctrl = [0u8; 24];
-        let got = read_full(&mut dec, &mut ctrl)?;
+        let got = read_full(encoding, &mut dec, &mut ctrl)?;
         if got == 0 {
             break;
         }
@@ -71,7 +102,7 @@ pub(super) fn decode<W: Write>(
         let mut left = mix_len;
         while left > 0 {
             let n = left.min(BUF as u64) as usize;
-            if read_full(&mut dec, &mut buf[..n])? < n {
+            if read_full(encoding, &mut dec, &mut buf[..n])? < n {
                 return Err(corrupt("truncated diff bytes"));
             }
             for (d, &o) in buf[..n].iter_mut().zip(&base[at..at + n]) {
@@ -85,7 +116,7 @@ pub(super) fn decode<W: Write>(
         let mut left = copy_len;
         while left > 0 {
             let n = left.min(BUF as u64) as usize;
-            if read_full(&mut dec, &mut buf[..n])? < n {
+            if read_full(encoding, &mut dec, &mut buf[..n])? < n {
                 return Err(corrupt("truncated extra bytes"));
             }
             out.write_all(&buf[..n]).map_err(DeltaError::Write)?;
@@ -97,17 +128,18 @@ pub(super) fn decode<W: Write>(
             .and_then(|p| u64::try_from(p).ok())
             .ok_or_else(|| corrupt("seek before the start of the base"))?;
     }
-    let mut rest = dec.finish();
-    match has_more(&mut rest) {
+    match dec.trailing() {
         Ok(false) => Ok(()),
-        Ok(true) => Err(corrupt("trailing bytes after the frame")),
+        Ok(true) => Err(corrupt("trailing bytes after the compressed stream")),
         Err(e) => Err(DeltaError::Read(e)),
     }
 }
 
-/// Reads until `buf` is full or the frame ends; returns the bytes read.
-fn read_full<R: Read>(
-    dec: &mut zstd::stream::read::Decoder<'_, BufReader<Tracked<R>>>,
+/// Reads until `buf` is full or the compressed stream ends; returns the
+/// bytes read.
+fn read_full<D: Inner>(
+    encoding: Encoding,
+    dec: &mut D,
     buf: &mut [u8],
 ) -> Result<usize, DeltaError> {
     let mut got = 0;
@@ -116,8 +148,8 @@ fn read_full<R: Read>(
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if dec.get_ref().get_ref().failed() => return Err(DeltaError::Read(e)),
-            Err(e) => return Err(corrupt(e.to_string())),
+            Err(e) if dec.source_failed() => return Err(DeltaError::Read(e)),
+            Err(e) => return Err(corrupt(encoding, D::reason(&e))),
         }
     }
     Ok(got)

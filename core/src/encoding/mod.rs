@@ -10,11 +10,13 @@
 //! (the result), are what make it safe: see `open::file::apply_encoded`.
 //!
 //! Memory: the zstd window (FORMAT.md §17.2: at most base + result, at most
-//! 2 GiB; 16 MiB for bsdiff) plus buffers of about 256 KiB; the base is only
-//! read (a mapped file in practice).
+//! 2 GiB; 16 MiB for bsdiff) or the LZMA2 dictionary (at most 16 MiB, for
+//! bsdiff-xz) plus buffers of about 256 KiB; the base is only read (a mapped
+//! file in practice).
 
 mod bsdiff;
 mod limit;
+mod xz;
 mod zstd_frame;
 
 pub use crate::format::encoding::Encoding;
@@ -29,6 +31,9 @@ pub const MAX_WINDOW_LOG: u32 = 31;
 /// Window log of the zstd frame around a bsdiff stream (16 MiB): its bytes
 /// are mostly zeros and literals, so a larger window gains little.
 pub const BSDIFF_WINDOW_LOG: u32 = 24;
+/// Largest LZMA2 dictionary of a `bsdiff-xz` stream (16 MiB, the same span
+/// as [`BSDIFF_WINDOW_LOG`]): a stream whose header asks for more is refused.
+pub const XZ_MAX_DICT: u32 = 1 << BSDIFF_WINDOW_LOG;
 
 /// What can go wrong encoding or decoding a delta.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +49,8 @@ pub enum DeltaError {
         source: io::Error,
     },
     /// The patch is not a valid encoding against this base: truncated,
-    /// altered, trailing bytes, a window larger than allowed, a checksum
+    /// altered, trailing bytes, a window or dictionary larger than allowed,
+    /// an unsupported integrity check type, a checksum
     /// mismatch (wrong base or altered data), or bsdiff records reaching
     /// outside the base.
     #[error("{encoding} patch is corrupt or does not fit the base: {reason}")]
@@ -87,11 +93,14 @@ pub fn window_log(base_len: u64, out_len: u64) -> u32 {
 /// Fails with [`DeltaError::TooLarge`] rather than write more than
 /// `max_output_len` bytes, and with [`DeltaError::Corrupt`] if the frame
 /// needs a larger window than [`window_log`]`(base.len(), max_output_len)`
-/// or does not decode. `base` is ignored for [`Encoding::Zstd`]. The patch
-/// must be exactly one frame: trailing bytes are an error.
+/// (or, for [`Encoding::BsdiffXz`], a dictionary larger than
+/// [`XZ_MAX_DICT`]) or does not decode. `base` is ignored for
+/// [`Encoding::Zstd`]. The patch must be exactly one frame (one .xz stream):
+/// trailing bytes are an error.
 ///
 /// Memory: the zstd window (at most the output size, since frames carry
-/// their content size) plus buffers of about 256 KiB; the base is only read.
+/// their content size) or the LZMA2 dictionary, plus buffers of about
+/// 256 KiB; the base is only read.
 pub fn decode_to(
     encoding: Encoding,
     base: &[u8],
@@ -105,7 +114,12 @@ pub fn decode_to(
         Encoding::ZstdPatch => {
             zstd_frame::decode(encoding, Some(base), patch, &mut out, max_output_len)
         }
-        Encoding::Bsdiff => bsdiff::decode(base, patch, &mut out),
+        Encoding::Bsdiff => {
+            bsdiff::zstd(patch).and_then(|dec| bsdiff::decode(encoding, base, dec, &mut out))
+        }
+        Encoding::BsdiffXz => {
+            xz::open(patch).and_then(|dec| bsdiff::decode(encoding, base, dec, &mut out))
+        }
     };
     match result {
         // A refused write surfaces as a write error (or, inside zstd, as

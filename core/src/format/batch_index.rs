@@ -24,7 +24,7 @@
 //!
 //! ```text
 //! encoding u8 (0 none, 1 zstd) | result_len u64 | delta_count u8
-//! delta_count x { base_sequence u64 | base_version bytes8 | encoding u8 (2, 3)
+//! delta_count x { base_sequence u64 | base_version bytes8 | encoding u8 (2, 3, 4)
 //!                 | payload_len u64 | bundle_id [16] | root [32]
 //!                 | manifest_len u32 | manifest_hash [32] }   (ascending base_sequence)
 //! ```
@@ -222,13 +222,14 @@ impl IndexEntry {
 }
 
 /// A delta bundle: the same release as its entry's full bundle, sealed as a
-/// patch (`zstd-patch` or `bsdiff`) against the bundle of an older release.
+/// patch (`zstd-patch`, `bsdiff` or `bsdiff-xz`) against the bundle of an older release.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeltaEntry {
     /// The release sequence of the base the patch applies to.
     pub base_sequence: u64,
     pub base_version: VersionLabel,
-    /// [`Encoding::ZstdPatch`] or [`Encoding::Bsdiff`].
+    /// An encoding that [`Encoding::needs_base`]: [`Encoding::ZstdPatch`],
+    /// [`Encoding::Bsdiff`] or [`Encoding::BsdiffXz`].
     pub encoding: Encoding,
     /// The delta's payload length (its sealed plaintext: the patch).
     pub payload_len: u64,
@@ -430,7 +431,7 @@ impl Body for BatchIndexBody {
     ///
     /// Version 2 also rejects: a full bundle encoding other than none or
     /// zstd, a result length unequal to the plaintext length of an
-    /// unencoded bundle, a delta encoding other than zstd-patch or bsdiff,
+    /// unencoded bundle, a delta encoding that is unknown or needs no base (zstd),
     /// deltas not in strictly ascending base sequence order, and a version 2
     /// index none of whose entries is encoded or has a delta (it must be
     /// written as version 1: the encoding is canonical).
@@ -580,10 +581,10 @@ mod tests {
         DeltaEntry {
             base_sequence: base,
             base_version: format!("4.{base}.0").parse().unwrap(),
-            encoding: if n.is_multiple_of(2) {
-                Encoding::ZstdPatch
-            } else {
-                Encoding::Bsdiff
+            encoding: match n % 3 {
+                0 => Encoding::ZstdPatch,
+                1 => Encoding::Bsdiff,
+                _ => Encoding::BsdiffXz,
             },
             payload_len: 100 * u64::from(n),
             bundle_id: [n ^ 0x55; 16],

@@ -33,16 +33,28 @@ pub enum Encoding {
     /// A bsdiff patch against the base in the interleaved layout of §17.5,
     /// compressed as one zstd frame without a prefix.
     Bsdiff,
+    /// The same bsdiff patch compressed as exactly one .xz stream (LZMA2,
+    /// dictionary at most 16 MiB) instead: smaller for machine code, whose
+    /// sparse diff bytes zstd's entropy coder handles less well.
+    BsdiffXz,
 }
 
 impl Encoding {
-    pub const ALL: [Encoding; 3] = [Encoding::Zstd, Encoding::ZstdPatch, Encoding::Bsdiff];
+    /// Every encoding this reader knows, in code order. The codes are a
+    /// registry (FORMAT.md §17.2): a reader refuses any other.
+    pub const ALL: [Encoding; 4] = [
+        Encoding::Zstd,
+        Encoding::ZstdPatch,
+        Encoding::Bsdiff,
+        Encoding::BsdiffXz,
+    ];
 
     pub fn code(self) -> u8 {
         match self {
             Self::Zstd => 1,
             Self::ZstdPatch => 2,
             Self::Bsdiff => 3,
+            Self::BsdiffXz => 4,
         }
     }
 
@@ -64,7 +76,20 @@ impl Encoding {
             Self::Zstd => "zstd",
             Self::ZstdPatch => "zstd-patch",
             Self::Bsdiff => "bsdiff",
+            Self::BsdiffXz => "bsdiff-xz",
         }
+    }
+}
+
+/// Parses [`Encoding::name`].
+impl core::str::FromStr for Encoding {
+    type Err = FormatError;
+
+    fn from_str(s: &str) -> Result<Self, FormatError> {
+        Self::ALL
+            .into_iter()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| FormatError::invalid("encoding", format!("unknown encoding {s:?}")))
     }
 }
 
@@ -208,8 +233,9 @@ mod tests {
             assert_eq!(PayloadEncoding::read(&mut r).unwrap(), p);
             r.finish().unwrap();
             assert_eq!(Encoding::from_code(e.code()).unwrap(), e);
+            assert_eq!(e.to_string().parse::<Encoding>().unwrap(), e);
         }
-        let mut p = sample(Encoding::Bsdiff);
+        let mut p = sample(Encoding::BsdiffXz);
         p.base.as_mut().unwrap().version = "v".repeat(64).parse().unwrap();
         let mut w = Writer::with_capacity(0);
         p.write(&mut w);
@@ -221,12 +247,13 @@ mod tests {
         let mut w = Writer::with_capacity(64);
         sample(Encoding::Zstd).write(&mut w);
         let good = w.buf;
-        for (code, field) in [(0u8, "encoding"), (4, "encoding")] {
+        for (code, field) in [(0u8, "encoding"), (5, "encoding"), (255, "encoding")] {
             let mut bad = good.clone();
             bad[0] = code;
             let e = PayloadEncoding::read(&mut Reader::new(&bad)).unwrap_err();
             assert!(matches!(e, FormatError::InvalidField { field: f, .. } if f == field));
         }
+        assert!("bsdiff-lzma".parse::<Encoding>().is_err());
         let mut zero = good.clone();
         zero[1..9].fill(0);
         assert!(PayloadEncoding::read(&mut Reader::new(&zero)).is_err());

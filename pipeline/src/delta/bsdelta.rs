@@ -16,15 +16,22 @@ fn err(source: std::io::Error) -> DeltaError {
 /// A bsdiff patch from `base` to `new` (the `bsdiff` crate's suffix-array
 /// matcher), compressed at zstd `level`.
 pub(super) fn encode(base: &[u8], new: &[u8], level: i32) -> Result<Encoded, DeltaError> {
+    compress(&raw(base, new)?, level)
+}
+
+/// The uncompressed bsdiff stream (§17.5) from `base` to `new` by the
+/// `bsdiff` crate: the expensive part (a suffix sort of the base), which
+/// both bsdiff encodings compress.
+pub(super) fn raw(base: &[u8], new: &[u8]) -> Result<Vec<u8>, DeltaError> {
     let mut raw = Vec::with_capacity(new.len() + new.len() / 16);
     bsdiff::diff(base, new, &mut raw).map_err(err)?;
-    compress(&raw, level)
+    Ok(raw)
 }
 
 /// Frames `raw`, records in the layout of FORMAT.md §17.5, as the one zstd
 /// frame of an [`Encoding::Bsdiff`] payload at `level`: content size and
 /// checksum, and a window of at most [`BSDIFF_WINDOW_LOG`], the most a
-/// device must accept. Every bsdiff encoder ends here.
+/// device must accept. Every zstd-framed bsdiff encoder ends here.
 pub(super) fn compress(raw: &[u8], level: i32) -> Result<Encoded, DeltaError> {
     let wlog = window_log(0, raw.len() as u64).min(BSDIFF_WINDOW_LOG);
     let mut enc =

@@ -9,6 +9,9 @@
 //!   crate's raw stream, or the same records found by the faster matcher of
 //!   `bsmatch`) compressed as one zstd frame. Usually smaller for machine
 //!   code, where an insertion shifts many addresses by the same amount.
+//! - [`Encoding::BsdiffXz`]: the `bsdiff` crate's stream as one .xz stream
+//!   (LZMA2, `xz -9e`, dictionary at most [`XZ_MAX_DICT`]): smaller than
+//!   the zstd frame for machine code, and slower to decode.
 //!
 //! [`encode`] tries the candidates of an [`Effort`] and keeps the smallest.
 //! Every frame carries its content size and a checksum; the window is the
@@ -19,9 +22,11 @@ mod bsmatch;
 mod prefix;
 #[cfg(test)]
 mod tests;
+mod xz;
 
 pub use otaseal_core::encoding::{
-    BSDIFF_WINDOW_LOG, DeltaError, Encoding, MAX_WINDOW_LOG, MIN_WINDOW_LOG, decode_to, window_log,
+    BSDIFF_WINDOW_LOG, DeltaError, Encoding, MAX_WINDOW_LOG, MIN_WINDOW_LOG, XZ_MAX_DICT,
+    decode_to, window_log,
 };
 
 /// How hard [`encode`] tries (`--delta-effort fast|best`).
@@ -35,8 +40,9 @@ pub enum Effort {
     /// run, in parallel.
     #[default]
     Fast,
-    /// zstd level [`BEST_LEVEL`] with long-distance matching, and bsdiff
-    /// (compressed at the same level) when there is a base; the smaller wins.
+    /// zstd level [`BEST_LEVEL`] with long-distance matching, and, when
+    /// there is a base, one bsdiff stream compressed both with zstd (level
+    /// [`BSDIFF_LEVEL`]) and with xz; the smallest wins.
     Best,
 }
 
@@ -46,8 +52,16 @@ pub const FAST_LEVEL: i32 = 3;
 /// firmware, level 3 leaves the patch 1.4× bsdiff's, 5 brings it to 1.33×
 /// for little more time, and 9 to 1.29× for twice the time.
 pub const FAST_BSDIFF_LEVEL: i32 = 5;
-/// zstd level of [`Effort::Best`] (and of the bsdiff stream).
-pub const BEST_LEVEL: i32 = 19;
+/// zstd level of [`Effort::Best`]: the highest ("ultra"; the library needs
+/// no flag for it, only the command line does). Against the 24 MiB tar of
+/// the `versions` dataset it makes a patch 26 % smaller than level 19 in
+/// less time (btultra2 with the whole base in the window). The window stays
+/// the one of FORMAT.md §17.2 ([`window_log`]), not the level's own.
+pub const BEST_LEVEL: i32 = 22;
+/// zstd level of the bsdiff stream in [`Effort::Best`]: levels above 19
+/// gain nothing on its mostly-zero bytes within a 16 MiB window, and cost
+/// time.
+pub const BSDIFF_LEVEL: i32 = 19;
 
 /// An encoded payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,8 +79,9 @@ pub struct Encoded {
 /// [`Encoding::ZstdPatch`] at level [`FAST_LEVEL`] and a fast
 /// [`Encoding::Bsdiff`] at [`FAST_BSDIFF_LEVEL`] (in parallel; bsdiff only
 /// for a base under 4 GiB) and keeps the smaller; [`Effort::Best`] makes a
-/// [`Encoding::ZstdPatch`] at [`BEST_LEVEL`] and a [`Encoding::Bsdiff`]
-/// (the two in parallel on the rayon pool) and keeps the smaller.
+/// [`Encoding::ZstdPatch`] at [`BEST_LEVEL`] and, in parallel on the rayon
+/// pool, one bsdiff stream, which it compresses as [`Encoding::Bsdiff`] and
+/// as [`Encoding::BsdiffXz`]; it keeps the smallest of the three.
 pub fn encode(base: Option<&[u8]>, new: &[u8], effort: Effort) -> Result<Encoded, DeltaError> {
     let level = match effort {
         Effort::Fast => FAST_LEVEL,
@@ -91,18 +106,37 @@ pub fn encode(base: Option<&[u8]>, new: &[u8], effort: Effort) -> Result<Encoded
             })
         }
         Effort::Best => {
-            let (z, b) = rayon::join(
+            let (z, bs) = rayon::join(
                 || prefix::encode(Some(base), new, level),
-                || bsdelta::encode(base, new, level),
+                || -> Result<[Encoded; 2], DeltaError> {
+                    // The suffix sort once; the two compressions in parallel.
+                    let raw = bsdelta::raw(base, new)?;
+                    let (b, x) = rayon::join(
+                        || bsdelta::compress(&raw, BSDIFF_LEVEL),
+                        || xz::compress(&raw),
+                    );
+                    Ok([b?, x?])
+                },
             );
-            let (z, b) = (z?, b?);
-            Ok(if b.bytes.len() < z.bytes.len() { b } else { z })
+            // Ties go to the earlier candidate: zstd-patch, then bsdiff.
+            let [b, x] = bs?;
+            Ok([z?, b, x]
+                .into_iter()
+                .reduce(|best, c| {
+                    if c.bytes.len() < best.bytes.len() {
+                        c
+                    } else {
+                        best
+                    }
+                })
+                .expect("three candidates"))
         }
     }
 }
 
 /// Encodes `new` as exactly `encoding` (against `base` for the patch
-/// encodings) at zstd `level`: for measurements and tests.
+/// encodings) at zstd `level` (ignored by [`Encoding::BsdiffXz`], which is
+/// always `xz -9e`): for measurements and tests.
 pub fn encode_as(
     encoding: Encoding,
     base: &[u8],
@@ -113,5 +147,6 @@ pub fn encode_as(
         Encoding::Zstd => prefix::encode(None, new, level),
         Encoding::ZstdPatch => prefix::encode(Some(base), new, level),
         Encoding::Bsdiff => bsdelta::encode(base, new, level),
+        Encoding::BsdiffXz => xz::compress(&bsdelta::raw(base, new)?),
     }
 }

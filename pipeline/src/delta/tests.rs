@@ -43,7 +43,7 @@ fn decode_vec(
     Ok(out)
 }
 
-const ALL: [Encoding; 3] = [Encoding::Zstd, Encoding::ZstdPatch, Encoding::Bsdiff];
+const ALL: [Encoding; 4] = Encoding::ALL;
 
 #[test]
 fn every_encoding_round_trips() {
@@ -93,9 +93,44 @@ fn best_keeps_the_smaller_candidate() {
     let base = bytes(3, 50_000);
     let new = edited(&base);
     let z = encode_as(Encoding::ZstdPatch, &base, &new, BEST_LEVEL).unwrap();
-    let b = encode_as(Encoding::Bsdiff, &base, &new, BEST_LEVEL).unwrap();
+    let b = encode_as(Encoding::Bsdiff, &base, &new, BSDIFF_LEVEL).unwrap();
+    let x = encode_as(Encoding::BsdiffXz, &base, &new, BEST_LEVEL).unwrap();
     let best = encode(Some(&base), &new, Effort::Best).unwrap();
-    assert_eq!(best.bytes.len(), z.bytes.len().min(b.bytes.len()));
+    let sizes = [z.bytes.len(), b.bytes.len(), x.bytes.len()];
+    assert_eq!(best.bytes.len(), *sizes.iter().min().unwrap(), "{sizes:?}");
+    // The first of the smallest: the one chosen is one of the three.
+    assert!([&z, &b, &x].contains(&&best));
+}
+
+#[test]
+fn xz_dictionary_is_sized_to_the_stream_within_the_bound() {
+    assert_eq!(xz::dict_size(0), 4096);
+    assert_eq!(xz::dict_size(5000), 8192);
+    assert_eq!(xz::dict_size(1 << 20), 1 << 20);
+    assert_eq!(xz::dict_size((1 << 20) + 1), 2 << 20);
+    assert_eq!(xz::dict_size(usize::MAX), XZ_MAX_DICT);
+    assert_eq!(xz::dict_size(100 << 20), XZ_MAX_DICT);
+}
+
+/// A `bsdiff-xz` stream whose LZMA2 dictionary exceeds [`XZ_MAX_DICT`] is
+/// refused from its header, before the dictionary is allocated; one at
+/// the bound decodes.
+#[test]
+fn xz_dictionary_larger_than_allowed_is_refused() {
+    let base = bytes(10, 50_000);
+    let new = edited(&base[..]);
+    let raw = bsdelta::raw(&base, &new).unwrap();
+    let at_bound = xz::compress_with_dict(&raw, XZ_MAX_DICT).unwrap();
+    let out = decode_vec(Encoding::BsdiffXz, &base, &at_bound.bytes, new.len() as u64).unwrap();
+    assert!(out == new);
+    for dict in [3 << 23, 64 << 20] {
+        let big = xz::compress_with_dict(&raw, dict).unwrap();
+        let err = decode_vec(Encoding::BsdiffXz, &base, &big.bytes, new.len() as u64).unwrap_err();
+        assert!(
+            matches!(&err, DeltaError::Corrupt { reason, .. } if reason.contains("dictionary")),
+            "{dict}: {err}"
+        );
+    }
 }
 
 /// With another base of the same length, a zstd-patch frame decodes to
@@ -127,14 +162,19 @@ fn wrong_base() {
         "wrong bytes were written before the error"
     );
 
-    let b = encode_as(Encoding::Bsdiff, &base, &new, FAST_LEVEL).unwrap();
-    let out = decode_vec(Encoding::Bsdiff, &other, &b.bytes, new.len() as u64).unwrap();
-    assert_eq!(out.len(), new.len());
-    assert!(out != new);
+    for encoding in [Encoding::Bsdiff, Encoding::BsdiffXz] {
+        let b = encode_as(encoding, &base, &new, FAST_LEVEL).unwrap();
+        let out = decode_vec(encoding, &other, &b.bytes, new.len() as u64).unwrap();
+        assert_eq!(out.len(), new.len());
+        assert!(out != new);
 
-    // A shorter base: bsdiff records reach past it.
-    let err = decode_vec(Encoding::Bsdiff, &base[..50_000], &b.bytes, u64::MAX).unwrap_err();
-    assert!(matches!(err, DeltaError::Corrupt { .. }), "{err}");
+        // A shorter base: bsdiff records reach past it.
+        let err = decode_vec(encoding, &base[..50_000], &b.bytes, u64::MAX).unwrap_err();
+        assert!(
+            matches!(err, DeltaError::Corrupt { .. }),
+            "{encoding:?}: {err}"
+        );
+    }
 }
 
 #[test]
@@ -239,6 +279,31 @@ fn output_limit_refuses_bombs() {
     let frame = zstd::stream::encode_all(&raw[..], 3).unwrap();
     let err = decode_vec(Encoding::Bsdiff, &base, &frame, 500).unwrap_err();
     assert!(matches!(err, DeltaError::TooLarge { limit: 500 }), "{err}");
+    let stream = xz::compress(&raw).unwrap();
+    let err = decode_vec(Encoding::BsdiffXz, &base, &stream.bytes, 500).unwrap_err();
+    assert!(matches!(err, DeltaError::TooLarge { limit: 500 }), "{err}");
+
+    // 16 MiB of output from a few KiB of .xz: bsdiff records copying zeros.
+    let mut raw = Vec::new();
+    for _ in 0..16 {
+        raw.extend_from_slice(&0u64.to_le_bytes());
+        raw.extend_from_slice(&(1u64 << 20).to_le_bytes());
+        raw.extend_from_slice(&0u64.to_le_bytes());
+        raw.resize(raw.len() + (1 << 20), 0);
+    }
+    let stream = xz::compress(&raw).unwrap();
+    assert!(stream.bytes.len() < 16 << 10, "{}", stream.bytes.len());
+    let mut out = Vec::new();
+    let err = decode_to(
+        Encoding::BsdiffXz,
+        &[],
+        &stream.bytes[..],
+        &mut out,
+        1 << 20,
+    )
+    .unwrap_err();
+    assert!(matches!(err, DeltaError::TooLarge { .. }), "{err}");
+    assert!(out.len() <= 1 << 20);
 }
 
 #[test]
