@@ -363,8 +363,8 @@ typedef struct OtasealFeedReport {
 typedef struct OtasealEncodingInfo {
   /**
    * 0: sealed as itself (its chunks decrypt to the bundle); otherwise the
-   * encoding's code (FORMAT.md §17.2: 1 zstd, 2 zstd-patch, 3 bsdiff),
-   * installed with `otaseal_session_decode`.
+   * encoding's code (FORMAT.md §17.2: 1 zstd, 2 zstd-patch, 3 bsdiff,
+   * 4 bsdiff-xz), installed with `otaseal_session_decode`.
    */
   uint8_t encoding;
   /**

@@ -1197,8 +1197,8 @@ pub unsafe extern "C" fn otaseal_session_decrypt_chunk(
 #[derive(Debug, Clone, Copy)]
 pub struct OtasealEncodingInfo {
     /// 0: sealed as itself (its chunks decrypt to the bundle); otherwise the
-    /// encoding's code (FORMAT.md §17.2: 1 zstd, 2 zstd-patch, 3 bsdiff),
-    /// installed with `otaseal_session_decode`.
+    /// encoding's code (FORMAT.md §17.2: 1 zstd, 2 zstd-patch, 3 bsdiff,
+    /// 4 bsdiff-xz), installed with `otaseal_session_decode`.
     pub encoding: u8,
     /// Whether decoding needs a base: the installed version a delta applies to.
     pub needs_base: bool,
