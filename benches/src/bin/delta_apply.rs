@@ -23,6 +23,7 @@
 //! Files go to `--work` (default /dev/shm when it exists, else the system's
 //! temporary directory) so the disk does not set the figure.
 
+use benches::session::thread_cpu;
 use otaseal::delta::{self, Effort, Encoding};
 use otaseal::keys::{KemId, RecipientSecretKey, SigningKey, os_rng};
 use otaseal::open::{TrustAnchor, open_payload_file};
@@ -38,26 +39,6 @@ fn map(path: &Path) -> Res<memmap2::Mmap> {
     let file = File::open(path)?;
     // SAFETY: the dataset is not modified while it is measured.
     Ok(unsafe { memmap2::Mmap::map(&file) }?)
-}
-
-/// CPU time (user + system) of the calling thread.
-#[cfg(unix)]
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer; the clock id is a constant.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-/// Without a thread CPU clock: wall time.
-#[cfg(not(unix))]
-fn thread_cpu() -> Duration {
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    START.get_or_init(Instant::now).elapsed()
 }
 
 fn main() -> Res<()> {
