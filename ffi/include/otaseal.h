@@ -718,18 +718,20 @@ int32_t otaseal_session_encoding(const struct OtasealSession *session,
                                  struct OtasealEncodingInfo *out);
 
 /**
- * Installs a bundle sealed as an encoding (FORMAT.md §17.4), once every
- * chunk has verified (`otaseal_session_feed`) and the session is unlocked:
+ * Installs a bundle sealed as an encoding (FORMAT.md §17.4) once the
+ * session is unlocked, whether its chunks were fed and verified before
+ * (`otaseal_session_feed`) or not:
  *
  * 1. checks `base[0..base_len]` (the installed version, for a delta;
  *    `(NULL, 0)` for a compressed bundle) against the signed base, length
  *    and keyed digest, before anything is decoded: another version is
  *    `OTASEAL_ERR_WRONG_BASE` (fetch the full bundle instead);
- * 2. loads each chunk's ciphertext in order with `load`, hashes it again
- *    against the signed table (`OTASEAL_ERR_VERIFICATION` if the stored
- *    copy changed), decrypts it, and decodes as a stream, handing the
- *    output to `write`: memory is the decoder's window (FORMAT.md §17.2)
- *    and two chunks, whatever the bundle's size;
+ * 2. loads each chunk's ciphertext in order with `load` into the
+ *    library's buffer, hashes it against the signed table (once; a chunk
+ *    verified before is hashed again, so a stored copy that changed since
+ *    is caught: `OTASEAL_ERR_VERIFICATION`), decrypts it there, and decodes
+ *    as a stream, handing the output to `write`: memory is the decoder's
+ *    window (FORMAT.md §17.2) and two chunks, whatever the bundle's size;
  * 3. checks that the output is exactly the signed result: its length (a
  *    decoder that would write more stops first: a decompression bomb costs
  *    nothing) and keyed digest. Anything else is `OTASEAL_ERR_BAD_DELTA`.

@@ -1266,18 +1266,20 @@ pub type OtasealLoadFn = Option<
 pub type OtasealWriteFn =
     Option<unsafe extern "C" fn(ctx: *mut c_void, bytes: *const u8, len: usize) -> i32>;
 
-/// Installs a bundle sealed as an encoding (FORMAT.md §17.4), once every
-/// chunk has verified (`otaseal_session_feed`) and the session is unlocked:
+/// Installs a bundle sealed as an encoding (FORMAT.md §17.4) once the
+/// session is unlocked, whether its chunks were fed and verified before
+/// (`otaseal_session_feed`) or not:
 ///
 /// 1. checks `base[0..base_len]` (the installed version, for a delta;
 ///    `(NULL, 0)` for a compressed bundle) against the signed base, length
 ///    and keyed digest, before anything is decoded: another version is
 ///    `OTASEAL_ERR_WRONG_BASE` (fetch the full bundle instead);
-/// 2. loads each chunk's ciphertext in order with `load`, hashes it again
-///    against the signed table (`OTASEAL_ERR_VERIFICATION` if the stored
-///    copy changed), decrypts it, and decodes as a stream, handing the
-///    output to `write`: memory is the decoder's window (FORMAT.md §17.2)
-///    and two chunks, whatever the bundle's size;
+/// 2. loads each chunk's ciphertext in order with `load` into the
+///    library's buffer, hashes it against the signed table (once; a chunk
+///    verified before is hashed again, so a stored copy that changed since
+///    is caught: `OTASEAL_ERR_VERIFICATION`), decrypts it there, and decodes
+///    as a stream, handing the output to `write`: memory is the decoder's
+///    window (FORMAT.md §17.2) and two chunks, whatever the bundle's size;
 /// 3. checks that the output is exactly the signed result: its length (a
 ///    decoder that would write more stops first: a decompression bomb costs
 ///    nothing) and keyed digest. Anything else is `OTASEAL_ERR_BAD_DELTA`.
@@ -1321,7 +1323,7 @@ pub unsafe extern "C" fn otaseal_session_decode(
 
 #[cfg(feature = "encoding")]
 fn decode_encoded(
-    s: &Session,
+    s: &mut Session,
     base: &[u8],
     load: unsafe extern "C" fn(*mut c_void, u32, u64, *mut u8, usize) -> i32,
     write: unsafe extern "C" fn(*mut c_void, *const u8, usize) -> i32,
@@ -1334,25 +1336,27 @@ fn decode_encoded(
     // compressed bundle, no base.
     let base = (target.signed().base.is_some() || !base.is_empty()).then_some(base);
     let checked = target.check_base(base)?;
-    let mut plain = LoadedPlaintext {
-        session: s,
-        load,
-        ctx,
-        next: 0,
-        cipher: Vec::new(),
-        plain: zeroize::Zeroizing::new(Vec::new()),
-        at: 0,
-        failed: None,
+    let load = |index: u32, offset: u64, buf: &mut [u8]| {
+        // SAFETY: the caller guarantees `load` may be called with `ctx`;
+        // the buffer is `buf.len()` writable bytes for the call.
+        let rc = unsafe { load(ctx, index, offset, buf.as_mut_ptr(), buf.len()) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(Error::io(
+                format!("chunk {index} (load callback)"),
+                std::io::Error::other(format!("the load callback returned {rc}")),
+            ))
+        }
     };
     let mut out = CallbackWriter {
         write,
         ctx,
         failed: None,
     };
-    let applied = otaseal_core::open::encoded::apply(&target, checked, &mut plain, &mut out);
-    // A failure of the caller's callbacks or of a stored chunk is theirs,
-    // not the decoder's.
-    if let Some(e) = plain.failed.take().or(out.failed.take()) {
+    let applied = otaseal_core::open::encoded::apply_chunks(s, &target, checked, load, &mut out);
+    // A failure of the caller's output is theirs, not the decoder's.
+    if let Some(e) = out.failed.take() {
         return Err(e.into());
     }
     applied?;
@@ -1361,7 +1365,7 @@ fn decode_encoded(
 
 #[cfg(not(feature = "encoding"))]
 fn decode_encoded(
-    _: &Session,
+    _: &mut Session,
     _: &[u8],
     _: unsafe extern "C" fn(*mut c_void, u32, u64, *mut u8, usize) -> i32,
     _: unsafe extern "C" fn(*mut c_void, *const u8, usize) -> i32,
@@ -1370,71 +1374,6 @@ fn decode_encoded(
     Err(usage(
         "this build of otaseal-ffi does not decode encoded bundles (feature `encoding`)",
     ))
-}
-
-/// The bundle's plaintext, in order, one chunk at a time: each chunk's
-/// ciphertext loaded by the caller's callback and decrypted by the session
-/// (which hashes it again first). The plaintext buffer is zeroized when
-/// dropped.
-#[cfg(feature = "encoding")]
-struct LoadedPlaintext<'a> {
-    session: &'a Session,
-    load: unsafe extern "C" fn(*mut c_void, u32, u64, *mut u8, usize) -> i32,
-    ctx: *mut c_void,
-    next: u32,
-    cipher: Vec<u8>,
-    plain: zeroize::Zeroizing<Vec<u8>>,
-    at: usize,
-    /// The error that ended reading (the decoder sees only an I/O error).
-    failed: Option<Error>,
-}
-
-#[cfg(feature = "encoding")]
-impl LoadedPlaintext<'_> {
-    fn refill(&mut self) -> Result<bool, Error> {
-        if self.next >= self.session.verified().chunk_count() {
-            return Ok(false);
-        }
-        let index = self.next;
-        let r = self.session.geometry().chunk_range(index);
-        let n = (r.end - r.start) as usize;
-        self.cipher.resize(n, 0);
-        // SAFETY: the caller guarantees `load` may be called with `ctx`;
-        // the buffer is `n` writable bytes for the call.
-        let rc = unsafe { (self.load)(self.ctx, index, r.start, self.cipher.as_mut_ptr(), n) };
-        if rc != 0 {
-            return Err(Error::io(
-                format!("chunk {index} (load callback)"),
-                std::io::Error::other(format!("the load callback returned {rc}")),
-            ));
-        }
-        self.plain.resize(n, 0);
-        self.session
-            .decrypt_chunk(index, &self.cipher, &mut self.plain)?;
-        self.next += 1;
-        self.at = 0;
-        Ok(true)
-    }
-}
-
-#[cfg(feature = "encoding")]
-impl std::io::Read for LoadedPlaintext<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.at == self.plain.len() {
-            match self.refill() {
-                Ok(true) => {}
-                Ok(false) => return Ok(0),
-                Err(e) => {
-                    self.failed = Some(e);
-                    return Err(std::io::Error::other("payload chunk failed"));
-                }
-            }
-        }
-        let n = buf.len().min(self.plain.len() - self.at);
-        buf[..n].copy_from_slice(&self.plain[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
 }
 
 /// The caller's write callback as the decoder's output.

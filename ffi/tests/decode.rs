@@ -118,28 +118,25 @@ impl Release {
 
     /// A verified, unlocked session of `b` (free it and the trust handle).
     fn session(&self, b: &SealedBundle) -> (*mut OtasealSession, *mut OtasealTrust) {
+        let (s, t) = self.unfed_session(b);
+        let p = &b.payload;
+        let none = ptr::null_mut();
+        // SAFETY: a live session; a live buffer.
+        let rc =
+            unsafe { otaseal_session_feed(s, 0, p.as_ptr(), p.len(), None, none, none.cast()) };
+        assert_eq!(rc, OTASEAL_OK);
+        (s, t)
+    }
+
+    /// An unlocked session of `b` that was fed no chunk.
+    fn unfed_session(&self, b: &SealedBundle) -> (*mut OtasealSession, *mut OtasealTrust) {
         let key = KeyText::Ed25519Public(self.signer.verifying_key().to_bytes()).encode();
         let t = trust_of(key.as_bytes());
         let s = session(&b.manifest_bytes, t);
         let dev = KeyText::X25519Secret(self.device.to_secret_bytes()).encode();
-        // SAFETY: a live session; live buffers.
-        unsafe {
-            let p = &b.payload;
-            let rc = otaseal_session_feed(
-                s,
-                0,
-                p.as_ptr(),
-                p.len(),
-                None,
-                ptr::null_mut(),
-                ptr::null_mut(),
-            );
-            assert_eq!(rc, OTASEAL_OK);
-            assert_eq!(
-                otaseal_session_unlock(s, dev.as_ptr(), dev.len()),
-                OTASEAL_OK
-            );
-        }
+        // SAFETY: a live session; a live buffer.
+        let rc = unsafe { otaseal_session_unlock(s, dev.as_ptr(), dev.len()) };
+        assert_eq!(rc, OTASEAL_OK);
         (s, t)
     }
 }
@@ -286,6 +283,32 @@ fn a_corrupt_patch_and_a_bomb_are_bad_deltas_and_compressed_bundles_decode() {
     assert_eq!(decode(s, &r.base, &mut io), OTASEAL_ERR_USAGE, "no base");
     assert_eq!(decode(s, &[], &mut io), OTASEAL_OK);
     assert!(io.out == r.new);
+    assert_eq!(finish(s), OTASEAL_OK);
+    free(s, t);
+}
+
+/// A device that stores the download first and never feeds it: each chunk
+/// is verified as it is loaded for decoding (hashed once), and one that is
+/// not the signed chunk stops the decode.
+#[test]
+fn chunks_never_fed_are_verified_as_they_are_decoded() {
+    let r = Release::new();
+    // Unrelated bytes up front: a patch of several chunks.
+    let mut new = r.new.clone();
+    for (i, b) in new[..100_000].iter_mut().enumerate() {
+        *b ^= (i * 7 % 251) as u8 | 1;
+    }
+    let patch = encode(Some(&r.base), &new, Effort::Fast).unwrap();
+    let b = r.seal(patch.encoding, &patch.bytes, &new, true);
+    assert!(b.payload.len() > 3 * 16 * 1024, "{} bytes", b.payload.len());
+    let (s, t) = r.unfed_session(&b);
+    let mut io = io(&b);
+    io.altered_chunk = Some(2);
+    assert_eq!(decode(s, &r.base, &mut io), OTASEAL_ERR_VERIFICATION);
+    assert_eq!(finish(s), OTASEAL_ERR_USAGE);
+    io.altered_chunk = None;
+    assert_eq!(decode(s, &r.base, &mut io), OTASEAL_OK);
+    assert!(io.out == new);
     assert_eq!(finish(s), OTASEAL_OK);
     free(s, t);
 }

@@ -246,3 +246,151 @@ impl<W: std::io::Write> std::io::Write for Checked<'_, W> {
         self.out.flush()
     }
 }
+
+/// Installs an encoded bundle from its stored chunks in one pass, in order
+/// (FORMAT.md §17.4, after the base was checked): `load(index, offset, buf)`
+/// fills `buf` with chunk `index`'s ciphertext (payload bytes from
+/// `offset`, exactly the chunk's length); the session verifies each chunk
+/// (hashed once) and decrypts it before the decoder sees a byte of it;
+/// [`apply`] decodes into `out` and checks the result. Chunks the session
+/// verified earlier (fed before, or checked on several threads) are hashed
+/// again as loaded, so a stored copy that changed since is caught. On
+/// success every chunk was read and decrypted ([`Session::check_finished`]
+/// passes); the caller then gives the output its final name. An error of
+/// `load` or of a chunk takes precedence over the decoder's.
+///
+/// [`Session::check_finished`]: crate::session::Session::check_finished
+#[cfg(feature = "encoding")]
+pub fn apply_chunks(
+    session: &mut crate::session::Session,
+    target: &EncodedTarget,
+    base: Option<CheckedBase<'_>>,
+    load: impl FnMut(u32, u64, &mut [u8]) -> Result<()>,
+    out: impl std::io::Write,
+) -> Result<u64> {
+    let mut plain = PlainChunks::new(session, load);
+    let applied = apply(target, base, &mut plain, out);
+    // An error while reading the payload is the payload's, not the decoder's.
+    if let Some(e) = plain.failed.take() {
+        return Err(e);
+    }
+    let written = applied?;
+    // The decoder refuses bytes after the patch, so it read every chunk;
+    // checked again here, as the session counts them.
+    if plain.next != plain.session.verified().chunk_count() {
+        return Err(Error::BadDelta {
+            reason: "the patch ends before the payload".into(),
+        });
+    }
+    plain.session.check_finished()?;
+    Ok(written)
+}
+
+/// The payload's plaintext, in order, one chunk at a time, in one pass:
+/// each chunk is loaded, verified by the session (hashed once) and
+/// decrypted, and only then handed out. When the caller's buffer holds a
+/// whole chunk (the decoder's input buffer, with chunks up to its size) the
+/// chunk is loaded, verified and decrypted right there
+/// ([`Session::feed_chunk_in_place`]): no copy at all. Otherwise it goes
+/// through a buffer of its own (zeroized when dropped) and is copied out.
+/// A chunk the session verified before is decrypted by
+/// [`Session::decrypt_chunk`], which hashes the bytes loaded now, once.
+///
+/// [`Session::feed_chunk_in_place`]: crate::session::Session::feed_chunk_in_place
+/// [`Session::decrypt_chunk`]: crate::session::Session::decrypt_chunk
+#[cfg(feature = "encoding")]
+struct PlainChunks<'a, L> {
+    session: &'a mut crate::session::Session,
+    load: L,
+    /// The next chunk to read.
+    next: u32,
+    /// Ciphertext of a chunk verified before (see above).
+    cipher: Vec<u8>,
+    /// Plaintext of the last chunk read through the reader's own buffer,
+    /// handed out from `at`.
+    plain: Zeroizing<Vec<u8>>,
+    at: usize,
+    /// The error that ended reading (the decoder sees only an I/O error).
+    failed: Option<Error>,
+}
+
+#[cfg(feature = "encoding")]
+impl<'a, L: FnMut(u32, u64, &mut [u8]) -> Result<()>> PlainChunks<'a, L> {
+    fn new(session: &'a mut crate::session::Session, load: L) -> Self {
+        Self {
+            session,
+            load,
+            next: 0,
+            cipher: Vec::new(),
+            plain: Zeroizing::new(Vec::new()),
+            at: 0,
+            failed: None,
+        }
+    }
+
+    /// Loads chunk `self.next` into `buf` (exactly its length), verifies
+    /// and decrypts it there. On error `buf` holds no plaintext.
+    fn open_next(&mut self, buf: &mut [u8]) -> Result<()> {
+        let index = self.next;
+        let offset = self.session.geometry().chunk_range(index).start;
+        if self.session.have().contains(index) {
+            self.cipher.resize(buf.len(), 0);
+            (self.load)(index, offset, &mut self.cipher)?;
+            self.session.decrypt_chunk(index, &self.cipher, buf)?;
+        } else {
+            (self.load)(index, offset, buf)?;
+            let report = self.session.feed_chunk_in_place(index, buf, |_| Ok(()))?;
+            if !report.failed.is_empty() {
+                return Err(Error::ChunkHashMismatch { index });
+            }
+        }
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Length of chunk `self.next`, or `None` past the last.
+    fn next_len(&self) -> Option<usize> {
+        (self.next < self.session.verified().chunk_count()).then(|| {
+            let r = self.session.geometry().chunk_range(self.next);
+            (r.end - r.start) as usize
+        })
+    }
+
+    fn read_inner(&mut self, buf: &mut [u8]) -> Result<usize> {
+        while self.at == self.plain.len() {
+            let Some(n) = self.next_len() else {
+                return Ok(0);
+            };
+            if n > 0 && buf.len() >= n {
+                self.open_next(&mut buf[..n])?;
+                return Ok(n);
+            }
+            let mut plain = core::mem::take(&mut self.plain);
+            plain.resize(n, 0);
+            self.at = 0;
+            let opened = self.open_next(&mut plain);
+            self.plain = plain;
+            if let Err(e) = opened {
+                self.plain.clear();
+                return Err(e);
+            }
+        }
+        let n = buf.len().min(self.plain.len() - self.at);
+        buf[..n].copy_from_slice(&self.plain[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[cfg(feature = "encoding")]
+impl<L: FnMut(u32, u64, &mut [u8]) -> Result<()>> std::io::Read for PlainChunks<'_, L> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.failed.is_some() {
+            return Err(std::io::Error::other("payload chunk failed"));
+        }
+        self.read_inner(buf).map_err(|e| {
+            self.failed = Some(e);
+            std::io::Error::other("payload chunk failed")
+        })
+    }
+}

@@ -344,21 +344,10 @@ pub fn decode_payload_file(
     // No buffer between the decoder and the file: the decoder writes in
     // slices of a few hundred KiB, each hashed (the result's digest) and
     // written as it is, without another copy.
-    let mut plain = PlainReader::new(session, &file, payload);
-    let applied = super::encoded::apply(&target, base, &mut plain, dest.file());
-    // An error while reading the payload is the payload's, not the decoder's.
-    if let Some(e) = plain.failed.take() {
-        return Err(e);
-    }
-    applied?;
-    // The decoder refuses bytes after the patch, so it read every chunk;
-    // checked again here, as the session counts them.
-    if plain.next != session.verified().chunk_count() {
-        return Err(Error::BadDelta {
-            reason: "the patch ends before the payload".into(),
-        });
-    }
-    session.check_finished()?;
+    let load = |_: u32, offset: u64, buf: &mut [u8]| {
+        files::read_exact_at(&file, buf, offset).map_err(|e| Error::io(payload, e))
+    };
+    super::encoded::apply_chunks(session, &target, base, load, dest.file())?;
     dest.commit(0o600)
 }
 
@@ -394,116 +383,6 @@ fn map_base(path: &Path) -> Result<Base> {
         return Ok(Base::Empty);
     }
     files::map_readonly(&file, path).map(Base::Mapped)
-}
-
-/// The payload's plaintext, in order, one chunk at a time, in one pass:
-/// each chunk is read at its offset, verified by the session (hashed once)
-/// and decrypted, and only then handed out. When the caller's buffer holds
-/// a whole chunk (the decoder's input buffer, with chunks up to its size)
-/// the chunk is read, verified and decrypted right there
-/// ([`Session::feed_chunk_in_place`]): no copy at all. Otherwise it goes
-/// through a buffer of its own (zeroized when dropped) and is copied out.
-/// A chunk the session verified before (a caller that checked the file
-/// first) is decrypted by [`Session::decrypt_chunk`], which hashes the
-/// bytes read now, once.
-#[cfg(feature = "encoding")]
-struct PlainReader<'a> {
-    session: &'a mut Session,
-    file: &'a File,
-    path: &'a Path,
-    /// The next chunk to read.
-    next: u32,
-    /// Ciphertext of a chunk verified before (see above).
-    cipher: Vec<u8>,
-    /// Plaintext of the last chunk read through the reader's own buffer,
-    /// handed out from `at`.
-    plain: zeroize::Zeroizing<Vec<u8>>,
-    at: usize,
-    /// The error that ended reading (the decoder sees only an I/O error).
-    failed: Option<Error>,
-}
-
-#[cfg(feature = "encoding")]
-impl<'a> PlainReader<'a> {
-    fn new(session: &'a mut Session, file: &'a File, path: &'a Path) -> Self {
-        Self {
-            session,
-            file,
-            path,
-            next: 0,
-            cipher: Vec::new(),
-            plain: zeroize::Zeroizing::new(Vec::new()),
-            at: 0,
-            failed: None,
-        }
-    }
-
-    /// Reads chunk `self.next` into `buf` (exactly its length), verifies
-    /// and decrypts it there. On error `buf` holds no plaintext.
-    fn open_next(&mut self, buf: &mut [u8]) -> Result<()> {
-        let index = self.next;
-        let r = self.session.geometry().chunk_range(index);
-        if self.session.have().contains(index) {
-            self.cipher.resize(buf.len(), 0);
-            files::read_exact_at(self.file, &mut self.cipher, r.start)
-                .map_err(|e| Error::io(self.path, e))?;
-            self.session.decrypt_chunk(index, &self.cipher, buf)?;
-        } else {
-            files::read_exact_at(self.file, buf, r.start).map_err(|e| Error::io(self.path, e))?;
-            let report = self.session.feed_chunk_in_place(index, buf, |_| Ok(()))?;
-            if !report.failed.is_empty() {
-                return Err(Error::ChunkHashMismatch { index });
-            }
-        }
-        self.next += 1;
-        Ok(())
-    }
-
-    /// Length of chunk `self.next`, or `None` past the last.
-    fn next_len(&self) -> Option<usize> {
-        (self.next < self.session.verified().chunk_count()).then(|| {
-            let r = self.session.geometry().chunk_range(self.next);
-            (r.end - r.start) as usize
-        })
-    }
-
-    fn read_inner(&mut self, buf: &mut [u8]) -> Result<usize> {
-        while self.at == self.plain.len() {
-            let Some(n) = self.next_len() else {
-                return Ok(0);
-            };
-            if n > 0 && buf.len() >= n {
-                self.open_next(&mut buf[..n])?;
-                return Ok(n);
-            }
-            let mut plain = core::mem::take(&mut self.plain);
-            plain.resize(n, 0);
-            self.at = 0;
-            let opened = self.open_next(&mut plain);
-            self.plain = plain;
-            if let Err(e) = opened {
-                self.plain.clear();
-                return Err(e);
-            }
-        }
-        let n = buf.len().min(self.plain.len() - self.at);
-        buf[..n].copy_from_slice(&self.plain[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
-}
-
-#[cfg(feature = "encoding")]
-impl Read for PlainReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.failed.is_some() {
-            return Err(std::io::Error::other("payload chunk failed"));
-        }
-        self.read_inner(buf).map_err(|e| {
-            self.failed = Some(e);
-            std::io::Error::other("payload chunk failed")
-        })
-    }
 }
 
 /// Opens the payload `path`, expected to be `expected` bytes, for reading at
