@@ -163,10 +163,16 @@ fn main() -> Res<()> {
     }
     let rate = all_bytes as f64 / all_time.as_secs_f64() / 1e6;
     let cpu_rate = all_bytes as f64 / all_cpu.as_secs_f64() / 1e6;
+    // The target is for zstd-encoded deltas: what an effort keeps may be
+    // bsdiff, which is measured, not judged.
+    let verdict = match effort {
+        None if rate >= 300.0 => "target >= 300 MB/s on one thread: PASS",
+        None => "target >= 300 MB/s on one thread: FAIL",
+        Some(_) => "the 300 MB/s target is for zstd-encoded deltas: not judged",
+    };
     println!(
-        "all pairs: {all_bytes} B of output in {:.3} s: {rate:.0} MB/s (target >= 300 MB/s on one thread): {} (CPU {:.3} s: {cpu_rate:.0} MB/s)",
+        "all pairs: {all_bytes} B of output in {:.3} s: {rate:.0} MB/s ({verdict}) (CPU {:.3} s: {cpu_rate:.0} MB/s)",
         all_time.as_secs_f64(),
-        if rate >= 300.0 { "PASS" } else { "FAIL" },
         all_cpu.as_secs_f64(),
     );
     Ok(())
