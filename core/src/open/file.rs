@@ -431,19 +431,34 @@ mod tests {
         now: u64,
     }
 
-    /// A bundle of `len` bytes in 16 KiB chunks, its payload in `b.payload`.
-    fn bundle(len: usize) -> Bundle {
-        let dir = tempfile::tempdir().unwrap();
+    /// Fresh keys and the options of release `sequence` in chunks of
+    /// 2^`log2` bytes, for one of the bundles below.
+    fn release(
+        sequence: u64,
+        log2: u8,
+    ) -> (
+        rand_core::UnwrapErr<getrandom::SysRng>,
+        SigningKey,
+        RecipientSecretKey,
+        SealOptions,
+    ) {
         let mut rng = keys::os_rng();
         let signer = SigningKey::generate(&mut rng);
         let device = RecipientSecretKey::generate(KemId::X25519, &mut rng);
         let mut opts = SealOptions::new(
             "com.example.app".parse().unwrap(),
             "stable".parse().unwrap(),
-            "1".parse().unwrap(),
-            1,
+            sequence.to_string().parse().unwrap(),
+            sequence,
         );
-        opts.chunk_size = ChunkSize::from_log2(14).unwrap();
+        opts.chunk_size = ChunkSize::from_log2(log2).unwrap();
+        (rng, signer, device, opts)
+    }
+
+    /// A bundle of `len` bytes in 16 KiB chunks, its payload in `b.payload`.
+    fn bundle(len: usize) -> Bundle {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, signer, device, opts) = release(1, 14);
         let plain: Vec<u8> = (0..len).map(|i| (i * 13 + i / 7) as u8).collect();
         let sealed = seal(&plain, &opts, &[device.public_key().clone()], &signer).unwrap();
         std::fs::write(dir.path().join("b.payload"), &sealed.payload).unwrap();
@@ -609,16 +624,7 @@ mod tests {
         enc.finish().unwrap();
 
         let dir = tempfile::tempdir().unwrap();
-        let mut rng = keys::os_rng();
-        let signer = SigningKey::generate(&mut rng);
-        let device = RecipientSecretKey::generate(KemId::X25519, &mut rng);
-        let mut opts = SealOptions::new(
-            "com.example.app".parse().unwrap(),
-            "stable".parse().unwrap(),
-            "2".parse().unwrap(),
-            2,
-        );
-        opts.chunk_size = ChunkSize::from_log2(log2).unwrap();
+        let (mut rng, signer, device, opts) = release(2, log2);
         let sealed = seal_encoded_with_rng(
             &patch,
             EncodedAs {
