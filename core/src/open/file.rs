@@ -751,16 +751,12 @@ mod tests {
         result.extend_from_slice(&noise(4, 300_000));
         let b = encoded_bundle(&result, Some(&base), 14);
         let out = b.p("out");
+        let install = |s: &mut Session| {
+            let (payload, base) = (b.p("b.payload"), b.p("base"));
+            open_payload_file(s, &payload, &b.device, Some(&base), &out, 1)
+        };
         let mut s = b.session();
-        open_payload_file(
-            &mut s,
-            &b.p("b.payload"),
-            &b.device,
-            Some(&b.p("base")),
-            &out,
-            1,
-        )
-        .unwrap();
+        install(&mut s).unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), result);
         s.finish().unwrap();
         std::fs::remove_file(&out).unwrap();
@@ -768,14 +764,7 @@ mod tests {
         let mut bad = b.payload.clone();
         bad[7] ^= 1;
         std::fs::write(b.p("b.payload"), &bad).unwrap();
-        let e = open_payload_file(
-            &mut b.session(),
-            &b.p("b.payload"),
-            &b.device,
-            Some(&b.p("base")),
-            &out,
-            1,
-        );
+        let e = install(&mut b.session());
         assert!(
             matches!(e, Err(Error::ChunkHashMismatch { index: 0 })),
             "{e:?}"
@@ -783,14 +772,7 @@ mod tests {
         let mut wrong = base.clone();
         wrong[500_000] ^= 1;
         std::fs::write(b.p("base"), &wrong).unwrap();
-        let e = open_payload_file(
-            &mut b.session(),
-            &b.p("b.payload"),
-            &b.device,
-            Some(&b.p("base")),
-            &out,
-            1,
-        );
+        let e = install(&mut b.session());
         assert!(matches!(e, Err(Error::WrongBase { .. })), "{e:?}");
         assert!(!out.exists());
     }
