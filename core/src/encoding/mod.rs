@@ -7,11 +7,11 @@
 //! to wrong bytes and only fails at the frame's checksum, and a bsdiff patch
 //! applied to a wrong base of the same length decodes without any error. The
 //! signed lengths and keyed digests, checked before (the base) and after
-//! (the result), are what make it safe: see `open::file::apply_encoded`.
+//! (the result), are what make it safe: see `open::encoded::apply`.
 //!
 //! Memory: the zstd window (FORMAT.md §17.2: at most base + result, at most
 //! 2 GiB; 16 MiB for bsdiff) or the LZMA2 dictionary (at most 16 MiB, for
-//! bsdiff-xz) plus buffers of about 256 KiB; the base is only read (a mapped
+//! bsdiff-xz) plus buffers of about 384 KiB; the base is only read (a mapped
 //! file in practice).
 
 mod bsdiff;
@@ -100,7 +100,7 @@ pub fn window_log(base_len: u64, out_len: u64) -> u32 {
 ///
 /// Memory: the zstd window (at most the output size, since frames carry
 /// their content size) or the LZMA2 dictionary, plus buffers of about
-/// 256 KiB; the base is only read.
+/// 384 KiB; the base is only read.
 pub fn decode_to(
     encoding: Encoding,
     base: &[u8],
