@@ -65,19 +65,54 @@ fn offtin(b: [u8; 8]) -> i64 {
     }
 }
 
+/// Size of the output buffer: records can be a few bytes long (unrelated
+/// data makes many), and each write downstream is hashed and written to a
+/// file, both of which want large slices.
+const OUT_BUF: usize = 128 * 1024;
+
 /// Applies the bsdiff records `dec` yields to `base`, streaming into `out`.
 pub(super) fn decode<W: Write>(
     encoding: Encoding,
     base: &[u8],
-    mut dec: impl Inner,
+    dec: impl Inner,
     out: &mut Limited<W>,
+) -> Result<(), DeltaError> {
+    let corrupt = |reason: &str| corrupt(encoding, reason);
+    // Buffered both ways: a record's 24-byte header or a short mix would
+    // otherwise be one decompressor call, one hash update and one write.
+    let mut dec = BufReader::with_capacity(BUF, dec);
+    let mut out = io::BufWriter::with_capacity(OUT_BUF, out);
+    if let Err(e) = records(encoding, base, &mut dec, &mut out) {
+        // Nothing more reaches `out` after a failure: the buffered bytes go.
+        drop(out.into_parts());
+        return Err(e);
+    }
+    out.flush().map_err(DeltaError::Write)?;
+    let trailing = if dec.buffer().is_empty() {
+        dec.into_inner().trailing()
+    } else {
+        Ok(true)
+    };
+    match trailing {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(corrupt("trailing bytes after the compressed stream")),
+        Err(e) => Err(DeltaError::Read(e)),
+    }
+}
+
+/// Applies records until the decompressed stream ends.
+fn records<D: Inner, W: Write>(
+    encoding: Encoding,
+    base: &[u8],
+    dec: &mut BufReader<D>,
+    out: &mut io::BufWriter<&mut Limited<W>>,
 ) -> Result<(), DeltaError> {
     let corrupt = |reason: &str| corrupt(encoding, reason);
     let mut buf = vec![0u8; BUF];
     let mut oldpos: u64 = 0;
     loop {
         let mut ctrl = [0u8; 24];
-        let got = read_full(encoding, &mut dec, &mut ctrl)?;
+        let got = read_full(encoding, dec, &mut ctrl)?;
         if got == 0 {
             break;
         }
@@ -89,7 +124,11 @@ pub(super) fn decode<W: Write>(
         let copy_len = u64::from_le_bytes(word(1));
         let seek = offtin(word(2));
 
-        if !out.reserve(mix_len.saturating_add(copy_len)) {
+        let pending = out.buffer().len() as u64;
+        if !out
+            .get_mut()
+            .reserve(pending.saturating_add(mix_len.saturating_add(copy_len)))
+        {
             // Reported as `TooLarge` by the caller.
             return Err(corrupt("record exceeds the output limit"));
         }
@@ -102,7 +141,7 @@ pub(super) fn decode<W: Write>(
         let mut left = mix_len;
         while left > 0 {
             let n = left.min(BUF as u64) as usize;
-            if read_full(encoding, &mut dec, &mut buf[..n])? < n {
+            if read_full(encoding, dec, &mut buf[..n])? < n {
                 return Err(corrupt("truncated diff bytes"));
             }
             for (d, &o) in buf[..n].iter_mut().zip(&base[at..at + n]) {
@@ -116,7 +155,7 @@ pub(super) fn decode<W: Write>(
         let mut left = copy_len;
         while left > 0 {
             let n = left.min(BUF as u64) as usize;
-            if read_full(encoding, &mut dec, &mut buf[..n])? < n {
+            if read_full(encoding, dec, &mut buf[..n])? < n {
                 return Err(corrupt("truncated extra bytes"));
             }
             out.write_all(&buf[..n]).map_err(DeltaError::Write)?;
@@ -128,18 +167,14 @@ pub(super) fn decode<W: Write>(
             .and_then(|p| u64::try_from(p).ok())
             .ok_or_else(|| corrupt("seek before the start of the base"))?;
     }
-    match dec.trailing() {
-        Ok(false) => Ok(()),
-        Ok(true) => Err(corrupt("trailing bytes after the compressed stream")),
-        Err(e) => Err(DeltaError::Read(e)),
-    }
+    Ok(())
 }
 
 /// Reads until `buf` is full or the compressed stream ends; returns the
 /// bytes read.
 fn read_full<D: Inner>(
     encoding: Encoding,
-    dec: &mut D,
+    dec: &mut BufReader<D>,
     buf: &mut [u8],
 ) -> Result<usize, DeltaError> {
     let mut got = 0;
@@ -148,7 +183,7 @@ fn read_full<D: Inner>(
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if dec.source_failed() => return Err(DeltaError::Read(e)),
+            Err(e) if dec.get_ref().source_failed() => return Err(DeltaError::Read(e)),
             Err(e) => return Err(corrupt(encoding, D::reason(&e))),
         }
     }
