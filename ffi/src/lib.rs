@@ -1089,7 +1089,9 @@ pub unsafe extern "C" fn otaseal_session_feed_chunk_in_place(
         // SAFETY: `len` writable bytes unless NULL (the contract).
         let buf = unsafe { bytes_out(buf, len, "buf") }?;
         let feed = |s: &mut Session, h: &mut OtasealSession| {
-            plaintext_is_the_bundle(s)?;
+            // An encoded bundle's chunks decrypt to the encoding, not the
+            // bundle: only `otaseal_session_decode` hands that out, checked.
+            s.verified().refuse_encoded()?;
             h.last = FeedReport::default();
             // SAFETY: the caller guarantees `store` may be called with `ctx`.
             let rep = s.feed_chunk_in_place(index, buf, unsafe { store_with(store, ctx) })?;
@@ -1099,19 +1101,6 @@ pub unsafe extern "C" fn otaseal_session_feed_chunk_in_place(
         // SAFETY: a live handle no other thread uses (the contract).
         unsafe { with_session(session, feed) }
     })
-}
-
-/// Refuses to hand out a chunk's plaintext when it is not the bundle's: an
-/// encoded bundle's chunks decrypt to a patch or a compressed stream, which
-/// only `otaseal_session_decode` turns into the bundle, checked.
-fn plaintext_is_the_bundle(s: &Session) -> Res {
-    match &s.verified().manifest().encoding {
-        None => Ok(()),
-        Some(e) => Err(usage(format!(
-            "this bundle is sealed as {}: its chunks decrypt to the encoding, not the bundle; install it with otaseal_session_decode",
-            e.encoding
-        ))),
-    }
 }
 
 /// Unwraps the bundle's data key with the device's secret key, once, for
@@ -1173,7 +1162,8 @@ pub unsafe extern "C" fn otaseal_session_decrypt_chunk(
             )
         };
         let s = h.live()?;
-        plaintext_is_the_bundle(s)?;
+        // As in `otaseal_session_feed_chunk_in_place`.
+        s.verified().refuse_encoded()?;
         let r = s.verified().chunk_range(index)?;
         let n = (r.end - r.start) as usize;
         if out.len() < n {
